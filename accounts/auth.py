@@ -1,0 +1,48 @@
+"""Bearer-token authentication for the API, built on simplejwt's token classes."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from ninja.security import HttpBearer
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from comfyportal.errors import Forbidden
+
+
+def user_from_access_token(raw: str):
+    """Return the active user an access token names, or None for a bad/expired/wrong-type token.
+
+    Raises Forbidden for a blocked user, so that a token issued before the block stops
+    working at once.
+    """
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return None
+    user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user is None:
+        return None
+    ensure_not_blocked(user)
+    return user
+
+
+def ensure_not_blocked(user) -> None:
+    if user.is_blocked:
+        raise Forbidden(f"Your account is blocked: {user.blocked_reason or 'no reason given'}.")
+
+
+class JWTAuth(HttpBearer):
+    def authenticate(self, request, token: str):
+        user = user_from_access_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class AdminAuth(JWTAuth):
+    def authenticate(self, request, token: str):
+        user = super().authenticate(request, token)
+        if user is not None and not user.is_admin:
+            raise Forbidden("Only admins may do this.")
+        return user

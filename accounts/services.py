@@ -1,0 +1,175 @@
+"""Use cases for accounts: tokens, user management. Called by the API, Admin and pages alike."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.auth import ensure_not_blocked
+from comfyportal.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+
+User = get_user_model()
+
+LIMIT_FIELDS = ("max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "priority")
+
+
+def issue_tokens(*, username: str, password: str) -> dict[str, str]:
+    """Return ``{access, refresh}`` for valid credentials; 401 if wrong, 403 if blocked."""
+    user = authenticate(username=username, password=password)
+    if user is None:
+        raise NotAuthenticated("Wrong username or password.")
+    ensure_not_blocked(user)
+    return _token_pair(user)
+
+
+def refresh_tokens(*, refresh: str) -> dict[str, str]:
+    """Rotate a refresh token: the used one is blacklisted, a new pair is returned."""
+    try:
+        old = RefreshToken(refresh)  # verifies signature, expiry, type and the blacklist
+    except TokenError as exc:
+        raise NotAuthenticated(f"Refresh token rejected: {exc}.") from exc
+    user = User.objects.filter(pk=old.get("user_id"), is_active=True).first()
+    if user is None:
+        raise NotAuthenticated("Refresh token rejected: the user no longer exists.")
+    ensure_not_blocked(user)
+    try:
+        old.blacklist()
+    except Exception:
+        pass
+    return _token_pair(user)
+
+
+def revoke_refresh_token(*, refresh: str) -> None:
+    try:
+        RefreshToken(refresh).blacklist()
+    except TokenError as exc:
+        raise NotAuthenticated(f"Refresh token rejected: {exc}.") from exc
+
+
+def _token_pair(user) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def check_password_rules(password: str, user=None) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput("password: " + " ".join(exc.messages), errors={"password": " ".join(exc.messages)}) from exc
+
+
+def create_user(*, username: str, password: str, role: str = "USER", **fields) -> User:
+    """Create a user; 409 on a taken username, 400 naming the password rule it breaks."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"username: '{username}' is already taken.", errors={"username": "already taken"})
+    user = User(username=username, role=role, **fields)
+    check_password_rules(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise Conflict(f"username: '{username}' is already taken.", errors={"username": "already taken"}) from exc
+    return user
+
+
+def update_user(*, user: User, changes: dict, actor=None) -> User:
+    """Apply an admin's changes: role, limits, block/unblock with a reason, password reset."""
+    if "password" in changes and changes["password"] is not None:
+        check_password_rules(changes["password"], user)
+        user.set_password(changes.pop("password"))
+    changes.pop("password", None)
+    if changes.get("is_blocked") and actor is not None and actor.pk == user.pk:
+        raise InvalidInput("is_blocked: you cannot block yourself.", errors={"is_blocked": "cannot block yourself"})
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if "is_blocked" in changes and not user.is_blocked:
+        user.blocked_reason = ""
+    user.save()
+    if user.is_blocked:
+        on_user_blocked(user)
+    return user
+
+
+def block_user(*, user: User, reason: str) -> None:
+    user.is_blocked = True
+    user.blocked_reason = reason
+    user.save(update_fields=["is_blocked", "blocked_reason"])
+    on_user_blocked(user)
+
+
+def unblock_user(*, user: User) -> None:
+    user.is_blocked = False
+    user.blocked_reason = ""
+    user.save(update_fields=["is_blocked", "blocked_reason"])
+
+
+def on_user_blocked(user: User) -> None:
+    """Cut a blocked user off everywhere: refresh tokens and open WebSockets."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    for token in OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()):
+        BlacklistedToken.objects.get_or_create(token=token)
+    try:
+        from jobs.notify import disconnect_user
+
+        disconnect_user(user.pk)
+    except ImportError:  # the jobs app's notifier is optional for accounts
+        pass
+
+
+def get_user(user_id: int) -> User:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
+def delete_user(*, user: User, actor) -> None:
+    if actor.pk == user.pk:
+        raise InvalidInput("You cannot delete your own account.")
+    user.delete()
+
+
+def jobs_today(user) -> int:
+    """How many jobs the user started since midnight (site time zone)."""
+    try:
+        from jobs.models import Job
+    except ImportError:
+        return 0
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return Job.objects.filter(user=user, created_at__gte=start).count()
+
+
+
+def profile(user) -> dict:
+    """The caller's profile with effective limits and today's usage (for /api/me and the menu)."""
+    try:
+        from jobs.models import Job
+
+        active = Job.objects.filter(user=user, status__in=["QUEUED", "RUNNING"])
+        queued = active.filter(status="QUEUED").count()
+        running = active.filter(status="RUNNING").count()
+    except ImportError:
+        queued = running = 0
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "email": user.email,
+        "role": user.role,
+        "priority": user.priority,
+        "limits": {
+            "max_concurrent_jobs": user.effective_max_concurrent_jobs,
+            "max_queued_jobs": user.effective_max_queued_jobs,
+            "daily_job_limit": user.effective_daily_job_limit,
+        },
+        "jobs_today": jobs_today(user),
+        "jobs_queued": queued,
+        "jobs_running": running,
+    }

@@ -1,0 +1,76 @@
+"""The one NinjaAPI under /api/: routers of every app, bearer auth, one JSON error shape."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from accounts.auth import JWTAuth
+from comfyportal.errors import DomainError
+
+api = NinjaAPI(
+    title="comfyportal API",
+    version="1.0",
+    description="Run standardized ComfyUI workflows on a pool of GPU nodes. "
+    "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`.",
+    auth=JWTAuth(),
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError):
+    body: dict = {"detail": exc.detail}
+    if exc.errors:
+        body["errors"] = exc.errors
+    response = api.create_response(request, body, status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def not_authenticated(request: HttpRequest, exc: AuthenticationError):
+    return api.create_response(request, {"detail": "Authentication required: send a valid access token."}, status=401)
+
+
+@api.exception_handler(ValidationError)
+def invalid_request(request: HttpRequest, exc: ValidationError):
+    errors = {}
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path", "form")]
+        errors[".".join(loc) or "body"] = error.get("msg", "invalid")
+    detail = "; ".join(f"{field}: {message}" for field, message in errors.items())
+    return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError):
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+def _add_routers() -> None:
+    from accounts.api import admin_router as users_admin_router
+    from accounts.api import auth_router, me_router
+
+    api.add_router("/auth", auth_router)
+    api.add_router("/", me_router)
+    api.add_router("/admin/users", users_admin_router)
+    for module_name, prefix in (
+        ("nodes.api", "/admin/nodes"),
+        ("workflows.api", "/"),
+        ("jobs.api", "/"),
+    ):
+        try:
+            module = __import__(module_name, fromlist=["router"])
+        except ModuleNotFoundError as exc:  # an app whose API is not written yet
+            if exc.name != module_name:
+                raise
+            continue
+        api.add_router(prefix, module.router)
+        if hasattr(module, "admin_router"):
+            api.add_router("/admin", module.admin_router)
+
+
+_add_routers()

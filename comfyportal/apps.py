@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ComfyportalConfig(AppConfig):
+    name = "comfyportal"
+    verbose_name = "comfyportal"

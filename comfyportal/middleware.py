@@ -1,0 +1,66 @@
+"""Request logging, and JSON bodies for every error under /api/ (unknown routes, 405, 500)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.http import JsonResponse
+
+logger = logging.getLogger("comfyportal.request")
+
+
+class RequestLogMiddleware:
+    """One log line per request: method, path, status, duration, user."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        user = getattr(request, "user", None)
+        username = user.get_username() if user is not None and user.is_authenticated else "-"
+        logger.info(
+            "%s %s %s %.1fms user=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            username,
+            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "duration_ms": round(duration_ms, 1), "user": username},
+        )
+        return response
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /api/, turn Django's HTML/empty error pages into `{"detail": …}`."""
+
+    REASONS = {404: "Not found.", 405: "Method not allowed.", 500: "Internal server error."}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        detail = self.REASONS.get(response.status_code, response.reason_phrase)
+        if response.status_code == 405 and response.get("Allow"):
+            detail = f"Method {request.method} not allowed; use {response['Allow']}."
+        json_response = JsonResponse({"detail": detail}, status=response.status_code)
+        for header in ("Allow", "Retry-After"):
+            if response.get(header):
+                json_response[header] = response[header]
+        return json_response
+
+    def process_exception(self, request, exception):
+        if request.path.startswith("/api/"):
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            return JsonResponse({"detail": "Internal server error."}, status=500)
+        return None
+

@@ -1,0 +1,18 @@
+"""Settings for pytest: the real settings, with fast password hashing and unit-test wiring.
+
+Unit tests use the in-memory channel layer and django-q2's sync mode; the integration tests
+start real processes that read the plain settings through the environment.
+"""
+
+from __future__ import annotations
+
+from comfyportal.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+]
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+API_RATE_LIMIT = 0
+LOGIN_RATE_LIMIT = 0

@@ -1,0 +1,54 @@
+"""WebSocket /ws/jobs/: live events of the user's jobs."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from jobs.models import Job
+from jobs.notify import user_group
+from jobs.presenters import present_job
+
+
+@database_sync_to_async
+def _active_jobs(user) -> list[dict]:
+    jobs = Job.objects.filter(user=user, status__in=Job.ACTIVE).select_related("workflow", "node")
+    return [present_job(job) for job in jobs.prefetch_related("files")[:200]]
+
+
+@database_sync_to_async
+def _still_allowed(user) -> bool:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user.pk, is_active=True, is_blocked=False).exists()
+
+
+class JobsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or user.is_blocked:
+            await self.close(code=4401)
+            return
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        for job in await _active_jobs(user):
+            await self.send_json({"type": "job", "job": job})
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "ping":
+            if not await _still_allowed(self.scope["user"]):
+                await self.close(code=4403)
+                return
+            await self.send_json({"type": "pong"})
+
+    async def job_update(self, event):
+        await self.send_json({"type": "job", "job": event["job"]})
+
+    async def user_blocked(self, event):
+        await self.send_json({"type": "blocked"})
+        await self.close(code=4403)

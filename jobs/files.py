@@ -1,0 +1,109 @@
+"""Storing files: user uploads (normalized on the way in) and result images from nodes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from comfyportal.errors import InvalidInput, TooLarge
+from jobs import imaging
+from jobs.models import JobFile
+
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
+
+
+def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFile:
+    """Check and store an uploaded image or mask. Raises TooLarge (413) or InvalidInput (400).
+
+    Images are stored normalized (EXIF orientation applied, RGB/RGBA PNG). Masks are stored
+    as sent: they are normalized against their image's size at run time.
+    """
+    kind = kind.upper()
+    if kind not in (JobFile.Kind.IMAGE, JobFile.Kind.MASK):
+        raise InvalidInput("kind: must be 'image' or 'mask'.", errors={"kind": "must be 'image' or 'mask'"})
+    try:
+        info = imaging.inspect_upload(data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
+        if kind == JobFile.Kind.IMAGE:
+            normalized = imaging.normalize_image(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
+            data, width, height, content_type = normalized.png, normalized.width, normalized.height, "image/png"
+        else:
+            width, height, content_type = info.width, info.height, info.content_type
+        thumb, thumb_type = imaging.make_thumbnail(data)
+    except imaging.ImageRejected as exc:
+        error_class = TooLarge if exc.status == 413 else InvalidInput
+        raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
+    record = JobFile(owner=owner, kind=kind, original_name=_safe_name(filename), content_type=content_type,
+                     width=width, height=height, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    record.file.save(f"upload{_ext(content_type)}", ContentFile(data), save=False)
+    record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    record.save()
+    return record
+
+
+def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
+    """Store one output image of a job once (a second collection of the same file is a no-op)."""
+    if JobFile.objects.filter(job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref).exists():
+        return None
+    try:
+        info = imaging.inspect_upload(data, max_bytes=max(len(data), 1), max_pixels=10**9)
+        thumb, thumb_type = imaging.make_thumbnail(data)
+        content_type, width, height = info.content_type, info.width, info.height
+    except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
+        thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
+    record = JobFile(owner_id=job.user_id, job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref[:500],
+                     original_name=_safe_name(source_ref.rsplit("/", 1)[-1]), content_type=content_type,
+                     width=width, height=height, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    record.file.save(f"result{_ext(content_type)}", ContentFile(data), save=False)
+    if thumb:
+        record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:  # stored by a racing collector
+        delete_stored(record)
+        return None
+    return record
+
+
+def delete_stored(record: JobFile) -> None:
+    for field in (record.file, record.thumbnail):
+        if field:
+            field.storage.delete(field.name)
+
+
+def delete_files(records) -> None:
+    for record in list(records):
+        delete_stored(record)
+        record.delete()
+
+
+def read_bytes(record: JobFile) -> bytes:
+    with record.file.open("rb") as f:
+        return f.read()
+
+
+def _ext(content_type: str) -> str:
+    return {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
+            "image/bmp": ".bmp"}.get(content_type, ".bin")
+
+
+def _safe_name(name: str) -> str:
+    """Keep a display name only: no directories, no control characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:200]
+
+
+def store_copy(record: JobFile, *, owner) -> JobFile:
+    """A copy of an input file for another job (retry with the same inputs)."""
+    copy = JobFile(owner=owner, kind=record.kind, original_name=record.original_name,
+                   content_type=record.content_type, width=record.width, height=record.height,
+                   size=record.size, sha256=record.sha256)
+    copy.file.save(f"copy{_ext(record.content_type)}", ContentFile(read_bytes(record)), save=False)
+    if record.thumbnail:
+        with record.thumbnail.open("rb") as f:
+            copy.thumbnail.save(record.thumbnail.name.rsplit("/", 1)[-1], ContentFile(f.read()), save=False)
+    copy.save()
+    return copy

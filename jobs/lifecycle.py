@@ -1,0 +1,46 @@
+"""The job lifecycle in one place: every status change goes through `transition()`.
+
+A transition is a conditional UPDATE (`WHERE id = … AND status = from`), so of two
+processes racing to move a job only one wins, and an illegal move is an error, never a
+silent overwrite.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from jobs.models import Job
+
+S = Job.Status
+ALLOWED: dict[str, set[str]] = {
+    S.QUEUED: {S.RUNNING, S.CANCELLED, S.ERROR},
+    S.RUNNING: {S.DONE, S.ERROR, S.CANCELLED, S.QUEUED},
+    S.DONE: set(),
+    S.ERROR: set(),
+    S.CANCELLED: set(),
+}
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict | None = None, **fields) -> bool:
+    """Move a job from one status to another; False if it was no longer in `from_status`.
+
+    Raises IllegalTransition for a move the lifecycle does not allow.
+    """
+    if to_status not in ALLOWED[from_status]:
+        raise IllegalTransition(f"a job cannot go from {from_status} to {to_status}")
+    if to_status in Job.FINISHED:
+        fields.setdefault("finished_at", timezone.now())
+        fields.setdefault("runner_id", "")
+        if to_status == S.DONE:
+            fields.setdefault("progress", 1.0)
+    if to_status == S.QUEUED:
+        fields.update(node=None, prompt_id="", client_id="", runner_id="", heartbeat_at=None,
+                      started_at=None, submitted_at=None, progress=0.0, progress_text="")
+    updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
+        status=to_status, **fields
+    )
+    return updated == 1

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Job(models.Model):
+    """One run of a workflow for a user. The row is the truth; the broker only wakes workers.
+
+    Lifecycle (enforced in jobs/lifecycle.py): QUEUED → RUNNING → DONE | ERROR | CANCELLED,
+    and RUNNING → QUEUED when its node dies (attempts + 1).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", _("Queued")
+        RUNNING = "RUNNING", _("Running")
+        DONE = "DONE", _("Done")
+        ERROR = "ERROR", _("Error")
+        CANCELLED = "CANCELLED", _("Cancelled")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.DONE, Status.ERROR, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="jobs")
+    node = models.ForeignKey("nodes.ComfyNode", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    inputs = models.JSONField(_("inputs"), default=dict)
+    prompt_id = models.CharField(max_length=36, blank=True, db_index=True)
+    client_id = models.CharField(max_length=80, blank=True)
+    progress = models.FloatField(_("progress"), default=0.0)
+    progress_text = models.CharField(max_length=200, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    cancel_requested = models.BooleanField(default=False)
+    # Which runner follows the job, and when it last said so (a stale heartbeat = a dead runner).
+    runner_id = models.CharField(max_length=64, blank=True, db_index=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("sent to the node"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),
+            models.Index(fields=["user", "-created_at"], name="job_user_idx"),
+            models.Index(fields=["user", "status"], name="job_user_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.slug} {self.id} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+def job_file_path(instance: JobFile, filename: str) -> str:
+    folder = "results" if instance.kind == JobFile.Kind.RESULT else "uploads"
+    return f"{folder}/{instance.owner_id}/{instance.id}{_suffix(filename)}"
+
+
+def thumbnail_path(instance: JobFile, filename: str) -> str:
+    return f"thumbs/{instance.owner_id}/{instance.id}{_suffix(filename)}"
+
+
+def _suffix(filename: str) -> str:
+    dot = filename.rfind(".")
+    return filename[dot:].lower() if dot != -1 and len(filename) - dot <= 6 else ""
+
+
+class JobFile(models.Model):
+    """An uploaded input (image or mask) or a result image. Served only through auth-checked views."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "IMAGE", _("Image")
+        MASK = "MASK", _("Mask")
+        RESULT = "RESULT", _("Result")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="files")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="files")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    file = models.FileField(upload_to=job_file_path, max_length=300)
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=300, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    # For results: where the node stored it, so a re-collection never stores a file twice.
+    source_ref = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "source_ref"], condition=models.Q(kind="RESULT"),
+                                    name="jobfile_result_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"

@@ -1,0 +1,70 @@
+"""Tell people what changed: job events to Channels groups, wake-ups to the runners.
+
+The job row is the truth; these messages only notify. Groups: `user_<id>` (every job of a
+user, what /ws/jobs/ listens to) and `job_<uuid>` (one job).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger("comfyportal.jobs")
+
+WAKE_KEY = "cp:dispatch:wake"
+_redis: redis.Redis | None = None
+
+
+def user_group(user_id: int) -> str:
+    return f"user_{user_id}"
+
+
+def job_group(job_id) -> str:
+    return f"job_{job_id}"
+
+
+def redis_client() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    return _redis
+
+
+def wake_dispatch() -> None:
+    """Wake a runner now (a job was submitted or ended, a node came online)."""
+    try:
+        client = redis_client()
+        client.lpush(WAKE_KEY, 1)
+        client.ltrim(WAKE_KEY, 0, 31)
+    except redis.RedisError as exc:  # the periodic tick dispatches anyway
+        logger.warning("could not wake the dispatcher: %s", exc)
+
+
+async def send_job_event_async(user_id: int, payload: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "job.update", "job": payload}
+    try:
+        await layer.group_send(user_group(user_id), message)
+        await layer.group_send(job_group(payload["id"]), message)
+    except Exception as exc:  # a notification must never break a job
+        logger.warning("could not send a job event: %s", exc)
+
+
+def send_job_event(user_id: int, payload: dict) -> None:
+    async_to_sync(send_job_event_async)(user_id, payload)
+
+
+def disconnect_user(user_id: int) -> None:
+    """Close every WebSocket of a user (they were blocked)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        try:
+            async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.blocked"})
+        except Exception as exc:
+            logger.warning("could not disconnect user %s: %s", user_id, exc)

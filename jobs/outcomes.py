@@ -1,0 +1,178 @@
+"""Single steps of running a job, each one small and testable alone (the runner calls them).
+
+Database steps are plain functions (the runner runs them off its event loop); node steps
+are async and take the node's client.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import files, imaging, lifecycle
+from jobs.models import Job, JobFile
+from jobs.presenters import present_job
+from nodes.comfy.client import ComfyClient
+from nodes.health import mark_offline
+from workflows.prompt import build_prompt
+
+logger = logging.getLogger("comfyportal.jobs")
+S = Job.Status
+
+
+def load_job(job_id) -> Job | None:
+    return Job.objects.select_related("workflow", "node", "user").filter(pk=job_id).first()
+
+
+def payload_for(job_id) -> dict | None:
+    job = Job.objects.select_related("workflow", "node").prefetch_related("files").filter(pk=job_id).first()
+    return None if job is None else {"user_id": job.user_id, "job": present_job(job)}
+
+
+def cancel_was_requested(job_id) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+
+
+def mark_submitted(job_id) -> None:
+    Job.objects.filter(pk=job_id, submitted_at__isnull=True).update(submitted_at=timezone.now())
+
+
+def write_progress(job_id, fraction: float, text: str) -> None:
+    Job.objects.filter(pk=job_id, status=S.RUNNING).update(progress=fraction, progress_text=text[:200])
+
+
+def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
+    """Refresh the heartbeat of the jobs we follow; return those whose owner asked to cancel."""
+    if not job_ids:
+        return []
+    mine = Job.objects.filter(pk__in=job_ids, status=S.RUNNING, runner_id=runner_id)
+    mine.update(heartbeat_at=timezone.now())
+    return [str(pk) for pk in mine.filter(cancel_requested=True).values_list("pk", flat=True)]
+
+
+def adopt_stale_jobs(*, runner_id: str, limit: int = 100) -> list[Job]:
+    """Take over RUNNING jobs whose runner died (no heartbeat for RUNNER_STALE_AFTER seconds).
+
+    Each is claimed with a conditional update on the old owner and heartbeat, so two
+    runners never adopt the same job.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.RUNNER_STALE_AFTER)
+    stale = list(
+        Job.objects.filter(status=S.RUNNING)
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True) | Q(runner_id=""))
+        .exclude(runner_id=runner_id)
+        .values_list("pk", "runner_id", "heartbeat_at")[:limit]
+    )
+    adopted = []
+    for pk, old_runner, old_beat in stale:
+        if Job.objects.filter(pk=pk, status=S.RUNNING, runner_id=old_runner, heartbeat_at=old_beat).update(
+            runner_id=runner_id, heartbeat_at=now
+        ):
+            logger.info("job %s adopted by runner %s (runner %s went silent)", pk, runner_id, old_runner or "-")
+            adopted.append(pk)
+    return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
+
+
+def finish(job_id, *, status: str, message: str) -> bool:
+    """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first."""
+    fields = {"error": message[:5000]} if message or status != S.DONE else {"error": ""}
+    ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
+    if ended:
+        logger.info("job %s %s %s", job_id, status, message[:200],
+                    extra={"job": str(job_id), "status": status})
+    return ended
+
+
+def requeue_or_fail(job_id, *, runner_id: str, reason: str) -> None:
+    """The node failed the job (not the job's fault): queue it again, or give up after the max."""
+    job = Job.objects.filter(pk=job_id, status=S.RUNNING).first()
+    if job is None:
+        return
+    attempt = job.attempts + 1
+    if attempt >= settings.JOB_MAX_ATTEMPTS:
+        finish(job_id, status=S.ERROR, message=f"Gave up after {attempt} attempts; last: {reason}")
+        return
+    if lifecycle.transition(job_id, from_status=S.RUNNING, to_status=S.QUEUED, attempts=F("attempts") + 1,
+                            error=f"Attempt {attempt} failed ({reason}); waiting for another node."):
+        logger.info("job %s requeued (attempt %s): %s", job_id, attempt, reason, extra={"job": str(job_id)})
+        from jobs.notify import wake_dispatch
+
+        wake_dispatch()
+
+
+def node_failed(node_id: int, message: str) -> None:
+    mark_offline(node_id, message)
+
+
+def graph_for(job: Job, uploaded_names: dict[str, str]) -> dict:
+    return build_prompt(job.workflow, job.inputs, uploaded_names)
+
+
+def store_result(job: Job, data: bytes, source_ref: str) -> None:
+    files.store_result(job=job, data=data, source_ref=source_ref)
+
+
+def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
+    """The images of a history entry that the spec names as outputs (all saved ones if none)."""
+    from nodes.comfy.follow import output_images
+
+    images = output_images(entry)
+    nodes = {str(o["node"]) for o in spec.get("outputs", []) if o.get("node") is not None}
+    if nodes:
+        return [image for image in images if image["node"] in nodes]
+    return [image for image in images if image.get("type", "output") == "output"]
+
+
+async def upload_inputs(client: ComfyClient, job: Job, *, db) -> dict[str, str]:
+    """Send the job's images and masks to the node; return {field id: name to put in the graph}.
+
+    Masks are normalized against their image here (size, binarization, invert, grow) and
+    encoded as comfyui-protocol.md §10 says: an RGB PNG in file mode, RGBA with alpha =
+    255 − mask merged through /upload/mask in alpha mode.
+    """
+    fields = {f["id"]: f for f in job.workflow.spec.get("inputs", [])}
+    records = await db(_input_records, job)
+    uploaded: dict[str, str] = {}
+    image_uploads = {}
+    for field_id, field in fields.items():
+        if field.get("type") == "image" and field_id in records:
+            record, data = records[field_id]
+            image_uploads[field_id] = await client.upload_image(data, f"cp_{record.pk}.png", overwrite=True)
+            uploaded[field_id] = image_uploads[field_id].ref
+    for field_id, field in fields.items():
+        if field.get("type") != "mask" or field_id not in records:
+            continue
+        mask_record, mask_data = records[field_id]
+        image_id = field.get("for_image")
+        image_record = records.get(image_id, (None, None))[0]
+        size = (image_record.width, image_record.height) if image_record else (mask_record.width, mask_record.height)
+        mask = imaging.normalize_mask(
+            mask_data, size=size, invert=bool(field.get("invert")), grow=int(field.get("grow") or 0),
+            soft_edges=bool(field.get("soft_edges")), resample=field.get("filter") or "nearest",
+        )
+        stem = f"cp_{mask_record.pk}_{image_record.pk if image_record else 'x'}"
+        if field.get("mode") == "alpha" and image_id in image_uploads:
+            merged = await client.upload_mask(imaging.encode_mask_alpha_mode(mask), f"{stem}_alpha.png",
+                                              original=image_uploads[image_id], overwrite=True)
+            uploaded[field_id] = merged.ref
+        else:
+            sent = await client.upload_image(imaging.encode_mask_file_mode(mask), f"{stem}_mask.png", overwrite=True)
+            uploaded[field_id] = sent.ref
+    return uploaded
+
+
+def _input_records(job: Job) -> dict[str, tuple[JobFile, bytes]]:
+    spec_fields = {f["id"]: f for f in job.workflow.spec.get("inputs", []) if f.get("type") in ("image", "mask")}
+    wanted = {field_id: job.inputs.get(field_id) for field_id in spec_fields if job.inputs.get(field_id)}
+    by_id = {str(r.pk): r for r in JobFile.objects.filter(pk__in=list(wanted.values()))}
+    out = {}
+    for field_id, file_id in wanted.items():
+        record = by_id.get(str(file_id))
+        if record is not None:
+            out[field_id] = (record, files.read_bytes(record))
+    return out

@@ -1,0 +1,47 @@
+"""How a job looks to its owner, in the API, over /ws/jobs/ and in the pages (one shape)."""
+
+from __future__ import annotations
+
+from jobs.models import Job, JobFile
+from jobs.scheduler import queue_position
+
+
+def file_url(record: JobFile, *, thumb: bool = False) -> str:
+    return f"/api/files/{record.id}" + ("?variant=thumb" if thumb else "")
+
+
+def present_file(record: JobFile) -> dict:
+    return {
+        "id": str(record.id),
+        "url": file_url(record),
+        "thumbnail_url": file_url(record, thumb=True) if record.thumbnail else file_url(record),
+        "width": record.width,
+        "height": record.height,
+        "content_type": record.content_type,
+        "size": record.size,
+    }
+
+
+def present_job(job: Job, *, with_outputs: bool = True, position: bool = True) -> dict:
+    data = {
+        "id": str(job.id),
+        "status": job.status,
+        "workflow": job.workflow.slug,
+        "workflow_name": job.workflow.name,
+        "workflow_version": job.workflow.version,
+        "progress": round(job.progress, 4),
+        "progress_text": job.progress_text,
+        "position": queue_position(job) if position else None,
+        "node": job.node.name if job.node_id and job.node else None,
+        "attempts": job.attempts,
+        "error": job.error,
+        "inputs": job.inputs,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "cancel_requested": job.cancel_requested,
+    }
+    if with_outputs:
+        results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT]
+        data["outputs"] = [present_file(f) for f in sorted(results, key=lambda f: (f.source_ref, f.created_at))]
+    return data

@@ -1,0 +1,310 @@
+"""The job runner: one asyncio loop in a worker process that dispatches and follows many jobs.
+
+Following a job is mostly waiting on a socket, so one process follows every job it has
+claimed at once (hundreds), instead of pinning a process per job. Each loop turn:
+
+1. `dispatch_once()` claims queued jobs for free node slots; each gets a follower task;
+2. every second: heartbeat our jobs, act on cancel requests;
+3. every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat) and reconcile
+   them with their node (finished there → collect; still there → follow; gone → requeue);
+4. every NODE_HEALTH_INTERVAL: health-check all nodes (one runner at a time, by a lock).
+
+Several runners (in several qcluster processes or machines) may run at once: the database
+decides who owns what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections
+from django.utils import timezone
+
+from jobs import outcomes
+from jobs.models import Job
+from jobs.notify import WAKE_KEY, send_job_event_async
+from jobs.scheduler import dispatch_once
+from nodes.comfy.client import ComfyClient
+from nodes.comfy.errors import (
+    ComfyError,
+    ExecutionFailed,
+    Interrupted,
+    NodeUnreachable,
+    PromptLost,
+    PromptRejected,
+)
+from nodes.comfy.follow import Progress, PromptRun, finished_entry
+from nodes.health import check_nodes_async
+from nodes.models import ComfyNode
+
+logger = logging.getLogger("comfyportal.jobs")
+S = Job.Status
+
+RUNNER_KEY = "cp:runner:"
+PROGRESS_DB_INTERVAL = 0.25  # at most 4 progress writes a second per job
+
+
+class Runner:
+    def __init__(self, *, runner_id: str | None = None, max_jobs: int = 500, health: bool = True):
+        self.id = runner_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.max_jobs = max_jobs
+        self.health = health
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.cancelling: set[str] = set()
+        self.clients: dict[tuple[str, str], ComfyClient] = {}
+        self.wake = asyncio.Event()
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
+        self._last = {"beat": 0.0, "adopt": 0.0, "health": 0.0}
+        self._redis: aioredis.Redis | None = None
+
+    # --- plumbing ------------------------------------------------------------------------
+    async def db(self, fn, /, *args, **kwargs):
+        """Run blocking ORM work off the event loop, on a connection that is kept fresh."""
+
+        def call():
+            close_old_connections()
+            return fn(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    def client_for(self, node: ComfyNode) -> ComfyClient:
+        key = (node.base_url, node.auth_header)
+        if key not in self.clients:
+            self.clients[key] = ComfyClient(node.base_url, auth_header=node.auth_header or None,
+                                            connect_timeout=settings.NODE_CONNECT_TIMEOUT,
+                                            read_timeout=settings.NODE_READ_TIMEOUT)
+        return self.clients[key]
+
+    # --- the loop --------------------------------------------------------------------------
+    async def serve(self, *, lease: float | None = None, stop: asyncio.Event | None = None) -> None:
+        """Run until the lease ends (or `stop` is set); then finish the jobs in hand and return."""
+        deadline = time.monotonic() + lease if lease else None
+        self._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        listener = asyncio.create_task(self._listen_for_wakeups())
+        logger.info("runner %s started", self.id)
+        try:
+            while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
+                await self.step()
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=settings.DISPATCH_TICK)
+                except TimeoutError:
+                    pass
+            while self.tasks:  # the lease is over: finish what we hold, claim nothing new
+                await self._beat()
+                await asyncio.wait(list(self.tasks.values()), timeout=1.0)
+        finally:
+            listener.cancel()
+            await self.close()
+            logger.info("runner %s stopped", self.id)
+
+    async def step(self) -> None:
+        now = time.monotonic()
+        await self._announce_presence()
+        if len(self.tasks) < self.max_jobs:
+            for job in await self.db(dispatch_once, runner_id=self.id):
+                self.start(job, resume=False)
+        if now - self._last["beat"] >= 1.0:
+            self._last["beat"] = now
+            await self._beat()
+        if now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
+            self._last["adopt"] = now
+            for job in await self.db(outcomes.adopt_stale_jobs, runner_id=self.id):
+                self.start(job, resume=True)
+        if self.health and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL:
+            self._last["health"] = now
+            if await self.db(cache.add, "cp:health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
+                nodes = await self.db(lambda: list(ComfyNode.objects.filter(is_active=True)))
+                await self.db(_remove_drained)
+                if nodes:
+                    await check_nodes_async(nodes)
+
+    async def _listen_for_wakeups(self) -> None:
+        while True:
+            try:
+                if await self._redis.blpop([WAKE_KEY], timeout=5):
+                    self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: the tick still dispatches
+                logger.warning("runner %s: wake-up listener: %s", self.id, exc)
+                await asyncio.sleep(1)
+
+    async def _announce_presence(self) -> None:
+        try:
+            await self._redis.set(RUNNER_KEY + self.id, len(self.tasks), ex=15)
+        except Exception as exc:
+            logger.warning("runner %s: cannot announce itself: %s", self.id, exc)
+
+    async def _beat(self) -> None:
+        """Keep our jobs' heartbeats fresh and act on cancel requests."""
+        cancel_ids = await self.db(outcomes.heartbeat, runner_id=self.id, job_ids=list(self.tasks))
+        for job_id in cancel_ids:
+            if job_id in self.tasks and job_id not in self.cancelling:
+                self.cancelling.add(job_id)
+                asyncio.create_task(self._cancel(job_id))
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for client in self.clients.values():
+            await client.aclose()
+        self.clients.clear()
+        if self._redis is not None:
+            try:
+                await self._redis.delete(RUNNER_KEY + self.id)
+                await self._redis.aclose()
+            except Exception:
+                pass
+        self.executor.shutdown(wait=False)
+
+    # --- one job ------------------------------------------------------------------------------
+    def start(self, job: Job, *, resume: bool) -> None:
+        job_id = str(job.pk)
+        if job_id in self.tasks:
+            return
+        task = asyncio.create_task(self.run_job(job, resume=resume), name=f"job-{job_id}")
+        self.tasks[job_id] = task
+        task.add_done_callback(lambda _t, job_id=job_id: self._done(job_id))
+
+    def _done(self, job_id: str) -> None:
+        self.tasks.pop(job_id, None)
+        self.cancelling.discard(job_id)
+        self.wake.set()  # a slot is free: dispatch again now
+
+    async def run_job(self, job: Job, *, resume: bool) -> None:
+        job_id = str(job.pk)
+        node = job.node
+        if node is None:  # its node was deleted while nobody followed the job
+            await self.db(outcomes.requeue_or_fail, job.pk, runner_id=self.id, reason="its node was removed")
+            return
+        client = self.client_for(node)
+        remaining = settings.JOB_TIMEOUT - (timezone.now() - (job.started_at or timezone.now())).total_seconds()
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                entry = await self._execute(job, client, resume=resume)
+                await self._collect(job, client, entry)
+        except PromptRejected as exc:
+            await self._finish(job, S.ERROR, exc.message)
+        except ExecutionFailed as exc:
+            await self._finish(job, S.ERROR, f"ComfyUI failed on {exc.message}")
+        except Interrupted as exc:
+            if await self.db(outcomes.cancel_was_requested, job.pk):
+                await self._finish(job, S.CANCELLED, "Cancelled while running.")
+            else:
+                await self._finish(job, S.ERROR, f"Interrupted on node {node.name} by someone else ({exc.message}).")
+        except ComfyError as exc:  # transient: the node is gone or lost the prompt
+            await self._on_transient(job, client, node, exc)
+        except TimeoutError:
+            await self._safe_cancel_on_node(client, job)
+            await self._finish(job, S.ERROR, f"Timed out: not finished after {settings.JOB_TIMEOUT:g} s.")
+        except asyncio.CancelledError:
+            if job_id in self.cancelling:
+                await self._finish(job, S.CANCELLED, "Cancelled while running.")
+                return
+            raise  # the runner is shutting down: the job stays RUNNING and is adopted
+        except Exception as exc:
+            logger.exception("job %s failed inside comfyportal", job_id)
+            await self._finish(job, S.ERROR, f"Internal error while running the job: {type(exc).__name__}: {exc}")
+
+    async def _execute(self, job: Job, client: ComfyClient, *, resume: bool) -> dict:
+        def prompt_run(graph: dict) -> PromptRun:
+            return PromptRun(
+                client, graph, prompt_id=job.prompt_id, client_id=job.client_id,
+                on_progress=lambda p: self._on_progress(job, p),
+                on_submitted=lambda: self.db(outcomes.mark_submitted, job.pk),
+            )
+
+        if resume:  # reconcile with the node: finished there, still there, or gone
+            entry = await client.history(job.prompt_id)
+            if entry is not None:
+                return finished_entry(entry, job.prompt_id)
+            if job.prompt_id in (await client.queue()).prompt_ids:
+                return await prompt_run(job.workflow.graph).resume()
+            if job.submitted_at is not None:
+                raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)")
+        if await self.db(outcomes.cancel_was_requested, job.pk):
+            raise Interrupted("cancelled before it was sent to the node")
+        uploaded = await outcomes.upload_inputs(client, job, db=self.db)
+        graph = await self.db(outcomes.graph_for, job, uploaded)
+        return await prompt_run(graph).run()
+
+    async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:
+        for image in outcomes.wanted_outputs(job.workflow.spec, entry):
+            data = await client.view(image["filename"], subfolder=image.get("subfolder", ""),
+                                     type=image.get("type", "output"))
+            ref = f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"
+            await self.db(outcomes.store_result, job, data, ref)
+        await self._finish(job, S.DONE, "")
+
+    async def _on_progress(self, job: Job, progress: Progress) -> None:
+        now = time.monotonic()
+        payload = {"id": str(job.pk), "status": S.RUNNING, "progress": progress.fraction,
+                   "progress_text": progress.text, "node": job.node.name if job.node else None,
+                   "event": "progress", "sent_at": time.time()}
+        await send_job_event_async(job.user_id, payload)
+        last = getattr(job, "_progress_written", 0.0)
+        if now - last >= PROGRESS_DB_INTERVAL:
+            job._progress_written = now
+            await self.db(outcomes.write_progress, job.pk, progress.fraction, progress.text)
+
+    async def _on_transient(self, job: Job, client: ComfyClient, node: ComfyNode, exc: ComfyError) -> None:
+        if await self.db(outcomes.cancel_was_requested, job.pk):
+            await self._finish(job, S.CANCELLED, "Cancelled while running.")
+            return
+        if isinstance(exc, NodeUnreachable) or not isinstance(exc, PromptLost):
+            await self.db(outcomes.node_failed, node.pk, exc.message)
+        await self._safe_cancel_on_node(client, job)  # never let a stray copy run on
+        await self.db(outcomes.requeue_or_fail, job.pk, runner_id=self.id, reason=exc.message)
+        await self._publish(job.pk)
+
+    async def _safe_cancel_on_node(self, client: ComfyClient, job: Job) -> None:
+        try:
+            async with asyncio.timeout(3):
+                await client.cancel(job.prompt_id)
+        except (ComfyError, TimeoutError):
+            pass
+
+    async def _cancel(self, job_id: str) -> None:
+        """A user asked to cancel a running job: stop it on its node, then stop following."""
+        job = await self.db(outcomes.load_job, job_id)
+        if job is None or job.node is None:
+            return
+        await self._safe_cancel_on_node(self.client_for(job.node), job)
+        task = self.tasks.get(job_id)
+        if task is None:
+            return
+        done, _ = await asyncio.wait([task], timeout=8)
+        if not done:  # the node did not confirm in time: stop following, it is cancelled
+            task.cancel()
+
+    async def _finish(self, job: Job, status: str, message: str) -> None:
+        await self.db(outcomes.finish, job.pk, status=status, message=message)
+        await self._publish(job.pk)
+
+    async def _publish(self, job_id) -> None:
+        payload = await self.db(outcomes.payload_for, job_id)
+        if payload is not None:
+            await send_job_event_async(payload["user_id"], payload["job"])
+
+
+def _remove_drained() -> None:
+    from nodes.health import remove_drained_nodes
+
+    remove_drained_nodes()
+
+
+def stale_cutoff():
+    return timezone.now() - timedelta(seconds=settings.RUNNER_STALE_AFTER)

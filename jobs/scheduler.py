@@ -1,0 +1,147 @@
+"""Dispatch: hand queued jobs to free node slots, fairly, safely with many dispatchers at once.
+
+`dispatch_once()` is one step: lock the eligible nodes (skip those another dispatcher
+holds), count their free slots (our running jobs plus prompts others put on the node),
+then fill the slots: the user with the smallest share of running jobs (weighted by user
+priority) goes next, then job priority, then age. Each job is claimed with a conditional
+update, so a job is never assigned twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from jobs import lifecycle
+from jobs.models import Job
+from nodes.health import CLIENT_ID_PREFIX
+from nodes.models import ComfyNode
+
+S = Job.Status
+
+
+@dataclass
+class NodeSlots:
+    node: ComfyNode
+    free: int
+    load: int
+    class_types: frozenset = field(default_factory=frozenset)
+
+    def can_run(self, needed: frozenset) -> bool:
+        return self.free > 0 and needed <= self.class_types
+
+
+def eligible_nodes() -> list[NodeSlots]:
+    """Lock and return active ONLINE nodes with free slots (inside a transaction)."""
+    nodes = list(
+        ComfyNode.objects.select_for_update(skip_locked=True)
+        .filter(is_active=True, status=ComfyNode.Status.ONLINE, remove_when_drained=False)
+        .order_by("-priority", "id")
+    )
+    if not nodes:
+        return []
+    running = dict(
+        Job.objects.filter(status=S.RUNNING, node__in=nodes).values_list("node").annotate(n=Count("id"))
+    )
+    slots = []
+    for node in nodes:
+        load = running.get(node.pk, 0) + node.foreign_queue
+        free = node.max_queue - load
+        if free > 0:
+            slots.append(NodeSlots(node=node, free=free, load=load, class_types=frozenset(node.class_types or [])))
+    return slots
+
+
+def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
+    """Higher node priority first, then the least loaded (relative to its size)."""
+    fitting = [s for s in slots if s.can_run(needed)]
+    if not fitting:
+        return None
+    return min(fitting, key=lambda s: (-s.node.priority, s.load / s.node.max_queue, s.node.pk))
+
+
+def dispatch_once(*, runner_id: str) -> list[Job]:
+    """Assign as many queued jobs as there are free slots. Returns the claimed jobs (RUNNING)."""
+    User = get_user_model()
+    claimed: list[Job] = []
+    with transaction.atomic():
+        slots = eligible_nodes()
+        total_free = sum(s.free for s in slots)
+        if total_free == 0:
+            return []
+        user_ids = list(Job.objects.filter(status=S.QUEUED).values_list("user", flat=True).distinct())
+        if not user_ids:
+            return []
+        users = {u.pk: u for u in User.objects.filter(pk__in=user_ids, is_blocked=False)}
+        running = dict(
+            Job.objects.filter(status=S.RUNNING, user__in=users).values_list("user").annotate(n=Count("id"))
+        )
+        heads: dict[int, list[Job]] = {}
+        for user_id in users:
+            jobs = list(
+                Job.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=S.QUEUED, user_id=user_id)
+                .select_related("workflow")
+                .order_by("-priority", "created_at")[:total_free]
+            )
+            if jobs:
+                heads[user_id] = jobs
+        now = timezone.now()
+        while total_free > 0 and heads:
+            user_id = min(
+                heads,
+                key=lambda u: (running.get(u, 0) / max(1, users[u].priority), -heads[u][0].priority,
+                               heads[u][0].created_at),
+            )
+            user = users[user_id]
+            if running.get(user_id, 0) >= user.effective_max_concurrent_jobs:
+                del heads[user_id]
+                continue
+            job, slot = _first_runnable(heads[user_id], slots)
+            if job is None:
+                del heads[user_id]
+                continue
+            heads[user_id].remove(job)
+            if not heads[user_id]:
+                del heads[user_id]
+            ok = lifecycle.transition(
+                job.pk, from_status=S.QUEUED, to_status=S.RUNNING, node=slot.node, started_at=now,
+                prompt_id=str(uuid.uuid4()), client_id=f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}",
+                runner_id=runner_id, heartbeat_at=now, progress=0.0, progress_text="", error="",
+            )
+            if not ok:  # cancelled meanwhile
+                continue
+            slot.free -= 1
+            slot.load += 1
+            total_free -= 1
+            running[user_id] = running.get(user_id, 0) + 1
+            claimed.append(job)
+    return list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
+
+
+def _first_runnable(jobs: list[Job], slots: list[NodeSlots]) -> tuple[Job | None, NodeSlots | None]:
+    for job in jobs:
+        slot = pick_node(slots, frozenset(job.workflow.class_types or []))
+        if slot is not None:
+            return job, slot
+    return None, None
+
+
+def queue_position(job: Job) -> int | None:
+    """Where a queued job stands under fair scheduling (1 = next), an estimate for people.
+
+    Round-robin across users: ahead of it are its owner's earlier jobs, and from every other
+    user as many jobs as that (plus one).
+    """
+    if job.status != S.QUEUED:
+        return None
+    mine_ahead = Job.objects.filter(status=S.QUEUED, user_id=job.user_id, created_at__lt=job.created_at).count()
+    others = (
+        Job.objects.filter(status=S.QUEUED).exclude(user_id=job.user_id).values("user").annotate(n=Count("id"))
+    )
+    return 1 + mine_ahead + sum(min(row["n"], mine_ahead + 1) for row in others)

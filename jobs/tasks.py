@@ -1,0 +1,58 @@
+"""django-q2 tasks. Thin: each calls one service.
+
+`run_engine` is the long one: a Runner that dispatches and follows jobs for RUNNER_LEASE
+seconds, then hands over to a successor. `ensure_runners` keeps JOB_RUNNERS of them alive
+(scheduled every minute, and called on submit when none answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+from django.conf import settings
+from django_q.tasks import async_task
+
+from jobs.notify import redis_client
+from jobs.runner import RUNNER_KEY, Runner
+
+logger = logging.getLogger("comfyportal.jobs")
+
+
+def run_engine() -> None:
+    try:
+        asyncio.run(Runner().serve(lease=settings.RUNNER_LEASE))
+    finally:
+        ensure_runners()  # our lease ended: make sure a successor takes over
+
+
+def alive_runners() -> int:
+    try:
+        return sum(1 for _ in redis_client().scan_iter(match=RUNNER_KEY + "*", count=100))
+    except redis.RedisError:
+        return 0
+
+
+def ensure_runners() -> int:
+    """Start runners until JOB_RUNNERS are alive. Returns how many were started."""
+    if settings.Q_CLUSTER.get("sync"):
+        return 0  # unit tests drive the runner directly
+    try:
+        # One starter at a time, and not more often than every few seconds.
+        if not redis_client().set("cp:runner-starter", 1, nx=True, ex=5):
+            return 0
+    except redis.RedisError:
+        return 0
+    missing = max(0, settings.JOB_RUNNERS - alive_runners())
+    for _ in range(missing):
+        async_task("jobs.tasks.run_engine", task_name="job runner", timeout=settings.Q_CLUSTER["timeout"])
+    if missing:
+        logger.info("started %d job runner(s)", missing)
+    return missing
+
+
+def cleanup_retention() -> int:
+    from jobs.retention import delete_expired
+
+    return delete_expired()

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from nodes import health, services
+from nodes.models import ComfyNode
+from nodes.urls_validation import normalize_base_url
+
+STATUS_COLOURS = {"ONLINE": "#1a7f37", "OFFLINE": "#cf222e", "UNKNOWN": "#9a6700"}
+
+
+def _gib(value: int | None) -> str:
+    return "—" if value is None else f"{value / 2**30:.1f}"
+
+
+class ComfyNodeForm(forms.ModelForm):
+    # Write-only: the stored value is never rendered back into the page.
+    auth_header = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label=_("auth header"),
+        help_text=_("Leave empty to keep the current value. Enter '-' to remove it."),
+    )
+
+    class Meta:
+        model = ComfyNode
+        fields = ("name", "base_url", "is_active", "max_queue", "priority", "auth_header")
+
+    def clean_base_url(self):
+        try:
+            return normalize_base_url(self.cleaned_data["base_url"])
+        except ValueError as exc:
+            raise forms.ValidationError(_("Base URL %(problem)s.") % {"problem": exc}) from exc
+
+    def clean_auth_header(self):
+        value = self.cleaned_data.get("auth_header", "")
+        if value == "-":
+            return ""
+        return value or (self.instance.auth_header if self.instance.pk else "")
+
+
+@admin.register(ComfyNode)
+class ComfyNodeAdmin(admin.ModelAdmin):
+    form = ComfyNodeForm
+    list_display = ("name", "status_badge", "is_active", "base_url", "queue", "vram", "last_seen_at", "short_error")
+    list_filter = ("status", "is_active")
+    search_fields = ("name", "base_url")
+    actions = ["enable", "disable", "check_now"]
+    readonly_fields = ("status", "last_seen_at", "last_checked_at", "last_error", "consecutive_failures",
+                       "queue_remaining", "foreign_queue", "system_stats", "class_types_refreshed_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(remove_when_drained=False)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, node):
+        colour = STATUS_COLOURS.get(node.status, "#57606a")
+        return format_html('<b class="node-status" style="color:{}">● {}</b>', colour, node.get_status_display())
+
+    @admin.display(description=_("queue"))
+    def queue(self, node):
+        return f"{node.queue_remaining} / {node.max_queue}"
+
+    @admin.display(description=_("VRAM free / total (GiB)"))
+    def vram(self, node):
+        free, total = node.vram
+        return f"{_gib(free)} / {_gib(total)}"
+
+    @admin.display(description=_("last error"))
+    def short_error(self, node):
+        return (node.last_error[:80] + "…") if len(node.last_error) > 80 else node.last_error
+
+    def delete_model(self, request, obj):
+        self.message_user(request, services.delete_node(node=obj))
+
+    def delete_queryset(self, request, queryset):
+        for node in queryset:
+            self.message_user(request, services.delete_node(node=node))
+
+    @admin.action(description=_("Enable selected nodes"))
+    def enable(self, request, queryset):
+        updated = queryset.update(is_active=True)
+        self.message_user(request, _("%(count)d node(s) enabled.") % {"count": updated}, messages.SUCCESS)
+
+    @admin.action(description=_("Disable selected nodes (running jobs finish)"))
+    def disable(self, request, queryset):
+        updated = queryset.update(is_active=False)
+        self.message_user(request, _("%(count)d node(s) disabled; running jobs will finish.") % {"count": updated})
+
+    @admin.action(description=_("Check selected nodes now"))
+    def check_now(self, request, queryset):
+        for node in queryset:
+            fresh = health.check_node(node.pk)
+            if fresh is not None:
+                level = messages.SUCCESS if fresh.status == ComfyNode.Status.ONLINE else messages.WARNING
+                self.message_user(request, f"{fresh.name}: {fresh.get_status_display()} {fresh.last_error}", level)

@@ -1,0 +1,269 @@
+"""An async client for one ComfyUI server (HTTP with httpx, /ws with websockets).
+
+Every call has a short connect timeout and a bounded read timeout, sends the node's
+`auth_header` when one is set, and turns failures into the typed errors of `errors.py`.
+Imports no Django: it is the protocol, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import websockets
+
+from nodes.comfy.errors import BadResponse, NodeTimeout, NodeUnreachable, PromptRejected
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What /upload/image and /upload/mask answered: use `ref` as the LoadImage value."""
+
+    name: str
+    subfolder: str
+    type: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.subfolder}/{self.name}" if self.subfolder else self.name
+
+
+@dataclass(frozen=True)
+class Accepted:
+    prompt_id: str
+    number: float
+    node_errors: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    running: list[list]
+    pending: list[list]
+
+    @property
+    def prompt_ids(self) -> set[str]:
+        return {item[1] for item in self.running + self.pending}
+
+    def foreign_count(self, client_prefix: str) -> int:
+        """Prompts on the node that did not come from us (their client_id lacks our prefix)."""
+        return sum(
+            1
+            for item in self.running + self.pending
+            if not str((item[3] if len(item) > 3 and isinstance(item[3], dict) else {}).get("client_id") or "")
+            .startswith(client_prefix)
+        )
+
+
+def parse_auth_header(value: str | None) -> dict[str, str]:
+    """`"Authorization: Bearer x"` → {"Authorization": "Bearer x"}; a bare value means Authorization."""
+    if not value:
+        return {}
+    name, sep, rest = value.partition(":")
+    if sep and name.strip() and " " not in name.strip():
+        return {name.strip(): rest.strip()}
+    return {"Authorization": value.strip()}
+
+
+class ComfyClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth_header: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.headers = parse_auth_header(auth_header)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=self.headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ComfyClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # --- HTTP plumbing -----------------------------------------------------------------
+    async def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs) -> httpx.Response:
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=self.connect_timeout)
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise NodeTimeout(f"{self.base_url} did not answer {method} {path} in time") from exc
+        except (httpx.TransportError, OSError) as exc:
+            raise NodeUnreachable(f"{self.base_url} is unreachable ({type(exc).__name__}: {exc})") from exc
+
+    async def _json(self, method: str, path: str, **kwargs) -> Any:
+        response = await self._request(method, path, **kwargs)
+        if response.status_code != 200:
+            raise BadResponse(f"{method} {path} answered {response.status_code}", status=response.status_code)
+        return _decode_json(response, f"{method} {path}")
+
+    async def _control(self, path: str, body: dict | None) -> None:
+        response = await self._request("POST", path, json=body if body is not None else {})
+        if response.status_code != 200:
+            raise BadResponse(f"POST {path} answered {response.status_code}", status=response.status_code)
+
+    # --- Endpoints -----------------------------------------------------------------------
+    async def system_stats(self, *, timeout: float | None = None) -> dict:
+        data = await self._json("GET", "/system_stats", timeout=timeout)
+        if not isinstance(data, dict) or "system" not in data or "devices" not in data:
+            raise BadResponse("GET /system_stats is not a ComfyUI answer (no system/devices)")
+        return data
+
+    async def queue(self, *, timeout: float | None = None) -> QueueState:
+        data = await self._json("GET", "/queue", timeout=timeout)
+        if not isinstance(data, dict) or "queue_running" not in data:
+            raise BadResponse("GET /queue is not a ComfyUI answer (no queue_running)")
+        return QueueState(running=list(data["queue_running"]), pending=list(data.get("queue_pending", [])))
+
+    async def object_info(self, *, timeout: float | None = None) -> dict[str, Any]:
+        data = await self._json("GET", "/object_info", timeout=timeout or max(self.read_timeout, 60))
+        if not isinstance(data, dict):
+            raise BadResponse("GET /object_info is not an object")
+        return data
+
+    async def submit_prompt(
+        self, graph: dict, *, client_id: str, prompt_id: str, extra_data: dict | None = None
+    ) -> Accepted:
+        """POST /prompt. Raises PromptRejected on 400 (final), BadResponse on anything else odd."""
+        body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+        if extra_data:
+            body["extra_data"] = extra_data
+        response = await self._request("POST", "/prompt", json=body)
+        if response.status_code == 400:
+            data = _decode_json(response, "POST /prompt")
+            raise PromptRejected(data.get("error") or {}, data.get("node_errors") or {})
+        if response.status_code != 200:
+            raise BadResponse(f"POST /prompt answered {response.status_code}", status=response.status_code)
+        data = _decode_json(response, "POST /prompt")
+        return Accepted(prompt_id=data["prompt_id"], number=data.get("number", 0), node_errors=data.get("node_errors") or {})
+
+    async def history(self, prompt_id: str) -> dict | None:
+        """The history entry of a finished prompt, or None while it is queued, running or unknown."""
+        data = await self._json("GET", f"/history/{prompt_id}")
+        if not isinstance(data, dict):
+            raise BadResponse("GET /history is not an object")
+        return data.get(prompt_id)
+
+    async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
+        response = await self._request(
+            "GET", "/view", params={"filename": filename, "subfolder": subfolder, "type": type}
+        )
+        if response.status_code != 200:
+            raise BadResponse(f"GET /view of {filename!r} answered {response.status_code}", status=response.status_code)
+        return response.content
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str = "", type: str = "input", overwrite: bool = False
+    ) -> Uploaded:
+        fields = {"type": type, "overwrite": "true" if overwrite else "false"}
+        if subfolder:
+            fields["subfolder"] = subfolder
+        return await self._upload("/upload/image", data, filename, fields)
+
+    async def upload_mask(
+        self, data: bytes, filename: str, *, original: Uploaded, subfolder: str = "", overwrite: bool = False
+    ) -> Uploaded:
+        """Merge `data`'s alpha into an uploaded original (ComfyUI's mask editor route).
+
+        The server answers 200 even when it wrote nothing (missing original), so this
+        checks with /view that the merged file exists.
+        """
+        fields = {
+            "type": "input",
+            "overwrite": "true" if overwrite else "false",
+            "original_ref": json.dumps({"filename": original.name, "subfolder": original.subfolder, "type": original.type}),
+        }
+        if subfolder:
+            fields["subfolder"] = subfolder
+        uploaded = await self._upload("/upload/mask", data, filename, fields)
+        check = await self._request(
+            "GET", "/view", params={"filename": uploaded.name, "subfolder": uploaded.subfolder, "type": uploaded.type}
+        )
+        if check.status_code != 200:
+            raise BadResponse(f"/upload/mask answered but wrote nothing for {filename!r}", status=check.status_code)
+        return uploaded
+
+    async def _upload(self, path: str, data: bytes, filename: str, fields: dict[str, str]) -> Uploaded:
+        response = await self._request("POST", path, data=fields, files={"image": (filename, data, "image/png")})
+        if response.status_code != 200:
+            raise BadResponse(f"POST {path} answered {response.status_code}", status=response.status_code)
+        body = _decode_json(response, f"POST {path}")
+        return Uploaded(name=body["name"], subfolder=body.get("subfolder") or "", type=body.get("type") or "input")
+
+    async def delete_from_queue(self, prompt_ids: list[str]) -> None:
+        await self._control("/queue", {"delete": list(prompt_ids)})
+
+    async def interrupt(self, prompt_id: str | None = None) -> None:
+        await self._control("/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
+
+    async def cancel(self, prompt_id: str) -> None:
+        """Stop a prompt wherever it is: dequeue it if pending, interrupt it if running.
+
+        Uses the targeted forms only, so that a cancel can never hit another prompt.
+        """
+        await self.delete_from_queue([prompt_id])
+        await self.interrupt(prompt_id)
+
+    # --- WebSocket ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def websocket(self, client_id: str) -> AsyncIterator[websockets.ClientConnection]:
+        """Open /ws?clientId=… (connect before posting the prompt that carries this client id)."""
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = urlunsplit((scheme, parts.netloc, f"{parts.path}/ws", f"clientId={client_id}", ""))
+        try:
+            connection = await websockets.connect(
+                url,
+                additional_headers=self.headers or None,
+                open_timeout=self.connect_timeout,
+                ping_interval=20,
+                ping_timeout=20,
+                max_size=64 * 1024 * 1024,
+                close_timeout=1,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+            raise NodeUnreachable(f"{self.base_url} refused the WebSocket ({type(exc).__name__}: {exc})") from exc
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+
+def decode_ws_message(frame: str | bytes) -> tuple[str, dict] | None:
+    """A text frame as (type, data); None for binary frames (previews, text) we do not use."""
+    if isinstance(frame, bytes):
+        return None
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    return str(message.get("type")), message.get("data") or {}
+
+
+def _decode_json(response: httpx.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        kind = response.headers.get("content-type", "unknown type")
+        raise BadResponse(f"{what} answered {kind} that is not JSON: {response.text[:80]!r}") from exc

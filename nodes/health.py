@@ -1,0 +1,155 @@
+"""Health checks of nodes: probe over HTTP, then record the result on the row.
+
+`probe()` is pure protocol (async, no database); `check_node()` and `check_all_nodes()` run
+probes concurrently, each bounded by its own timeout, so one hanging node never delays
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from nodes.comfy.client import ComfyClient
+from nodes.comfy.errors import ComfyError
+from nodes.models import ComfyNode
+from nodes.signals import node_came_online
+
+# Our prompts carry client ids with this prefix, so a node's queue can be split into ours
+# and foreign ones (prompts sent to the node by someone else).
+CLIENT_ID_PREFIX = "comfyportal-"
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    error: str = ""
+    system_stats: dict[str, Any] = field(default_factory=dict)
+    queue_remaining: int = 0
+    foreign_queue: int = 0
+    class_types: list[str] | None = None  # None = not fetched this time
+    seconds: float = 0.0
+
+
+async def probe(
+    base_url: str, *, auth_header: str = "", want_object_info: bool, timeout: float
+) -> ProbeResult:
+    """Ask one node /system_stats and /queue (and /object_info when asked). Never raises."""
+    started = time.monotonic()
+    client = ComfyClient(base_url, auth_header=auth_header or None,
+                         connect_timeout=min(settings.NODE_CONNECT_TIMEOUT, timeout), read_timeout=timeout)
+    try:
+        async with asyncio.timeout(timeout * (3 if want_object_info else 2)):
+            stats = await client.system_stats(timeout=timeout)
+            queue = await client.queue(timeout=timeout)
+            class_types = sorted(await client.object_info()) if want_object_info else None
+        return ProbeResult(
+            ok=True, system_stats=stats, queue_remaining=len(queue.running) + len(queue.pending),
+            foreign_queue=queue.foreign_count(CLIENT_ID_PREFIX), class_types=class_types,
+            seconds=time.monotonic() - started,
+        )
+    except ComfyError as exc:
+        return ProbeResult(ok=False, error=exc.message, seconds=time.monotonic() - started)
+    except TimeoutError:
+        return ProbeResult(ok=False, error=f"{base_url} did not answer the health check within {timeout:g} s",
+                           seconds=time.monotonic() - started)
+    except Exception as exc:  # a node must never crash the worker
+        return ProbeResult(ok=False, error=f"unexpected answer from {base_url}: {type(exc).__name__}: {exc}",
+                           seconds=time.monotonic() - started)
+    finally:
+        await client.aclose()
+
+
+def needs_object_info(node: ComfyNode) -> bool:
+    if not node.class_types or node.class_types_refreshed_at is None:
+        return True
+    age = timezone.now() - node.class_types_refreshed_at
+    return age > timedelta(seconds=settings.NODE_OBJECT_INFO_EVERY)
+
+
+def record(node_id: int, base_url: str, result: ProbeResult) -> ComfyNode | None:
+    """Store a probe's result on the node (unless its URL changed meanwhile). Returns the node."""
+    now = timezone.now()
+    came_online = False
+    with transaction.atomic():
+        node = ComfyNode.objects.select_for_update().filter(pk=node_id).first()
+        if node is None or node.base_url != base_url:
+            return node  # edited or deleted while we probed: the next check uses the new URL
+        node.last_checked_at = now
+        if result.ok:
+            came_online = node.status != ComfyNode.Status.ONLINE
+            node.status = ComfyNode.Status.ONLINE
+            node.consecutive_failures = 0
+            node.last_seen_at = now
+            node.last_error = ""
+            node.system_stats = result.system_stats
+            node.queue_remaining = result.queue_remaining
+            node.foreign_queue = result.foreign_queue
+            if result.class_types is not None:
+                node.class_types = result.class_types
+                node.class_types_refreshed_at = now
+        else:
+            node.consecutive_failures += 1
+            node.last_error = result.error[:2000]
+            if node.consecutive_failures >= settings.NODE_OFFLINE_AFTER or node.status == ComfyNode.Status.UNKNOWN:
+                node.status = ComfyNode.Status.OFFLINE
+        node.save()
+    if came_online:
+        node_came_online.send(sender=ComfyNode, node_id=node_id)
+    return node
+
+
+def mark_offline(node_id: int, error: str) -> None:
+    """A running job found the node dead: take it out of dispatch now, without waiting for checks."""
+    ComfyNode.objects.filter(pk=node_id).update(
+        status=ComfyNode.Status.OFFLINE, last_error=error[:2000], consecutive_failures=settings.NODE_OFFLINE_AFTER,
+        last_checked_at=timezone.now(),
+    )
+
+
+async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None) -> list[ComfyNode | None]:
+    timeout = timeout or max(1.0, min(5.0, settings.NODE_HEALTH_INTERVAL / 2))
+
+    async def one(node: ComfyNode) -> ComfyNode | None:
+        result = await probe(node.base_url, auth_header=node.auth_header,
+                             want_object_info=needs_object_info(node), timeout=timeout)
+        return await sync_to_async(record, thread_sensitive=False)(node.pk, node.base_url, result)
+
+    return list(await asyncio.gather(*(one(node) for node in nodes)))
+
+
+def check_node(node_id: int) -> ComfyNode | None:
+    """Health-check one node now and return its fresh state."""
+    node = ComfyNode.objects.filter(pk=node_id).first()
+    if node is None:
+        return None
+    return asyncio.run(check_nodes_async([node]))[0]
+
+
+def check_all_nodes() -> list[ComfyNode | None]:
+    """Health-check every active node concurrently; remove drained nodes that were deleted."""
+    remove_drained_nodes()
+    nodes = list(ComfyNode.objects.filter(is_active=True))
+    if not nodes:
+        return []
+    return asyncio.run(check_nodes_async(nodes))
+
+
+def remove_drained_nodes() -> None:
+    for node in ComfyNode.objects.filter(remove_when_drained=True):
+        if not node_has_running_jobs(node):
+            node.delete()
+
+
+def node_has_running_jobs(node: ComfyNode) -> int:
+    """How many of our jobs run on the node now (jobs are found by the reverse relation)."""
+    related = getattr(node, "jobs", None)
+    return related.filter(status="RUNNING").count() if related is not None else 0

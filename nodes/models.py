@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ComfyNode(models.Model):
+    """One ComfyUI server (a GPU node). Admins set the first block; health is kept by the service."""
+
+    class Status(models.TextChoices):
+        UNKNOWN = "UNKNOWN", _("Unknown")
+        ONLINE = "ONLINE", _("Online")
+        OFFLINE = "OFFLINE", _("Offline")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    base_url = models.CharField(_("base URL"), max_length=500, help_text=_("e.g. http://10.0.0.5:8188"))
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Off = gets no new jobs (drain)."))
+    max_queue = models.PositiveSmallIntegerField(
+        _("max queue"), default=2, validators=[MinValueValidator(1)],
+        help_text=_("Prompts allowed outstanding on the node at once."),
+    )
+    priority = models.SmallIntegerField(_("priority"), default=0, help_text=_("Higher first."))
+    auth_header = models.CharField(
+        _("auth header"), max_length=1000, blank=True,
+        help_text=_("For nodes behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
+    )
+
+    remove_when_drained = models.BooleanField(
+        default=False, help_text=_("Deleted by an admin while jobs ran: removed once they finish.")
+    )
+
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.UNKNOWN)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    queue_remaining = models.PositiveIntegerField(_("queue"), default=0)
+    foreign_queue = models.PositiveIntegerField(
+        default=0, help_text=_("Prompts on the node that did not come from comfyportal.")
+    )
+    system_stats = models.JSONField(default=dict, blank=True)
+    class_types = models.JSONField(default=list, blank=True)
+    class_types_refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [models.CheckConstraint(condition=models.Q(max_queue__gte=1), name="node_max_queue_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def vram(self) -> tuple[int | None, int | None]:
+        """(free, total) bytes of the first device, from the last /system_stats."""
+        devices = (self.system_stats or {}).get("devices") or []
+        if not devices:
+            return None, None
+        return devices[0].get("vram_free"), devices[0].get("vram_total")

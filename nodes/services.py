@@ -1,0 +1,106 @@
+"""Use cases for nodes: add, edit, drain/remove. Changes take effect at the next check and dispatch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+
+from comfyportal.errors import Conflict, InvalidInput, NotFound
+from nodes.health import node_has_running_jobs
+from nodes.models import ComfyNode
+from nodes.urls_validation import normalize_base_url
+
+EDITABLE = ("name", "base_url", "is_active", "max_queue", "priority", "auth_header")
+
+
+def get_node(node_id: int) -> ComfyNode:
+    node = ComfyNode.objects.filter(pk=node_id, remove_when_drained=False).first()
+    if node is None:
+        raise NotFound("Node not found.")
+    return node
+
+
+def _clean(changes: dict) -> dict:
+    cleaned = dict(changes)
+    if "base_url" in cleaned:
+        try:
+            cleaned["base_url"] = normalize_base_url(cleaned["base_url"])
+        except ValueError as exc:
+            raise InvalidInput(f"base_url: {exc}.", errors={"base_url": str(exc)}) from exc
+    if "name" in cleaned:
+        cleaned["name"] = (cleaned["name"] or "").strip()
+        if not cleaned["name"]:
+            raise InvalidInput("name: is required.", errors={"name": "is required"})
+    if "max_queue" in cleaned and (cleaned["max_queue"] is None or cleaned["max_queue"] < 1):
+        raise InvalidInput("max_queue: must be at least 1.", errors={"max_queue": "must be at least 1"})
+    if cleaned.get("auth_header") is None and "auth_header" in cleaned:
+        cleaned["auth_header"] = ""
+    return cleaned
+
+
+def create_node(**fields) -> ComfyNode:
+    fields = _clean({k: v for k, v in fields.items() if k in EDITABLE})
+    if ComfyNode.objects.filter(name=fields["name"]).exists():
+        raise Conflict(f"name: a node named '{fields['name']}' exists.", errors={"name": "already exists"})
+    try:
+        with transaction.atomic():
+            return ComfyNode.objects.create(**fields)
+    except IntegrityError as exc:
+        raise Conflict(f"name: a node named '{fields['name']}' exists.", errors={"name": "already exists"}) from exc
+
+
+def update_node(*, node: ComfyNode, changes: dict) -> ComfyNode:
+    changes = _clean({k: v for k, v in changes.items() if k in EDITABLE})
+    if "name" in changes and ComfyNode.objects.filter(name=changes["name"]).exclude(pk=node.pk).exists():
+        raise Conflict(f"name: a node named '{changes['name']}' exists.", errors={"name": "already exists"})
+    url_changed = "base_url" in changes and changes["base_url"] != node.base_url
+    for name, value in changes.items():
+        setattr(node, name, value)
+    if url_changed:  # a new address is a new server: learn its health and classes afresh
+        node.status = ComfyNode.Status.UNKNOWN
+        node.consecutive_failures = 0
+        node.class_types = []
+        node.class_types_refreshed_at = None
+        node.system_stats = {}
+    node.save()
+    return node
+
+
+def delete_node(*, node: ComfyNode) -> str:
+    """Remove a node. With jobs running on it, drain instead: they finish, it gets no new ones."""
+    running = node_has_running_jobs(node)
+    if running:
+        node.is_active = False
+        node.remove_when_drained = True
+        node.save(update_fields=["is_active", "remove_when_drained", "updated_at"])
+        return f"Draining: {running} running job(s) will finish on '{node.name}'; it is removed after them and gets no new jobs."
+    node.delete()
+    return f"Node '{node.name}' removed."
+
+
+def drain_note(node: ComfyNode) -> str:
+    running = node_has_running_jobs(node)
+    if not node.is_active and running:
+        return f"Disabled: {running} running job(s) will finish; the node gets no new jobs."
+    return ""
+
+
+def register_nodes_from_urls(urls: list[str]) -> list[ComfyNode]:
+    """Pre-register COMFY_NODES at start (idempotent: a URL already known is skipped)."""
+    created = []
+    for raw in urls:
+        try:
+            url = normalize_base_url(raw)
+        except ValueError:
+            continue
+        if ComfyNode.objects.filter(base_url=url).exists():
+            continue
+        parts = urlsplit(url)
+        base = f"{parts.hostname}-{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        name, n = base, 1
+        while ComfyNode.objects.filter(name=name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        created.append(ComfyNode.objects.create(name=name, base_url=url))
+    return created

@@ -1,0 +1,102 @@
+"""Personas and API helpers shared by every test (as healthchecks' hc/test.py does)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+PASSWORD = "correct-horse-battery"
+
+
+class Api:
+    """A JSON client for /api/ that carries a bearer token."""
+
+    def __init__(self, token: str | None = None):
+        self.client = Client()
+        self.token = token
+
+    def _headers(self, extra=None):
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def get(self, path, **params):
+        return self.client.get(path, params, **self._headers())
+
+    def post(self, path, data=None, **extra):
+        return self.client.post(path, json.dumps(data if data is not None else {}),
+                                content_type="application/json", **self._headers(extra))
+
+    def post_raw(self, path, body: bytes | str, content_type="application/json"):
+        return self.client.post(path, body, content_type=content_type, **self._headers())
+
+    def multipart(self, path, data):
+        return self.client.post(path, data, **self._headers())
+
+    def patch(self, path, data):
+        return self.client.patch(path, json.dumps(data), content_type="application/json", **self._headers())
+
+    def delete(self, path):
+        return self.client.delete(path, **self._headers())
+
+
+def make_user(username: str, role: str = "USER", **fields):
+    from accounts.models import User
+
+    user = User(username=username, role=role, **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def token_for(user) -> str:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("outsider")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("root", role="ADMIN")
+
+
+@pytest.fixture
+def anon_api():
+    return Api()
+
+
+@pytest.fixture
+def alice_api(alice):
+    return Api(token_for(alice))
+
+
+@pytest.fixture
+def bob_api(bob):
+    return Api(token_for(bob))
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return Api(token_for(admin_user))
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"

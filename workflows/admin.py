@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from comfyportal.errors import DomainError
+from workflows import services
+from workflows.drafting import draft_spec
+from workflows.models import Workflow
+
+
+class WorkflowUploadForm(forms.ModelForm):
+    """Two files, validated by the same code as the API; each error is shown in the form."""
+
+    workflow_file = forms.FileField(label=_("workflow.json (API format)"))
+    spec_file = forms.FileField(label=_("spec.json"), required=False,
+                                help_text=_("Leave empty and press 'Draft a spec' to get a proposal."))
+
+    class Meta:
+        model = Workflow
+        fields = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        workflow_file = cleaned.get("workflow_file")
+        if workflow_file is None:
+            return cleaned
+        workflow_bytes = workflow_file.read()
+        if "_draft" in self.data:
+            try:
+                self.draft = json.dumps(draft_spec(json.loads(workflow_bytes)), indent=2, ensure_ascii=False)
+            except Exception as exc:
+                raise forms.ValidationError(_("Cannot draft a spec: %(error)s") % {"error": exc}) from exc
+            raise forms.ValidationError(_("Here is a proposed spec: save it as spec.json, edit it, and upload both."))
+        spec_file = cleaned.get("spec_file")
+        if spec_file is None:
+            raise forms.ValidationError(_("Upload a spec.json too (or press 'Draft a spec')."))
+        try:
+            self.created = services.upload_workflow(workflow_raw=workflow_bytes, spec_raw=spec_file.read(),
+                                                    user=getattr(self, "user", None))
+        except DomainError as exc:
+            lines = list((exc.errors or {}).values()) or [exc.detail]
+            raise forms.ValidationError([forms.ValidationError(line) for line in lines]) from exc
+        return cleaned
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "version", "category", "is_active", "requires_mask", "created_at")
+    list_filter = ("is_active", "category", "requires_mask")
+    search_fields = ("name", "slug", "description")
+    actions = ["activate", "deactivate"]
+    readonly_fields = ("slug", "version", "requires_mask", "class_types", "warnings", "graph_view", "spec_view",
+                       "created_by", "created_at")
+    fields = ("name", "category", "description", "is_active", "slug", "version", "requires_mask", "class_types",
+              "warnings", "spec_view", "graph_view", "created_by", "created_at")
+    change_form_template = "admin/workflows/workflow/change_form.html"
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            form = WorkflowUploadForm
+            form.user = request.user
+            return form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("workflow_file", "spec_file") if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # New uploads were saved by the form's clean() through services.upload_workflow.
+
+    def save_form(self, request, form, change):
+        if not change:
+            return form.created  # validated and stored by the upload form
+        return super().save_form(request, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def delete_model(self, request, obj):
+        try:
+            services.delete_workflow(workflow=obj)
+        except DomainError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+
+    @admin.display(description=_("graph"))
+    def graph_view(self, obj):
+        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.graph, indent=2))
+
+    @admin.display(description=_("spec"))
+    def spec_view(self, obj):
+        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>",
+                           json.dumps(obj.spec, indent=2, ensure_ascii=False))
+
+    @admin.action(description=_("Activate selected workflows"))
+    def activate(self, request, queryset):
+        queryset.update(is_active=True)
+
+    @admin.action(description=_("Deactivate selected workflows"))
+    def deactivate(self, request, queryset):
+        queryset.update(is_active=False)

@@ -1,0 +1,100 @@
+"""The catalogue for users; upload, (de)activate and delete for admins; the Spec's JSON Schema."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from ninja import File, Router
+from ninja.files import UploadedFile
+
+from accounts.auth import AdminAuth
+from comfyportal.errors import InvalidInput
+from workflows import services
+from workflows.drafting import draft_spec
+from workflows.models import Workflow
+from workflows.schemas import (
+    AdminWorkflowDetailOut,
+    AdminWorkflowOut,
+    CategoryOut,
+    DraftSpecOut,
+    WorkflowDetailOut,
+    WorkflowPatchIn,
+)
+from workflows.spec import spec_json_schema
+from workflows.ui_schema import ui_schema
+from workflows.validation import WorkflowInvalid, detect_ui_format
+
+router = Router(tags=["workflows"])
+admin_router = Router(tags=["admin: workflows"], auth=AdminAuth())
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+@router.get("/workflow-spec/v1.json", auth=None, summary="The JSON Schema of Workflow Spec v1.0")
+def spec_schema(request):
+    return spec_json_schema()
+
+
+@router.get("/workflows", response=list[CategoryOut], summary="Active workflows, by category")
+def list_workflows(request):
+    workflows = list(services.active_workflows())
+    return [{"category": category, "workflows": list(items)}
+            for category, items in groupby(workflows, key=lambda w: w.category)]
+
+
+@router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
+def get_workflow(request, slug: str):
+    workflow = services.get_active_workflow(slug)
+    workflow.ui_schema = ui_schema(workflow.spec)
+    return workflow
+
+
+def _read(upload: UploadedFile, name: str) -> bytes:
+    if upload.size and upload.size > MAX_FILE_BYTES:
+        raise InvalidInput(f"{name}: the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")
+    return upload.read()
+
+
+@admin_router.get("/workflows", response=list[AdminWorkflowOut])
+def admin_list(request):
+    return list(Workflow.objects.order_by("slug", "-created_at"))
+
+
+@admin_router.post("/workflows", response={201: AdminWorkflowDetailOut},
+                   summary="Upload a workflow (multipart files `workflow` and `spec`)")
+def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]):
+    return 201, services.upload_workflow(workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"),
+                                         user=request.user)
+
+
+@admin_router.post("/workflows/draft-spec", response=DraftSpecOut,
+                   summary="Propose a spec for a workflow.json (edit it, then upload both)")
+def admin_draft_spec(request, workflow: File[UploadedFile]):
+    import json
+
+    try:
+        graph = json.loads(_read(workflow, "workflow"))
+    except ValueError as exc:
+        raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
+    if not isinstance(graph, dict) or detect_ui_format(graph):
+        raise InvalidInput("workflow: this is ComfyUI's UI format; export it with 'Export (API)' and try again.")
+    try:
+        return {"spec": draft_spec(graph)}
+    except WorkflowInvalid as exc:
+        raise InvalidInput("workflow: " + " | ".join(services.describe_errors(exc))) from exc
+
+
+@admin_router.get("/workflows/{int:workflow_id}", response=AdminWorkflowDetailOut)
+def admin_get(request, workflow_id: int):
+    return services.get_workflow(workflow_id)
+
+
+@admin_router.patch("/workflows/{int:workflow_id}", response=AdminWorkflowDetailOut)
+def admin_patch(request, workflow_id: int, payload: WorkflowPatchIn):
+    return services.set_active(workflow=services.get_workflow(workflow_id), is_active=payload.is_active)
+
+
+@admin_router.delete("/workflows/{int:workflow_id}", response={204: None})
+def admin_delete(request, workflow_id: int):
+    services.delete_workflow(workflow=services.get_workflow(workflow_id))
+    return 204, None

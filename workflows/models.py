@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Workflow(models.Model):
+    """One version of a standardized workflow: an API-format graph plus its Spec v1.0.
+
+    A new version is a new row; jobs keep the version they ran (Job.workflow is PROTECT).
+    """
+
+    slug = models.SlugField(_("slug"), max_length=100)
+    name = models.CharField(_("name"), max_length=200)
+    version = models.CharField(_("version"), max_length=40)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    requires_mask = models.BooleanField(_("requires a mask"), default=False, editable=False)
+    graph = models.JSONField(_("graph (API format)"))
+    spec = models.JSONField(_("spec"))
+    class_types = models.JSONField(default=list, editable=False, help_text=_("Node classes the graph needs."))
+    warnings = models.JSONField(default=list, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="workflow_slug_version_unique")]
+        indexes = [models.Index(fields=["slug", "is_active", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug} {self.version})"

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+
+class WorkflowOut(Schema):
+    slug: str
+    name: str
+    version: str
+    category: str
+    description: str
+    requires_mask: bool
+    example_image: str | None = None
+
+    @staticmethod
+    def resolve_example_image(obj) -> str | None:
+        return (obj.spec or {}).get("example_image")
+
+
+class WorkflowDetailOut(WorkflowOut):
+    ui_schema: dict[str, Any]
+
+
+class CategoryOut(Schema):
+    category: str
+    workflows: list[WorkflowOut]
+
+
+class AdminWorkflowOut(Schema):
+    id: int
+    slug: str
+    name: str
+    version: str
+    category: str
+    is_active: bool
+    requires_mask: bool
+    class_types: list[str]
+    warnings: list[str]
+    jobs: int
+    created_at: datetime
+
+    @staticmethod
+    def resolve_jobs(obj) -> int:
+        return obj.jobs.count()
+
+
+class AdminWorkflowDetailOut(AdminWorkflowOut):
+    graph: dict[str, Any]
+    spec: dict[str, Any]
+
+
+class WorkflowPatchIn(Schema):
+    is_active: bool = Field(description="Show it in the catalogue or not.")
+
+
+class DraftSpecOut(Schema):
+    spec: dict[str, Any]
+    warnings: list[str] = []

@@ -1,0 +1,86 @@
+"""Use cases for workflows: upload (validated), (de)activate, delete, find the active version."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from comfyportal.errors import Conflict, InvalidInput, NotFound
+from workflows.models import Workflow
+from workflows.validation import WorkflowInvalid, validate_upload
+
+
+def _spec_dict(spec) -> dict:
+    return spec.model_dump(mode="json", exclude_none=True) if hasattr(spec, "model_dump") else dict(spec)
+
+
+def describe_errors(exc: WorkflowInvalid) -> list[str]:
+    """Each validation error as one line that names its file and place."""
+    lines = []
+    for error in exc.errors:
+        if isinstance(error, str):
+            lines.append(error)
+            continue
+        place = f"{error.file}: {error.path}" if getattr(error, "path", "") else error.file
+        lines.append(f"{place}: {error.message}")
+    return lines
+
+
+def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
+    """Validate and store a workflow version. 400 listing every problem; 409 if the version exists."""
+    try:
+        validated = validate_upload(workflow_raw, spec_raw)
+    except WorkflowInvalid as exc:
+        lines = describe_errors(exc)
+        raise InvalidInput("The workflow was not accepted: " + " | ".join(lines),
+                           errors={f"error_{i + 1}": line for i, line in enumerate(lines)}) from exc
+    spec = _spec_dict(validated.spec)
+    if Workflow.objects.filter(slug=spec["slug"], version=spec["version"]).exists():
+        raise Conflict(f"spec: version {spec['version']} of '{spec['slug']}' exists; raise the version to upload a new one.")
+    try:
+        with transaction.atomic():
+            workflow = Workflow.objects.create(
+                slug=spec["slug"], name=spec["name"], version=spec["version"], category=spec.get("category", ""),
+                description=spec.get("description", ""), graph=validated.graph, spec=spec,
+                class_types=sorted(validated.class_types), requires_mask=validated.requires_mask,
+                warnings=list(validated.warnings), created_by=user, is_active=activate,
+            )
+            if activate:  # the newest version replaces the older ones in the catalogue
+                Workflow.objects.filter(slug=workflow.slug).exclude(pk=workflow.pk).update(is_active=False)
+    except IntegrityError as exc:
+        raise Conflict(f"spec: version {spec['version']} of '{spec['slug']}' exists.") from exc
+    return workflow
+
+
+def active_workflows() -> QuerySet[Workflow]:
+    """The catalogue: the newest active version of every slug."""
+    newest = {}
+    for workflow in Workflow.objects.filter(is_active=True).order_by("slug", "-created_at", "-pk"):
+        newest.setdefault(workflow.slug, workflow.pk)
+    return Workflow.objects.filter(pk__in=newest.values()).order_by("category", "name")
+
+
+def get_active_workflow(slug: str) -> Workflow:
+    workflow = Workflow.objects.filter(slug=slug, is_active=True).order_by("-created_at", "-pk").first()
+    if workflow is None:
+        raise NotFound(f"workflow: no active workflow '{slug}'.")
+    return workflow
+
+
+def get_workflow(workflow_id: int) -> Workflow:
+    workflow = Workflow.objects.filter(pk=workflow_id).first()
+    if workflow is None:
+        raise NotFound("Workflow not found.")
+    return workflow
+
+
+def set_active(*, workflow: Workflow, is_active: bool) -> Workflow:
+    workflow.is_active = is_active
+    workflow.save(update_fields=["is_active", "updated_at"])
+    return workflow
+
+
+def delete_workflow(*, workflow: Workflow) -> None:
+    if workflow.jobs.exists():
+        raise Conflict(f"'{workflow.slug}' {workflow.version} has jobs; deactivate it instead of deleting.")
+    workflow.delete()
