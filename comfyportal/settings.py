@@ -161,10 +161,10 @@ Q_CLUSTER = {
     "name": "comfyportal",
     "workers": env_int("Q_WORKERS", 4),
     "recycle": 500,
-    # A job runner task follows many jobs at once for up to RUNNER_LEASE seconds; a
-    # task may not run longer than `timeout`, and is handed out again after `retry`.
-    "timeout": env_int("RUNNER_LEASE", 120) + 60,
-    "retry": env_int("RUNNER_LEASE", 120) + 120,
+    # A job runner dispatches for RUNNER_LEASE seconds, then finishes the jobs it holds
+    # (each bounded by JOB_TIMEOUT): no task may run longer than that.
+    "timeout": int(env_int("RUNNER_LEASE", 600) + env_float("JOB_TIMEOUT", 3600.0) + 60),
+    "retry": int(env_int("RUNNER_LEASE", 600) + env_float("JOB_TIMEOUT", 3600.0) + 120),
     "max_attempts": 1,
     "queue_limit": 50,
     "bulk": 1,
@@ -221,7 +221,7 @@ NODE_READ_TIMEOUT = env_float("NODE_READ_TIMEOUT", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_TIMEOUT = env_float("JOB_TIMEOUT", 3600.0)
 JOB_RUNNERS = env_int("JOB_RUNNERS", 2)
-RUNNER_LEASE = env_int("RUNNER_LEASE", 120)
+RUNNER_LEASE = env_int("RUNNER_LEASE", 600)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)

@@ -64,7 +64,7 @@ class Runner:
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
-        self._last = {"beat": 0.0, "adopt": 0.0, "health": 0.0}
+        self._last = {"beat": 0.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
 
     # --- plumbing ------------------------------------------------------------------------
@@ -100,6 +100,7 @@ class Runner:
                     await asyncio.wait_for(self.wake.wait(), timeout=settings.DISPATCH_TICK)
                 except TimeoutError:
                     pass
+            await self._hand_over()
             while self.tasks:  # the lease is over: finish what we hold, claim nothing new
                 await self._beat()
                 await asyncio.wait(list(self.tasks.values()), timeout=1.0)
@@ -121,6 +122,11 @@ class Runner:
             self._last["adopt"] = now
             for job in await self.db(outcomes.adopt_stale_jobs, runner_id=self.id):
                 self.start(job, resume=True)
+        if now - self._last["peers"] >= 10.0:  # a peer died with its qcluster: replace it
+            self._last["peers"] = now
+            from jobs.tasks import ensure_runners
+
+            await asyncio.to_thread(ensure_runners)
         if self.health and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL:
             self._last["health"] = now
             if await self.db(cache.add, "cp:health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
@@ -128,6 +134,16 @@ class Runner:
                 await self.db(_remove_drained)
                 if nodes:
                     await check_nodes_async(nodes)
+
+    async def _hand_over(self) -> None:
+        """Stop counting as a live runner and start a successor before finishing our jobs."""
+        from jobs.tasks import ensure_runners
+
+        try:
+            await self._redis.delete(RUNNER_KEY + self.id)
+        except Exception:
+            pass
+        await asyncio.to_thread(ensure_runners, force=True)
 
     async def _listen_for_wakeups(self) -> None:
         while True:

@@ -3,18 +3,20 @@
 `dispatch_once()` is one step: lock the eligible nodes (skip those another dispatcher
 holds), count their free slots (our running jobs plus prompts others put on the node),
 then fill the slots: the user with the smallest share of running jobs (weighted by user
-priority) goes next, then job priority, then age. Each job is claimed with a conditional
+priority) goes next, ties going to whoever was served longest ago; within a user, job
+priority, then age. Each job is claimed with a conditional
 update, so a job is never assigned twice.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from jobs import lifecycle
@@ -92,11 +94,17 @@ def dispatch_once(*, runner_id: str) -> list[Job]:
             if jobs:
                 heads[user_id] = jobs
         now = timezone.now()
+        # Round-robin: among users with the same share, whoever was served longest ago goes first.
+        last_served = dict(
+            Job.objects.filter(user__in=users, started_at__gte=now - timedelta(days=1))
+            .values_list("user").annotate(last=Max("started_at"))
+        )
+        never = now - timedelta(days=2)
         while total_free > 0 and heads:
             user_id = min(
                 heads,
-                key=lambda u: (running.get(u, 0) / max(1, users[u].priority), -heads[u][0].priority,
-                               heads[u][0].created_at),
+                key=lambda u: (running.get(u, 0) / max(1, users[u].priority), last_served.get(u, never),
+                               -heads[u][0].priority, heads[u][0].created_at),
             )
             user = users[user_id]
             if running.get(user_id, 0) >= user.effective_max_concurrent_jobs:
@@ -120,6 +128,7 @@ def dispatch_once(*, runner_id: str) -> list[Job]:
             slot.load += 1
             total_free -= 1
             running[user_id] = running.get(user_id, 0) + 1
+            last_served[user_id] = now
             claimed.append(job)
     return list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
 

@@ -112,7 +112,10 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
 
 
 def _announce(job_id) -> None:
+    from jobs.tasks import ensure_runners
+
     wake_dispatch()
+    ensure_runners()  # cheap when runners are alive; restarts them if all died
     publish(job_id)
 
 

@@ -21,10 +21,7 @@ logger = logging.getLogger("comfyportal.jobs")
 
 
 def run_engine() -> None:
-    try:
-        asyncio.run(Runner().serve(lease=settings.RUNNER_LEASE))
-    finally:
-        ensure_runners()  # our lease ended: make sure a successor takes over
+    asyncio.run(Runner().serve(lease=settings.RUNNER_LEASE))  # hands over to a successor itself
 
 
 def alive_runners() -> int:
@@ -34,13 +31,13 @@ def alive_runners() -> int:
         return 0
 
 
-def ensure_runners() -> int:
+def ensure_runners(*, force: bool = False) -> int:
     """Start runners until JOB_RUNNERS are alive. Returns how many were started."""
     if settings.Q_CLUSTER.get("sync"):
         return 0  # unit tests drive the runner directly
     try:
         # One starter at a time, and not more often than every few seconds.
-        if not redis_client().set("cp:runner-starter", 1, nx=True, ex=5):
+        if not redis_client().set("cp:runner-starter", 1, nx=True, ex=5) and not force:
             return 0
     except redis.RedisError:
         return 0

@@ -1,0 +1,61 @@
+"""The admin dashboard page: node health, load and errors over the last day, time per workflow.
+
+Charts are inline SVG drawn by the template from the bar geometry computed here (no JS).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from jobs.stats import overview
+
+CHART_HEIGHT = 120  # px of the bar area in the SVG
+BAR_WIDTH = 20
+
+
+@staff_member_required
+@require_GET
+def admin_dashboard(request: HttpRequest) -> HttpResponse:
+    stats = overview()
+    hours = [datetime.fromisoformat(h) for h in stats["hours"]]
+    labels = [h.strftime("%H") for h in hours]
+    timed = [w for w in stats["avg_seconds_per_workflow"] if w["avg_seconds"] is not None]
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Dashboard"),
+        "stats": stats,
+        "nodes": [_node(n) for n in stats["nodes"]],
+        "jobs_chart": _bars(stats["jobs_per_hour"], labels),
+        "errors_chart": _bars(stats["errors_per_hour"], labels),
+        "workflow_chart": _bars([w["avg_seconds"] for w in timed], [w["workflow"] for w in timed]),
+        "workflow_rows": stats["avg_seconds_per_workflow"],
+        "chart_height": CHART_HEIGHT,
+    }
+    return render(request, "comfyportal/dashboard.html", context)
+
+
+def _bars(values: list[float], labels: list[str]) -> dict:
+    """Geometry of a bar chart: one bar per value scaled to the largest (empty chart if all zero)."""
+    top = max(values, default=0) or 1
+    bars = []
+    for i, (value, label) in enumerate(zip(values, labels)):
+        height = round(CHART_HEIGHT * value / top, 1)
+        bars.append({"x": i * (BAR_WIDTH + 4), "y": CHART_HEIGHT - height, "height": height, "value": value,
+                     "label": label, "width": BAR_WIDTH})
+    return {"bars": bars, "width": max(len(bars), 1) * (BAR_WIDTH + 4), "max": max(values, default=0),
+            "total": sum(values)}
+
+
+def _node(node: dict) -> dict:
+    free, total = node.get("vram_free"), node.get("vram_total")
+    gib = 1024**3
+    return {**node, "vram_free_gib": round(free / gib, 1) if free is not None else None,
+            "vram_total_gib": round(total / gib, 1) if total is not None else None,
+            "vram_used_pct": round(100 * (total - free) / total) if free is not None and total else None}

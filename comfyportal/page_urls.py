@@ -1,0 +1,25 @@
+"""The user-facing pages (server-rendered + HTMX). Included at "" by comfyportal/urls.py."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from accounts import views as account_views
+from comfyportal import dashboard
+from jobs import views as job_views
+from workflows import views as workflow_views
+
+urlpatterns = [
+    path("login/", account_views.login_view, name="login"),
+    path("logout/", account_views.logout_view, name="logout"),
+    path("", workflow_views.catalogue, name="catalogue"),
+    path("w/<slug:slug>/", workflow_views.workflow_form, name="workflow_form"),
+    path("jobs/", job_views.my_jobs, name="my_jobs"),
+    path("jobs/<uuid:job_id>/", job_views.job_detail, name="job_detail"),
+    path("jobs/<uuid:job_id>/cancel/", job_views.cancel, name="job_cancel"),
+    path("jobs/<uuid:job_id>/retry/", job_views.retry, name="job_retry"),
+    path("jobs/<uuid:job_id>/delete/", job_views.delete, name="job_delete"),
+    path("gallery/", job_views.gallery, name="gallery"),
+    path("files/<uuid:file_id>/delete/", job_views.delete_file, name="file_delete"),
+    path("admin-dashboard/", dashboard.admin_dashboard, name="admin_dashboard"),
+]

@@ -1,0 +1,172 @@
+"""Pages: my jobs (live progress), one job, the results gallery, and their POST actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.views import user_menu
+from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from jobs import services
+from jobs.models import Job, JobFile
+from jobs.presenters import present_file, present_job
+
+JOBS_PER_PAGE = 25
+FILES_PER_PAGE = 48
+STATUSES = [value for value, _label in Job.Status.choices]
+
+
+@login_required
+@require_GET
+def my_jobs(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "").upper()
+    jobs = Job.objects.filter(user=request.user).select_related("workflow", "node").prefetch_related("files")
+    if status in STATUSES:
+        jobs = jobs.filter(status=status)
+    page = Paginator(jobs.order_by("-created_at"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "jobs": [present_job(job) for job in page.object_list],
+        "status": status if status in STATUSES else "",
+        "statuses": Job.Status.choices,
+    }
+    partial = "#job-list" if request.htmx and request.GET.get("partial") == "list" else ""
+    return _render(request, "jobs/list.html" + partial, context)
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    context = {"job": present_job(job), "inputs": _shown_inputs(job)}
+    partial = request.GET.get("partial") if request.htmx else ""
+    if partial == "row":
+        return _render(request, "jobs/list.html#job-row", {"job": context["job"]})
+    if partial == "panel":
+        return _render(request, "jobs/detail.html#job-panel", context)
+    return _render(request, "jobs/detail.html", context)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    try:
+        job = services.cancel_job(job=job)
+    except Conflict as exc:
+        return _done(request, job, error=exc.detail)
+    return _done(request, job)
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    try:
+        new_job = services.retry_job(user=request.user, job=job)
+    except (InvalidInput, TooManyRequests, NotFound, Conflict) as exc:
+        return _done(request, job, error=exc.detail)
+    url = reverse("job_detail", args=[new_job.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    try:
+        services.delete_job(job=job)
+    except Conflict as exc:
+        return _done(request, job, error=exc.detail)
+    if request.htmx:
+        return HttpResponse("")  # the row is swapped for nothing
+    return redirect(_next_url(request, default=reverse("my_jobs"), avoid=reverse("job_detail", args=[job_id])))
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    results = JobFile.objects.filter(owner=request.user, kind=JobFile.Kind.RESULT).select_related("job__workflow")
+    workflows = sorted(set(results.values_list("job__workflow__slug", "job__workflow__name")), key=lambda w: w[1] or "")
+    selected = request.GET.get("workflow", "")
+    if selected:
+        results = results.filter(job__workflow__slug=selected)
+    page = Paginator(results.order_by("-created_at"), FILES_PER_PAGE).get_page(request.GET.get("page"))
+    items = [
+        {**present_file(record), "job_id": str(record.job_id) if record.job_id else "",
+         "workflow_name": record.job.workflow.name if record.job_id else "", "created_at": record.created_at,
+         "name": record.original_name or f"{record.pk}"}
+        for record in page.object_list
+    ]
+    context = {"page": page, "items": items, "workflows": workflows, "selected": selected}
+    return _render(request, "jobs/gallery.html", context)
+
+
+@login_required
+@require_POST
+def delete_file(request: HttpRequest, file_id) -> HttpResponse:
+    try:
+        record = services.get_file_for_user(request.user, file_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    try:
+        services.delete_file(record=record)
+    except Conflict as exc:
+        if request.htmx:
+            return HttpResponse(exc.detail, status=409)
+        messages.error(request, exc.detail)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect(_next_url(request, default=reverse("gallery")))
+
+
+def _job_or_404(request: HttpRequest, job_id) -> Job:
+    try:
+        return services.get_job_for_user(request.user, job_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
+def _done(request: HttpRequest, job: Job, *, error: str = "") -> HttpResponse:
+    """After an action on a job: its refreshed row for htmx, else back where the user came from."""
+    if request.htmx:
+        job = services.get_job_for_user(request.user, job.pk)
+        return _render(request, "jobs/list.html#job-row", {"job": present_job(job), "row_error": error})
+    if error:
+        messages.error(request, error)
+    return redirect(_next_url(request, default=reverse("job_detail", args=[job.pk])))
+
+
+def _next_url(request: HttpRequest, *, default: str, avoid: str = "") -> str:
+    """The form's `next` if it is a local URL (never an open redirect), else `default`."""
+    url = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return url if url and safe and not (avoid and url.startswith(avoid)) else default
+
+
+def _shown_inputs(job: Job) -> list[dict]:
+    """The job's inputs in spec order, with labels; image and mask ids become thumbnails."""
+    fields = {f.get("id"): f for f in (job.workflow.spec or {}).get("inputs", [])}
+    shown = []
+    for field_id, value in job.inputs.items():
+        field = fields.get(field_id, {})
+        kind = field.get("type", "")
+        shown.append({
+            "id": field_id,
+            "label": field.get("label") or field_id,
+            "type": kind,
+            "value": value,
+            "file_url": f"/api/files/{value}?variant=thumb" if kind in ("image", "mask") and value else "",
+        })
+    return shown
+
+
+def _render(request: HttpRequest, template: str, context: dict, **kwargs) -> HttpResponse:
+    return render(request, template, {**user_menu(request), **context}, **kwargs)

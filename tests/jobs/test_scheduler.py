@@ -1,0 +1,182 @@
+"""dispatch_once: eligibility, capacity, fairness, and safety with concurrent dispatchers."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+
+from jobs import lifecycle
+from jobs.models import Job
+from jobs.scheduler import dispatch_once, queue_position
+from tests.conftest import make_user
+from tests.factories import make_job, make_node, make_workflow
+
+pytestmark = pytest.mark.django_db
+S = Job.Status
+
+
+def test_assigns_up_to_max_queue_per_node(alice):
+    workflow = make_workflow()
+    make_node(max_queue=2)
+    make_node(max_queue=1)
+    for _ in range(5):
+        make_job(alice, workflow)
+    alice.max_concurrent_jobs = 10
+    alice.save()
+    claimed = dispatch_once(runner_id="r1")
+    assert len(claimed) == 3
+    per_node = Counter(job.node.name for job in claimed)
+    assert sorted(per_node.values()) == [1, 2]
+    assert all(j.status == S.RUNNING and j.prompt_id and j.client_id.startswith("comfyportal-") for j in claimed)
+    assert Job.objects.filter(status=S.QUEUED).count() == 2
+    assert dispatch_once(runner_id="r1") == []  # every slot is taken
+
+
+def test_skips_offline_inactive_draining_and_foreign_load(alice):
+    workflow = make_workflow()
+    make_node(status="OFFLINE")
+    make_node(is_active=False)
+    make_node(remove_when_drained=True)
+    busy = make_node(max_queue=2, foreign_queue=2)  # someone else's prompts fill it
+    make_job(alice, workflow)
+    assert dispatch_once(runner_id="r1") == []
+    busy.foreign_queue = 1
+    busy.save()
+    assert [j.node_id for j in dispatch_once(runner_id="r1")] == [busy.pk]
+
+
+def test_job_goes_only_to_a_node_that_has_its_classes(alice):
+    workflow = make_workflow(class_types=["EmptyImage", "KSampler", "SaveImage"])
+    make_node(class_types=["EmptyImage", "SaveImage"])
+    able = make_node(class_types=["EmptyImage", "KSampler", "SaveImage", "VAEDecode"])
+    make_job(alice, workflow)
+    claimed = dispatch_once(runner_id="r1")
+    assert [j.node_id for j in claimed] == [able.pk]
+
+
+def test_node_priority_then_least_loaded(alice):
+    workflow = make_workflow()
+    low = make_node(priority=0, max_queue=4)
+    high = make_node(priority=5, max_queue=1)
+    alice.max_concurrent_jobs = 10
+    alice.save()
+    for _ in range(3):
+        make_job(alice, workflow)
+    claimed = dispatch_once(runner_id="r1")
+    assert claimed[0].node_id == high.pk or Counter(j.node_id for j in claimed) == {high.pk: 1, low.pk: 2}
+    assert Counter(j.node_id for j in claimed) == {high.pk: 1, low.pk: 2}
+
+
+def test_fair_between_users(alice, bob):
+    """Alice's 50 queued jobs do not delay Bob's single job by more than one slot."""
+    workflow = make_workflow()
+    node = make_node(max_queue=1)
+    alice.max_concurrent_jobs = 100
+    alice.save()
+    for _ in range(50):
+        make_job(alice, workflow)
+    bobs = make_job(bob, workflow)
+    first = dispatch_once(runner_id="r1")
+    assert len(first) == 1
+    # Whoever went first, Bob's job runs no later than the second slot.
+    if first[0].user_id != bob.pk:
+        assert lifecycle.transition(first[0].pk, from_status=S.RUNNING, to_status=S.DONE)
+        second = dispatch_once(runner_id="r1")
+        assert [j.pk for j in second] == [bobs.pk]
+    assert node.jobs.filter(user=bob).exists()
+
+
+def test_user_priority_weights_the_share(alice, bob):
+    workflow = make_workflow()
+    make_node(max_queue=4)
+    alice.priority, alice.max_concurrent_jobs = 3, 10
+    alice.save()
+    bob.max_concurrent_jobs = 10
+    bob.save()
+    for _ in range(10):
+        make_job(alice, workflow)
+        make_job(bob, workflow)
+    claimed = dispatch_once(runner_id="r1")
+    assert Counter(j.user_id for j in claimed) == {alice.pk: 3, bob.pk: 1}
+
+
+def test_job_priority_then_age_within_a_user(alice):
+    workflow = make_workflow()
+    make_node(max_queue=1)
+    make_job(alice, workflow)
+    urgent = make_job(alice, workflow, priority=5)
+    assert [j.pk for j in dispatch_once(runner_id="r1")] == [urgent.pk]
+
+
+def test_max_concurrent_jobs_is_enforced_at_dispatch(alice):
+    workflow = make_workflow()
+    make_node(max_queue=5)
+    alice.max_concurrent_jobs = 2
+    alice.save()
+    for _ in range(4):
+        make_job(alice, workflow)
+    assert len(dispatch_once(runner_id="r1")) == 2
+    assert dispatch_once(runner_id="r1") == []
+
+
+def test_blocked_users_jobs_wait(alice):
+    workflow = make_workflow()
+    make_node()
+    make_job(alice, workflow)
+    alice.is_blocked = True
+    alice.save()
+    assert dispatch_once(runner_id="r1") == []
+
+
+def test_queue_position_is_round_robin(alice, bob):
+    workflow = make_workflow()
+    a = [make_job(alice, workflow) for _ in range(3)]
+    b = make_job(bob, workflow)
+    assert queue_position(a[0]) == 1 + 0 + 1  # Bob's first job may go before it
+    assert queue_position(b) == 2  # one of Alice's, then Bob's
+    assert queue_position(a[2]) == 1 + 2 + 1
+
+
+def test_illegal_transition_is_an_error(alice):
+    job = make_job(alice, make_workflow(), status=S.DONE)
+    with pytest.raises(lifecycle.IllegalTransition):
+        lifecycle.transition(job.pk, from_status=S.DONE, to_status=S.RUNNING)
+    assert lifecycle.transition(job.pk, from_status=S.QUEUED, to_status=S.RUNNING) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_dispatchers_never_double_assign_or_overfill():
+    """Many dispatchers at once (threads with their own connections): each job once, no node over max_queue."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with skip_locked are a PostgreSQL feature; SQLite serializes writers")
+    users = [make_user(f"user{i}", max_concurrent_jobs=100) for i in range(5)]
+    workflow = make_workflow()
+    nodes = [make_node(max_queue=3) for _ in range(6)]
+    for i in range(120):
+        make_job(users[i % 5], workflow)
+    claimed: list = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(n: int):
+        barrier.wait()
+        try:
+            for _ in range(5):
+                got = dispatch_once(runner_id=f"r{n}")
+                with lock:
+                    claimed.extend(j.pk for j in got)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == len(set(claimed)) == 18
+    running = Counter(Job.objects.filter(status=S.RUNNING).values_list("node_id", flat=True))
+    assert all(running[n.pk] <= n.max_queue for n in nodes)
+    assert sum(running.values()) == 18
