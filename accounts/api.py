@@ -26,7 +26,7 @@ admin_router = Router(tags=["admin: users"], auth=AdminAuth())
 
 @auth_router.post("/token", auth=None, response=TokenPairOut, summary="Log in: get an access and a refresh token")
 def token(request, payload: TokenIn):
-    return services.issue_tokens(username=payload.username, password=payload.password)
+    return services.issue_tokens(username=payload.username, password=payload.password, request=request)
 
 
 @auth_router.post("/refresh", auth=None, response=TokenPairOut, summary="Rotate a refresh token")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from ninja.security import HttpBearer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from comfyportal.errors import Forbidden
+from accounts import throttle
+from comfyportal.errors import Forbidden, TooManyRequests
 
 
 def user_from_access_token(raw: str):
@@ -36,6 +38,10 @@ class JWTAuth(HttpBearer):
     def authenticate(self, request, token: str):
         user = user_from_access_token(token)
         if user is not None:
+            wait = throttle.api_wait_seconds(user.pk)
+            if wait:
+                raise TooManyRequests(f"Rate limit: at most {settings.API_RATE_LIMIT} requests a minute.",
+                                      headers={"Retry-After": str(wait)})
             request.user = user
         return user
 

@@ -10,17 +10,22 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import throttle
 from accounts.auth import ensure_not_blocked
-from comfyportal.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from comfyportal.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
 User = get_user_model()
 
 LIMIT_FIELDS = ("max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "priority")
 
 
-def issue_tokens(*, username: str, password: str) -> dict[str, str]:
-    """Return ``{access, refresh}`` for valid credentials; 401 if wrong, 403 if blocked."""
-    user = authenticate(username=username, password=password)
+def issue_tokens(*, username: str, password: str, request=None) -> dict[str, str]:
+    """Return ``{access, refresh}`` for valid credentials; 401 if wrong, 403 if blocked,
+    429 after too many failures for this username or address."""
+    wait = throttle.login_wait_seconds(username, throttle.client_ip(request))
+    if wait:
+        raise TooManyRequests("Too many failed logins; try again later.", headers={"Retry-After": str(wait)})
+    user = authenticate(request, username=username, password=password)
     if user is None:
         raise NotAuthenticated("Wrong username or password.")
     ensure_not_blocked(user)

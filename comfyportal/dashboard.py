@@ -18,6 +18,8 @@ from jobs.stats import overview
 
 CHART_HEIGHT = 120  # px of the bar area in the SVG
 BAR_WIDTH = 20
+HBAR_LABEL = 180  # px for the workflow names left of the horizontal bars
+HBAR_LENGTH = 300
 
 
 @staff_member_required
@@ -34,7 +36,7 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
         "nodes": [_node(n) for n in stats["nodes"]],
         "jobs_chart": _bars(stats["jobs_per_hour"], labels),
         "errors_chart": _bars(stats["errors_per_hour"], labels),
-        "workflow_chart": _bars([w["avg_seconds"] for w in timed], [w["workflow"] for w in timed]),
+        "workflow_chart": _hbars([w["avg_seconds"] for w in timed], [w["workflow"] for w in timed]),
         "workflow_rows": stats["avg_seconds_per_workflow"],
         "chart_height": CHART_HEIGHT,
     }
@@ -48,9 +50,19 @@ def _bars(values: list[float], labels: list[str]) -> dict:
     for i, (value, label) in enumerate(zip(values, labels)):
         height = round(CHART_HEIGHT * value / top, 1)
         bars.append({"x": i * (BAR_WIDTH + 4), "y": CHART_HEIGHT - height, "height": height, "value": value,
-                     "label": label, "width": BAR_WIDTH})
+                     "label": label, "width": BAR_WIDTH, "text_y": CHART_HEIGHT - height - 2})
     return {"bars": bars, "width": max(len(bars), 1) * (BAR_WIDTH + 4), "max": max(values, default=0),
             "total": sum(values)}
+
+
+def _hbars(values: list[float], labels: list[str]) -> dict:
+    """Geometry of a horizontal bar chart (one row per label), bars scaled to the largest value."""
+    top = max(values, default=0) or 1
+    rows = [{"y": i * (BAR_WIDTH + 6), "text_y": i * (BAR_WIDTH + 6) + BAR_WIDTH * 0.7,
+             "width": round(HBAR_LENGTH * value / top, 1), "value": value, "label": label}
+            for i, (value, label) in enumerate(zip(values, labels))]
+    return {"rows": rows, "height": max(len(rows), 1) * (BAR_WIDTH + 6), "bar_height": BAR_WIDTH,
+            "label_width": HBAR_LABEL, "width": HBAR_LABEL + HBAR_LENGTH + 60, "max": max(values, default=0)}
 
 
 def _node(node: dict) -> dict:

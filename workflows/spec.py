@@ -1,0 +1,328 @@
+"""Workflow Spec v1.0: the pydantic models that describe a workflow's form and bindings.
+
+An admin uploads an API-format ComfyUI graph together with a spec. The spec lists the fields a
+user fills in (``inputs``), which node inputs each field sets (``bind``) and which nodes produce
+the results (``outputs``). These models are the single definition of the format: the JSON Schema
+published under ``docs/workflow-spec.schema.json`` is generated from them (``spec_json_schema``).
+
+Pure module: no Django. Rules that concern one field live on that field's model; rules that
+relate fields to each other (duplicate ids, ``for_image``) live in ``spec_consistency_errors``
+so that the upload validator can report each with its own path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+
+SPEC_VERSION = "1.0"
+SEED_MAX = 2**64 - 1  # KSampler.seed / KSamplerAdvanced.noise_seed accept 0 … 2**64-1
+
+# Strict so that JSON ``true`` is never taken for 1 and "12" is never taken for a number in a
+# spec (user-typed values are coerced elsewhere, in prompt.validate_inputs).
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict()]  # still accepts JSON integers such as 7
+StrictBool = Annotated[bool, Strict()]
+
+FIELD_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+VERSION_PATTERN = r"^\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$"
+
+# Mask normalization is done by comfyportal before upload; these are the accepted resamplers.
+MaskFilter = Literal["nearest", "bilinear"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Bind(_Model):
+    """One node input that receives a field's value."""
+
+    node: str = Field(min_length=1, description="Node id in the API-format graph (a string).")
+    input: str = Field(min_length=1, description="Input name on that node, e.g. 'seed'.")
+
+
+class _FieldBase(_Model):
+    id: str = Field(
+        pattern=FIELD_ID_PATTERN,
+        description="Identifier of the field: letters, digits, underscore; not starting with a digit.",
+    )
+    label: str = Field(min_length=1, max_length=200, description="Label shown on the form.")
+    help: str = Field(default="", max_length=2000, description="One or two sentences of help.")
+    required: bool = Field(default=False, description="The user must give a value.")
+    bind: list[Bind] = Field(default_factory=list, description="Node inputs that receive the value (at least one).")
+
+    @model_validator(mode="after")
+    def _needs_bind(self) -> _FieldBase:
+        if not self.bind and not _is_alpha_mask(self):
+            raise ValueError("bind must name at least one node input")
+        return self
+
+
+def _is_alpha_mask(field: Any) -> bool:
+    return getattr(field, "type", None) == "mask" and getattr(field, "mode", None) == "alpha"
+
+
+def _check_range(lo: float | None, hi: float | None, default: float | None, what: str = "") -> None:
+    """Raise ValueError when min > max or the default lies outside [min, max]."""
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"min {lo} is greater than max {hi}")
+    if default is not None:
+        if lo is not None and default < lo:
+            raise ValueError(f"default {default} is below min {lo}")
+        if hi is not None and default > hi:
+            raise ValueError(f"default {default} is above max {hi}")
+
+
+class TextField(_FieldBase):
+    """Free text: a prompt, a filename prefix, anything bound to a STRING input."""
+
+    type: Literal["text"]
+    multiline: bool = Field(default=False, description="Render a textarea instead of one line.")
+    min_length: StrictInt = Field(default=0, ge=0, description="Fewest characters allowed.")
+    max_length: StrictInt | None = Field(default=None, ge=1, description="Most characters allowed.")
+    default: str | None = None
+    placeholder: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _rules(self) -> TextField:
+        if self.max_length is not None and self.min_length > self.max_length:
+            raise ValueError(f"min_length {self.min_length} is greater than max_length {self.max_length}")
+        if self.default is not None:
+            if self.max_length is not None and len(self.default) > self.max_length:
+                raise ValueError(f"default is longer than max_length {self.max_length}")
+            if self.default and len(self.default) < self.min_length:
+                raise ValueError(f"default is shorter than min_length {self.min_length}")
+        return self
+
+
+class IntField(_FieldBase):
+    """A whole number (steps, width, batch size…)."""
+
+    type: Literal["int"]
+    min: StrictInt | None = None
+    max: StrictInt | None = None
+    step: StrictInt | None = Field(default=None, description="Increment of the widget (> 0).")
+    default: StrictInt | None = None
+    widget: Literal["number", "slider"] = "number"
+
+    @model_validator(mode="after")
+    def _rules(self) -> IntField:
+        _check_number(self)
+        return self
+
+
+class FloatField(_FieldBase):
+    """A decimal number (cfg, denoise, strength…)."""
+
+    type: Literal["float"]
+    min: StrictFloat | None = None
+    max: StrictFloat | None = None
+    step: StrictFloat | None = Field(default=None, description="Increment of the widget (> 0).")
+    default: StrictFloat | None = None
+    widget: Literal["number", "slider"] = "number"
+
+    @model_validator(mode="after")
+    def _rules(self) -> FloatField:
+        _check_number(self)
+        return self
+
+
+def _check_number(field: IntField | FloatField) -> None:
+    if field.step is not None and field.step <= 0:
+        raise ValueError(f"step must be greater than 0, got {field.step}")
+    if field.widget == "slider" and (field.min is None or field.max is None):
+        raise ValueError("a slider needs both min and max")
+    _check_range(field.min, field.max, field.default)
+
+
+class BoolField(_FieldBase):
+    """An on/off switch bound to a BOOLEAN input."""
+
+    type: Literal["bool"]
+    default: StrictBool | None = None
+
+
+class ChoiceField(_FieldBase):
+    """One value out of a fixed list (sampler, scheduler, model file…)."""
+
+    type: Literal["choice"]
+    choices: list[str] = Field(min_length=1, description="Allowed values, in display order.")
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> ChoiceField:
+        seen: set[str] = set()
+        for choice in self.choices:
+            if choice in seen:
+                raise ValueError(f"choice {choice!r} is listed twice")
+            seen.add(choice)
+        if self.default is not None and self.default not in seen:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
+        return self
+
+
+class SeedField(_FieldBase):
+    """A sampler seed; -1 means "pick one at random" and the real seed is stored on the job."""
+
+    type: Literal["seed"]
+    default: StrictInt = Field(default=-1, description="-1 = random.")
+    min: StrictInt = Field(default=0, ge=0)
+    max: StrictInt = Field(default=SEED_MAX, le=SEED_MAX)
+
+    @model_validator(mode="after")
+    def _rules(self) -> SeedField:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        if self.default != -1:
+            _check_range(self.min, self.max, self.default)
+        return self
+
+
+class ImageField(_FieldBase):
+    """An uploaded picture, bound to a LoadImage node's ``image`` input."""
+
+    type: Literal["image"]
+    required: bool = True
+    max_pixels: StrictInt | None = Field(default=None, ge=1, description="Largest width × height.")
+    max_side: StrictInt | None = Field(default=None, ge=1, description="Largest width or height.")
+
+
+class MaskField(_FieldBase):
+    """A grey mask painted over (or uploaded for) an image field; white = the area to change.
+
+    ``mode: "file"`` binds to a LoadImageMask ``image`` input (sent as an RGB PNG, channel red).
+    ``mode: "alpha"`` has no bind: the mask is merged into the image's alpha via /upload/mask and
+    the image's LoadImage node gets the merged file (its MASK output then carries the mask).
+    """
+
+    type: Literal["mask"]
+    required: bool = True
+    for_image: str = Field(pattern=FIELD_ID_PATTERN, description="Id of the image field it masks.")
+    mode: Literal["file", "alpha"] = "file"
+    invert: bool = Field(default=False, description="Swap painted and unpainted areas.")
+    grow: StrictInt = Field(default=0, ge=0, le=1024, description="Dilate the mask by N pixels.")
+    soft_edges: bool = Field(default=False, description="Keep 8-bit grey instead of binarizing.")
+    filter: MaskFilter = Field(default="bilinear", description="Resampler used to fit the image size.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> MaskField:
+        if self.mode == "alpha" and self.bind:
+            raise ValueError(
+                "an alpha-mode mask has no bind of its own: it reaches ComfyUI through "
+                "the image's LoadImage node (its MASK output)"
+            )
+        return self
+
+
+InputField = Annotated[
+    TextField | IntField | FloatField | BoolField | ChoiceField | SeedField | ImageField | MaskField,
+    Field(discriminator="type"),
+]
+FIELD_TYPES = ("text", "int", "float", "bool", "choice", "seed", "image", "mask")
+
+
+class Output(_Model):
+    """A node whose images are collected as the job's results."""
+
+    node: str = Field(min_length=1)
+    type: Literal["image"] = "image"
+
+
+class WorkflowSpec(_Model):
+    """The whole spec. Validate with ``WorkflowSpec.model_validate(data)``."""
+
+    spec_version: Literal["1.0"]
+    slug: str = Field(pattern=SLUG_PATTERN, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(pattern=VERSION_PATTERN, description="Like 1.0.0 (semver).")
+    category: str = Field(default="general", min_length=1, max_length=64)
+    description: str = Field(default="", max_length=5000)
+    example_image: str | None = Field(default=None, max_length=2000, description="Thumbnail URL/path.")
+    inputs: list[InputField] = Field(default_factory=list)
+    outputs: list[Output] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> WorkflowSpec:
+        # The upload validator asks to defer these so it can report each one at its own path.
+        if info.context and info.context.get("defer_consistency"):
+            return self
+        problems = spec_consistency_errors(self)
+        if problems:
+            raise ValueError("; ".join(f"{path}: {message}" for path, message in problems))
+        return self
+
+    def field(self, field_id: str) -> InputField | None:
+        """Return the input field with this id, or None."""
+        return next((f for f in self.inputs if f.id == field_id), None)
+
+    @property
+    def requires_mask(self) -> bool:
+        """True when the form carries a mask (the page then shows the mask canvas)."""
+        return any(f.type == "mask" for f in self.inputs)
+
+
+def spec_consistency_errors(spec: WorkflowSpec) -> list[tuple[str, str]]:
+    """Return ``[(path, message)]`` for rules that relate fields to each other.
+
+    Duplicate field ids, masks whose ``for_image`` is missing or not an image, two masks on one
+    image, duplicate outputs. An empty list means the spec is consistent.
+    """
+    problems: list[tuple[str, str]] = []
+    by_id: dict[str, Any] = {}
+    for i, field in enumerate(spec.inputs):
+        if field.id in by_id:
+            problems.append((f"inputs[{i}].id", f"duplicate field id {field.id!r}"))
+        else:
+            by_id[field.id] = field
+    masked: dict[str, str] = {}
+    for i, field in enumerate(spec.inputs):
+        if field.type != "mask":
+            continue
+        target = by_id.get(field.for_image)
+        if target is None:
+            problems.append((f"inputs[{i}].for_image", f"no field has id {field.for_image!r}"))
+        elif target.type != "image":
+            problems.append(
+                (f"inputs[{i}].for_image", f"field {field.for_image!r} is a {target.type} field, not an image")
+            )
+        elif field.for_image in masked:
+            problems.append(
+                (f"inputs[{i}].for_image", f"image {field.for_image!r} already has mask {masked[field.for_image]!r}")
+            )
+        else:
+            masked[field.for_image] = field.id
+            if field.required and not target.required:
+                problems.append(
+                    (f"inputs[{i}].required", f"a required mask needs a required image; {target.id!r} is optional")
+                )
+    seen_outputs: set[str] = set()
+    for i, out in enumerate(spec.outputs):
+        if out.node in seen_outputs:
+            problems.append((f"outputs[{i}].node", f"node {out.node!r} is listed twice"))
+        seen_outputs.add(out.node)
+    return problems
+
+
+def parse_spec(spec: WorkflowSpec | dict[str, Any]) -> WorkflowSpec:
+    """Return ``spec`` as a model; a dict is validated (raises pydantic.ValidationError)."""
+    if isinstance(spec, WorkflowSpec):
+        return spec
+    return WorkflowSpec.model_validate(spec)
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.0, generated from the models."""
+    schema = WorkflowSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "/api/workflow-spec/v1.json"
+    schema["title"] = "comfyportal Workflow Spec v1.0"
+    return schema
+
+
+if __name__ == "__main__":  # python -m workflows.spec > docs/workflow-spec.schema.json
+    import json
+
+    print(json.dumps(spec_json_schema(), indent=2, ensure_ascii=False))

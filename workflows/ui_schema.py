@@ -1,0 +1,75 @@
+"""The form description that the HTMX page and API clients render a workflow from.
+
+``ui_schema(spec)`` flattens a spec into plain JSON: one entry per field, in spec order, with the
+widget to draw and its limits. Bindings are left out on purpose: they are a server concern, and
+clients should not learn the graph's node ids. Pure: no Django.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows.spec import WorkflowSpec, parse_spec
+
+# Keys copied from a field when the field has them set.
+_LIMIT_KEYS = ("min", "max", "step", "min_length", "max_length", "placeholder", "max_pixels", "max_side")
+_MASK_KEYS = ("mode", "invert", "grow", "soft_edges", "filter")
+
+
+def widget_for(field: Any) -> str:
+    """Return the widget name for a field: textarea, text, number, slider, checkbox, select,
+    seed, image or mask."""
+    kind = field.type
+    if kind == "text":
+        return "textarea" if field.multiline else "text"
+    if kind in ("int", "float"):
+        return field.widget
+    return {"bool": "checkbox", "choice": "select", "seed": "seed", "image": "image", "mask": "mask"}[kind]
+
+
+def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
+    """Return ``{slug, name, version, category, description, example_image, requires_mask, fields}``.
+
+    Each field has id, type, label, help, widget, required and default, plus what its type uses:
+    min/max/step, choices, min_length/max_length/placeholder, max_pixels/max_side, and for masks
+    ``for_image`` and the normalization settings; an image that has a mask carries ``mask``
+    (that mask's id). Raises pydantic.ValidationError if a dict spec is invalid.
+    """
+    spec = parse_spec(spec)
+    mask_of = {f.for_image: f.id for f in spec.inputs if f.type == "mask"}
+    fields = []
+    for fld in spec.inputs:
+        entry: dict[str, Any] = {
+            "id": fld.id,
+            "type": fld.type,
+            "label": fld.label,
+            "help": fld.help,
+            "widget": widget_for(fld),
+            "required": fld.required,
+            "default": getattr(fld, "default", None),
+        }
+        for key in _LIMIT_KEYS:
+            value = getattr(fld, key, None)
+            if value is not None and value != "":
+                entry[key] = value
+        if fld.type == "choice":
+            entry["choices"] = list(fld.choices)
+        if fld.type == "text":
+            entry["multiline"] = fld.multiline
+        if fld.type == "image":
+            entry["mask"] = mask_of.get(fld.id)
+        if fld.type == "mask":
+            entry["for_image"] = fld.for_image
+            for key in _MASK_KEYS:
+                entry[key] = getattr(fld, key)
+        fields.append(entry)
+    return {
+        "slug": spec.slug,
+        "name": spec.name,
+        "version": spec.version,
+        "category": spec.category,
+        "description": spec.description,
+        "example_image": spec.example_image,
+        "requires_mask": spec.requires_mask,
+        "fields": fields,
+    }
