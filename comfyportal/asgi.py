@@ -16,15 +16,15 @@ if settings.SERVE_STATIC:  # behind nginx in production, /static/ is served from
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from comfyportal.routing import websocket_urlpatterns  # noqa: E402
+from comfyportal.ws_origin import BrowserOriginValidator  # noqa: E402
 from jobs.ws_auth import TokenAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": BrowserOriginValidator(
             AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from jobs.models import Job
 from jobs.stats import overview
+from nodes.models import ComfyNode
 
 CHART_HEIGHT = 120  # px of the bar area in the SVG
 BAR_WIDTH = 20
@@ -33,6 +35,8 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Dashboard"),
         "stats": stats,
+        "by_status": [{"status": code, "label": Job.Status(code).label, "count": count}
+                      for code, count in stats["jobs_by_status"].items()],
         "nodes": [_node(n) for n in stats["nodes"]],
         "jobs_chart": _bars(stats["jobs_per_hour"], labels),
         "errors_chart": _bars(stats["errors_per_hour"], labels),
@@ -47,7 +51,7 @@ def _bars(values: list[float], labels: list[str]) -> dict:
     """Geometry of a bar chart: one bar per value scaled to the largest (empty chart if all zero)."""
     top = max(values, default=0) or 1
     bars = []
-    for i, (value, label) in enumerate(zip(values, labels)):
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         height = round(CHART_HEIGHT * value / top, 1)
         bars.append({"x": i * (BAR_WIDTH + 4), "y": CHART_HEIGHT - height, "height": height, "value": value,
                      "label": label, "width": BAR_WIDTH, "text_y": CHART_HEIGHT - height - 2})
@@ -60,7 +64,7 @@ def _hbars(values: list[float], labels: list[str]) -> dict:
     top = max(values, default=0) or 1
     rows = [{"y": i * (BAR_WIDTH + 6), "text_y": i * (BAR_WIDTH + 6) + BAR_WIDTH * 0.7,
              "width": round(HBAR_LENGTH * value / top, 1), "value": value, "label": label}
-            for i, (value, label) in enumerate(zip(values, labels))]
+            for i, (value, label) in enumerate(zip(values, labels, strict=True))]
     return {"rows": rows, "height": max(len(rows), 1) * (BAR_WIDTH + 6), "bar_height": BAR_WIDTH,
             "label_width": HBAR_LABEL, "width": HBAR_LABEL + HBAR_LENGTH + 60, "max": max(values, default=0)}
 
@@ -68,6 +72,8 @@ def _hbars(values: list[float], labels: list[str]) -> dict:
 def _node(node: dict) -> dict:
     free, total = node.get("vram_free"), node.get("vram_total")
     gib = 1024**3
-    return {**node, "vram_free_gib": round(free / gib, 1) if free is not None else None,
+    labels = dict(ComfyNode.Status.choices)
+    return {**node, "status_label": labels.get(node.get("status"), node.get("status")),
+            "vram_free_gib": round(free / gib, 1) if free is not None else None,
             "vram_total_gib": round(total / gib, 1) if total is not None else None,
             "vram_used_pct": round(100 * (total - free) / total) if free is not None and total else None}

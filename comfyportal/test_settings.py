@@ -16,3 +16,9 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 API_RATE_LIMIT = 0
 LOGIN_RATE_LIMIT = 0
+
+# One SQLite test database per pytest process, so that parallel runs never share a file.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    import os as _os
+
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{_os.getpid()}.sqlite3")}  # noqa: F405

@@ -52,6 +52,7 @@ S = Job.Status
 
 RUNNER_KEY = "cp:runner:"
 PROGRESS_DB_INTERVAL = 0.25  # at most 4 progress writes a second per job
+PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 
 
 class Runner:
@@ -89,7 +90,7 @@ class Runner:
     async def serve(self, *, lease: float | None = None, stop: asyncio.Event | None = None) -> None:
         """Run until the lease ends (or `stop` is set); then finish the jobs in hand and return."""
         deadline = time.monotonic() + lease if lease else None
-        self._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=15, socket_connect_timeout=5)
         listener = asyncio.create_task(self._listen_for_wakeups())
         logger.info("runner %s started", self.id)
         try:
@@ -148,7 +149,7 @@ class Runner:
     async def _listen_for_wakeups(self) -> None:
         while True:
             try:
-                if await self._redis.blpop([WAKE_KEY], timeout=5):
+                if await self._redis.blpop([WAKE_KEY], timeout=2):
                     self.wake.set()
             except asyncio.CancelledError:
                 raise
@@ -158,7 +159,7 @@ class Runner:
 
     async def _announce_presence(self) -> None:
         try:
-            await self._redis.set(RUNNER_KEY + self.id, len(self.tasks), ex=15)
+            await self._redis.set(RUNNER_KEY + self.id, len(self.tasks), ex=PRESENCE_TTL)
         except Exception as exc:
             logger.warning("runner %s: cannot announce itself: %s", self.id, exc)
 

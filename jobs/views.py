@@ -33,7 +33,7 @@ def my_jobs(request: HttpRequest) -> HttpResponse:
     page = Paginator(jobs.order_by("-created_at"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "jobs": [present_job(job) for job in page.object_list],
+        "jobs": [_present(job) for job in page.object_list],
         "status": status if status in STATUSES else "",
         "statuses": Job.Status.choices,
     }
@@ -45,7 +45,7 @@ def my_jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     job = _job_or_404(request, job_id)
-    context = {"job": present_job(job), "inputs": _shown_inputs(job)}
+    context = {"job": _present(job), "inputs": _shown_inputs(job)}
     partial = request.GET.get("partial") if request.htmx else ""
     if partial == "row":
         return _render(request, "jobs/list.html#job-row", {"job": context["job"]})
@@ -138,10 +138,15 @@ def _done(request: HttpRequest, job: Job, *, error: str = "") -> HttpResponse:
     """After an action on a job: its refreshed row for htmx, else back where the user came from."""
     if request.htmx:
         job = services.get_job_for_user(request.user, job.pk)
-        return _render(request, "jobs/list.html#job-row", {"job": present_job(job), "row_error": error})
+        return _render(request, "jobs/list.html#job-row", {"job": _present(job), "row_error": error})
     if error:
         messages.error(request, error)
     return redirect(_next_url(request, default=reverse("job_detail", args=[job.pk])))
+
+
+def _present(job: Job) -> dict:
+    """present_job plus the datetimes as objects, so templates format them in the user's language."""
+    return {**present_job(job), "created": job.created_at, "started": job.started_at, "finished": job.finished_at}
 
 
 def _next_url(request: HttpRequest, *, default: str, avoid: str = "") -> str:

@@ -137,17 +137,21 @@ class Stack:
             self.workers.append(process)
         return process
 
-    def start_runners(self, timeout: float = 30) -> None:
-        """Enqueue runners and wait until one announces itself in Redis."""
+    def start_runners(self, timeout: float = 40) -> None:
+        """Enqueue runners until a new one announces itself in Redis (a killed one's key may linger)."""
         client = redis.Redis.from_url(settings.REDIS_URL)
-        client.delete("cp:runner-starter")
-        subprocess.run([sys.executable, "manage.py", "start_runners"], cwd=REPO, env=self.env, check=True,
-                       capture_output=True)
+        before = set(client.scan_iter(match="cp:runner:*"))
         deadline = time.monotonic() + timeout
-        while not any(True for _ in client.scan_iter(match="cp:runner:*")):
+        while True:
+            client.delete("cp:runner-starter")
+            subprocess.run([sys.executable, "manage.py", "start_runners"], cwd=REPO, env=self.env, check=True,
+                           capture_output=True)
+            for _ in range(20):
+                if set(client.scan_iter(match="cp:runner:*")) - before:
+                    return
+                time.sleep(0.1)
             if time.monotonic() > deadline:
                 raise RuntimeError("no job runner started (see test-artifacts/logs/worker*.log)")
-            time.sleep(0.1)
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL a whole qcluster (its process group), as a crash would."""
