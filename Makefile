@@ -33,7 +33,7 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate
 
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=var && $(PY) manage.py compilemessages --ignore=.venv
+	$(PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=testcomfy --ignore=bench --ignore=static && $(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf var/test.sqlite3 test-artifacts

@@ -97,9 +97,12 @@ def _clean(fld: Any, raw: Any, rng: random.Random | None) -> Any:
     """Return the clean value of one field (None = leave out), or raise _Bad."""
     kind = fld.type
     if kind == "seed":
-        if _missing(raw) or (_as_int(raw) == -1):
+        if _missing(raw):  # not given: the spec's default, which may itself mean random
             return random_seed(fld.min, fld.max, rng) if fld.default == -1 else fld.default
-        return _in_range(_as_int(raw), fld.min, fld.max)
+        value = _as_int(raw)
+        if value == -1:  # asked for explicitly: always a fresh random seed
+            return random_seed(fld.min, fld.max, rng)
+        return _in_range(value, fld.min, fld.max)
     if kind == "text":
         if raw is None:
             raw = fld.default
