@@ -8,7 +8,7 @@ SPEC = {
     "spec_version": "1.0", "slug": "s", "name": "S", "version": "1.0.0",
     "inputs": [{"id": "seed", "label": "Seed", "type": "seed", "default": 42,
                 "bind": [{"node": "1", "input": "seed"}]}],
-    "outputs": [],
+    "outputs": [{"node": "9", "type": "image"}],
 }
 
 
