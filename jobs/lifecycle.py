@@ -39,7 +39,7 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
             fields.setdefault("progress", 1.0)
     if to_status == S.QUEUED:
         fields.update(node=None, prompt_id="", client_id="", runner_id="", heartbeat_at=None,
-                      started_at=None, submitted_at=None, progress=0.0, progress_text="")
+                      started_at=None, submitted_at=None, node_finished_at=None, progress=0.0, progress_text="")
     updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
         status=to_status, **fields
     )

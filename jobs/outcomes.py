@@ -41,6 +41,10 @@ def mark_submitted(job_id) -> None:
     Job.objects.filter(pk=job_id, submitted_at__isnull=True).update(submitted_at=timezone.now())
 
 
+def mark_node_finished(job_id) -> None:
+    Job.objects.filter(pk=job_id, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
+
+
 def write_progress(job_id, fraction: float, text: str) -> None:
     Job.objects.filter(pk=job_id, status=S.RUNNING).update(progress=fraction, progress_text=text[:200])
 

@@ -67,14 +67,17 @@ class Runner:
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": 0.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
+        self._health_task: asyncio.Task | None = None
 
     # --- plumbing ------------------------------------------------------------------------
     async def db(self, fn, /, *args, **kwargs):
         """Run blocking ORM work off the event loop, on a connection that is kept fresh."""
 
         def call():
-            close_old_connections()
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                close_old_connections()  # hands the connection back to the pool (PostgreSQL)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
@@ -128,13 +131,21 @@ class Runner:
             from jobs.tasks import ensure_runners
 
             await asyncio.to_thread(ensure_runners)
-        if self.health and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL:
+        if self.health and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL and (
+            self._health_task is None or self._health_task.done()
+        ):
             self._last["health"] = now
+            self._health_task = asyncio.create_task(self._check_health())  # never blocks dispatch
+
+    async def _check_health(self) -> None:
+        try:
             if await self.db(cache.add, "cp:health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
                 nodes = await self.db(lambda: list(ComfyNode.objects.filter(is_active=True)))
                 await self.db(_remove_drained)
                 if nodes:
-                    await check_nodes_async(nodes)
+                    await check_nodes_async(nodes, db=self.db)
+        except Exception:
+            logger.exception("runner %s: health check failed", self.id)
 
     async def _hand_over(self) -> None:
         """Stop counting as a live runner and start a successor before finishing our jobs."""
@@ -242,6 +253,7 @@ class Runner:
                 client, graph, prompt_id=job.prompt_id, client_id=job.client_id,
                 on_progress=lambda p: self._on_progress(job, p),
                 on_submitted=lambda: self.db(outcomes.mark_submitted, job.pk),
+                on_finished=lambda: self._node_slot_free(job),
             )
 
         if resume:  # reconcile with the node: finished there, still there, or gone
@@ -257,6 +269,11 @@ class Runner:
         uploaded = await outcomes.upload_inputs(client, job, db=self.db)
         graph = await self.db(outcomes.graph_for, job, uploaded)
         return await prompt_run(graph).run()
+
+    async def _node_slot_free(self, job: Job) -> None:
+        """The node finished the prompt: let dispatch fill its slot while we collect outputs."""
+        await self.db(outcomes.mark_node_finished, job.pk)
+        self.wake.set()
 
     async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:
         for image in outcomes.wanted_outputs(job.workflow.spec, entry):

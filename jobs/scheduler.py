@@ -47,8 +47,10 @@ def eligible_nodes() -> list[NodeSlots]:
     )
     if not nodes:
         return []
+    # A slot is taken until the node has finished the prompt, not until we stored its outputs.
     running = dict(
-        Job.objects.filter(status=S.RUNNING, node__in=nodes).values_list("node").annotate(n=Count("id"))
+        Job.objects.filter(status=S.RUNNING, node__in=nodes, node_finished_at__isnull=True)
+        .values_list("node").annotate(n=Count("id"))
     )
     slots = []
     for node in nodes:

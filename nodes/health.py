@@ -115,13 +115,18 @@ def mark_offline(node_id: int, error: str) -> None:
     )
 
 
-async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None) -> list[ComfyNode | None]:
+async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None) -> list[ComfyNode | None]:
+    """Probe nodes concurrently and record each result as soon as it comes.
+
+    `db` runs the blocking record step (the runner passes its own executor).
+    """
     timeout = timeout or max(1.0, min(5.0, settings.NODE_HEALTH_INTERVAL / 2))
+    db = db or (lambda fn, *args: sync_to_async(fn, thread_sensitive=False)(*args))
 
     async def one(node: ComfyNode) -> ComfyNode | None:
         result = await probe(node.base_url, auth_header=node.auth_header,
                              want_object_info=needs_object_info(node), timeout=timeout)
-        return await sync_to_async(record, thread_sensitive=False)(node.pk, node.base_url, result)
+        return await db(record, node.pk, node.base_url, result)
 
     return list(await asyncio.gather(*(one(node) for node in nodes)))
 

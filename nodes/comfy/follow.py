@@ -93,6 +93,7 @@ class PromptRun:
         client_id: str,
         on_progress: ProgressCallback | None = None,
         on_submitted: Callable[[], Awaitable[None]] | None = None,
+        on_finished: Callable[[], Awaitable[None]] | None = None,
         poll_interval: float = 1.0,
         silent_poll_after: float = 5.0,
         max_poll_failures: int = 3,
@@ -103,6 +104,7 @@ class PromptRun:
         self.client_id = client_id
         self.on_progress = on_progress
         self.on_submitted = on_submitted
+        self.on_finished = on_finished
         self.poll_interval = poll_interval
         self.silent_poll_after = silent_poll_after
         self.max_poll_failures = max_poll_failures
@@ -155,6 +157,7 @@ class PromptRun:
                     silent_for = 0.0
                     done = await self._on_frame(frame)
                     if done:
+                        await self._node_finished()
                         return await self._history_after_end()
                     continue
             # No socket, or a silent one: ask the node directly.
@@ -162,6 +165,7 @@ class PromptRun:
             try:
                 entry = await self.client.history(self.prompt_id)
                 if entry is not None:
+                    await self._node_finished()
                     return self._finish(entry)
                 queued = self.prompt_id in (await self.client.queue()).prompt_ids
                 poll_failures = 0
@@ -219,6 +223,10 @@ class PromptRun:
 
     def _finish(self, entry: dict) -> dict:
         return finished_entry(entry, self.prompt_id)
+
+    async def _node_finished(self) -> None:
+        if self.on_finished is not None:
+            await self.on_finished()
 
 
 def finished_entry(entry: dict, prompt_id: str) -> dict:

@@ -1,0 +1,278 @@
+"""Throughput benchmark: do the GPUs stay busy?
+
+Starts K test ComfyUI nodes with a fixed job time T, the real web (daphne) and worker
+(qcluster) against PostgreSQL + Redis, submits N jobs from M users through the HTTP API,
+waits for all, and prints a table. Run with `make bench` (both standard configurations)
+or `python -m bench.jobs --nodes 4 --jobs 200 --job-time 0.25`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+PASSWORD = "bench-password-123"
+STANDARD = [(4, 200, 0.25), (32, 1000, 0.5)]
+
+
+def prepare_database(url: str) -> None:
+    """A fresh PostgreSQL database for each run, migrated."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, check=True,
+                   env={**os.environ, "DATABASE_URL": url})
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS of the worker process trees, and how many processes they used."""
+
+    def __init__(self, roots):
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.peak_mb = 0.0
+        self.processes: set[int] = set()
+        self.stop = threading.Event()
+
+    def run(self):
+        import psutil
+
+        while not self.stop.is_set():
+            total = 0
+            for root in self.roots:
+                try:
+                    proc = psutil.Process(root.pid)
+                    for p in [proc, *proc.children(recursive=True)]:
+                        self.processes.add(p.pid)
+                        total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+            self.stop.wait(0.5)
+
+
+async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Event) -> None:
+    """One user's /ws/jobs/: time from the runner receiving a node's progress to us receiving it."""
+    import websockets
+
+    async with websockets.connect(ws_url, max_size=2**24) as socket:
+        while not stop.is_set():
+            try:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=0.5))
+            except TimeoutError:
+                continue
+            job = message.get("job") or {}
+            if job.get("event") == "progress" and job.get("sent_at"):
+                latencies.append(time.time() - job["sent_at"])
+
+
+async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency: int = 16) -> list[str]:
+    import httpx
+
+    ids: list[str] = []
+    queue = list(range(n))
+    clients = [httpx.AsyncClient(base_url=url, timeout=60) for url in web_urls]
+
+    async def worker(w: int):
+        while queue:
+            i = queue.pop(0)
+            client = clients[i % len(clients)]
+            token = tokens[i % len(tokens)]
+            response = await client.post("/api/jobs", json={"workflow": "bench", "inputs": {"prefix": f"b{i}"}},
+                                         headers={"Authorization": f"Bearer {token}"})
+            if response.status_code != 201:
+                raise RuntimeError(f"submit failed: {response.status_code} {response.text[:200]}")
+            ids.append(response.json()["id"])
+
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    for client in clients:
+        await client.aclose()
+    return ids
+
+
+def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: int) -> dict:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
+    django.setup()
+    import httpx
+    from django.db.models import Count
+
+    from jobs.models import Job
+    from nodes.models import ComfyNode
+    from tests.factories import TINY_GRAPH, tiny_spec
+    from tests.harness import Stack, reset_redis
+    from workflows.models import Workflow
+
+    Job.objects.all().delete()
+    Workflow.objects.all().delete()
+    ComfyNode.objects.all().delete()
+    spec = tiny_spec("bench")
+    Workflow.objects.create(slug="bench", name="Bench", version="1.0.0", graph=TINY_GRAPH, spec=spec,
+                            class_types=["EmptyImage", "ImageInvert", "SaveImage"])
+    from accounts.models import User
+
+    User.objects.all().delete()
+    for i in range(users):
+        user = User(username=f"bench{i}", max_concurrent_jobs=10_000, max_queued_jobs=100_000,
+                    daily_job_limit=1_000_000)
+        user.set_password(PASSWORD)
+        user.save()
+    reset_redis()
+    env = {"JOB_RUNNERS": runners, "Q_WORKERS": runners + 1, "LOG_LEVEL": "WARNING", "NODE_HEALTH_INTERVAL": 2}
+    media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
+    with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
+               webs=webs, workers=1, env=env, media_root=media) as stack:
+        for i, node in enumerate(stack.nodes):
+            ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=node.url, max_queue=2)
+        deadline = time.monotonic() + 30
+        while ComfyNode.objects.filter(status="ONLINE").count() < nodes:
+            if time.monotonic() > deadline:
+                raise RuntimeError("nodes did not come online")
+            time.sleep(0.2)
+        tokens = [httpx.post(stack.web_url + "/api/auth/token",
+                             json={"username": f"bench{i}", "password": PASSWORD}).json()["access"]
+                  for i in range(users)]
+        sampler = MemorySampler(stack.workers)
+        sampler.start()
+
+        # Idle-node dispatch latency: one job at a time on idle nodes.
+        idle_ids = []
+        for i in range(10):
+            response = httpx.post(stack.web_url + "/api/jobs", json={"workflow": "bench", "inputs": {"prefix": f"i{i}"}},
+                                  headers={"Authorization": f"Bearer {tokens[0]}"})
+            idle_ids.append(response.json()["id"])
+            while Job.objects.filter(pk=idle_ids[-1]).exclude(status="DONE").exists():
+                time.sleep(0.05)
+        idle = [(j.submitted_at - j.created_at).total_seconds() for j in Job.objects.filter(pk__in=idle_ids)]
+        Job.objects.filter(pk__in=idle_ids).delete()
+        for node in stack.nodes:
+            httpx.post(node.url + "/history", json={"clear": True})
+
+        latencies: list[float] = []
+
+        async def main():
+            stop = asyncio.Event()
+            listeners = [asyncio.create_task(listen_progress(
+                stack.web_urls[i % len(stack.web_urls)].replace("http", "ws") + f"/ws/jobs/?token={tokens[i]}",
+                latencies, stop)) for i in range(users)]
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            ids = await submit_all(stack.web_urls, tokens, jobs)
+            submitted = time.monotonic() - started
+            while await asyncio.to_thread(
+                lambda: Job.objects.filter(pk__in=ids, status__in=["QUEUED", "RUNNING"]).count()
+            ):
+                if time.monotonic() - started > 60 + 10 * jobs * job_time / nodes:
+                    break
+                await asyncio.sleep(0.1)
+            makespan = time.monotonic() - started
+            stop.set()
+            await asyncio.gather(*listeners, return_exceptions=True)
+            return ids, makespan, submitted
+
+        ids, makespan, submit_seconds = asyncio.run(main())
+        sampler.stop.set()
+        # What the nodes themselves saw: busy time and how often each job ran.
+        busy = 0.0
+        executions: dict[str, int] = {}
+        for node in stack.nodes:
+            for prompt_id, entry in httpx.get(node.url + "/history", timeout=60).json().items():
+                messages = dict((name, data) for name, data in entry["status"]["messages"])
+                start = messages.get("execution_start", {}).get("timestamp")
+                end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
+                if start and end:
+                    busy += (end - start) / 1000
+                executions[prompt_id] = executions.get(prompt_id, 0) + 1
+        finished = Job.objects.filter(pk__in=ids)
+        by_status = dict(finished.values_list("status").annotate(n=Count("id")))
+        prompt_ids = set(finished.values_list("prompt_id", flat=True))
+        dispatch = [(j.submitted_at - j.created_at).total_seconds() for j in finished if j.submitted_at]
+        extra_runs = sum(1 for pid in executions if pid not in prompt_ids) + sum(n - 1 for n in executions.values())
+        return {
+            "K": nodes, "N": jobs, "T": job_time, "M": users, "webs": webs, "runners": runners,
+            "makespan": makespan, "ideal": math.ceil(jobs / nodes) * job_time, "submit_seconds": submit_seconds,
+            "utilization": busy / (nodes * makespan), "busy": busy,
+            "dispatch_idle": (percentile(idle, 50), percentile(idle, 95), percentile(idle, 99)),
+            "dispatch_load": (percentile(dispatch, 50), percentile(dispatch, 95), percentile(dispatch, 99)),
+            "progress": (percentile(latencies, 50), percentile(latencies, 99), len(latencies)),
+            "done": by_status.get("DONE", 0), "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
+            "errors": by_status.get("ERROR", 0), "twice": extra_runs,
+            "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
+        }
+
+
+def table(results: list[dict]) -> str:
+    rows = [
+        ("nodes K / jobs N / job time T", lambda r: f"{r['K']} / {r['N']} / {r['T']} s"),
+        ("users / web instances / runners", lambda r: f"{r['M']} / {r['webs']} / {r['runners']}"),
+        ("makespan (ideal ceil(N/K)·T)", lambda r: f"{r['makespan']:.2f} s ({r['ideal']:.2f} s)"),
+        ("node utilization", lambda r: f"{r['utilization']:.3f}"),
+        ("dispatch latency idle p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_idle"]) + " ms"),
+        ("dispatch latency under load p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms"),
+        ("progress event latency p50/p99 (events)", lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})"),
+        ("submit time for N jobs", lambda r: f"{r['submit_seconds']:.2f} s"),
+        ("jobs DONE / ERROR", lambda r: f"{r['done']} / {r['errors']}"),
+        ("jobs lost", lambda r: str(r["lost"])),
+        ("jobs run twice", lambda r: str(r["twice"])),
+        ("worker processes / peak memory", lambda r: f"{r['worker_processes']} / {r['peak_mb']:.0f} MB"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = ["| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",
+             "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|"]
+    for name, fmt in rows:
+        lines.append("| " + name.ljust(width) + " | " + " | ".join(fmt(r) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nodes", type=int)
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--job-time", type=float)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--webs", type=int, default=2)
+    parser.add_argument("--runners", type=int, default=1)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                                 "postgres://postgres@127.0.0.1:5432/comfyportal_bench"))
+    args = parser.parse_args(argv)
+    configs = [(args.nodes, args.jobs, args.job_time)] if args.nodes else STANDARD
+    os.environ["DATABASE_URL"] = args.database_url
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/5"
+    prepare_database(args.database_url)
+    results = []
+    for nodes, jobs, job_time in configs:
+        print(f"running K={nodes} N={jobs} T={job_time} …", flush=True)
+        results.append(run(nodes, jobs, job_time, args.users, args.webs, args.runners))
+    print(table(results))
+    return 0 if all(r["lost"] == 0 and r["twice"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
