@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -51,4 +52,14 @@ class AdminAuth(JWTAuth):
         user = super().authenticate(request, token)
         if user is not None and not user.is_admin:
             raise Forbidden("Only admins may do this.")
+        return user
+
+
+class SessionAuth(NinjaSessionAuth):
+    """The pages' session cookie (for file downloads in galleries), refusing blocked users."""
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user is not None:
+            ensure_not_blocked(user)
         return user

@@ -84,8 +84,17 @@ def create_user(*, username: str, password: str, role: str = "USER", **fields) -
     return user
 
 
+NOT_NULL_USER_FIELDS = ("email", "role", "is_blocked", "blocked_reason", "priority", "password")
+
+
 def update_user(*, user: User, changes: dict, actor=None) -> User:
-    """Apply an admin's changes: role, limits, block/unblock with a reason, password reset."""
+    """Apply an admin's changes: role, limits, block/unblock with a reason, password reset.
+
+    A limit set to null goes back to the site default; other fields may not be null.
+    """
+    for name in NOT_NULL_USER_FIELDS:
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name}: may not be null.", errors={name: "may not be null"})
     if "password" in changes and changes["password"] is not None:
         check_password_rules(changes["password"], user)
         user.set_password(changes.pop("password"))

@@ -86,7 +86,7 @@ def _error_kinds(Job) -> dict[str, int]:
     for error in Job.objects.filter(status=Job.Status.ERROR).values_list("error", flat=True)[:10000]:
         if error.startswith("ComfyUI rejected"):
             kinds["rejected"] += 1
-        elif error.startswith("ComfyUI failed"):
+        elif error.startswith("ComfyUI error"):
             kinds["execution"] += 1
         elif error.startswith("Gave up after"):
             kinds["node_lost"] += 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.http import FileResponse
 from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
-from ninja.security import django_auth
 
-from accounts.auth import AdminAuth, JWTAuth
+from accounts.auth import AdminAuth, JWTAuth, SessionAuth
 from comfyportal.errors import InvalidInput, TooLarge
 from comfyportal.pagination import PageParams
 from django.conf import settings
@@ -80,7 +79,7 @@ def delete_job(request, job_id: str):
     return 204, None
 
 
-@router.get("/files/{file_id}", auth=[JWTAuth(), django_auth], summary="A file's bytes (`?variant=thumb` for the thumbnail)")
+@router.get("/files/{file_id}", auth=[JWTAuth(), SessionAuth()], summary="A file's bytes (`?variant=thumb` for the thumbnail)")
 def get_file(request, file_id: str, variant: str = ""):
     record = services.get_file_for_user(request.user, file_id)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
@@ -93,7 +92,7 @@ def get_file(request, file_id: str, variant: str = ""):
     return response
 
 
-@router.delete("/files/{file_id}", response={204: None}, auth=[JWTAuth(), django_auth])
+@router.delete("/files/{file_id}", response={204: None}, auth=[JWTAuth(), SessionAuth()])
 def delete_file(request, file_id: str):
     services.delete_file(record=services.get_file_for_user(request.user, file_id))
     return 204, None

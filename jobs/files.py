@@ -93,7 +93,8 @@ def _ext(content_type: str) -> str:
 def _safe_name(name: str) -> str:
     """Keep a display name only: no directories, no control characters."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in name if ch.isprintable())[:200]
+    name = "".join(ch for ch in name if ch.isprintable())[:200]
+    return "" if name.strip(". ") == "" else name
 
 
 def store_copy(record: JobFile, *, owner) -> JobFile:

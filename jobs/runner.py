@@ -227,7 +227,7 @@ class Runner:
         except PromptRejected as exc:
             await self._finish(job, S.ERROR, exc.message)
         except ExecutionFailed as exc:
-            await self._finish(job, S.ERROR, f"ComfyUI failed on {exc.message}")
+            await self._finish(job, S.ERROR, f"ComfyUI error: {exc.message}")
         except Interrupted as exc:
             if await self.db(outcomes.cancel_was_requested, job.pk):
                 await self._finish(job, S.CANCELLED, "Cancelled while running.")

@@ -53,3 +53,23 @@ def cleanup_retention() -> int:
     from jobs.retention import delete_expired
 
     return delete_expired()
+
+
+def on_worker_spawned(sender, proc_name: str = "", **kwargs) -> None:
+    """A qcluster worker process started (a cluster booted or recycled a worker).
+
+    Check for runners now and again once a dead runner's presence has expired, so that a
+    restarted cluster brings runners back within seconds instead of at the next schedule.
+    """
+    import threading
+    import time
+
+    from jobs.runner import PRESENCE_TTL
+
+    def check():
+        time.sleep(1)
+        ensure_runners()
+        time.sleep(PRESENCE_TTL + 1)
+        ensure_runners()
+
+    threading.Thread(target=check, daemon=True, name="ensure-runners").start()

@@ -23,6 +23,9 @@ def get_node(node_id: int) -> ComfyNode:
 
 def _clean(changes: dict) -> dict:
     cleaned = dict(changes)
+    for name in ("name", "base_url", "is_active", "max_queue", "priority"):
+        if name in cleaned and cleaned[name] is None:
+            raise InvalidInput(f"{name}: may not be null.", errors={name: "may not be null"})
     if "base_url" in cleaned:
         try:
             cleaned["base_url"] = normalize_base_url(cleaned["base_url"])

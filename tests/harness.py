@@ -59,7 +59,7 @@ class Stack:
         self.nodes: list = []
         self.webs: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []
-        self.logs = REPO / "test-artifacts" / "logs"
+        self.logs = REPO / "test-artifacts" / "logs" / f"{time.strftime('%H%M%S')}-{os.getpid()}-{id(self) % 10000}"
 
     # --- environment ---------------------------------------------------------------------
     @property
@@ -151,7 +151,7 @@ class Stack:
                     return
                 time.sleep(0.1)
             if time.monotonic() > deadline:
-                raise RuntimeError("no job runner started (see test-artifacts/logs/worker*.log)")
+                raise RuntimeError(f"no job runner started (see {self.logs}/worker*.log)")
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL a whole qcluster (its process group), as a crash would."""

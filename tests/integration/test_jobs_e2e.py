@@ -156,7 +156,7 @@ def test_execution_error_ends_in_error_with_a_readable_message(stack_factory, us
     api = HttpApi(stack.web_url, "alice")
     done = finished(api, api.submit("tiny")["id"])
     assert done["status"] == "ERROR"
-    assert done["error"].startswith("ComfyUI failed on node")
+    assert done["error"].startswith("ComfyUI error: node")
     assert "Traceback" not in done["error"]
 
 
