@@ -149,7 +149,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
     with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
                webs=webs, workers=1, env=env, media_root=media) as stack:
         for i, node in enumerate(stack.nodes):
-            ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=node.url, max_queue=2)
+            ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=node.url, max_queue=int(os.environ.get("BENCH_MAX_QUEUE", "2")))
         deadline = time.monotonic() + 30
         while ComfyNode.objects.filter(status="ONLINE").count() < nodes:
             if time.monotonic() > deadline:
@@ -183,6 +183,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
                 latencies, stop)) for i in range(users)]
             await asyncio.sleep(0.5)
             started = time.monotonic()
+            box["wall_started"] = time.time()
             ids = await submit_all(stack.web_urls, tokens, jobs)
             submitted = time.monotonic() - started
             while await asyncio.to_thread(
@@ -196,19 +197,28 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             await asyncio.gather(*listeners, return_exceptions=True)
             return ids, makespan, submitted
 
+        box: dict = {}
         ids, makespan, submit_seconds = asyncio.run(main())
+        wall_started = box["wall_started"]
         sampler.stop.set()
         # What the nodes themselves saw: busy time and how often each job ran.
         busy = 0.0
+        gaps: list[float] = []
+        gap_at: list[tuple[float, float]] = []
         executions: dict[str, int] = {}
         for node in stack.nodes:
+            spans = []
             for prompt_id, entry in httpx.get(node.url + "/history", timeout=60).json().items():
                 messages = dict((name, data) for name, data in entry["status"]["messages"])
                 start = messages.get("execution_start", {}).get("timestamp")
                 end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
                 if start and end:
                     busy += (end - start) / 1000
+                    spans.append((start / 1000, end / 1000))
                 executions[prompt_id] = executions.get(prompt_id, 0) + 1
+            spans.sort()
+            gaps += [b[0] - a[1] for a, b in zip(spans, spans[1:])]
+            gap_at += [(a[1], b[0] - a[1]) for a, b in zip(spans, spans[1:])]
         finished = Job.objects.filter(pk__in=ids)
         by_status = dict(finished.values_list("status").annotate(n=Count("id")))
         prompt_ids = set(finished.values_list("prompt_id", flat=True))
@@ -224,6 +234,8 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             "done": by_status.get("DONE", 0), "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
             "errors": by_status.get("ERROR", 0), "twice": extra_runs,
             "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
+            "gaps": (sum(gaps), max(gaps, default=0), sum(1 for g in gaps if g > 0.05)),
+            "gaps_while_submitting": sum(g for t, g in gap_at if t < wall_started + submit_seconds),
         }
 
 
@@ -236,6 +248,9 @@ def table(results: list[dict]) -> str:
         ("dispatch latency idle p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_idle"]) + " ms"),
         ("dispatch latency under load p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms"),
         ("progress event latency p50/p99 (events)", lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})"),
+        ("node idle gaps between jobs: sum / max / count > 50 ms",
+         lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}"),
+        ("… of which while jobs were still being submitted", lambda r: f"{r['gaps_while_submitting']:.1f} s"),
         ("submit time for N jobs", lambda r: f"{r['submit_seconds']:.2f} s"),
         ("jobs DONE / ERROR", lambda r: f"{r['done']} / {r['errors']}"),
         ("jobs lost", lambda r: str(r["lost"])),

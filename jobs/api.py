@@ -32,7 +32,7 @@ def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
 @router.post("/jobs", response={201: JobOut}, summary="Start a workflow")
 def create_job(request, payload: JobIn):
     job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
-    return 201, present_job(services.get_job_for_user(request.user, job.pk))
+    return 201, present_job(job)
 
 
 def _filtered(jobs, status: str, workflow: str):

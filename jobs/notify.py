@@ -1,7 +1,7 @@
 """Tell people what changed: job events to Channels groups, wake-ups to the runners.
 
-The job row is the truth; these messages only notify. Groups: `user_<id>` (every job of a
-user, what /ws/jobs/ listens to) and `job_<uuid>` (one job).
+The job row is the truth; these messages only notify. Group `user_<id>` carries every job
+event of a user; /ws/jobs/ listens to it (a user's page filters by job id).
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ _redis: redis.Redis | None = None
 
 def user_group(user_id: int) -> str:
     return f"user_{user_id}"
-
-
-def job_group(job_id) -> str:
-    return f"job_{job_id}"
 
 
 def redis_client() -> redis.Redis:
@@ -51,7 +47,6 @@ async def send_job_event_async(user_id: int, payload: dict) -> None:
     message = {"type": "job.update", "job": payload}
     try:
         await layer.group_send(user_group(user_id), message)
-        await layer.group_send(job_group(payload["id"]), message)
     except Exception as exc:  # a notification must never break a job
         logger.warning("could not send a job event: %s", exc)
 

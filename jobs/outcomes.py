@@ -132,7 +132,19 @@ def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
     return [image for image in images if image.get("type", "output") == "output"]
 
 
-async def upload_inputs(client: ComfyClient, job: Job, *, db) -> dict[str, str]:
+def inputs_to_send(job_id) -> dict[str, tuple[JobFile, bytes]] | None:
+    """The job's input files with their bytes, or None if its owner asked to cancel it.
+
+    One database step before a job is sent, so that dispatch to POST /prompt stays short.
+    """
+    job = Job.objects.select_related("workflow").filter(pk=job_id).only("cancel_requested", "inputs",
+                                                                        "workflow__spec").first()
+    if job is None or job.cancel_requested:
+        return None
+    return _input_records(job)
+
+
+async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[JobFile, bytes]]) -> dict[str, str]:
     """Send the job's images and masks to the node; return {field id: name to put in the graph}.
 
     Masks are normalized against their image here (size, binarization, invert, grow) and
@@ -140,7 +152,6 @@ async def upload_inputs(client: ComfyClient, job: Job, *, db) -> dict[str, str]:
     255 − mask merged through /upload/mask in alpha mode.
     """
     fields = {f["id"]: f for f in job.workflow.spec.get("inputs", [])}
-    records = await db(_input_records, job)
     uploaded: dict[str, str] = {}
     image_uploads = {}
     for field_id, field in fields.items():

@@ -65,7 +65,7 @@ class Runner:
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
-        self._last = {"beat": 0.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
+        self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
         self._health_task: asyncio.Task | None = None
 
@@ -115,12 +115,12 @@ class Runner:
 
     async def step(self) -> None:
         now = time.monotonic()
-        await self._announce_presence()
         if len(self.tasks) < self.max_jobs:
             for job in await self.db(dispatch_once, runner_id=self.id):
                 self.start(job, resume=False)
         if now - self._last["beat"] >= 1.0:
             self._last["beat"] = now
+            await self._announce_presence()
             await self._beat()
         if now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
             self._last["adopt"] = now
@@ -264,11 +264,11 @@ class Runner:
                 return await prompt_run(job.workflow.graph).resume()
             if job.submitted_at is not None:
                 raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)")
-        if await self.db(outcomes.cancel_was_requested, job.pk):
+        records = await self.db(outcomes.inputs_to_send, job.pk)
+        if records is None:
             raise Interrupted("cancelled before it was sent to the node")
-        uploaded = await outcomes.upload_inputs(client, job, db=self.db)
-        graph = await self.db(outcomes.graph_for, job, uploaded)
-        return await prompt_run(graph).run()
+        uploaded = await outcomes.upload_inputs(client, job, records)
+        return await prompt_run(outcomes.graph_for(job, uploaded)).run()
 
     async def _node_slot_free(self, job: Job) -> None:
         """The node finished the prompt: let dispatch fill its slot while we collect outputs."""

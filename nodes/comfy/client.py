@@ -8,9 +8,11 @@ Imports no Django: it is the protocol, nothing else.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +61,12 @@ class QueueState:
         )
 
 
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one loads the CA store (tens of ms)."""
+    return ssl.create_default_context()
+
+
 def parse_auth_header(value: str | None) -> dict[str, str]:
     """`"Authorization: Bearer x"` → {"Authorization": "Bearer x"}; a bare value means Authorization."""
     if not value:
@@ -88,6 +96,7 @@ class ComfyClient:
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
             follow_redirects=False,
+            verify=tls_context(),
         )
 
     async def aclose(self) -> None:
@@ -233,6 +242,7 @@ class ComfyClient:
         try:
             connection = await websockets.connect(
                 url,
+                ssl=tls_context() if scheme == "wss" else None,
                 additional_headers=self.headers or None,
                 open_timeout=self.connect_timeout,
                 ping_interval=20,
