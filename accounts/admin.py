@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.models import User
+from accounts.models import SiteSettings, User
 
 
 @admin.register(User)
@@ -46,3 +46,14 @@ class UserAdmin(BaseUserAdmin):
         for user in queryset:
             services.unblock_user(user=user)
         self.message_user(request, _("%(count)d user(s) unblocked.") % {"count": queryset.count()}, messages.SUCCESS)
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "updated_at")
+
+    def has_add_permission(self, request):
+        return not SiteSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -45,16 +47,60 @@ class User(AbstractUser):
 
     @property
     def effective_max_concurrent_jobs(self) -> int:
-        return _or_default(self.max_concurrent_jobs, settings.DEFAULT_MAX_CONCURRENT_JOBS)
+        return _or_default(self.max_concurrent_jobs, "max_concurrent_jobs")
 
     @property
     def effective_max_queued_jobs(self) -> int:
-        return _or_default(self.max_queued_jobs, settings.DEFAULT_MAX_QUEUED_JOBS)
+        return _or_default(self.max_queued_jobs, "max_queued_jobs")
 
     @property
     def effective_daily_job_limit(self) -> int:
-        return _or_default(self.daily_job_limit, settings.DEFAULT_DAILY_JOB_LIMIT)
+        return _or_default(self.daily_job_limit, "daily_job_limit")
 
 
-def _or_default(value: int | None, default: int | None) -> int:
-    return value if value is not None else int(default or 0)
+def _or_default(value: int | None, name: str) -> int:
+    return value if value is not None else SiteSettings.default_for(name)
+
+
+class SiteSettings(models.Model):
+    """Site-wide default limits that admins change while the service runs (a single row).
+
+    An empty value falls back to the DEFAULT_* setting from the environment.
+    """
+
+    max_concurrent_jobs = models.PositiveIntegerField(
+        _("default max concurrent jobs"), null=True, blank=True, help_text=_("Empty = DEFAULT_MAX_CONCURRENT_JOBS.")
+    )
+    max_queued_jobs = models.PositiveIntegerField(
+        _("default max queued jobs"), null=True, blank=True, help_text=_("Empty = DEFAULT_MAX_QUEUED_JOBS.")
+    )
+    daily_job_limit = models.PositiveIntegerField(
+        _("default daily job limit"), null=True, blank=True, help_text=_("Empty = DEFAULT_DAILY_JOB_LIMIT.")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    CACHE_SECONDS = 5.0  # every process sees an admin's change within this time
+    _cached: tuple[float, dict] | None = None
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+
+    def __str__(self) -> str:
+        return str(_("Site default limits"))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+        SiteSettings._cached = None
+
+    @classmethod
+    def default_for(cls, name: str) -> int:
+        now = time.monotonic()
+        if cls._cached is None or now - cls._cached[0] > cls.CACHE_SECONDS:
+            row = cls.objects.filter(pk=1).values("max_concurrent_jobs", "max_queued_jobs", "daily_job_limit").first()
+            cls._cached = (now, row or {})
+        value = cls._cached[1].get(name)
+        if value is None:
+            value = getattr(settings, f"DEFAULT_{name.upper()}")
+        return int(value or 0)

@@ -41,13 +41,17 @@ def redis_connection():
     return cache._cache.get_client(write=True)
 
 
+def bucket_key(user_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}:rate:{user_id}"
+
+
 def api_wait_seconds(user_id: int) -> int:
     """0 if the user may make another API request now, else seconds until they may."""
     limit = settings.API_RATE_LIMIT
     if not limit:
         return 0
     try:
-        wait = float(redis_connection().eval(_BUCKET, 1, f"cp:rate:{user_id}", limit, limit / 60.0, time.time()))
+        wait = float(redis_connection().eval(_BUCKET, 1, bucket_key(user_id), limit, limit / 60.0, time.time()))
     except Exception:  # Redis down: do not take the API down with it
         return 0
     return math.ceil(wait) if wait > 0 else 0

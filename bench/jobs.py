@@ -91,6 +91,25 @@ async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Eve
                 latencies.append(time.time() - job["sent_at"])
 
 
+def listener_process(urls: list[str], results, ready, stop) -> None:
+    """Listen on every user's socket in a process of its own, so that the benchmark's own
+    submitting does not delay the measurement."""
+
+    async def main():
+        latencies: list[float] = []
+        done = asyncio.Event()
+        tasks = [asyncio.create_task(listen_progress(url, latencies, done)) for url in urls]
+        await asyncio.sleep(0.5)
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results.put(latencies)
+
+    asyncio.run(main())
+
+
 async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency: int = 16) -> list[str]:
     import httpx
 
@@ -174,14 +193,17 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         for node in stack.nodes:
             httpx.post(node.url + "/history", json={"clear": True})
 
-        latencies: list[float] = []
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        results, ready, stop_listening = context.Queue(), context.Event(), context.Event()
+        urls = [stack.web_urls[i % len(stack.web_urls)].replace("http", "ws") + f"/ws/jobs/?token={tokens[i]}"
+                for i in range(users)]
+        listener = context.Process(target=listener_process, args=(urls, results, ready, stop_listening))
+        listener.start()
+        ready.wait(30)
 
         async def main():
-            stop = asyncio.Event()
-            listeners = [asyncio.create_task(listen_progress(
-                stack.web_urls[i % len(stack.web_urls)].replace("http", "ws") + f"/ws/jobs/?token={tokens[i]}",
-                latencies, stop)) for i in range(users)]
-            await asyncio.sleep(0.5)
             started = time.monotonic()
             box["wall_started"] = time.time()
             ids = await submit_all(stack.web_urls, tokens, jobs)
@@ -193,13 +215,14 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
                     break
                 await asyncio.sleep(0.1)
             makespan = time.monotonic() - started
-            stop.set()
-            await asyncio.gather(*listeners, return_exceptions=True)
             return ids, makespan, submitted
 
         box: dict = {}
         ids, makespan, submit_seconds = asyncio.run(main())
         wall_started = box["wall_started"]
+        stop_listening.set()
+        latencies = results.get(timeout=30)
+        listener.join(10)
         sampler.stop.set()
         # What the nodes themselves saw: busy time and how often each job ran.
         busy = 0.0

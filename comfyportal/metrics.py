@@ -23,7 +23,7 @@ def _histogram(name: str, doc: str, values_by_label: dict[str, list[float]], buc
     family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
     for key, values in values_by_label.items():
         counts = [sum(1 for v in values if v <= b) for b in buckets]
-        family.add_metric([key] if label else [], [(str(b), c) for b, c in zip(buckets, counts)] +
+        family.add_metric([key] if label else [], [(str(float(b)), c) for b, c in zip(buckets, counts)] +
                           [("+Inf", len(values))], sum(values))
     return family
 

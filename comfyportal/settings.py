@@ -8,6 +8,7 @@ embedded Redis that ``make run`` starts on a unix socket under ``var/`` (see
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from datetime import timedelta
@@ -149,24 +150,31 @@ AUTH_USER_MODEL = "accounts.User"
 # --- Redis: channel layer, django-q2 broker, cache --------------------------------------
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
 REDIS_URL = env_str("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
+# Every key, queue and channel this deployment uses in Redis starts with this, so that
+# deployments (or test runs) sharing one Redis never take each other's work. Instances of
+# one deployment share a DATABASE_URL, hence one namespace.
+REDIS_NAMESPACE = env_str("REDIS_NAMESPACE") or hashlib.sha1(
+    str(DATABASES["default"].get("NAME")).encode()
+).hexdigest()[:8]
+REDIS_PREFIX = f"cp:{REDIS_NAMESPACE}"
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "cp",
+        "KEY_PREFIX": REDIS_PREFIX,
     }
 }
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "cp:asgi", "capacity": 1000, "expiry": 30},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
     }
 }
 
 Q_CLUSTER = {
-    "name": "comfyportal",
+    "name": f"comfyportal-{REDIS_NAMESPACE}",
     "workers": env_int("Q_WORKERS", 4),
     "recycle": 500,
     # A job runner dispatches for RUNNER_LEASE seconds, then finishes the jobs it holds

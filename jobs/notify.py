@@ -15,7 +15,7 @@ from django.conf import settings
 
 logger = logging.getLogger("comfyportal.jobs")
 
-WAKE_KEY = "cp:dispatch:wake"
+WAKE_KEY = f"{settings.REDIS_PREFIX}:dispatch:wake"
 _redis: redis.Redis | None = None
 
 

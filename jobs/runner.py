@@ -50,7 +50,7 @@ from nodes.models import ComfyNode
 logger = logging.getLogger("comfyportal.jobs")
 S = Job.Status
 
-RUNNER_KEY = "cp:runner:"
+RUNNER_KEY = f"{settings.REDIS_PREFIX}:runner:"
 PROGRESS_DB_INTERVAL = 0.25  # at most 4 progress writes a second per job
 PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 
@@ -139,7 +139,7 @@ class Runner:
 
     async def _check_health(self) -> None:
         try:
-            if await self.db(cache.add, "cp:health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
+            if await self.db(cache.add, "health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
                 nodes = await self.db(lambda: list(ComfyNode.objects.filter(is_active=True)))
                 await self.db(_remove_drained)
                 if nodes:

@@ -85,8 +85,15 @@ def dispatch_once(*, runner_id: str) -> list[Job]:
         running = dict(
             Job.objects.filter(status=S.RUNNING, user__in=users).values_list("user").annotate(n=Count("id"))
         )
+        # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
+        day_start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        started_today = dict(
+            Job.objects.filter(user__in=users, started_at__gte=day_start).values_list("user").annotate(n=Count("id"))
+        )
         heads: dict[int, list[Job]] = {}
         for user_id in users:
+            if started_today.get(user_id, 0) >= users[user_id].effective_daily_job_limit:
+                continue
             jobs = list(
                 Job.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(status=S.QUEUED, user_id=user_id)
@@ -131,6 +138,9 @@ def dispatch_once(*, runner_id: str) -> list[Job]:
             total_free -= 1
             running[user_id] = running.get(user_id, 0) + 1
             last_served[user_id] = now
+            started_today[user_id] = started_today.get(user_id, 0) + 1
+            if started_today[user_id] >= user.effective_daily_job_limit:
+                heads.pop(user_id, None)
             claimed.append(job)
     return list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
 

@@ -37,7 +37,7 @@ def ensure_runners(*, force: bool = False) -> int:
         return 0  # unit tests drive the runner directly
     try:
         # One starter at a time, and not more often than every few seconds.
-        if not redis_client().set("cp:runner-starter", 1, nx=True, ex=5) and not force:
+        if not redis_client().set(f"{settings.REDIS_PREFIX}:runner-starter", 1, nx=True, ex=5) and not force:
             return 0
     except redis.RedisError:
         return 0

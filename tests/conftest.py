@@ -100,3 +100,13 @@ def admin_api(admin_user):
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_site_defaults():
+    """Site defaults are cached per process for a few seconds; tests start without the cache."""
+    from accounts.models import SiteSettings
+
+    SiteSettings._cached = None
+    yield
+    SiteSettings._cached = None

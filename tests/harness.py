@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -39,10 +40,11 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def reset_redis() -> None:
-    """Forget runners, wake-ups and queued tasks of earlier tests."""
+def reset_redis(namespace: str = "*") -> None:
+    """Forget runners, wake-ups and queued tasks of a stack (of every stack with "*")."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("cp:runner:*", "cp:runner-starter", "cp:dispatch:wake", "cp:*health-lock*", "django_q:*"):
+    for pattern in (f"cp:{namespace}:runner*", f"cp:{namespace}:dispatch:wake", f"cp:{namespace}:*health-lock*",
+                    f"django_q:comfyportal-{namespace}:*"):
         for key in client.scan_iter(match=pattern):
             client.delete(key)
 
@@ -59,6 +61,8 @@ class Stack:
         self.nodes: list = []
         self.webs: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []
+        # Its own Redis namespace: processes of an earlier stack can never take this one's work.
+        self.namespace = uuid.uuid4().hex[:8]
         self.logs = REPO / "test-artifacts" / "logs" / f"{time.strftime('%H%M%S')}-{os.getpid()}-{id(self) % 10000}"
 
     # --- environment ---------------------------------------------------------------------
@@ -81,6 +85,7 @@ class Stack:
             "LOGIN_RATE_LIMIT": "0",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "REDIS_NAMESPACE": self.namespace,
         })
         env.update({k: str(v) for k, v in self.extra_env.items()})
         return env
@@ -96,7 +101,6 @@ class Stack:
     # --- processes ---------------------------------------------------------------------------
     def __enter__(self) -> Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
-        reset_redis()
         from testcomfy.process import spawn
 
         try:
@@ -106,7 +110,8 @@ class Stack:
                 self.start_web(i)
             for i in range(self.worker_count):
                 self.start_worker(i)
-            self.start_runners()
+            if self.worker_count:
+                self.start_runners()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -140,14 +145,15 @@ class Stack:
     def start_runners(self, timeout: float = 40) -> None:
         """Enqueue runners until a new one announces itself in Redis (a killed one's key may linger)."""
         client = redis.Redis.from_url(settings.REDIS_URL)
-        before = set(client.scan_iter(match="cp:runner:*"))
+        runners = f"cp:{self.namespace}:runner:*"
+        before = set(client.scan_iter(match=runners))
         deadline = time.monotonic() + timeout
         while True:
-            client.delete("cp:runner-starter")
+            client.delete(f"cp:{self.namespace}:runner-starter")
             subprocess.run([sys.executable, "manage.py", "start_runners"], cwd=REPO, env=self.env, check=True,
                            capture_output=True)
             for _ in range(20):
-                if set(client.scan_iter(match="cp:runner:*")) - before:
+                if set(client.scan_iter(match=runners)) - before:
                     return
                 time.sleep(0.1)
             if time.monotonic() > deadline:
@@ -174,7 +180,7 @@ class Stack:
                 node.kill()
             except Exception:
                 pass
-        reset_redis()
+        reset_redis(self.namespace)
 
 
 def _kill_group(process: subprocess.Popen, sig: int) -> None:

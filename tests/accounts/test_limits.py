@@ -12,9 +12,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def empty_buckets(alice, bob):
     """User ids repeat across test runs; start every test with full buckets."""
-    from accounts.throttle import redis_connection
+    from accounts.throttle import bucket_key, redis_connection
 
-    redis_connection().delete(f"cp:rate:{alice.pk}", f"cp:rate:{bob.pk}")
+    redis_connection().delete(bucket_key(alice.pk), bucket_key(bob.pk))
 
 
 def test_api_rate_limit_gives_429_with_retry_after(settings, alice):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,34 +15,31 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WS_OPEN_RECORDER = "document.addEventListener('htmx:wsOpen', () => { window.__wsOpen = true; });"
 
 
-def block(user, reason: str) -> None:
-    from accounts.services import on_user_blocked
+def block(stack, user, reason: str) -> None:
+    """Block a user as an admin does, through the running web instance's admin API."""
+    import httpx
 
-    user.is_blocked = True
-    user.blocked_reason = reason
-    user.save(update_fields=["is_blocked", "blocked_reason"])
-    # Another thread: Playwright's sync API keeps an asyncio loop in this one, where async_to_sync
-    # (used to reach the channel layer) refuses to run.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(on_user_blocked, user).result()
+    from tests.conftest import PASSWORD
+
+    with httpx.Client(base_url=stack.web_url, timeout=30) as client:
+        token = client.post("/api/auth/token", json={"username": "blocker", "password": PASSWORD}).json()["access"]
+        response = client.patch(f"/api/admin/users/{user.pk}", json={"is_blocked": True, "blocked_reason": reason},
+                                headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
 
 
-def test_a_blocked_user_is_logged_out_and_told_why(stack_factory, user_factory, new_context, settings):
-    from comfyportal import settings as real_settings
-
-    # on_user_blocked() runs in this process: give it the real Redis channel layer, so that it
-    # reaches the WebSockets held by the stack's daphne (the unit-test settings use an in-memory one).
-    settings.CHANNEL_LAYERS = real_settings.CHANNEL_LAYERS
+def test_a_blocked_user_is_logged_out_and_told_why(stack_factory, user_factory, new_context):
     stack = stack_factory(nodes=0, workers=0)
     carol = user_factory("carol")
     dave = user_factory("dave")
+    user_factory("blocker", role="ADMIN")
 
     # carol is on a page without a live socket: her next navigation lands on the login page.
     page = new_context(stack.web_url).new_page()
     log_in(page, "carol")
     page.goto("/gallery/")
     page.wait_for_selector("#gallery-empty")
-    block(carol, "Too many requests for faces of strangers")
+    block(stack, carol, "Too many requests for faces of strangers")
     page.click("#nav-jobs")
     page.wait_for_selector("#login-form")
     assert re.search(r"/login/", page.url)
@@ -67,7 +63,7 @@ def test_a_blocked_user_is_logged_out_and_told_why(stack_factory, user_factory, 
     log_in(live, "dave")
     live.goto("/jobs/")
     live.wait_for_function("window.__wsOpen === true")
-    block(dave, "Account shared with others")
+    block(stack, dave, "Account shared with others")
     live.wait_for_url(re.compile(r".*/login/.*"), timeout=10_000)
     live.wait_for_selector("#login-form")
     assert "Your account is blocked: Account shared with others" in live.inner_text("#messages")

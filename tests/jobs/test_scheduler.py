@@ -180,3 +180,15 @@ def test_concurrent_dispatchers_never_double_assign_or_overfill():
     running = Counter(Job.objects.filter(status=S.RUNNING).values_list("node_id", flat=True))
     assert all(running[n.pk] <= n.max_queue for n in nodes)
     assert sum(running.values()) == 18
+
+
+def test_daily_limit_is_enforced_at_dispatch(alice):
+    workflow = make_workflow()
+    make_node(max_queue=5)
+    alice.max_concurrent_jobs = 10
+    for _ in range(3):
+        make_job(alice, workflow)
+    alice.daily_job_limit = 2  # lowered by an admin after the jobs were queued
+    alice.save()
+    assert len(dispatch_once(runner_id="r1")) == 2
+    assert dispatch_once(runner_id="r1") == []
