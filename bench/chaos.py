@@ -10,7 +10,6 @@ smaller load.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import threading
@@ -19,6 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import add_database_argument, setup  # noqa: E402
 
 
 class Chaos(threading.Thread):
@@ -112,18 +113,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--job-time", type=float, default=0.3)
     parser.add_argument("--every", type=float, default=3.0)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
-                                                                 "postgres://postgres@127.0.0.1:5432/comfyportal_bench"))
+    add_database_argument(parser)
     args = parser.parse_args(argv)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/5")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
-    from bench.jobs import prepare_database
-
-    prepare_database(args.database_url)
-    import django
-
-    django.setup()
+    setup(args.database_url)
     from accounts.models import User
     from nodes.models import ComfyNode
     from tests.factories import make_workflow

@@ -13,31 +13,17 @@ import asyncio
 import json
 import math
 import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import add_database_argument, setup  # noqa: E402
 PASSWORD = "bench-password-123"
 STANDARD = [(4, 200, 0.25), (32, 1000, 0.5)]
-
-
-def prepare_database(url: str) -> None:
-    """A fresh PostgreSQL database for each run, migrated."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, check=True,
-                   env={**os.environ, "DATABASE_URL": url})
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -135,10 +121,6 @@ async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency
 
 
 def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: int) -> dict:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
-    django.setup()
     import httpx
     from django.db.models import Count
 
@@ -296,14 +278,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--webs", type=int, default=2)
     parser.add_argument("--runners", type=int, default=1)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
-                                                                 "postgres://postgres@127.0.0.1:5432/comfyportal_bench"))
+    add_database_argument(parser)
     args = parser.parse_args(argv)
     configs = [(args.nodes, args.jobs, args.job_time)] if args.nodes else STANDARD
-    os.environ["DATABASE_URL"] = args.database_url
-    if not os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/5"
-    prepare_database(args.database_url)
+    setup(args.database_url)
     results = []
     for nodes, jobs, job_time in configs:
         print(f"running K={nodes} N={jobs} T={job_time} …", flush=True)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import add_database_argument, setup  # noqa: E402
 PASSWORD = "load-password-123"
 
 
@@ -78,18 +80,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
-                                                                 "postgres://postgres@127.0.0.1:5432/comfyportal_bench"))
+    add_database_argument(parser)
     args = parser.parse_args(argv)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/5")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
-    from bench.jobs import prepare_database
-
-    prepare_database(args.database_url)
-    import django
-
-    django.setup()
+    setup(args.database_url)
     import httpx
 
     from accounts.models import User

@@ -44,6 +44,9 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith("/api/") and _has_nul(request):
+            # PostgreSQL cannot store NUL in text or JSON; say so instead of failing later.
+            return JsonResponse({"detail": "body: NUL characters (\\u0000) are not allowed."}, status=400)
         response = self.get_response(request)
         if not request.path.startswith("/api/") or response.status_code < 400:
             return response
@@ -64,3 +67,12 @@ class ApiJsonErrorsMiddleware:
             return JsonResponse({"detail": "Internal server error."}, status=500)
         return None
 
+
+
+def _has_nul(request) -> bool:
+    if any("\x00" in value for _, values in request.GET.lists() for value in values):
+        return True
+    if request.method not in ("POST", "PUT", "PATCH") or not request.content_type.endswith("json"):
+        return False  # multipart uploads are binary: NUL bytes are fine there
+    body = request.body
+    return b"\x00" in body or b"\\u0000" in body

@@ -15,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from nodes.comfy.client import ComfyClient
@@ -121,7 +121,7 @@ async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = N
     `db` runs the blocking record step (the runner passes its own executor).
     """
     timeout = timeout or max(1.0, min(5.0, settings.NODE_HEALTH_INTERVAL / 2))
-    db = db or (lambda fn, *args: sync_to_async(fn, thread_sensitive=False)(*args))
+    db = db or (lambda fn, *args: sync_to_async(_closing(fn), thread_sensitive=False)(*args))
 
     async def one(node: ComfyNode) -> ComfyNode | None:
         result = await probe(node.base_url, auth_header=node.auth_header,
@@ -129,6 +129,18 @@ async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = N
         return await db(record, node.pk, node.base_url, result)
 
     return list(await asyncio.gather(*(one(node) for node in nodes)))
+
+
+def _closing(fn):
+    """Run `fn` and hand the thread's connection back (to the pool on PostgreSQL)."""
+
+    def call(*args):
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
+
+    return call
 
 
 def check_node(node_id: int) -> ComfyNode | None:

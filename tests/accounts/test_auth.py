@@ -176,3 +176,15 @@ def test_openapi_docs_are_served(anon_api):
 
 def test_access_tokens_expire(settings, alice):
     assert time.time() < AccessToken(token_for(alice))["exp"] <= time.time() + 16 * 60
+
+
+def test_production_hashes_with_full_cost_bcrypt():
+    from comfyportal import settings as production
+
+    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.BCryptSHA256PasswordHasher"
+
+
+def test_nul_characters_are_400_not_500(alice_api):
+    response = alice_api.post_raw("/api/jobs", '{"workflow": "\\u0000x", "inputs": {}}')
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    assert alice_api.get("/api/jobs", workflow="a\x00b").status_code == 400
