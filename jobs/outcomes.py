@@ -58,8 +58,9 @@ def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
     return [str(pk) for pk in mine.filter(cancel_requested=True).values_list("pk", flat=True)]
 
 
-def adopt_stale_jobs(*, runner_id: str, limit: int = 100) -> list[Job]:
-    """Take over RUNNING jobs whose runner died (no heartbeat for RUNNER_STALE_AFTER seconds).
+def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 100) -> list[Job]:
+    """Take over RUNNING jobs nobody follows (no heartbeat for RUNNER_STALE_AFTER seconds):
+    their runner died, or (a safety net) this runner lost track of one.
 
     Each is claimed with a conditional update on the old owner and heartbeat, so two
     runners never adopt the same job.
@@ -69,7 +70,7 @@ def adopt_stale_jobs(*, runner_id: str, limit: int = 100) -> list[Job]:
     stale = list(
         Job.objects.filter(status=S.RUNNING)
         .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True) | Q(runner_id=""))
-        .exclude(runner_id=runner_id)
+        .exclude(pk__in=following)
         .values_list("pk", "runner_id", "heartbeat_at")[:limit]
     )
     adopted = []

@@ -98,7 +98,11 @@ class Runner:
         logger.info("runner %s started", self.id)
         try:
             while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
-                await self.step()
+                try:
+                    await self.step()
+                except Exception:  # a database or Redis hiccup must not end the runner
+                    logger.exception("runner %s: dispatch step failed; retrying", self.id)
+                    await asyncio.sleep(1)
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=settings.DISPATCH_TICK)
@@ -124,7 +128,7 @@ class Runner:
             await self._beat()
         if now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
             self._last["adopt"] = now
-            for job in await self.db(outcomes.adopt_stale_jobs, runner_id=self.id):
+            for job in await self.db(outcomes.adopt_stale_jobs, runner_id=self.id, following=list(self.tasks)):
                 self.start(job, resume=True)
         if now - self._last["peers"] >= 10.0:  # a peer died with its qcluster: replace it
             self._last["peers"] = now
@@ -201,13 +205,22 @@ class Runner:
     # --- one job ------------------------------------------------------------------------------
     def start(self, job: Job, *, resume: bool) -> None:
         job_id = str(job.pk)
-        if job_id in self.tasks:
-            return
-        task = asyncio.create_task(self.run_job(job, resume=resume), name=f"job-{job_id}")
+        previous = self.tasks.get(job_id)
+        # A job requeued by its own follower can be claimed again before that follower has
+        # returned: run the new attempt after it, never beside it and never not at all.
+        task = asyncio.create_task(self._after(previous, self.run_job(job, resume=resume)), name=f"job-{job_id}")
         self.tasks[job_id] = task
-        task.add_done_callback(lambda _t, job_id=job_id: self._done(job_id))
+        task.add_done_callback(lambda t, job_id=job_id: self._done(job_id, t))
 
-    def _done(self, job_id: str) -> None:
+    @staticmethod
+    async def _after(previous: asyncio.Task | None, attempt) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        await attempt
+
+    def _done(self, job_id: str, task: asyncio.Task) -> None:
+        if self.tasks.get(job_id) is not task:
+            return  # a newer attempt of the same job runs on
         self.tasks.pop(job_id, None)
         self.cancelling.discard(job_id)
         self.wake.set()  # a slot is free: dispatch again now

@@ -17,7 +17,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def register(stack, **fields):
-    return [ComfyNode.objects.create(name=f"n{i}", base_url=node.url, **fields) for i, node in enumerate(stack.nodes)]
+    """Add the stack's nodes and wait until health checks have seen them all ONLINE."""
+    nodes = [ComfyNode.objects.create(name=f"n{i}", base_url=node.url, **fields) for i, node in enumerate(stack.nodes)]
+    wait_for(lambda: ComfyNode.objects.filter(status="ONLINE").count() == len(nodes), timeout=30,
+             what="the nodes to come online")
+    return nodes
 
 
 def finished(api: HttpApi, job_id: str, timeout: float = 60) -> dict:

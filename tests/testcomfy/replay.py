@@ -24,7 +24,10 @@ import numpy as np
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TRANSCRIPTS = REPO_ROOT.parent / "shared" / "comfy" / "transcripts"
+# A copy of ../shared/comfy/transcripts, kept in the repo so that a clone alone can run the
+# contract tests; test_contract checks that the copy still equals the shared original.
+TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
+SHARED_TRANSCRIPTS = REPO_ROOT.parent / "shared" / "comfy" / "transcripts"
 TRACKED_HEADERS = ("Content-Type", "Content-Disposition", "X-Content-Type-Options", "Cache-Control", "Vary")
 PLACEHOLDER = re.compile(r"<(client_id|prompt_id:\d+|sid:\d+|uuid:\d+|uppercase_uuid|ts|number:n(?:\+\d+)?|total|rand5:\d+|comfy_root|site_packages|python_lib)>")
 UNORDERED_KEYS = {"executed", "current_outputs"}

@@ -105,3 +105,27 @@ def test_notes_describe_every_transcript() -> None:
         note, events = load(name)
         assert note and events
         json.dumps(events)
+
+
+def test_transcript_copies_match_shared_originals():
+    from .replay import SHARED_TRANSCRIPTS
+
+    if not SHARED_TRANSCRIPTS.is_dir():
+        pytest.skip(f"{SHARED_TRANSCRIPTS} is not beside this clone")
+    originals = sorted(p.name for p in SHARED_TRANSCRIPTS.glob("*.jsonl"))
+    assert originals == TRANSCRIPT_FILES
+    for name in originals:
+        assert (SHARED_TRANSCRIPTS / name).read_bytes() == (TRANSCRIPTS / name).read_bytes(), name
+
+
+def test_catalogue_copy_matches_shared_original():
+    import json
+
+    from nodes.comfy.catalog import CATALOG_PATH
+
+    from .replay import REPO_ROOT
+
+    shared = REPO_ROOT.parent / "shared" / "comfy" / "object_info.json"
+    if not shared.exists():
+        pytest.skip("../shared is not beside this clone")
+    assert json.loads(shared.read_text()) == json.loads(CATALOG_PATH.read_text())
