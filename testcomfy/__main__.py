@@ -18,13 +18,14 @@ from .server import TestComfy
 async def _serve(argv: list[str]) -> None:
     settings = settings_from_args(argv)
     server = TestComfy(settings)
-    await server.start()
-    print(f"testcomfy listening on {server.url} data_dir={server.data_dir}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: the parent may signal as soon as it reads the "listening" line.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, lambda: server.control({"recover": True}))
+    await server.start()
+    print(f"testcomfy listening on {server.url} data_dir={server.data_dir}", flush=True)
     await stop.wait()
     await server.stop()
 
