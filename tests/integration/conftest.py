@@ -48,3 +48,18 @@ class HttpApi:
 @pytest.fixture
 def user_factory(transactional_db):
     return make_user
+
+
+def start_pool(stack_factory, *, users: int, job_time: float):
+    """2 web + 2 worker instances, 4 nodes, the tiny workflow, and `users` users named user0…"""
+    from nodes.models import ComfyNode
+    from tests.factories import make_workflow
+
+    stack = stack_factory(nodes=4, webs=2, workers=2, node_args={"job_time": job_time, "cache_none": True},
+                          env={"JOB_RUNNERS": 2})
+    for i in range(users):
+        make_user(f"user{i}", max_concurrent_jobs=100)
+    make_workflow()
+    for i, node in enumerate(stack.nodes):
+        ComfyNode.objects.create(name=f"n{i}", base_url=node.url)
+    return stack

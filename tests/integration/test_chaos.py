@@ -5,23 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bench.chaos import run_chaos
-from nodes.models import ComfyNode
-from tests.factories import make_workflow
-from tests.integration.conftest import HttpApi
+from tests.integration.conftest import HttpApi, start_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_chaos_loses_and_duplicates_nothing(stack_factory, user_factory):
-    stack = stack_factory(nodes=4, webs=2, workers=2, node_args={"job_time": 0.6, "cache_none": True},
-                          env={"JOB_RUNNERS": 2})
-    for i in range(4):
-        user = user_factory(f"user{i}")
-        user.max_concurrent_jobs = 100
-        user.save()
-    make_workflow()
-    for i, node in enumerate(stack.nodes):
-        ComfyNode.objects.create(name=f"n{i}", base_url=node.url)
+def test_chaos_loses_and_duplicates_nothing(stack_factory):
+    stack = start_pool(stack_factory, users=4, job_time=0.6)
     users = [HttpApi(stack.web_urls[i % 2], f"user{i}") for i in range(4)]
     report = run_chaos(stack, users=users, jobs=120, every=2.0, window=20, timeout=150)
     assert report["node_kills"] >= 2 and report["worker_kills"] >= 1, report

@@ -12,23 +12,13 @@ import websockets
 from django.db.models import Count
 
 from jobs.models import Job
-from nodes.models import ComfyNode
-from tests.factories import make_workflow
-from tests.integration.conftest import HttpApi
+from tests.integration.conftest import HttpApi, start_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_two_webs_two_workers_300_jobs_exactly_once(stack_factory, user_factory):
-    stack = stack_factory(nodes=4, webs=2, workers=2, node_args={"job_time": 0.2, "cache_none": True},
-                          env={"JOB_RUNNERS": 2})
-    for i in range(10):
-        user = user_factory(f"user{i}")
-        user.max_concurrent_jobs = 100
-        user.save()
-    make_workflow()
-    for i, node in enumerate(stack.nodes):
-        ComfyNode.objects.create(name=f"n{i}", base_url=node.url)
+def test_two_webs_two_workers_300_jobs_exactly_once(stack_factory):
+    stack = start_pool(stack_factory, users=10, job_time=0.2)
     web_a, web_b = stack.web_urls
     users = [HttpApi(web_a if i % 2 else web_b, f"user{i}") for i in range(10)]
     watcher = users[0]  # watches on instance A, submits through instance B
