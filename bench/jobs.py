@@ -62,6 +62,53 @@ class MemorySampler(threading.Thread):
             self.stop.wait(0.5)
 
 
+class CpuMeter:
+    """CPU seconds (user + system) that each part of the system used between start() and stop()."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.before: dict[int, float] = {}
+        self.used: dict[str, float] = {}
+
+    def _processes(self) -> dict[int, str]:
+        import psutil
+
+        parts: dict[int, str] = {}
+        for name, roots in (("web (daphne)", [p for p, _ in self.stack.webs]), ("worker (qcluster)", self.stack.workers),
+                            ("test nodes", [n.process for n in self.stack.nodes])):
+            for root in roots:
+                try:
+                    proc = psutil.Process(root.pid)
+                    for p in [proc, *proc.children(recursive=True)]:
+                        parts[p.pid] = name
+                except psutil.Error:
+                    pass
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] in ("postgres", "redis-server"):
+                parts[proc.pid] = "postgresql + redis"
+        return parts
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        import psutil
+
+        try:
+            times = psutil.Process(pid).cpu_times()
+            return times.user + times.system
+        except psutil.Error:
+            return None
+
+    def start(self) -> None:
+        self.parts = self._processes()
+        self.before = {pid: cpu for pid in self.parts if (cpu := self._cpu(pid)) is not None}
+
+    def stop(self) -> None:
+        for pid, name in {**self.parts, **self._processes()}.items():
+            cpu = self._cpu(pid)
+            if cpu is not None:
+                self.used[name] = self.used.get(name, 0.0) + cpu - self.before.get(pid, 0.0)
+
+
 async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Event) -> None:
     """One user's /ws/jobs/: time from the runner receiving a node's progress to us receiving it."""
     import websockets
@@ -74,7 +121,7 @@ async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Eve
                 continue
             job = message.get("job") or {}
             if job.get("event") == "progress" and job.get("sent_at"):
-                latencies.append(time.time() - job["sent_at"])
+                latencies.append((time.time() - job["sent_at"], job.get("relayed_at", job["sent_at"]) - job["sent_at"]))
 
 
 def listener_process(urls: list[str], results, ready, stop) -> None:
@@ -120,6 +167,17 @@ async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency
     return ids
 
 
+def production_env(runners: int) -> dict:
+    """Measure what production runs (docs/deploy.md), not the test harness's debug settings:
+    DEBUG off, the default health interval and runner timings, the per-user rate limit on."""
+    return {
+        "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+        "NODE_HEALTH_INTERVAL": "10", "NODE_OFFLINE_AFTER": "2", "RUNNER_STALE_AFTER": "20", "DISPATCH_TICK": "1",
+        "API_RATE_LIMIT": "120", "LOG_LEVEL": "WARNING", "JOB_RUNNERS": runners, "Q_WORKERS": runners + 1,
+    }
+
+
 def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: int) -> dict:
     import httpx
     from django.db.models import Count
@@ -145,7 +203,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         user.set_password(PASSWORD)
         user.save()
     reset_redis()
-    env = {"JOB_RUNNERS": runners, "Q_WORKERS": runners + 1, "LOG_LEVEL": "WARNING", "NODE_HEALTH_INTERVAL": 2}
+    env = production_env(runners)
     media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
     with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
                webs=webs, workers=1, env=env, media_root=media) as stack:
@@ -200,7 +258,10 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             return ids, makespan, submitted
 
         box: dict = {}
+        cpu = CpuMeter(stack)
+        cpu.start()
         ids, makespan, submit_seconds = asyncio.run(main())
+        cpu.stop()
         wall_started = box["wall_started"]
         stop_listening.set()
         latencies = results.get(timeout=30)
@@ -235,12 +296,14 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             "utilization": busy / (nodes * makespan), "busy": busy,
             "dispatch_idle": (percentile(idle, 50), percentile(idle, 95), percentile(idle, 99)),
             "dispatch_load": (percentile(dispatch, 50), percentile(dispatch, 95), percentile(dispatch, 99)),
-            "progress": (percentile(latencies, 50), percentile(latencies, 99), len(latencies)),
+            "progress": (percentile([t for t, _ in latencies], 50), percentile([t for t, _ in latencies], 99), len(latencies)),
+            "progress_to_web": (percentile([r for _, r in latencies], 50), percentile([r for _, r in latencies], 99)),
             "done": by_status.get("DONE", 0), "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
             "errors": by_status.get("ERROR", 0), "twice": extra_runs,
             "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
             "gaps": (sum(gaps), max(gaps, default=0), sum(1 for g in gaps if g > 0.05)),
             "gaps_while_submitting": sum(g for t, g in gap_at if t < wall_started + submit_seconds),
+            "cpu": cpu.used, "cores": os.cpu_count(),
         }
 
 
@@ -253,6 +316,7 @@ def table(results: list[dict]) -> str:
         ("dispatch latency idle p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_idle"]) + " ms"),
         ("dispatch latency under load p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms"),
         ("progress event latency p50/p99 (events)", lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})"),
+        ("… of which runner → web tier p50/p99", lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_to_web"]) + " ms"),
         ("node idle gaps between jobs: sum / max / count > 50 ms",
          lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}"),
         ("… of which while jobs were still being submitted", lambda r: f"{r['gaps_while_submitting']:.1f} s"),
@@ -261,6 +325,9 @@ def table(results: list[dict]) -> str:
         ("jobs lost", lambda r: str(r["lost"])),
         ("jobs run twice", lambda r: str(r["twice"])),
         ("worker processes / peak memory", lambda r: f"{r['worker_processes']} / {r['peak_mb']:.0f} MB"),
+        ("CPU used / available during the run", lambda r: f"{sum(r['cpu'].values()):.1f} / {r['cores'] * r['makespan']:.1f} s"),
+        *[(f"… CPU per job: {part}", lambda r, part=part: f"{r['cpu'].get(part, 0) / r['N'] * 1000:.1f} ms")
+          for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis")],
     ]
     width = max(len(name) for name, _ in rows)
     lines = ["| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",

@@ -166,10 +166,14 @@ CACHES = {
     }
 }
 
+# Redis pub/sub: a group message is one PUBLISH, pushed to the web instances that hold the
+# group's sockets. Job events only notify (the job row is the truth; pages poll as a
+# fallback), so at-most-once delivery is right, and it costs a fraction of the list-based
+# layer's several round trips per message on both ends (docs/performance.md).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 

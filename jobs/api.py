@@ -32,7 +32,7 @@ def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
 @router.post("/jobs", response={201: JobOut}, summary="Start a workflow")
 def create_job(request, payload: JobIn):
     job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
-    return 201, present_job(job)
+    return 201, services.presented_new_job(job)
 
 
 def _filtered(jobs, status: str, workflow: str):

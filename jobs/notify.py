@@ -30,12 +30,14 @@ def redis_client() -> redis.Redis:
     return _redis
 
 
-def wake_dispatch() -> None:
-    """Wake a runner now (a job was submitted or ended, a node came online)."""
+NEW_JOB = "job"  # a job was submitted: worth dispatching only if some node has a free slot
+FREE_SLOT = "slot"  # capacity may have appeared: a node came online, a job was requeued or ended
+
+
+def wake_dispatch(reason: str = FREE_SLOT) -> None:
+    """Wake a runner now."""
     try:
-        client = redis_client()
-        client.lpush(WAKE_KEY, 1)
-        client.ltrim(WAKE_KEY, 0, 31)
+        redis_client().pipeline(transaction=False).lpush(WAKE_KEY, reason).ltrim(WAKE_KEY, 0, 31).execute()
     except redis.RedisError as exc:  # the periodic tick dispatches anyway
         logger.warning("could not wake the dispatcher: %s", exc)
 

@@ -41,12 +41,16 @@ def mark_submitted(job_id) -> None:
     Job.objects.filter(pk=job_id, submitted_at__isnull=True).update(submitted_at=timezone.now())
 
 
-def mark_node_finished(job_id) -> None:
-    Job.objects.filter(pk=job_id, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
+def mark_node_finished(job_ids: list[str]) -> None:
+    Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
 
 
-def write_progress(job_id, fraction: float, text: str) -> None:
-    Job.objects.filter(pk=job_id, status=S.RUNNING).update(progress=fraction, progress_text=text[:200])
+def write_progress(progress: dict[str, tuple[float, str]]) -> None:
+    """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE."""
+    if not progress:
+        return
+    rows = [Job(pk=job_id, progress=fraction, progress_text=text[:200]) for job_id, (fraction, text) in progress.items()]
+    Job.objects.filter(status=S.RUNNING).bulk_update(rows, ["progress", "progress_text"])
 
 
 def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
@@ -81,6 +85,21 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
             logger.info("job %s adopted by runner %s (runner %s went silent)", pk, runner_id, old_runner or "-")
             adopted.append(pk)
     return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
+
+
+def finish_and_present(job_id, *, status: str, message: str, results: list[tuple[bytes, str]] = ()) -> dict | None:
+    """Store a job's results (bytes, source ref), end it, and return the event to publish.
+
+    One database step for the runner: the end of a job is a single hop off its event loop.
+    """
+    if results:
+        job = Job.objects.select_related("workflow").filter(pk=job_id).first()
+        if job is None:
+            return None
+        for data, source_ref in results:
+            files.store_result(job=job, data=data, source_ref=source_ref)
+    finish(job_id, status=status, message=message)
+    return payload_for(job_id)
 
 
 def finish(job_id, *, status: str, message: str) -> bool:
@@ -118,10 +137,6 @@ def graph_for(job: Job, uploaded_names: dict[str, str]) -> dict:
     return build_prompt(job.workflow, job.inputs, uploaded_names)
 
 
-def store_result(job: Job, data: bytes, source_ref: str) -> None:
-    files.store_result(job=job, data=data, source_ref=source_ref)
-
-
 def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
     """The images of a history entry that the spec names as outputs (all saved ones if none)."""
     from nodes.comfy.follow import output_images
@@ -131,6 +146,10 @@ def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
     if nodes:
         return [image for image in images if image["node"] in nodes]
     return [image for image in images if image.get("type", "output") == "output"]
+
+
+def has_file_inputs(job: Job) -> bool:
+    return any(f.get("type") in ("image", "mask") for f in job.workflow.spec.get("inputs", []))
 
 
 def inputs_to_send(job_id) -> dict[str, tuple[JobFile, bytes]] | None:

@@ -22,7 +22,9 @@ def present_file(record: JobFile) -> dict:
     }
 
 
-def present_job(job: Job, *, with_outputs: bool = True, position: bool = True) -> dict:
+def present_job(job: Job, *, with_outputs: bool = True, position: bool = True,
+                results: list[JobFile] | None = None) -> dict:
+    """`results`: the job's result files when the caller already has them (a new job has none)."""
     data = {
         "id": str(job.id),
         "status": job.status,
@@ -42,6 +44,7 @@ def present_job(job: Job, *, with_outputs: bool = True, position: bool = True) -
         "cancel_requested": job.cancel_requested,
     }
     if with_outputs:
-        results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT]
+        if results is None:
+            results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT]
         data["outputs"] = [present_file(f) for f in sorted(results, key=lambda f: (f.source_ref, f.created_at))]
     return data

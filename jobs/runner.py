@@ -3,7 +3,8 @@
 Following a job is mostly waiting on a socket, so one process follows every job it has
 claimed at once (hundreds), instead of pinning a process per job. Each loop turn:
 
-1. `dispatch_once()` claims queued jobs for free node slots; each gets a follower task;
+1. `dispatch()` records which nodes finished a prompt and claims queued jobs for free node
+   slots; each gets a follower task;
 2. every second: heartbeat our jobs, act on cancel requests;
 3. every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat) and reconcile
    them with their node (finished there → collect; still there → follow; gone → requeue);
@@ -32,8 +33,8 @@ from django.utils import timezone
 
 from jobs import outcomes
 from jobs.models import Job
-from jobs.notify import WAKE_KEY, send_job_event_async
-from jobs.scheduler import dispatch_once
+from jobs.notify import NEW_JOB, WAKE_KEY, send_job_event_async
+from jobs.scheduler import dispatch
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
     ComfyError,
@@ -51,7 +52,7 @@ logger = logging.getLogger("comfyportal.jobs")
 S = Job.Status
 
 RUNNER_KEY = f"{settings.REDIS_PREFIX}:runner:"
-PROGRESS_DB_INTERVAL = 0.25  # at most 4 progress writes a second per job
+PROGRESS_DB_INTERVAL = 0.25  # progress is written at most 4 times a second (one UPDATE for all jobs)
 PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 
 
@@ -64,6 +65,11 @@ class Runner:
         self.cancelling: set[str] = set()
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
+        self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
+        self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
+        # The last dispatch filled every node slot: a newly submitted job cannot start before
+        # a slot frees (which wakes us anyway), so its wake-up is skipped; the tick still runs.
+        self.nodes_full = False
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
@@ -95,6 +101,7 @@ class Runner:
         deadline = time.monotonic() + lease if lease else None
         self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=15, socket_connect_timeout=5)
         listener = asyncio.create_task(self._listen_for_wakeups())
+        progress_writer = asyncio.create_task(self._write_progress())
         logger.info("runner %s started", self.id)
         try:
             while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
@@ -110,18 +117,27 @@ class Runner:
                     pass
             await self._hand_over()
             while self.tasks:  # the lease is over: finish what we hold, claim nothing new
+                finished, self.node_finished = self.node_finished, []
+                if finished:
+                    await self.db(outcomes.mark_node_finished, finished)
                 await self._beat()
                 await asyncio.wait(list(self.tasks.values()), timeout=1.0)
         finally:
             listener.cancel()
+            progress_writer.cancel()
             await self.close()
             logger.info("runner %s stopped", self.id)
 
     async def step(self) -> None:
         now = time.monotonic()
+        finished, self.node_finished = self.node_finished, []
         if len(self.tasks) < self.max_jobs:
-            for job in await self.db(dispatch_once, runner_id=self.id):
+            result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
+            self.nodes_full = result.free_slots == 0 and not self.node_finished
+            for job in result.jobs:
                 self.start(job, resume=False)
+        elif finished:
+            await self.db(outcomes.mark_node_finished, finished)
         if now - self._last["beat"] >= 1.0:
             self._last["beat"] = now
             await self._announce_presence()
@@ -164,7 +180,8 @@ class Runner:
     async def _listen_for_wakeups(self) -> None:
         while True:
             try:
-                if await self._redis.blpop([WAKE_KEY], timeout=2):
+                popped = await self._redis.blpop([WAKE_KEY], timeout=2)
+                if popped and not (popped[1] == NEW_JOB.encode() and self.nodes_full):
                     self.wake.set()
             except asyncio.CancelledError:
                 raise
@@ -277,35 +294,46 @@ class Runner:
                 return await prompt_run(job.workflow.graph).resume()
             if job.submitted_at is not None:
                 raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)")
-        records = await self.db(outcomes.inputs_to_send, job.pk)
+        if outcomes.has_file_inputs(job):
+            records = await self.db(outcomes.inputs_to_send, job.pk)
+        else:  # nothing to read: the claim has just loaded the job (a later cancel is seen by the heartbeat)
+            records = None if job.cancel_requested else {}
         if records is None:
             raise Interrupted("cancelled before it was sent to the node")
         uploaded = await outcomes.upload_inputs(client, job, records)
         return await prompt_run(outcomes.graph_for(job, uploaded)).run()
 
     async def _node_slot_free(self, job: Job) -> None:
-        """The node finished the prompt: let dispatch fill its slot while we collect outputs."""
-        await self.db(outcomes.mark_node_finished, job.pk)
+        """The node finished the prompt: let dispatch fill its slot (and record that, in the same
+        database step) while we collect the outputs."""
+        self.node_finished.append(str(job.pk))
+        self.nodes_full = False
         self.wake.set()
 
     async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:
+        results = []
         for image in outcomes.wanted_outputs(job.workflow.spec, entry):
             data = await client.view(image["filename"], subfolder=image.get("subfolder", ""),
                                      type=image.get("type", "output"))
-            ref = f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"
-            await self.db(outcomes.store_result, job, data, ref)
-        await self._finish(job, S.DONE, "")
+            results.append((data, f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"))
+        await self._finish(job, S.DONE, "", results=results)
 
     async def _on_progress(self, job: Job, progress: Progress) -> None:
-        now = time.monotonic()
         payload = {"id": str(job.pk), "status": S.RUNNING, "progress": progress.fraction,
                    "progress_text": progress.text, "node": job.node.name if job.node else None,
                    "event": "progress", "sent_at": time.time()}
         await send_job_event_async(job.user_id, payload)
-        last = getattr(job, "_progress_written", 0.0)
-        if now - last >= PROGRESS_DB_INTERVAL:
-            job._progress_written = now
-            await self.db(outcomes.write_progress, job.pk, progress.fraction, progress.text)
+        self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_progress
+
+    async def _write_progress(self) -> None:
+        """Every PROGRESS_DB_INTERVAL: the latest progress of all our jobs in one UPDATE."""
+        while True:
+            await asyncio.sleep(PROGRESS_DB_INTERVAL)
+            batch, self.progress = self.progress, {}
+            try:
+                await self.db(outcomes.write_progress, batch)
+            except Exception as exc:  # progress is informative; the next batch will do
+                logger.warning("runner %s: cannot write progress: %s", self.id, exc)
 
     async def _on_transient(self, job: Job, client: ComfyClient, node: ComfyNode, exc: ComfyError) -> None:
         if await self.db(outcomes.cancel_was_requested, job.pk):
@@ -337,9 +365,11 @@ class Runner:
         if not done:  # the node did not confirm in time: stop following, it is cancelled
             task.cancel()
 
-    async def _finish(self, job: Job, status: str, message: str) -> None:
-        await self.db(outcomes.finish, job.pk, status=status, message=message)
-        await self._publish(job.pk)
+    async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
+        self.progress.pop(str(job.pk), None)
+        payload = await self.db(outcomes.finish_and_present, job.pk, status=status, message=message, results=results)
+        if payload is not None:
+            await send_job_event_async(payload["user_id"], payload["job"])
 
     async def _publish(self, job_id) -> None:
         payload = await self.db(outcomes.payload_for, job_id)

@@ -1,11 +1,11 @@
 """Dispatch: hand queued jobs to free node slots, fairly, safely with many dispatchers at once.
 
-`dispatch_once()` is one step: lock the eligible nodes (skip those another dispatcher
-holds), count their free slots (our running jobs plus prompts others put on the node),
-then fill the slots: the user with the smallest share of running jobs (weighted by user
-priority) goes next, ties going to whoever was served longest ago; within a user, job
-priority, then age. Each job is claimed with a conditional
-update, so a job is never assigned twice.
+`dispatch()` is one step: lock the eligible nodes (skip those another dispatcher holds),
+count their free slots (our running jobs plus prompts others put on the node), then fill
+the slots: the user with the smallest share of running jobs (weighted by user priority)
+goes next, ties going to whoever was served longest ago; within a user, job priority, then
+age. Each job is claimed with a conditional update, so a job is never assigned twice. A
+step costs a fixed handful of queries, however many users wait.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from jobs import lifecycle
@@ -69,45 +70,66 @@ def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
     return min(fitting, key=lambda s: (-s.node.priority, s.load / s.node.max_queue, s.node.pk))
 
 
+@dataclass
+class Dispatched:
+    jobs: list[Job]  # claimed, now RUNNING
+    free_slots: int  # node slots still free afterwards (no runnable job was queued for them)
+
+
 def dispatch_once(*, runner_id: str) -> list[Job]:
     """Assign as many queued jobs as there are free slots. Returns the claimed jobs (RUNNING)."""
+    return dispatch(runner_id=runner_id).jobs
+
+
+def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
+    """One dispatch step. `node_finished`: jobs whose node has just finished their prompt
+    (their slots count as free from now), recorded in the same transaction."""
+    if node_finished:
+        from jobs.outcomes import mark_node_finished
+
+        mark_node_finished(node_finished)
     User = get_user_model()
     claimed: list[Job] = []
     with transaction.atomic():
         slots = eligible_nodes()
         total_free = sum(s.free for s in slots)
         if total_free == 0:
-            return []
-        user_ids = list(Job.objects.filter(status=S.QUEUED).values_list("user", flat=True).distinct())
-        if not user_ids:
-            return []
-        users = {u.pk: u for u in User.objects.filter(pk__in=user_ids, is_blocked=False)}
-        running = dict(
-            Job.objects.filter(status=S.RUNNING, user__in=users).values_list("user").annotate(n=Count("id"))
-        )
+            return Dispatched([], 0)
+        queued_users = Job.objects.filter(status=S.QUEUED).values("user")
+        users = {u.pk: u for u in User.objects.filter(pk__in=queued_users, is_blocked=False)}
+        if not users:
+            return Dispatched([], total_free)
+        now = timezone.now()
         # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
         day_start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-        started_today = dict(
-            Job.objects.filter(user__in=users, started_at__gte=day_start).values_list("user").annotate(n=Count("id"))
+        served_since = now - timedelta(days=1)
+        stats = (
+            Job.objects.filter(Q(status=S.RUNNING) | Q(started_at__gte=min(day_start, served_since)), user__in=users)
+            .values("user")
+            .annotate(running=Count("id", filter=Q(status=S.RUNNING)),
+                      today=Count("id", filter=Q(started_at__gte=day_start)),
+                      last=Max("started_at", filter=Q(started_at__gte=served_since)))
+        )
+        running, started_today, last_served = {}, {}, {}
+        for row in stats:
+            running[row["user"]], started_today[row["user"]] = row["running"], row["today"]
+            if row["last"] is not None:
+                last_served[row["user"]] = row["last"]
+        wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
+        # Each user's first `total_free` jobs by priority then age, in one query. Claims are
+        # conditional updates, so two dispatchers reading the same job never both get it.
+        ranked = (
+            Job.objects.filter(status=S.QUEUED, user_id__in=wanted)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("user_id")],
+                                  order_by=[F("priority").desc(), F("created_at").asc()]))
+            .filter(rank__lte=total_free)
+            .select_related("workflow")
+            .order_by("user_id", "rank")
         )
         heads: dict[int, list[Job]] = {}
-        for user_id in users:
-            if started_today.get(user_id, 0) >= users[user_id].effective_daily_job_limit:
-                continue
-            jobs = list(
-                Job.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=S.QUEUED, user_id=user_id)
-                .select_related("workflow")
-                .order_by("-priority", "created_at")[:total_free]
-            )
-            if jobs:
-                heads[user_id] = jobs
-        now = timezone.now()
+        for job in ranked:
+            heads.setdefault(job.user_id, []).append(job)
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
-        last_served = dict(
-            Job.objects.filter(user__in=users, started_at__gte=now - timedelta(days=1))
-            .values_list("user").annotate(last=Max("started_at"))
-        )
         never = now - timedelta(days=2)
         while total_free > 0 and heads:
             user_id = min(
@@ -142,7 +164,8 @@ def dispatch_once(*, runner_id: str) -> list[Job]:
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
             claimed.append(job)
-    return list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
+    jobs = list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
+    return Dispatched(jobs, total_free)
 
 
 def _first_runnable(jobs: list[Job], slots: list[NodeSlots]) -> tuple[Job | None, NodeSlots | None]:
@@ -157,12 +180,14 @@ def queue_position(job: Job) -> int | None:
     """Where a queued job stands under fair scheduling (1 = next), an estimate for people.
 
     Round-robin across users: ahead of it are its owner's earlier jobs, and from every other
-    user as many jobs as that (plus one).
+    user as many jobs as that (plus one). One query: queued jobs counted per user.
     """
     if job.status != S.QUEUED:
         return None
-    mine_ahead = Job.objects.filter(status=S.QUEUED, user_id=job.user_id, created_at__lt=job.created_at).count()
-    others = (
-        Job.objects.filter(status=S.QUEUED).exclude(user_id=job.user_id).values("user").annotate(n=Count("id"))
+    rows = (
+        Job.objects.filter(status=S.QUEUED).values("user")
+        .annotate(n=Count("id"), ahead=Count("id", filter=Q(user_id=job.user_id, created_at__lt=job.created_at)))
     )
-    return 1 + mine_ahead + sum(min(row["n"], mine_ahead + 1) for row in others)
+    rows = list(rows)
+    mine_ahead = sum(row["ahead"] for row in rows)
+    return 1 + mine_ahead + sum(min(row["n"], mine_ahead + 1) for row in rows if row["user"] != job.user_id)

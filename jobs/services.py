@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
 from jobs import files, lifecycle
 from jobs.models import Job, JobFile
-from jobs.notify import send_job_event, wake_dispatch
+from jobs.notify import NEW_JOB, send_job_event, wake_dispatch
 from jobs.presenters import present_job
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
@@ -73,13 +74,14 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
 
 def check_quotas(user) -> None:
     """429 naming the limit: too many queued jobs, or today's job count reached."""
-    queued = Job.objects.filter(user=user, status=S.QUEUED).count()
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = Job.objects.filter(Q(status=S.QUEUED) | Q(created_at__gte=start), user=user).aggregate(
+        queued=Count("id", filter=Q(status=S.QUEUED)), today=Count("id", filter=Q(created_at__gte=start)))
+    queued, today = counts["queued"], counts["today"]
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
             "wait for some to finish.", headers={"Retry-After": "30"})
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    today = Job.objects.filter(user=user, created_at__gte=start).count()
     if today >= user.effective_daily_job_limit:
         raise TooManyRequests(
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
@@ -107,16 +109,23 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
         upload_ids = [values[f] for f in _file_fields(workflow.spec) if values.get(f)]
         JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
-        transaction.on_commit(lambda: _announce(job.pk))
+        transaction.on_commit(lambda: _announce(job))
     return job
 
 
-def _announce(job_id) -> None:
+def _announce(job: Job) -> None:
     from jobs.tasks import ensure_runners
 
-    wake_dispatch()
+    wake_dispatch(NEW_JOB)
     ensure_runners()  # cheap when runners are alive; restarts them if all died
-    publish(job_id)
+    job.announced = present_job(job, results=[])  # a new job has no results yet
+    send_job_event(job.user_id, job.announced)
+
+
+def presented_new_job(job: Job) -> dict:
+    """A job just submitted as the API returns it: what was announced, or (inside an outer
+    transaction, before the announcement) computed now."""
+    return getattr(job, "announced", None) or present_job(job, results=[])
 
 
 def publish(job_id) -> None:

@@ -10,7 +10,7 @@ from django.db import connection, connections
 
 from jobs import lifecycle
 from jobs.models import Job
-from jobs.scheduler import dispatch_once, queue_position
+from jobs.scheduler import dispatch, dispatch_once, queue_position
 from tests.conftest import make_user
 from tests.factories import make_job, make_node, make_workflow
 
@@ -33,6 +33,26 @@ def test_assigns_up_to_max_queue_per_node(alice):
     assert all(j.status == S.RUNNING and j.prompt_id and j.client_id.startswith("comfyportal-") for j in claimed)
     assert Job.objects.filter(status=S.QUEUED).count() == 2
     assert dispatch_once(runner_id="r1") == []  # every slot is taken
+
+
+def test_dispatch_reports_free_slots_left_and_frees_finished_slots(alice):
+    """The runner skips wake-ups for new jobs while free_slots is 0; a prompt its node finished
+    frees the slot in the same step that fills it again."""
+    workflow = make_workflow()
+    make_node(max_queue=2)
+    assert dispatch(runner_id="r1").free_slots == 2  # nothing queued: both slots stay free
+    for _ in range(3):
+        make_job(alice, workflow)
+    alice.max_concurrent_jobs = 10
+    alice.save()
+    first = dispatch(runner_id="r1")
+    assert len(first.jobs) == 2 and first.free_slots == 0
+    blocked = dispatch(runner_id="r1")
+    assert blocked.jobs == [] and blocked.free_slots == 0
+    again = dispatch(runner_id="r1", node_finished=[str(first.jobs[0].pk)])
+    assert len(again.jobs) == 1 and again.free_slots == 0
+    assert Job.objects.get(pk=first.jobs[0].pk).node_finished_at is not None
+    assert Job.objects.get(pk=first.jobs[1].pk).node_finished_at is None
 
 
 def test_skips_offline_inactive_draining_and_foreign_load(alice):

@@ -1,0 +1,43 @@
+"""/ws/jobs/ delivers events while the web instance is busy with sync work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from jobs.notify import user_group
+from tests.conftest import make_user
+
+
+@pytest.fixture
+def ws_user(transactional_db):
+    user = make_user("dora")
+    user.token = str(RefreshToken.for_user(user).access_token)
+    return user
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user):
+    """Django's sync views share one thread; an event must not wait for it to be free."""
+    from comfyportal.asgi import application
+
+    comm = WebsocketCommunicator(application, f"/ws/jobs/?token={ws_user.token}",
+                                 headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
+    connected, _ = await comm.connect()
+    assert connected
+    busy = asyncio.create_task(sync_to_async(time.sleep)(3))  # like a long request in the sync thread
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await get_channel_layer().group_send(user_group(ws_user.pk), {
+        "type": "job.update", "job": {"id": "x", "event": "progress", "progress": 0.5, "sent_at": time.time()}})
+    message = await comm.receive_json_from(timeout=2)
+    assert message["job"]["progress"] == 0.5 and "relayed_at" in message["job"]
+    assert time.monotonic() - started < 1.5, "the event waited for the sync thread"
+    await busy
+    await comm.disconnect()
