@@ -174,7 +174,7 @@ def production_env(runners: int) -> dict:
         "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
         "NODE_HEALTH_INTERVAL": "10", "NODE_OFFLINE_AFTER": "2", "RUNNER_STALE_AFTER": "20", "DISPATCH_TICK": "1",
-        "API_RATE_LIMIT": "120", "LOG_LEVEL": "WARNING", "JOB_RUNNERS": runners, "Q_WORKERS": runners + 1,
+        "API_RATE_LIMIT": "120", "LOG_LEVEL": "WARNING", "JOB_RUNNERS": runners, "Q_WORKERS": max(4, runners + 1),
     }
 
 
@@ -220,16 +220,30 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         sampler = MemorySampler(stack.workers)
         sampler.start()
 
-        # Idle-node dispatch latency: one job at a time on idle nodes.
+        # Measure the steady state: every runner up, and a first job through each (warm pools).
+        import redis
+
+        presence = redis.Redis.from_url(os.environ["REDIS_URL"])
+        while len(list(presence.scan_iter(match=f"cp:{stack.namespace}:runner:*"))) < runners:
+            if time.monotonic() > deadline + 30:
+                raise RuntimeError("the job runners did not start")
+            time.sleep(0.2)
+        # Idle-node dispatch latency: one job at a time on idle nodes (the first ones warm up).
         idle_ids = []
-        for i in range(10):
+        for i in range(-runners, 20):
             response = httpx.post(stack.web_url + "/api/jobs", json={"workflow": "bench", "inputs": {"prefix": f"i{i}"}},
                                   headers={"Authorization": f"Bearer {tokens[0]}"})
             idle_ids.append(response.json()["id"])
             while Job.objects.filter(pk=idle_ids[-1]).exclude(status="DONE").exists():
                 time.sleep(0.05)
+            if i < 0:
+                idle_ids.pop()
         idle = [(j.submitted_at - j.created_at).total_seconds() for j in Job.objects.filter(pk__in=idle_ids)]
-        Job.objects.filter(pk__in=idle_ids).delete()
+        if os.environ.get("BENCH_DEBUG"):
+            for j in Job.objects.filter(pk__in=idle_ids).order_by("created_at"):
+                print("idle job: claimed after", (j.started_at - j.created_at).total_seconds(), "sent after",
+                      (j.submitted_at - j.started_at).total_seconds(), j.runner_id, flush=True)
+        Job.objects.all().delete()
         for node in stack.nodes:
             httpx.post(node.url + "/history", json={"clear": True})
 
@@ -344,7 +358,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--job-time", type=float)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--webs", type=int, default=2)
-    parser.add_argument("--runners", type=int, default=1)
+    parser.add_argument("--runners", type=int, default=2, help="job runners (JOB_RUNNERS; production default 2)")
     add_database_argument(parser)
     args = parser.parse_args(argv)
     configs = [(args.nodes, args.jobs, args.job_time)] if args.nodes else STANDARD

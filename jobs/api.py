@@ -12,7 +12,7 @@ from comfyportal.pagination import PageParams
 from django.conf import settings
 from jobs import files, services, stats
 from jobs.models import Job
-from jobs.presenters import present_job
+from jobs.presenters import for_presenting, present_job
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
 
 router = Router(tags=["jobs"])
@@ -51,7 +51,7 @@ def _filtered(jobs, status: str, workflow: str):
 @router.get("/jobs", response=JobPageOut, summary="My jobs, newest first")
 def list_jobs(request, page: Query[PageParams], status: str = "", workflow: str = ""):
     jobs = _filtered(Job.objects.filter(user=request.user), status, workflow)
-    jobs = jobs.select_related("workflow", "node").prefetch_related("files").order_by("-created_at")
+    jobs = for_presenting(jobs).order_by("-created_at")
     result = page.paginate(jobs)
     return {"count": result["count"], "items": [present_job(job) for job in result["items"]]}
 
@@ -106,7 +106,7 @@ def admin_list_jobs(request, page: Query[PageParams], status: str = "", workflow
     jobs = _filtered(Job.objects.all(), status, workflow)
     if user:
         jobs = jobs.filter(user__username=user)
-    jobs = jobs.select_related("workflow", "node").prefetch_related("files").order_by("-created_at")
+    jobs = for_presenting(jobs).order_by("-created_at")
     result = page.paginate(jobs)
     return {"count": result["count"], "items": [present_job(job, position=False) for job in result["items"]]}
 

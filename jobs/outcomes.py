@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from jobs import files, imaging, lifecycle
 from jobs.models import Job, JobFile
-from jobs.presenters import present_job
+from jobs.presenters import for_presenting, present_job
 from nodes.comfy.client import ComfyClient
 from nodes.health import mark_offline
 from workflows.prompt import build_prompt
@@ -29,7 +29,7 @@ def load_job(job_id) -> Job | None:
 
 
 def payload_for(job_id) -> dict | None:
-    job = Job.objects.select_related("workflow", "node").prefetch_related("files").filter(pk=job_id).first()
+    job = for_presenting(Job.objects.filter(pk=job_id)).first()
     return None if job is None else {"user_id": job.user_id, "job": present_job(job)}
 
 
@@ -93,7 +93,7 @@ def finish_and_present(job_id, *, status: str, message: str, results: list[tuple
     One database step for the runner: the end of a job is a single hop off its event loop.
     """
     if results:
-        job = Job.objects.select_related("workflow").filter(pk=job_id).first()
+        job = Job.objects.filter(pk=job_id).only("id", "user_id").first()
         if job is None:
             return None
         for data, source_ref in results:

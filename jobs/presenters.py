@@ -6,6 +6,11 @@ from jobs.models import Job, JobFile
 from jobs.scheduler import queue_position
 
 
+def for_presenting(jobs):
+    """Jobs with what present_job reads, without decoding each workflow's graph and spec."""
+    return jobs.select_related("workflow", "node").defer("workflow__graph", "workflow__spec").prefetch_related("files")
+
+
 def file_url(record: JobFile, *, thumb: bool = False) -> str:
     return f"/api/files/{record.id}" + ("?variant=thumb" if thumb else "")
 

@@ -123,7 +123,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             .annotate(rank=Window(RowNumber(), partition_by=[F("user_id")],
                                   order_by=[F("priority").desc(), F("created_at").asc()]))
             .filter(rank__lte=total_free)
-            .select_related("workflow")
+            .select_related("workflow").defer("workflow__graph", "workflow__spec")
             .order_by("user_id", "rank")
         )
         heads: dict[int, list[Job]] = {}

@@ -11,7 +11,7 @@ from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs import files, lifecycle
 from jobs.models import Job, JobFile
 from jobs.notify import NEW_JOB, send_job_event, wake_dispatch
-from jobs.presenters import present_job
+from jobs.presenters import for_presenting, present_job
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
@@ -129,7 +129,7 @@ def presented_new_job(job: Job) -> dict:
 
 
 def publish(job_id) -> None:
-    job = Job.objects.select_related("workflow", "node").prefetch_related("files").filter(pk=job_id).first()
+    job = for_presenting(Job.objects.filter(pk=job_id)).first()
     if job is not None:
         send_job_event(job.user_id, present_job(job))
 

@@ -16,7 +16,7 @@ from accounts.views import user_menu
 from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs import services
 from jobs.models import Job, JobFile
-from jobs.presenters import present_file, present_job
+from jobs.presenters import for_presenting, present_file, present_job
 
 JOBS_PER_PAGE = 25
 FILES_PER_PAGE = 48
@@ -27,7 +27,7 @@ STATUSES = [value for value, _label in Job.Status.choices]
 @require_GET
 def my_jobs(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "").upper()
-    jobs = Job.objects.filter(user=request.user).select_related("workflow", "node").prefetch_related("files")
+    jobs = for_presenting(Job.objects.filter(user=request.user))
     if status in STATUSES:
         jobs = jobs.filter(status=status)
     page = Paginator(jobs.order_by("-created_at"), JOBS_PER_PAGE).get_page(request.GET.get("page"))

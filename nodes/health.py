@@ -115,18 +115,25 @@ def mark_offline(node_id: int, error: str) -> None:
     )
 
 
-async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None) -> list[ComfyNode | None]:
-    """Probe nodes concurrently and record each result as soon as it comes.
+HEALTH_CONCURRENCY = 8
 
-    `db` runs the blocking record step (the runner passes its own executor).
+
+async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None) -> list[ComfyNode | None]:
+    """Probe nodes concurrently (HEALTH_CONCURRENCY at a time) and record each result as soon as it comes.
+
+    `db` runs the blocking record step (the runner passes its own executor). Probing a big
+    pool all at once would queue its work ahead of dispatch on the runner's event loop; a
+    few at a time keeps dispatch prompt, and a hung node still holds only one place.
     """
     timeout = timeout or max(1.0, min(5.0, settings.NODE_HEALTH_INTERVAL / 2))
     db = db or (lambda fn, *args: sync_to_async(_closing(fn), thread_sensitive=False)(*args))
+    places = asyncio.Semaphore(HEALTH_CONCURRENCY)
 
     async def one(node: ComfyNode) -> ComfyNode | None:
-        result = await probe(node.base_url, auth_header=node.auth_header,
-                             want_object_info=needs_object_info(node), timeout=timeout)
-        return await db(record, node.pk, node.base_url, result)
+        async with places:
+            result = await probe(node.base_url, auth_header=node.auth_header,
+                                 want_object_info=needs_object_info(node), timeout=timeout)
+            return await db(record, node.pk, node.base_url, result)
 
     return list(await asyncio.gather(*(one(node) for node in nodes)))
 

@@ -102,3 +102,26 @@ def test_disabled_nodes_are_not_checked(procs):
     health.check_all_nodes()
     node.refresh_from_db()
     assert node.status == "UNKNOWN" and node.last_checked_at is None
+
+
+def test_a_big_pool_is_probed_a_few_nodes_at_a_time(monkeypatch):
+    """Probing 20 nodes at once would queue their work ahead of dispatch on the runner's loop."""
+    in_flight, most = 0, 0
+
+    async def fake_probe(base_url, **kwargs):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return health.ProbeResult(ok=False, error="x", seconds=0.02)
+
+    async def fake_db(fn, node_id, base_url, result):
+        return node_id
+
+    monkeypatch.setattr(health, "probe", fake_probe)
+    monkeypatch.setattr(health, "needs_object_info", lambda node: False)
+    nodes = [ComfyNode(pk=i, name=f"n{i}", base_url=f"http://127.0.0.1:{9000 + i}") for i in range(20)]
+    recorded = asyncio.run(health.check_nodes_async(nodes, db=fake_db))
+    assert recorded == list(range(20))
+    assert most == health.HEALTH_CONCURRENCY < 20
