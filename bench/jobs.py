@@ -267,7 +267,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             ):
                 if time.monotonic() - started > 60 + 10 * jobs * job_time / nodes:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.02)
             makespan = time.monotonic() - started
             return ids, makespan, submitted
 

@@ -5,8 +5,8 @@ claimed at once (hundreds), instead of pinning a process per job. Each loop turn
 
 1. `dispatch()` records which nodes finished a prompt and claims queued jobs for free node
    slots; each gets a follower task;
-2. every second: heartbeat our jobs, act on cancel requests;
-3. every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat) and reconcile
+2. beside dispatch, every second: heartbeat our jobs, act on cancel requests;
+3. beside dispatch, every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat) and reconcile
    them with their node (finished there → collect; still there → follow; gone → requeue);
 4. every NODE_HEALTH_INTERVAL: health-check all nodes (one runner at a time, by a lock).
 
@@ -74,6 +74,7 @@ class Runner:
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
         self._health_task: asyncio.Task | None = None
+        self._chores_task: asyncio.Task | None = None
 
     # --- plumbing ------------------------------------------------------------------------
     async def db(self, fn, /, *args, **kwargs):
@@ -125,11 +126,13 @@ class Runner:
         finally:
             listener.cancel()
             progress_writer.cancel()
+            if self._chores_task is not None:
+                self._chores_task.cancel()
             await self.close()
             logger.info("runner %s stopped", self.id)
 
     async def step(self) -> None:
-        now = time.monotonic()
+        """Dispatch; the periodic chores run beside it (a slot that frees never waits for them)."""
         finished, self.node_finished = self.node_finished, []
         if len(self.tasks) < self.max_jobs:
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
@@ -138,6 +141,17 @@ class Runner:
                 self.start(job, resume=False)
         elif finished:
             await self.db(outcomes.mark_node_finished, finished)
+        if self._chores_task is None or self._chores_task.done():
+            self._chores_task = asyncio.create_task(self._chores())
+
+    async def _chores(self) -> None:
+        try:
+            await self._do_chores()
+        except Exception:  # a database or Redis hiccup: the next step tries again
+            logger.exception("runner %s: periodic chores failed", self.id)
+
+    async def _do_chores(self) -> None:
+        now = time.monotonic()
         if now - self._last["beat"] >= 1.0:
             self._last["beat"] = now
             await self._announce_presence()
