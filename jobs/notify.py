@@ -16,7 +16,19 @@ from django.conf import settings
 logger = logging.getLogger("comfyportal.jobs")
 
 WAKE_KEY = f"{settings.REDIS_PREFIX}:dispatch:wake"
+# Set (for 2 s, refreshed) by a runner whose last dispatch left no node slot free.
+NODES_FULL_KEY = f"{settings.REDIS_PREFIX}:dispatch:full"
 _redis: redis.Redis | None = None
+_wake_script = None
+
+# A new job cannot start while every slot is taken, and the runner that frees a slot
+# dispatches anyway: during a burst of submits, skip the thousand pointless wake-ups.
+WAKE_SCRIPT = """
+if ARGV[1] == 'job' and redis.call('exists', KEYS[2]) == 1 then return 0 end
+redis.call('lpush', KEYS[1], ARGV[1])
+redis.call('ltrim', KEYS[1], 0, 31)
+return 1
+"""
 
 
 def user_group(user_id: int) -> str:
@@ -35,9 +47,12 @@ FREE_SLOT = "slot"  # capacity may have appeared: a node came online, a job was 
 
 
 def wake_dispatch(reason: str = FREE_SLOT) -> None:
-    """Wake a runner now."""
+    """Wake a runner now (for a new job only if some node slot may be free)."""
+    global _wake_script
     try:
-        redis_client().pipeline(transaction=False).lpush(WAKE_KEY, reason).ltrim(WAKE_KEY, 0, 31).execute()
+        if _wake_script is None:
+            _wake_script = redis_client().register_script(WAKE_SCRIPT)
+        _wake_script(keys=[WAKE_KEY, NODES_FULL_KEY], args=[reason])
     except redis.RedisError as exc:  # the periodic tick dispatches anyway
         logger.warning("could not wake the dispatcher: %s", exc)
 

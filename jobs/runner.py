@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from jobs import outcomes
 from jobs.models import Job
-from jobs.notify import NEW_JOB, WAKE_KEY, send_job_event_async
+from jobs.notify import NEW_JOB, NODES_FULL_KEY, WAKE_KEY, send_job_event_async
 from jobs.scheduler import dispatch
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
@@ -52,7 +52,8 @@ logger = logging.getLogger("comfyportal.jobs")
 S = Job.Status
 
 RUNNER_KEY = f"{settings.REDIS_PREFIX}:runner:"
-PROGRESS_DB_INTERVAL = 0.25  # progress is written at most 4 times a second (one UPDATE for all jobs)
+PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for all jobs (live
+# progress goes over /ws/jobs/ at once; the row serves page loads and the polling fallback)
 PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 
 
@@ -75,6 +76,7 @@ class Runner:
         self._redis: aioredis.Redis | None = None
         self._health_task: asyncio.Task | None = None
         self._chores_task: asyncio.Task | None = None
+        self._told_full: tuple[bool | None, float] = (None, 0.0)
 
     # --- plumbing ------------------------------------------------------------------------
     async def db(self, fn, /, *args, **kwargs):
@@ -137,12 +139,27 @@ class Runner:
         if len(self.tasks) < self.max_jobs:
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
             self.nodes_full = result.free_slots == 0 and not self.node_finished
+            await self._tell_whether_full(result.free_slots == 0)
             for job in result.jobs:
                 self.start(job, resume=False)
         elif finished:
             await self.db(outcomes.mark_node_finished, finished)
         if self._chores_task is None or self._chores_task.done():
             self._chores_task = asyncio.create_task(self._chores())
+
+    async def _tell_whether_full(self, full: bool) -> None:
+        """Let submitters skip waking us while no slot is free (see notify.WAKE_SCRIPT)."""
+        now = time.monotonic()
+        if full == self._told_full[0] and (not full or now - self._told_full[1] < 1.0):
+            return
+        try:
+            if full:
+                await self._redis.set(NODES_FULL_KEY, self.id, ex=2)
+            else:
+                await self._redis.delete(NODES_FULL_KEY)
+            self._told_full = (full, now)
+        except Exception as exc:  # then submitters wake us for nothing: harmless
+            logger.warning("runner %s: cannot record whether nodes are full: %s", self.id, exc)
 
     async def _chores(self) -> None:
         try:

@@ -39,11 +39,25 @@ class NodeSlots:
         return self.free > 0 and needed <= self.class_types
 
 
+# A node's class list (hundreds of names) changes only when its row is saved: decode it once
+# per version, not on every dispatch step. {node id: (updated_at, class types)}
+_class_types: dict[int, tuple[object, frozenset]] = {}
+
+
+def class_types_of(nodes: list[ComfyNode]) -> dict[int, frozenset]:
+    stale = [n.pk for n in nodes if _class_types.get(n.pk, (None,))[0] != n.updated_at]
+    if stale:
+        for pk, updated_at, names in ComfyNode.objects.filter(pk__in=stale).values_list("pk", "updated_at", "class_types"):
+            _class_types[pk] = (updated_at, frozenset(names or []))
+    return {n.pk: _class_types[n.pk][1] for n in nodes if n.pk in _class_types}
+
+
 def eligible_nodes() -> list[NodeSlots]:
     """Lock and return active ONLINE nodes with free slots (inside a transaction)."""
     nodes = list(
         ComfyNode.objects.select_for_update(skip_locked=True)
         .filter(is_active=True, status=ComfyNode.Status.ONLINE, remove_when_drained=False)
+        .defer("class_types", "system_stats")
         .order_by("-priority", "id")
     )
     if not nodes:
@@ -53,13 +67,11 @@ def eligible_nodes() -> list[NodeSlots]:
         Job.objects.filter(status=S.RUNNING, node__in=nodes, node_finished_at__isnull=True)
         .values_list("node").annotate(n=Count("id"))
     )
-    slots = []
-    for node in nodes:
-        load = running.get(node.pk, 0) + node.foreign_queue
-        free = node.max_queue - load
-        if free > 0:
-            slots.append(NodeSlots(node=node, free=free, load=load, class_types=frozenset(node.class_types or [])))
-    return slots
+    free_nodes = [(node, running.get(node.pk, 0) + node.foreign_queue) for node in nodes]
+    free_nodes = [(node, load) for node, load in free_nodes if node.max_queue - load > 0]
+    class_types = class_types_of([node for node, _ in free_nodes])
+    return [NodeSlots(node=node, free=node.max_queue - load, load=load, class_types=class_types.get(node.pk, frozenset()))
+            for node, load in free_nodes]
 
 
 def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:

@@ -43,7 +43,7 @@ def database_url() -> str:
 def reset_redis(namespace: str = "*") -> None:
     """Forget runners, wake-ups and queued tasks of a stack (of every stack with "*")."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in (f"cp:{namespace}:runner*", f"cp:{namespace}:dispatch:wake", f"cp:{namespace}:*health-lock*",
+    for pattern in (f"cp:{namespace}:runner*", f"cp:{namespace}:dispatch:*", f"cp:{namespace}:*health-lock*",
                     f"django_q:comfyportal-{namespace}:*"):
         for key in client.scan_iter(match=pattern):
             client.delete(key)

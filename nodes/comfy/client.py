@@ -249,6 +249,7 @@ class ComfyClient:
                 ping_timeout=20,
                 max_size=64 * 1024 * 1024,
                 close_timeout=1,
+                compression=None,  # small JSON frames on a LAN: deflate costs CPU on both ends, saves nothing
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise NodeUnreachable(f"{self.base_url} refused the WebSocket ({type(exc).__name__}: {exc})") from exc

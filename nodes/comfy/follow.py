@@ -145,7 +145,8 @@ class PromptRun:
         while True:
             if ws is not None:
                 try:
-                    frame = await asyncio.wait_for(ws.recv(), timeout=self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):  # no task per frame, unlike wait_for
+                        frame = await ws.recv()
                 except TimeoutError:
                     silent_for += self.poll_interval
                     if silent_for < self.silent_poll_after:

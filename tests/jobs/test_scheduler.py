@@ -77,6 +77,17 @@ def test_job_goes_only_to_a_node_that_has_its_classes(alice):
     assert [j.node_id for j in claimed] == [able.pk]
 
 
+def test_a_node_that_learns_new_classes_gets_the_jobs_needing_them(alice):
+    """Dispatch keeps each node's class list between steps; a saved change must show at once."""
+    workflow = make_workflow(class_types=["EmptyImage", "KSampler", "SaveImage"])
+    node = make_node(class_types=["EmptyImage", "SaveImage"])
+    make_job(alice, workflow)
+    assert dispatch_once(runner_id="r1") == []
+    node.class_types = ["EmptyImage", "KSampler", "SaveImage"]
+    node.save()
+    assert [j.node_id for j in dispatch_once(runner_id="r1")] == [node.pk]
+
+
 def test_node_priority_then_least_loaded(alice):
     workflow = make_workflow()
     low = make_node(priority=0, max_queue=4)

@@ -1,0 +1,23 @@
+"""Wake-ups for the runners: a new job wakes one only while some node slot may be free."""
+
+from __future__ import annotations
+
+from jobs.notify import FREE_SLOT, NEW_JOB, NODES_FULL_KEY, WAKE_KEY, redis_client, wake_dispatch
+
+
+def test_new_job_skips_the_wake_up_while_every_slot_is_taken():
+    client = redis_client()
+    client.delete(WAKE_KEY, NODES_FULL_KEY)
+    try:
+        wake_dispatch(NEW_JOB)
+        assert client.lrange(WAKE_KEY, 0, -1) == [b"job"]
+        client.set(NODES_FULL_KEY, "runner-1", ex=2)  # a runner's last dispatch filled every slot
+        wake_dispatch(NEW_JOB)
+        assert client.llen(WAKE_KEY) == 1
+        wake_dispatch(FREE_SLOT)  # a node came online, a job was requeued: always worth a look
+        assert client.lrange(WAKE_KEY, 0, -1) == [b"slot", b"job"]
+        client.delete(NODES_FULL_KEY)
+        wake_dispatch(NEW_JOB)
+        assert client.llen(WAKE_KEY) == 3
+    finally:
+        client.delete(WAKE_KEY, NODES_FULL_KEY)
