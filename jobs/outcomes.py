@@ -87,24 +87,29 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
     return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
 
 
-def finish_and_present(job_id, *, status: str, message: str, results: list[tuple[bytes, str]] = ()) -> dict | None:
+def finish_and_present(job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = ()) -> dict | None:
     """Store a job's results (bytes, source ref), end it, and return the event to publish.
 
     One database step for the runner: the end of a job is a single hop off its event loop.
+    `job` is the runner's copy (claimed with its workflow and node).
     """
-    if results:
-        job = Job.objects.filter(pk=job_id).only("id", "user_id").first()
-        if job is None:
-            return None
-        for data, source_ref in results:
-            files.store_result(job=job, data=data, source_ref=source_ref)
-    finish(job_id, status=status, message=message)
-    return payload_for(job_id)
+    stored = [record for data, ref in results if (record := files.store_result(job=job, data=data, source_ref=ref))]
+    finished_at = timezone.now()
+    if not finish(job.pk, status=status, message=message, finished_at=finished_at) or len(stored) != len(results):
+        return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
+    # We have just written the ending: present it without reading the job back.
+    job.status, job.finished_at, job.cancel_requested = status, finished_at, False
+    job.error = message[:5000] if message or status != S.DONE else ""
+    if status == S.DONE:
+        job.progress = 1.0
+    return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
 
 
-def finish(job_id, *, status: str, message: str) -> bool:
+def finish(job_id, *, status: str, message: str, finished_at=None) -> bool:
     """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first."""
     fields = {"error": message[:5000]} if message or status != S.DONE else {"error": ""}
+    if finished_at is not None:
+        fields["finished_at"] = finished_at
     ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
     if ended:
         logger.info("job %s %s %s", job_id, status, message[:200],

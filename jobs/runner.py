@@ -398,7 +398,7 @@ class Runner:
 
     async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
         self.progress.pop(str(job.pk), None)
-        payload = await self.db(outcomes.finish_and_present, job.pk, status=status, message=message, results=results)
+        payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results)
         if payload is not None:
             await send_job_event_async(payload["user_id"], payload["job"])
 
