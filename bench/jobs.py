@@ -239,10 +239,6 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             if i < 0:
                 idle_ids.pop()
         idle = [(j.submitted_at - j.created_at).total_seconds() for j in Job.objects.filter(pk__in=idle_ids)]
-        if os.environ.get("BENCH_DEBUG"):
-            for j in Job.objects.filter(pk__in=idle_ids).order_by("created_at"):
-                print("idle job: claimed after", (j.started_at - j.created_at).total_seconds(), "sent after",
-                      (j.submitted_at - j.started_at).total_seconds(), j.runner_id, flush=True)
         Job.objects.all().delete()
         for node in stack.nodes:
             httpx.post(node.url + "/history", json={"clear": True})
