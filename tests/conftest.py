@@ -57,6 +57,26 @@ def token_for(user) -> str:
     return str(RefreshToken.for_user(user).access_token)
 
 
+WS_ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+
+
+def communicator(path: str, headers=WS_ORIGIN):
+    """A WebSocket client for the ASGI app in this process (channels' test communicator)."""
+    from channels.testing import WebsocketCommunicator
+
+    from comfyportal.asgi import application
+
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+@pytest.fixture
+def ws_user(transactional_db):
+    """A user with an access token, for /ws/jobs/?token=… (sockets need committed rows)."""
+    user = make_user("carol")
+    user.token = token_for(user)
+    return user
+
+
 @pytest.fixture
 def alice(db):
     return make_user("alice")

@@ -8,27 +8,15 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from jobs.notify import user_group
-from tests.conftest import make_user
-
-
-@pytest.fixture
-def ws_user(transactional_db):
-    user = make_user("dora")
-    user.token = str(RefreshToken.for_user(user).access_token)
-    return user
+from tests.conftest import communicator
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user):
     """Django's sync views share one thread; an event must not wait for it to be free."""
-    from comfyportal.asgi import application
-
-    comm = WebsocketCommunicator(application, f"/ws/jobs/?token={ws_user.token}",
-                                 headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
+    comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
     busy = asyncio.create_task(sync_to_async(time.sleep)(3))  # like a long request in the sync thread

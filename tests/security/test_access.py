@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from jobs.models import Job, JobFile
-from tests.conftest import token_for
+from tests.conftest import communicator, token_for
 from tests.factories import make_job
 from tests.security.conftest import logged_in
 
@@ -124,14 +124,6 @@ def test_bobs_pages_do_not_list_alices_jobs_or_results(bob, alice_job):
 
 
 # --- WebSocket --------------------------------------------------------------------------------------
-
-ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
-
-
-def communicator(path: str, headers=ORIGIN) -> WebsocketCommunicator:
-    from comfyportal.asgi import application
-
-    return WebsocketCommunicator(application, path, headers=headers)
 
 
 async def drain(comm: WebsocketCommunicator, timeout: float = 0.3) -> list[dict]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services
-from tests.conftest import PASSWORD, Api, make_user
+from tests.conftest import PASSWORD, Api, communicator
 from tests.security.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -92,19 +91,9 @@ def test_unblocked_user_can_log_in_again(blocked_alice, alice):
     assert Api().post("/api/auth/token", {"username": "alice", "password": PASSWORD}).status_code == 200
 
 
-@pytest.fixture
-def ws_user(transactional_db):
-    user = make_user("carol")
-    user.token = str(RefreshToken.for_user(user).access_token)
-    return user
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_open_websocket_is_closed_when_the_user_is_blocked(ws_user):
-    from comfyportal.asgi import application
-
-    comm = WebsocketCommunicator(application, f"/ws/jobs/?token={ws_user.token}",
-                                 headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
+    comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
     await database_sync_to_async(services.block_user)(user=ws_user, reason="abuse")
@@ -115,10 +104,7 @@ async def test_open_websocket_is_closed_when_the_user_is_blocked(ws_user):
 
 @pytest.mark.django_db(transaction=True)
 async def test_blocked_users_token_cannot_open_a_websocket(ws_user):
-    from comfyportal.asgi import application
-
     await database_sync_to_async(services.block_user)(user=ws_user, reason="abuse")
-    comm = WebsocketCommunicator(application, f"/ws/jobs/?token={ws_user.token}",
-                                 headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
+    comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, code = await comm.connect()
     assert not connected and code == 4401
