@@ -86,6 +86,9 @@ class CpuMeter:
         for proc in psutil.process_iter(["name"]):
             if proc.info["name"] in ("postgres", "redis-server"):
                 parts[proc.pid] = "postgresql + redis"
+        me = psutil.Process()
+        for p in [me, *me.children(recursive=True)]:  # our submitters and socket listeners
+            parts.setdefault(p.pid, "benchmark clients")
         return parts
 
     @staticmethod
@@ -337,7 +340,7 @@ def table(results: list[dict]) -> str:
         ("worker processes / peak memory", lambda r: f"{r['worker_processes']} / {r['peak_mb']:.0f} MB"),
         ("CPU used / available during the run", lambda r: f"{sum(r['cpu'].values()):.1f} / {r['cores'] * r['makespan']:.1f} s"),
         *[(f"… CPU per job: {part}", lambda r, part=part: f"{r['cpu'].get(part, 0) / r['N'] * 1000:.1f} ms")
-          for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis")],
+          for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis", "benchmark clients")],
     ]
     width = max(len(name) for name, _ in rows)
     lines = ["| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",

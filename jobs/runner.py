@@ -194,7 +194,7 @@ class Runner:
                 nodes = await self.db(lambda: list(ComfyNode.objects.filter(is_active=True)))
                 await self.db(_remove_drained)
                 if nodes:
-                    await check_nodes_async(nodes, db=self.db)
+                    await check_nodes_async(nodes, db=self.db, client_for=self.client_for)
         except Exception:
             logger.exception("runner %s: health check failed", self.id)
 

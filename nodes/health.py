@@ -40,12 +40,17 @@ class ProbeResult:
 
 
 async def probe(
-    base_url: str, *, auth_header: str = "", want_object_info: bool, timeout: float
+    base_url: str, *, auth_header: str = "", want_object_info: bool, timeout: float, client: ComfyClient | None = None
 ) -> ProbeResult:
-    """Ask one node /system_stats and /queue (and /object_info when asked). Never raises."""
+    """Ask one node /system_stats and /queue (and /object_info when asked). Never raises.
+
+    `client`: a long-lived client of that node to reuse (the runner's); else one just for this.
+    """
     started = time.monotonic()
-    client = ComfyClient(base_url, auth_header=auth_header or None,
-                         connect_timeout=min(settings.NODE_CONNECT_TIMEOUT, timeout), read_timeout=timeout)
+    own = client is None
+    if own:
+        client = ComfyClient(base_url, auth_header=auth_header or None,
+                             connect_timeout=min(settings.NODE_CONNECT_TIMEOUT, timeout), read_timeout=timeout)
     try:
         async with asyncio.timeout(timeout * (3 if want_object_info else 2)):
             stats = await client.system_stats(timeout=timeout)
@@ -65,7 +70,8 @@ async def probe(
         return ProbeResult(ok=False, error=f"unexpected answer from {base_url}: {type(exc).__name__}: {exc}",
                            seconds=time.monotonic() - started)
     finally:
-        await client.aclose()
+        if own:
+            await client.aclose()
 
 
 def needs_object_info(node: ComfyNode) -> bool:
@@ -118,12 +124,14 @@ def mark_offline(node_id: int, error: str) -> None:
 HEALTH_CONCURRENCY = 8
 
 
-async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None) -> list[ComfyNode | None]:
+async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None,
+                            client_for=None) -> list[ComfyNode | None]:
     """Probe nodes concurrently (HEALTH_CONCURRENCY at a time) and record each result as soon as it comes.
 
-    `db` runs the blocking record step (the runner passes its own executor). Probing a big
-    pool all at once would queue its work ahead of dispatch on the runner's event loop; a
-    few at a time keeps dispatch prompt, and a hung node still holds only one place.
+    `db` runs the blocking record step and `client_for(node)` gives a kept-alive client (the
+    runner passes its own executor and clients). Probing a big pool all at once would queue
+    its work ahead of dispatch on the runner's event loop; a few at a time keeps dispatch
+    prompt, and a hung node still holds only one place.
     """
     timeout = timeout or max(1.0, min(5.0, settings.NODE_HEALTH_INTERVAL / 2))
     db = db or (lambda fn, *args: sync_to_async(_closing(fn), thread_sensitive=False)(*args))
@@ -131,8 +139,8 @@ async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = N
 
     async def one(node: ComfyNode) -> ComfyNode | None:
         async with places:
-            result = await probe(node.base_url, auth_header=node.auth_header,
-                                 want_object_info=needs_object_info(node), timeout=timeout)
+            result = await probe(node.base_url, auth_header=node.auth_header, want_object_info=needs_object_info(node),
+                                 timeout=timeout, client=client_for(node) if client_for else None)
             return await db(record, node.pk, node.base_url, result)
 
     return list(await asyncio.gather(*(one(node) for node in nodes)))

@@ -125,3 +125,20 @@ def test_a_big_pool_is_probed_a_few_nodes_at_a_time(monkeypatch):
     recorded = asyncio.run(health.check_nodes_async(nodes, db=fake_db))
     assert recorded == list(range(20))
     assert most == health.HEALTH_CONCURRENCY < 20
+
+
+def test_a_probe_can_reuse_a_kept_alive_client(procs):
+    """The runner probes with its own node clients: no client built and torn down per probe."""
+    from nodes.comfy.client import ComfyClient
+
+    proc = procs()
+
+    async def probe_twice():
+        async with ComfyClient(proc.url) as client:
+            first = await health.probe(proc.url, want_object_info=False, timeout=5, client=client)
+            second = await health.probe(proc.url, want_object_info=False, timeout=5, client=client)
+            return first, second, client._http.is_closed
+
+    first, second, closed = asyncio.run(probe_twice())
+    assert first.ok and second.ok and second.queue_remaining == 0
+    assert not closed
