@@ -6,6 +6,7 @@ event of a user; /ws/jobs/ listens to it (a user's page filters by job id).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis
@@ -66,6 +67,50 @@ async def send_job_event_async(user_id: int, payload: dict) -> None:
         await layer.group_send(user_group(user_id), message)
     except Exception as exc:  # a notification must never break a job
         logger.warning("could not send a job event: %s", exc)
+
+
+class EventBatcher:
+    """Job events from one event loop (the runner's), published in batches.
+
+    Every event ready at the same moment goes out in one Redis round trip (a pipeline of
+    PUBLISHes to the users' group channels, exactly as the pub/sub channel layer's
+    group_send writes them), instead of one round trip each behind the layer's lock: with a
+    pool of busy nodes that queue is where progress events waited.
+    """
+
+    def __init__(self, redis_client):
+        self.redis = redis_client
+        self.layer = get_channel_layer()
+        self.prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
+        self.pending: list[tuple[str, bytes]] = []
+        self.ready = asyncio.Event()
+
+    def send(self, user_id: int, payload: dict) -> None:
+        """Queue an event (never blocks; events go out in the order they were queued)."""
+        message = self.layer.serialize({"type": "job.update", "job": payload})
+        self.pending.append((f"{self.prefix}__group__{user_group(user_id)}", message))
+        self.ready.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.ready.wait()
+            await self.flush()
+
+    async def flush(self) -> None:
+        self.ready.clear()
+        batch, self.pending = self.pending, []
+        if batch:
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, message in batch:
+                pipe.publish(channel, message)
+            try:
+                await pipe.execute()
+            except Exception as exc:  # a notification must never break a job
+                logger.warning("could not send %d job events: %s", len(batch), exc)
+
+
+def uses_pubsub_layer() -> bool:
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
 
 
 def send_job_event(user_id: int, payload: dict) -> None:

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from jobs import outcomes
 from jobs.models import Job
-from jobs.notify import NEW_JOB, NODES_FULL_KEY, WAKE_KEY, send_job_event_async
+from jobs.notify import NEW_JOB, NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
 from jobs.scheduler import dispatch
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
@@ -77,6 +77,7 @@ class Runner:
         self._health_task: asyncio.Task | None = None
         self._chores_task: asyncio.Task | None = None
         self._told_full: tuple[bool | None, float] = (None, 0.0)
+        self.events: EventBatcher | None = None  # batches job events while serving
 
     # --- plumbing ------------------------------------------------------------------------
     async def db(self, fn, /, *args, **kwargs):
@@ -105,6 +106,9 @@ class Runner:
         self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=15, socket_connect_timeout=5)
         listener = asyncio.create_task(self._listen_for_wakeups())
         progress_writer = asyncio.create_task(self._write_progress())
+        if uses_pubsub_layer():
+            self.events = EventBatcher(self._redis)
+            event_sender = asyncio.create_task(self.events.run())
         logger.info("runner %s started", self.id)
         try:
             while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
@@ -128,6 +132,9 @@ class Runner:
         finally:
             listener.cancel()
             progress_writer.cancel()
+            if self.events is not None:
+                event_sender.cancel()
+                await self.events.flush()  # the last jobs' endings
             if self._chores_task is not None:
                 self._chores_task.cancel()
             await self.close()
@@ -353,7 +360,7 @@ class Runner:
         payload = {"id": str(job.pk), "status": S.RUNNING, "progress": progress.fraction,
                    "progress_text": progress.text, "node": job.node.name if job.node else None,
                    "event": "progress", "sent_at": time.time()}
-        await send_job_event_async(job.user_id, payload)
+        await self._send_event(job.user_id, payload)
         self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_progress
 
     async def _write_progress(self) -> None:
@@ -400,12 +407,18 @@ class Runner:
         self.progress.pop(str(job.pk), None)
         payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results)
         if payload is not None:
-            await send_job_event_async(payload["user_id"], payload["job"])
+            await self._send_event(payload["user_id"], payload["job"])
+
+    async def _send_event(self, user_id: int, payload: dict) -> None:
+        if self.events is not None:
+            self.events.send(user_id, payload)
+        else:  # not serving (tests drive a job directly), or another channel layer
+            await send_job_event_async(user_id, payload)
 
     async def _publish(self, job_id) -> None:
         payload = await self.db(outcomes.payload_for, job_id)
         if payload is not None:
-            await send_job_event_async(payload["user_id"], payload["job"])
+            await self._send_event(payload["user_id"], payload["job"])
 
 
 def _remove_drained() -> None:

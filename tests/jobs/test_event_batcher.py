@@ -1,0 +1,32 @@
+"""The runner's batched job events arrive exactly as the pub/sub channel layer's own group_send."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+
+from jobs.notify import EventBatcher, user_group
+
+
+async def test_batched_events_reach_a_socket_of_the_users_group_in_order(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"}}}
+    layer = get_channel_layer()
+    socket, stranger = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(user_group(7), socket)
+    await layer.group_add(user_group(8), stranger)
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        batcher = EventBatcher(client)
+        for progress in (0.25, 0.5, 0.75):
+            batcher.send(7, {"id": "job-a", "progress": progress})
+        await batcher.flush()  # one round trip for the three
+        received = [await asyncio.wait_for(layer.receive(socket), 2) for _ in range(3)]
+        assert received == [{"type": "job.update", "job": {"id": "job-a", "progress": p}} for p in (0.25, 0.5, 0.75)]
+        await layer.group_send(user_group(8), {"type": "job.update", "job": {"id": "check"}})
+        assert (await asyncio.wait_for(layer.receive(stranger), 2))["job"]["id"] == "check"  # user 8 saw none of 7's
+    finally:
+        await layer.flush()
+        await client.aclose()
