@@ -154,11 +154,10 @@ def delete_user(*, user: User, actor) -> None:
 def jobs_today(user) -> int:
     """How many jobs the user started since midnight (site time zone)."""
     try:
-        from jobs.models import Job
+        from jobs.models import Job, quota_day_start
     except ImportError:
         return 0
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    return Job.objects.filter(user=user, created_at__gte=start).count()
+    return Job.objects.filter(user=user, created_at__gte=quota_day_start()).count()
 
 
 

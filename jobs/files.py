@@ -45,7 +45,8 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFil
 
 def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
     """Store one output image of a job once (a second collection of the same file is a no-op)."""
-    if JobFile.objects.filter(job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref.replace("\x00", "")[:500]).exists():
+    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
+    if JobFile.objects.filter(job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref).exists():
         return None
     try:
         info = imaging.inspect_upload(data, max_bytes=max(len(data), 1), max_pixels=10**9)
@@ -53,7 +54,6 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
         content_type, width, height = info.content_type, info.width, info.height
     except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
         thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
-    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
     record = JobFile(owner_id=job.user_id, job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref,
                      original_name=_safe_name(source_ref.rsplit("/", 1)[-1]), content_type=content_type,
                      width=width, height=height, size=len(data), sha256=hashlib.sha256(data).hexdigest())

@@ -4,7 +4,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def quota_day_start():
+    """Midnight in the site's time zone: daily job limits count from here."""
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class Job(models.Model):

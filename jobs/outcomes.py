@@ -19,6 +19,7 @@ from jobs.presenters import for_presenting, present_job
 from nodes.comfy.client import ComfyClient
 from nodes.health import mark_offline
 from workflows.prompt import build_prompt
+from workflows.spec import file_fields
 
 logger = logging.getLogger("comfyportal.jobs")
 S = Job.Status
@@ -99,7 +100,7 @@ def finish_and_present(job: Job, *, status: str, message: str, results: list[tup
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.
     job.status, job.finished_at, job.cancel_requested = status, finished_at, False
-    job.error = message[:5000] if message or status != S.DONE else ""
+    job.error = message[:5000]
     if status == S.DONE:
         job.progress = 1.0
     return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
@@ -107,7 +108,7 @@ def finish_and_present(job: Job, *, status: str, message: str, results: list[tup
 
 def finish(job_id, *, status: str, message: str, finished_at=None) -> bool:
     """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first."""
-    fields = {"error": message[:5000]} if message or status != S.DONE else {"error": ""}
+    fields = {"error": message[:5000]}
     if finished_at is not None:
         fields["finished_at"] = finished_at
     ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
@@ -154,7 +155,7 @@ def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
 
 
 def has_file_inputs(job: Job) -> bool:
-    return any(f.get("type") in ("image", "mask") for f in job.workflow.spec.get("inputs", []))
+    return bool(file_fields(job.workflow.spec))
 
 
 def inputs_to_send(job_id) -> dict[str, tuple[JobFile, bytes]] | None:
@@ -207,8 +208,7 @@ async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[
 
 
 def _input_records(job: Job) -> dict[str, tuple[JobFile, bytes]]:
-    spec_fields = {f["id"]: f for f in job.workflow.spec.get("inputs", []) if f.get("type") in ("image", "mask")}
-    wanted = {field_id: job.inputs.get(field_id) for field_id in spec_fields if job.inputs.get(field_id)}
+    wanted = {field_id: job.inputs.get(field_id) for field_id in file_fields(job.workflow.spec) if job.inputs.get(field_id)}
     by_id = {str(r.pk): r for r in JobFile.objects.filter(pk__in=list(wanted.values()))}
     out = {}
     for field_id, file_id in wanted.items():

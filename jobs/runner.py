@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from jobs import outcomes
 from jobs.models import Job
-from jobs.notify import NEW_JOB, NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
+from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
 from jobs.scheduler import dispatch
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
@@ -68,9 +68,6 @@ class Runner:
         self.wake = asyncio.Event()
         self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
-        # The last dispatch filled every node slot: a newly submitted job cannot start before
-        # a slot frees (which wakes us anyway), so its wake-up is skipped; the tick still runs.
-        self.nodes_full = False
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
@@ -124,9 +121,7 @@ class Runner:
                     pass
             await self._hand_over()
             while self.tasks:  # the lease is over: finish what we hold, claim nothing new
-                finished, self.node_finished = self.node_finished, []
-                if finished:
-                    await self.db(outcomes.mark_node_finished, finished)
+                await self._record_node_finished(self._take_node_finished())
                 await self._beat()
                 await asyncio.wait(list(self.tasks.values()), timeout=1.0)
         finally:
@@ -142,17 +137,24 @@ class Runner:
 
     async def step(self) -> None:
         """Dispatch; the periodic chores run beside it (a slot that frees never waits for them)."""
-        finished, self.node_finished = self.node_finished, []
+        finished = self._take_node_finished()
         if len(self.tasks) < self.max_jobs:
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
-            self.nodes_full = result.free_slots == 0 and not self.node_finished
             await self._tell_whether_full(result.free_slots == 0)
             for job in result.jobs:
                 self.start(job, resume=False)
-        elif finished:
-            await self.db(outcomes.mark_node_finished, finished)
+        else:
+            await self._record_node_finished(finished)
         if self._chores_task is None or self._chores_task.done():
             self._chores_task = asyncio.create_task(self._chores())
+
+    def _take_node_finished(self) -> list[str]:
+        finished, self.node_finished = self.node_finished, []
+        return finished
+
+    async def _record_node_finished(self, finished: list[str]) -> None:
+        if finished:
+            await self.db(outcomes.mark_node_finished, finished)
 
     async def _tell_whether_full(self, full: bool) -> None:
         """Let submitters skip waking us while no slot is free (see notify.WAKE_SCRIPT)."""
@@ -218,8 +220,7 @@ class Runner:
     async def _listen_for_wakeups(self) -> None:
         while True:
             try:
-                popped = await self._redis.blpop([WAKE_KEY], timeout=2)
-                if popped and not (popped[1] == NEW_JOB.encode() and self.nodes_full):
+                if await self._redis.blpop([WAKE_KEY], timeout=2):
                     self.wake.set()
             except asyncio.CancelledError:
                 raise
@@ -345,7 +346,6 @@ class Runner:
         """The node finished the prompt: let dispatch fill its slot (and record that, in the same
         database step) while we collect the outputs."""
         self.node_finished.append(str(job.pk))
-        self.nodes_full = False
         self.wake.set()
 
     async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:

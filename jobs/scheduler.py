@@ -21,7 +21,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from jobs import lifecycle
-from jobs.models import Job
+from jobs.models import Job, quota_day_start
 from nodes.health import CLIENT_ID_PREFIX
 from nodes.models import ComfyNode
 
@@ -113,7 +113,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], total_free)
         now = timezone.now()
         # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
-        day_start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = quota_day_start()
         served_since = now - timedelta(days=1)
         stats = (
             Job.objects.filter(Q(status=S.RUNNING) | Q(started_at__gte=min(day_start, served_since)), user__in=users)
@@ -196,10 +196,9 @@ def queue_position(job: Job) -> int | None:
     """
     if job.status != S.QUEUED:
         return None
-    rows = (
+    rows = list(
         Job.objects.filter(status=S.QUEUED).values("user")
         .annotate(n=Count("id"), ahead=Count("id", filter=Q(user_id=job.user_id, created_at__lt=job.created_at)))
     )
-    rows = list(rows)
     mine_ahead = sum(row["ahead"] for row in rows)
     return 1 + mine_ahead + sum(min(row["n"], mine_ahead + 1) for row in rows if row["user"] != job.user_id)

@@ -5,19 +5,18 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 
 from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
 from jobs import files, lifecycle
-from jobs.models import Job, JobFile
+from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import NEW_JOB, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
+from workflows.spec import file_fields
 
 S = Job.Status
-FILE_FIELD_KINDS = {"image": JobFile.Kind.IMAGE, "mask": JobFile.Kind.MASK}
 # A result of an earlier job may feed an image field (img2img on your own output).
 ALLOWED_KINDS = {"image": {JobFile.Kind.IMAGE, JobFile.Kind.RESULT}, "mask": {JobFile.Kind.MASK}}
 
@@ -44,13 +43,9 @@ def get_file_for_user(user, file_id) -> JobFile:
     return record
 
 
-def _file_fields(spec: dict) -> dict[str, str]:
-    return {f["id"]: f["type"] for f in spec.get("inputs", []) if f.get("type") in FILE_FIELD_KINDS}
-
-
 def _check_uploads(user, spec: dict, values: dict) -> None:
     errors = {}
-    for field_id, field_type in _file_fields(spec).items():
+    for field_id, field_type in file_fields(spec).items():
         upload_id = values.get(field_id)
         if not upload_id:
             continue
@@ -74,7 +69,7 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
 
 def check_quotas(user) -> None:
     """429 naming the limit: too many queued jobs, or today's job count reached."""
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    start = quota_day_start()
     counts = Job.objects.filter(Q(status=S.QUEUED) | Q(created_at__gte=start), user=user).aggregate(
         queued=Count("id", filter=Q(status=S.QUEUED)), today=Count("id", filter=Q(created_at__gte=start)))
     queued, today = counts["queued"], counts["today"]
@@ -107,7 +102,7 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
         User.objects.select_for_update().filter(pk=user.pk).first()  # one submit per user at a time
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
-        upload_ids = [values[f] for f in _file_fields(workflow.spec) if values.get(f)]
+        upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
         JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
         transaction.on_commit(lambda: _announce(job))
     return job
@@ -152,7 +147,7 @@ def cancel_job(*, job: Job) -> Job:
 def retry_job(*, user, job: Job) -> Job:
     """A new job with the same inputs (and the same uploaded files, copied)."""
     inputs = dict(job.inputs)
-    for field_id in _file_fields(job.workflow.spec):
+    for field_id in file_fields(job.workflow.spec):
         upload_id = inputs.get(field_id)
         record = JobFile.objects.filter(pk=upload_id).first() if upload_id else None
         if record is not None:

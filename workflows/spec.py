@@ -222,6 +222,12 @@ InputField = Annotated[
     Field(discriminator="type"),
 ]
 FIELD_TYPES = ("text", "int", "float", "bool", "choice", "seed", "image", "mask")
+FILE_FIELD_TYPES = ("image", "mask")
+
+
+def file_fields(spec: dict[str, Any]) -> dict[str, str]:
+    """The fields of a stored spec that take an uploaded file: {field id: "image" | "mask"}."""
+    return {f["id"]: f["type"] for f in spec.get("inputs", []) if f.get("type") in FILE_FIELD_TYPES}
 
 
 class Output(_Model):
