@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from comfyportal.redis_client import shared_redis
+
 LOGIN_WINDOW = 300
 
 # KEYS[1] bucket; ARGV: capacity, refill per second, now. Returns seconds to wait (0 = allowed).
@@ -36,9 +38,12 @@ return tostring(wait)
 """
 
 
+_bucket_script = None
+
+
 def redis_connection():
-    """The raw client behind Django's Redis cache (for the Lua token bucket)."""
-    return cache._cache.get_client(write=True)
+    """The process's shared client (Django's cache would connect anew in every request)."""
+    return shared_redis()
 
 
 def bucket_key(user_id: int) -> str:
@@ -51,7 +56,10 @@ def api_wait_seconds(user_id: int) -> int:
     if not limit:
         return 0
     try:
-        wait = float(redis_connection().eval(_BUCKET, 1, bucket_key(user_id), limit, limit / 60.0, time.time()))
+        global _bucket_script
+        if _bucket_script is None:
+            _bucket_script = redis_connection().register_script(_BUCKET)  # EVALSHA after the first call
+        wait = float(_bucket_script(keys=[bucket_key(user_id)], args=[limit, limit / 60.0, time.time()]))
     except Exception:  # Redis down: do not take the API down with it
         return 0
     return math.ceil(wait) if wait > 0 else 0

@@ -147,26 +147,26 @@ def listener_process(urls: list[str], results, ready, stop) -> None:
 
 
 async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency: int = 16) -> list[str]:
-    import httpx
+    """Submit n jobs over HTTP, `concurrency` at a time, round-robin over web instances and users.
+    (aiohttp: the lightest client at hand; the benchmark's own CPU comes off the same 2 cores.)"""
+    import aiohttp
 
     ids: list[str] = []
     queue = list(range(n))
-    clients = [httpx.AsyncClient(base_url=url, timeout=60) for url in web_urls]
 
-    async def worker(w: int):
-        while queue:
-            i = queue.pop(0)
-            client = clients[i % len(clients)]
-            token = tokens[i % len(tokens)]
-            response = await client.post("/api/jobs", json={"workflow": "bench", "inputs": {"prefix": f"b{i}"}},
-                                         headers={"Authorization": f"Bearer {token}"})
-            if response.status_code != 201:
-                raise RuntimeError(f"submit failed: {response.status_code} {response.text[:200]}")
-            ids.append(response.json()["id"])
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async def worker():
+            while queue:
+                i = queue.pop(0)
+                async with session.post(web_urls[i % len(web_urls)] + "/api/jobs",
+                                        json={"workflow": "bench", "inputs": {"prefix": f"b{i}"}},
+                                        headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}) as response:
+                    body = await response.read()
+                    if response.status != 201:
+                        raise RuntimeError(f"submit failed: {response.status} {body[:200]!r}")
+                    ids.append(json.loads(body)["id"])
 
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    for client in clients:
-        await client.aclose()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ids
 
 
@@ -209,7 +209,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
     env = production_env(runners)
     media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
     with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
-               webs=webs, workers=1, env=env, media_root=media) as stack:
+               webs=webs, workers=1, env=env, media_root=media, nodes_in_one_process=True) as stack:
         for i, node in enumerate(stack.nodes):
             ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=node.url, max_queue=int(os.environ.get("BENCH_MAX_QUEUE", "2")))
         deadline = time.monotonic() + 30
@@ -285,6 +285,8 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         gaps: list[float] = []
         gap_at: list[tuple[float, float]] = []
         executions: dict[str, int] = {}
+        first_starts: list[float] = []  # per node: its first prompt's start, from the first submit
+        last_ends: list[float] = []
         for node in stack.nodes:
             spans = []
             for prompt_id, entry in httpx.get(node.url + "/history", timeout=60).json().items():
@@ -296,6 +298,9 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
                     spans.append((start / 1000, end / 1000))
                 executions[prompt_id] = executions.get(prompt_id, 0) + 1
             spans.sort()
+            if spans:
+                first_starts.append(spans[0][0] - wall_started)
+                last_ends.append(spans[-1][1] - wall_started)
             gaps += [b[0] - a[1] for a, b in zip(spans, spans[1:])]
             gap_at += [(a[1], b[0] - a[1]) for a, b in zip(spans, spans[1:])]
         finished = Job.objects.filter(pk__in=ids)
@@ -316,6 +321,8 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
             "gaps": (sum(gaps), max(gaps, default=0), sum(1 for g in gaps if g > 0.05)),
             "gaps_while_submitting": sum(g for t, g in gap_at if t < wall_started + submit_seconds),
+            "first_start": (sum(first_starts), max(first_starts, default=0)),
+            "last_end": (max(last_ends, default=0), sum(max(last_ends, default=0) - e for e in last_ends)),
             "cpu": cpu.used, "cores": os.cpu_count(),
         }
 
@@ -333,6 +340,9 @@ def table(results: list[dict]) -> str:
         ("node idle gaps between jobs: sum / max / count > 50 ms",
          lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}"),
         ("… of which while jobs were still being submitted", lambda r: f"{r['gaps_while_submitting']:.1f} s"),
+        ("node idle before its first job: sum / max", lambda r: f"{r['first_start'][0]:.1f} s / {r['first_start'][1] * 1000:.0f} ms"),
+        ("last node finished / all jobs stored", lambda r: f"{r['last_end'][0]:.2f} s / {r['makespan']:.2f} s"),
+        ("node idle after its last job, before the last node's end", lambda r: f"{r['last_end'][1]:.1f} s"),
         ("submit time for N jobs", lambda r: f"{r['submit_seconds']:.2f} s"),
         ("jobs DONE / ERROR", lambda r: f"{r['done']} / {r['errors']}"),
         ("jobs lost", lambda r: str(r["lost"])),

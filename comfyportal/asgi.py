@@ -6,11 +6,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
 
+import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
+from comfyportal.asgi_handler import SyncSiteASGIHandler  # noqa: E402
 
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+django_application = SyncSiteASGIHandler()
 if settings.SERVE_STATIC:  # behind nginx in production, /static/ is served from STATIC_ROOT
     django_application = ASGIStaticFilesHandler(django_application)
 

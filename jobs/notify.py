@@ -14,12 +14,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from comfyportal.redis_client import shared_redis as redis_client
+
 logger = logging.getLogger("comfyportal.jobs")
 
 WAKE_KEY = f"{settings.REDIS_PREFIX}:dispatch:wake"
 # Set (for 2 s, refreshed) by a runner whose last dispatch left no node slot free.
 NODES_FULL_KEY = f"{settings.REDIS_PREFIX}:dispatch:full"
-_redis: redis.Redis | None = None
 _wake_script = None
 
 # A new job cannot start while every slot is taken, and the runner that frees a slot
@@ -34,13 +35,6 @@ return 1
 
 def user_group(user_id: int) -> str:
     return f"user_{user_id}"
-
-
-def redis_client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    return _redis
 
 
 NEW_JOB = "job"  # a job was submitted: worth dispatching only if some node has a free slot
@@ -80,15 +74,12 @@ class EventBatcher:
 
     def __init__(self, redis_client):
         self.redis = redis_client
-        self.layer = get_channel_layer()
-        self.prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
         self.pending: list[tuple[str, bytes]] = []
         self.ready = asyncio.Event()
 
     def send(self, user_id: int, payload: dict) -> None:
         """Queue an event (never blocks; events go out in the order they were queued)."""
-        message = self.layer.serialize({"type": "job.update", "job": payload})
-        self.pending.append((f"{self.prefix}__group__{user_group(user_id)}", message))
+        self.pending.append(pubsub_message(user_id, payload))
         self.ready.set()
 
     async def run(self) -> None:
@@ -109,11 +100,24 @@ class EventBatcher:
                 logger.warning("could not send %d job events: %s", len(batch), exc)
 
 
+def pubsub_message(user_id: int, payload: dict) -> tuple[str, bytes]:
+    """A job event as the pub/sub channel layer's group_send writes it: (channel, bytes)."""
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
+    message = get_channel_layer().serialize({"type": "job.update", "job": payload})
+    return f"{prefix}__group__{user_group(user_id)}", message
+
+
 def uses_pubsub_layer() -> bool:
     return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
 
 
 def send_job_event(user_id: int, payload: dict) -> None:
+    if uses_pubsub_layer():  # one PUBLISH from this thread, no hop to the event loop
+        try:
+            redis_client().publish(*pubsub_message(user_id, payload))
+        except redis.RedisError as exc:  # a notification must never break a request
+            logger.warning("could not send a job event: %s", exc)
+        return
     async_to_sync(send_job_event_async)(user_id, payload)
 
 

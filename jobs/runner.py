@@ -73,7 +73,7 @@ class Runner:
         self._redis: aioredis.Redis | None = None
         self._health_task: asyncio.Task | None = None
         self._chores_task: asyncio.Task | None = None
-        self._told_full: tuple[bool | None, float] = (None, 0.0)
+        self._full_told_at = 0.0  # when we last set the "all slots full" flag
         self.events: EventBatcher | None = None  # batches job events while serving
 
     # --- plumbing ------------------------------------------------------------------------
@@ -108,13 +108,21 @@ class Runner:
             event_sender = asyncio.create_task(self.events.run())
         logger.info("runner %s started", self.id)
         try:
+            last_claim = -1.0
             while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
+                # While jobs flow, pace the steps: one claiming several jobs costs the same few
+                # queries as one claiming a single job. An idle pool is never made to wait.
+                pause = last_claim + settings.DISPATCH_MIN_GAP - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self.wake.clear()  # before the step: a wake-up during it means "step again"
+                started = time.monotonic()
                 try:
-                    await self.step()
+                    if await self.step():
+                        last_claim = started
                 except Exception:  # a database or Redis hiccup must not end the runner
                     logger.exception("runner %s: dispatch step failed; retrying", self.id)
                     await asyncio.sleep(1)
-                self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=settings.DISPATCH_TICK)
                 except TimeoutError:
@@ -135,18 +143,23 @@ class Runner:
             await self.close()
             logger.info("runner %s stopped", self.id)
 
-    async def step(self) -> None:
-        """Dispatch; the periodic chores run beside it (a slot that frees never waits for them)."""
+    async def step(self) -> int:
+        """Dispatch; the periodic chores run beside it (a slot that frees never waits for them).
+        Returns how many jobs it claimed."""
         finished = self._take_node_finished()
+        claimed = 0
         if len(self.tasks) < self.max_jobs:
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
-            await self._tell_whether_full(result.free_slots == 0)
+            if result.nodes_seen:  # none seen: a peer is dispatching (or none is online); no verdict
+                await self._tell_whether_full(result.free_slots == 0)
             for job in result.jobs:
                 self.start(job, resume=False)
+            claimed = len(result.jobs)
         else:
             await self._record_node_finished(finished)
         if self._chores_task is None or self._chores_task.done():
             self._chores_task = asyncio.create_task(self._chores())
+        return claimed
 
     def _take_node_finished(self) -> list[str]:
         finished, self.node_finished = self.node_finished, []
@@ -157,16 +170,21 @@ class Runner:
             await self.db(outcomes.mark_node_finished, finished)
 
     async def _tell_whether_full(self, full: bool) -> None:
-        """Let submitters skip waking us while no slot is free (see notify.WAKE_SCRIPT)."""
+        """Let submitters skip waking runners while no slot is free (see notify.WAKE_SCRIPT).
+
+        "Not full" always clears the flag, whichever runner set it: a stale flag would leave
+        new jobs waiting for the next tick. "Full" is refreshed at most once a second (the
+        flag lives 2 s)."""
         now = time.monotonic()
-        if full == self._told_full[0] and (not full or now - self._told_full[1] < 1.0):
+        if full and now - self._full_told_at < 1.0:
             return
         try:
             if full:
                 await self._redis.set(NODES_FULL_KEY, self.id, ex=2)
+                self._full_told_at = now
             else:
                 await self._redis.delete(NODES_FULL_KEY)
-            self._told_full = (full, now)
+                self._full_told_at = 0.0
         except Exception as exc:  # then submitters wake us for nothing: harmless
             logger.warning("runner %s: cannot record whether nodes are full: %s", self.id, exc)
 

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-system-stats", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--garbage", choices=("html", "json"), default=None,
                    help="answer /system_stats and /queue with HTML or invalid JSON")
+    p.add_argument("--servers", type=int, default=1, metavar="N",
+                   help="run N independent servers in this process (ports PORT..PORT+N-1, or free ports with 0)")
     # Accepted for command-line compatibility with real ComfyUI; ignored.
     for flag in ("--cpu", "--disable-auto-launch", "--disable-api-nodes"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -82,6 +84,10 @@ def settings_from_args(argv: list[str] | None = None) -> Settings:
     args = build_parser().parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
     return Settings(**values, exit_on_die=True)
+
+
+def server_count(argv: list[str] | None = None) -> int:
+    return max(1, build_parser().parse_args(argv).servers)
 
 
 def env_flag(name: str) -> bool:

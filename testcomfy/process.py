@@ -48,6 +48,7 @@ class ServerProcess:
         self.timeout = timeout
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.urls: list[str] = []
 
     def start(self) -> ServerProcess:
         """Start the child and wait until it listens (or, with ``refuse``, is ready)."""
@@ -60,16 +61,19 @@ class ServerProcess:
         log.close()
         deadline = time.monotonic() + self.timeout
         assert self.process.stdout is not None
-        line = ""
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if line or self.process.poll() is not None:
-                break
-        match = READY.search(line)
-        if not match:
-            self.kill()
-            raise RuntimeError(f"testcomfy did not start (see {self.data_dir}/testcomfy.log): {line!r}")
-        self.url = match.group(1)
+        self.urls = []
+        while len(self.urls) < int(self.flags.get("servers") or 1):  # one line per server
+            line = ""
+            while time.monotonic() < deadline:
+                line = self.process.stdout.readline()
+                if line or self.process.poll() is not None:
+                    break
+            match = READY.search(line)
+            if not match:
+                self.kill()
+                raise RuntimeError(f"testcomfy did not start (see {self.data_dir}/testcomfy.log): {line!r}")
+            self.urls.append(match.group(1))
+        self.url = self.urls[0]
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
 
@@ -137,3 +141,38 @@ def spawn(port: int = 0, host: str = "127.0.0.1", data_dir: str | None = None, t
     directory = data_dir or tempfile.mkdtemp(prefix="testcomfy-proc-")
     Path(directory).mkdir(parents=True, exist_ok=True)
     return ServerProcess(host, port, directory, flags, timeout).start()
+
+
+class GroupMember:
+    """One server of a process that runs several (`spawn_group`). They share the process:
+    killing one kills them all."""
+
+    def __init__(self, group: ServerProcess, url: str):
+        self.group = group
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+
+    @property
+    def process(self) -> subprocess.Popen[str] | None:
+        return self.group.process
+
+    @property
+    def pid(self) -> int | None:
+        return self.group.pid
+
+    def alive(self) -> bool:
+        return self.group.alive()
+
+    def kill(self) -> None:
+        self.group.kill()
+
+
+def spawn_group(count: int, host: str = "127.0.0.1", data_dir: str | None = None, timeout: float = 60.0,
+                **flags: Any) -> list[GroupMember]:
+    """``count`` independent servers (own port, queue, history) in one ``python -m testcomfy``
+    process: for benchmarks, where many processes of stand-in nodes would spend the machine's
+    few cores switching between themselves."""
+    directory = data_dir or tempfile.mkdtemp(prefix="testcomfy-group-")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    group = ServerProcess(host, 0, directory, {**flags, "servers": count}, timeout).start()
+    return [GroupMember(group, url) for url in group.urls]

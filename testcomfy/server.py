@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from .catalog import Catalog
+from .catalog import Catalog, stock_catalog
 from .config import Settings
 from .executor import Executor
 from .faults import Faults, hang_middleware
@@ -106,6 +106,7 @@ class TestComfy:
         root, temporary = s.resolved_data_dir()
         self._temp_root = str(root) if temporary else None
         self.folders = Folders(root, default_models=s.default_models)
+        stock_catalog()  # like ComfyUI, know every node class before listening, not on the first prompt
         self.catalog = Catalog(lambda: _input_files(self.folders.input), self.folders.model_files)
         self.validator = Validator(self.catalog, self.folders.exists_annotated, self.folders.root)
         self.faults = Faults(s.fault_dict(), s.step_time)

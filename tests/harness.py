@@ -51,8 +51,9 @@ def reset_redis(namespace: str = "*") -> None:
 
 class Stack:
     def __init__(self, *, nodes: int = 2, node_args: dict | None = None, webs: int = 1, workers: int = 1,
-                 env: dict | None = None, media_root: Path | None = None):
+                 env: dict | None = None, media_root: Path | None = None, nodes_in_one_process: bool = False):
         self.node_count = nodes
+        self.nodes_in_one_process = nodes_in_one_process  # benchmarks: see testcomfy.process.spawn_group
         self.node_args = node_args or {}
         self.web_count = webs
         self.worker_count = workers
@@ -101,10 +102,12 @@ class Stack:
     # --- processes ---------------------------------------------------------------------------
     def __enter__(self) -> Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
-        from testcomfy.process import spawn
+        from testcomfy.process import spawn, spawn_group
 
         try:
-            for _ in range(self.node_count):
+            if self.nodes_in_one_process and self.node_count:
+                self.nodes = spawn_group(self.node_count, **self.node_args)
+            for _ in range(len(self.nodes), self.node_count):
                 self.nodes.append(spawn(port=0, **self.node_args))
             for i in range(self.web_count):
                 self.start_web(i)

@@ -1,18 +1,24 @@
-"""The runner's batched job events arrive exactly as the pub/sub channel layer's own group_send."""
+"""Job events published by hand (the runner's batches, a request thread's PUBLISH) arrive
+exactly as the pub/sub channel layer's own group_send would deliver them."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 
-from jobs.notify import EventBatcher, user_group
+from jobs.notify import EventBatcher, send_job_event, user_group
+
+
+def use_pubsub_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"}}}
 
 
 async def test_batched_events_reach_a_socket_of_the_users_group_in_order(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"}}}
+    use_pubsub_layer(settings)
     layer = get_channel_layer()
     socket, stranger = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(user_group(7), socket)
@@ -30,3 +36,19 @@ async def test_batched_events_reach_a_socket_of_the_users_group_in_order(setting
     finally:
         await layer.flush()
         await client.aclose()
+
+
+async def test_an_event_sent_from_a_request_thread_reaches_only_the_users_sockets(settings):
+    use_pubsub_layer(settings)
+    layer = get_channel_layer()
+    socket, stranger = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(user_group(7), socket)
+    await layer.group_add(user_group(8), stranger)
+    try:
+        await asyncio.to_thread(send_job_event, 7, {"id": "job-b", "status": "QUEUED"})  # sync code, as a view
+        assert await asyncio.wait_for(layer.receive(socket), 2) == {"type": "job.update",
+                                                                   "job": {"id": "job-b", "status": "QUEUED"}}
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(stranger), 0.3)
+    finally:
+        await layer.flush()

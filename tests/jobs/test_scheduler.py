@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from jobs import lifecycle
 from jobs.models import Job
@@ -211,6 +211,48 @@ def test_concurrent_dispatchers_never_double_assign_or_overfill():
     running = Counter(Job.objects.filter(status=S.RUNNING).values_list("node_id", flat=True))
     assert all(running[n.pk] <= n.max_queue for n in nodes)
     assert sum(running.values()) == 18
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatcher_that_finds_every_node_locked_by_another_gives_no_verdict_on_free_slots():
+    """What the runner's "all slots full" flag relies on: 0 nodes seen is not a full pool."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with skip_locked are a PostgreSQL feature; SQLite serializes writers")
+    from nodes.models import ComfyNode
+
+    alice = make_user("alice2", max_concurrent_jobs=10)
+    workflow = make_workflow()
+    make_node(max_queue=2)
+    make_node(max_queue=2)
+    make_job(alice, workflow)
+    locked, release, results = threading.Event(), threading.Event(), []
+
+    def peer():  # another runner, in the middle of its own dispatch step
+        try:
+            with transaction.atomic():
+                list(ComfyNode.objects.select_for_update())
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def contender():
+        try:
+            results.append(dispatch(runner_id="r2"))
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=peer)
+    holder.start()
+    assert locked.wait(10)
+    contender_thread = threading.Thread(target=contender)
+    contender_thread.start()
+    contender_thread.join(10)
+    release.set()
+    holder.join(10)
+    assert results[0].jobs == [] and results[0].free_slots == 0 and results[0].nodes_seen == 0
+    after = dispatch(runner_id="r2")  # the peer is done: this one sees both nodes
+    assert len(after.jobs) == 1 and after.free_slots == 3 and after.nodes_seen == 2
 
 
 def test_daily_limit_is_enforced_at_dispatch(alice):

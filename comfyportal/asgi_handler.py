@@ -1,0 +1,20 @@
+"""Django's ASGI handler, for a site whose middleware and views are all synchronous.
+
+Under ASGI Django builds an async middleware chain and crosses between the event loop and
+a worker thread at every sync/async boundary: into the first sync middleware, back out
+before an async-capable one, into each MiddlewareMixin's hooks, into the view. Each
+crossing is a thread hand-off costing CPU on every request. All our HTTP views (pages,
+admin, API) are sync, so the whole chain runs in one go in the request's thread. (Live
+updates are Channels consumers; they do not pass through here.)
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+
+
+class SyncSiteASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async=False):
+        super().load_middleware(is_async=False)
+        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)

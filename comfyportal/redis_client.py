@@ -1,0 +1,20 @@
+"""One Redis client per process for code that runs in request threads.
+
+Django's cache object lives per request context, and under ASGI every request runs in a
+thread of its own: going through `cache` there opens a new connection (and pool) per
+request. This client's pool is shared by all threads of the process.
+"""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+
+_client: redis.Redis | None = None
+
+
+def shared_redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    return _client

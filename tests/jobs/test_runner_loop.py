@@ -1,0 +1,91 @@
+"""The runner's dispatch loop: wake-ups are never lost, steps are paced only while jobs flow,
+and the "all slots full" flag that lets submitters skip wake-ups is never set on a guess."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from jobs import runner as runner_module
+from jobs.notify import NODES_FULL_KEY, WAKE_KEY, redis_client
+from jobs.scheduler import Dispatched
+from jobs.runner import Runner
+
+
+async def serve_with_steps(settings, outcome, *, seconds: float) -> list[float]:
+    """Run a runner whose dispatch step is `outcome(runner, step_number)` → jobs claimed;
+    return when each step started (seconds from the start)."""
+    settings.DISPATCH_TICK = 5.0  # anything quicker than this was a wake-up, not the tick
+    redis_client().delete(WAKE_KEY)  # wake-ups other tests left for a runner
+    runner = Runner(health=False)
+    started, stop = time.monotonic(), asyncio.Event()
+    steps: list[float] = []
+
+    async def step():
+        steps.append(time.monotonic() - started)
+        return outcome(runner, len(steps))
+
+    runner.step = step
+    stopper = asyncio.get_running_loop().call_later(seconds, lambda: (stop.set(), runner.wake.set()))
+    try:
+        await asyncio.wait_for(runner.serve(stop=stop), seconds + 10)
+    finally:
+        stopper.cancel()
+    return steps
+
+
+async def test_a_wake_up_during_a_step_starts_another_step_at_once(settings):
+    def outcome(runner, n):
+        if n == 1:
+            runner.wake.set()  # a job ended on its node while this step queried the database
+        return 0
+
+    steps = await serve_with_steps(settings, outcome, seconds=1.0)
+    assert len(steps) == 2 and steps[1] - steps[0] < 0.5  # not left for the 5-second tick
+
+
+async def test_steps_are_paced_while_they_claim_jobs_and_immediate_when_idle(settings):
+    settings.DISPATCH_MIN_GAP = 0.2
+
+    def busy(runner, n):
+        runner.wake.set()  # every step is followed by another wake-up (a submit, a job ending)
+        return 1
+
+    steps = await serve_with_steps(settings, busy, seconds=1.0)
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    assert 3 <= len(steps) <= 6 and min(gaps) >= 0.19
+
+    def idle(runner, n):
+        runner.wake.set()
+        return 0  # nothing to claim: the next wake-up must not wait for the gap
+
+    steps = await serve_with_steps(settings, idle, seconds=0.5)
+    assert len(steps) > 20
+
+
+@pytest.mark.parametrize(("dispatched", "flag_before", "flag_after"), [
+    (Dispatched([], 0, nodes_seen=3), None, b"me"),  # every node seen, none free: full
+    (Dispatched([], 0, nodes_seen=0), None, None),  # a peer held every node: no verdict
+    (Dispatched([], 2, nodes_seen=3), b"peer", None),  # free slots: clear a peer's flag too
+])
+async def test_the_full_flag_follows_what_a_step_saw(monkeypatch, dispatched, flag_before, flag_after):
+    import redis.asyncio as aioredis
+    from django.conf import settings
+
+    client = redis_client()
+    client.delete(NODES_FULL_KEY)
+    if flag_before:
+        client.set(NODES_FULL_KEY, flag_before, ex=2)
+    monkeypatch.setattr(runner_module, "dispatch", lambda **kwargs: dispatched)
+    runner = Runner(runner_id="me", health=False)
+    runner._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+    runner._chores = lambda: asyncio.sleep(0)  # heartbeats and adoption are not this test's business
+    try:
+        await runner.step()
+        assert client.get(NODES_FULL_KEY) == flag_after
+    finally:
+        client.delete(NODES_FULL_KEY)
+        await runner._redis.aclose()
+        runner.executor.shutdown()
