@@ -366,7 +366,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--job-time", type=float)
     parser.add_argument("--users", type=int, default=10)
-    parser.add_argument("--webs", type=int, default=2)
+    parser.add_argument("--webs", type=int, default=1,
+                        help="daphne web instances (default 1: on 2 shared cores a second one only adds contention)")
     parser.add_argument("--runners", type=int, default=2, help="job runners (JOB_RUNNERS; production default 2)")
     add_database_argument(parser)
     args = parser.parse_args(argv)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import websockets
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from nodes.comfy.errors import BadResponse, NodeTimeout, NodeUnreachable, PromptRejected
 
@@ -61,6 +63,9 @@ class QueueState:
         )
 
 
+_UNRESOLVED = object()
+
+
 @lru_cache(maxsize=1)
 def tls_context() -> ssl.SSLContext:
     """One verifying TLS context for every client: building one loads the CA store (tens of ms)."""
@@ -90,6 +95,7 @@ class ComfyClient:
         self.headers = parse_auth_header(auth_header)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self._ws_proxy: str | None | object = _UNRESOLVED
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=self.headers,
@@ -239,9 +245,12 @@ class ComfyClient:
         parts = urlsplit(self.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         url = urlunsplit((scheme, parts.netloc, f"{parts.path}/ws", f"clientId={client_id}", ""))
+        if self._ws_proxy is _UNRESOLVED:  # the system's proxy settings, read once per node, not per job
+            self._ws_proxy = get_proxy(parse_uri(url))
         try:
             connection = await websockets.connect(
                 url,
+                proxy=self._ws_proxy,
                 ssl=tls_context() if scheme == "wss" else None,
                 additional_headers=self.headers or None,
                 open_timeout=self.connect_timeout,
