@@ -124,7 +124,8 @@ async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Eve
                 continue
             job = message.get("job") or {}
             if job.get("event") == "progress" and job.get("sent_at"):
-                latencies.append((time.time() - job["sent_at"], job.get("relayed_at", job["sent_at"]) - job["sent_at"]))
+                latencies.append((time.time() - job["sent_at"], job.get("relayed_at", job["sent_at"]) - job["sent_at"],
+                                  job.get("published_at", job["sent_at"]) - job["sent_at"]))
 
 
 def listener_process(urls: list[str], results, ready, stop) -> None:
@@ -314,8 +315,10 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             "utilization": busy / (nodes * makespan), "busy": busy,
             "dispatch_idle": (percentile(idle, 50), percentile(idle, 95), percentile(idle, 99)),
             "dispatch_load": (percentile(dispatch, 50), percentile(dispatch, 95), percentile(dispatch, 99)),
-            "progress": (percentile([t for t, _ in latencies], 50), percentile([t for t, _ in latencies], 99), len(latencies)),
-            "progress_to_web": (percentile([r for _, r in latencies], 50), percentile([r for _, r in latencies], 99)),
+            "progress": (percentile([t for t, _, _ in latencies], 50), percentile([t for t, _, _ in latencies], 99),
+                         len(latencies)),
+            "progress_to_web": (percentile([r for _, r, _ in latencies], 50), percentile([r for _, r, _ in latencies], 99)),
+            "progress_in_runner": (percentile([p for _, _, p in latencies], 50), percentile([p for _, _, p in latencies], 99)),
             "done": by_status.get("DONE", 0), "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
             "errors": by_status.get("ERROR", 0), "twice": extra_runs,
             "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
@@ -337,6 +340,7 @@ def table(results: list[dict]) -> str:
         ("dispatch latency under load p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms"),
         ("progress event latency p50/p99 (events)", lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})"),
         ("… of which runner → web tier p50/p99", lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_to_web"]) + " ms"),
+        ("… of which waiting in the runner p50/p99", lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_in_runner"]) + " ms"),
         ("node idle gaps between jobs: sum / max / count > 50 ms",
          lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}"),
         ("… of which while jobs were still being submitted", lambda r: f"{r['gaps_while_submitting']:.1f} s"),

@@ -6,15 +6,34 @@ before an async-capable one, into each MiddlewareMixin's hooks, into the view. E
 crossing is a thread hand-off costing CPU on every request. All our HTTP views (pages,
 admin, API) are sync, so the whole chain runs in one go in the request's thread. (Live
 updates are Channels consumers; they do not pass through here.)
+
+At most WEB_REQUEST_THREADS requests run that chain at once; the others wait on the event
+loop without a thread. Python runs one thread at a time, so more threads add no speed, but
+each one is another contender for the interpreter against the event loop, which also
+relays live job events to WebSockets: a burst of 16 submits would otherwise slow every
+progress message on this instance.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
 
 class SyncSiteASGIHandler(ASGIHandler):
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        run_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        slots: asyncio.Semaphore | None = None
+
+        async def chain(request):
+            nonlocal slots
+            if slots is None:  # created on the server's event loop, at the first request
+                slots = asyncio.Semaphore(settings.WEB_REQUEST_THREADS)
+            async with slots:
+                return await run_chain(request)
+
+        self._middleware_chain = chain

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import redis
 from asgiref.sync import async_to_sync
@@ -74,12 +75,12 @@ class EventBatcher:
 
     def __init__(self, redis_client):
         self.redis = redis_client
-        self.pending: list[tuple[str, bytes]] = []
+        self.pending: list[tuple[int, dict]] = []
         self.ready = asyncio.Event()
 
     def send(self, user_id: int, payload: dict) -> None:
         """Queue an event (never blocks; events go out in the order they were queued)."""
-        self.pending.append(pubsub_message(user_id, payload))
+        self.pending.append((user_id, payload))
         self.ready.set()
 
     async def run(self) -> None:
@@ -91,9 +92,12 @@ class EventBatcher:
         self.ready.clear()
         batch, self.pending = self.pending, []
         if batch:
+            now = time.time()
             pipe = self.redis.pipeline(transaction=False)
-            for channel, message in batch:
-                pipe.publish(channel, message)
+            for user_id, payload in batch:
+                if "sent_at" in payload:  # a progress event: stamp when it left (latency split)
+                    payload = {**payload, "published_at": now}
+                pipe.publish(*pubsub_message(user_id, payload))
             try:
                 await pipe.execute()
             except Exception as exc:  # a notification must never break a job
