@@ -152,6 +152,8 @@ class Runner:
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
             if result.nodes_seen:  # none seen: a peer is dispatching (or none is online); no verdict
                 await self._tell_whether_full(result.free_slots == 0)
+            if result.contended:  # the peer may have missed the slots we just freed: look again soon
+                asyncio.get_running_loop().call_later(settings.DISPATCH_MIN_GAP, self.wake.set)
             for job in result.jobs:
                 self.start(job, resume=False)
             claimed = len(result.jobs)

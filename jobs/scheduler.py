@@ -52,12 +52,15 @@ def class_types_of(nodes: list[ComfyNode]) -> dict[int, frozenset]:
     return {n.pk: _class_types[n.pk][1] for n in nodes if n.pk in _class_types}
 
 
+def _eligible():
+    return ComfyNode.objects.filter(is_active=True, status=ComfyNode.Status.ONLINE, remove_when_drained=False)
+
+
 def eligible_nodes() -> tuple[list[NodeSlots], int]:
     """Lock active ONLINE nodes (inside a transaction); return those with free slots, and how
     many nodes were locked (those another dispatcher holds are skipped, not counted)."""
     nodes = list(
-        ComfyNode.objects.select_for_update(skip_locked=True)
-        .filter(is_active=True, status=ComfyNode.Status.ONLINE, remove_when_drained=False)
+        _eligible().select_for_update(skip_locked=True)
         .only("id", "priority", "max_queue", "foreign_queue", "updated_at")  # all that dispatch reads
         .order_by("-priority", "id")
     )
@@ -90,6 +93,9 @@ class Dispatched:
     # Nodes this step could lock. 0 also when another dispatcher held them all: then
     # free_slots == 0 says nothing about whether the pool is full.
     nodes_seen: int = 0
+    # Another dispatcher held every node: it may have counted slots before ours were freed,
+    # so try again shortly rather than wait for the next wake-up.
+    contended: bool = False
 
 
 def dispatch_once(*, runner_id: str) -> list[Job]:
@@ -109,6 +115,8 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     with transaction.atomic():
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
+        if seen == 0:
+            return Dispatched([], 0, 0, contended=_eligible().exists())
         if total_free == 0:
             return Dispatched([], 0, seen)
         queued_users = Job.objects.filter(status=S.QUEUED).values("user")

@@ -89,3 +89,27 @@ async def test_the_full_flag_follows_what_a_step_saw(monkeypatch, dispatched, fl
         client.delete(NODES_FULL_KEY)
         await runner._redis.aclose()
         runner.executor.shutdown()
+
+
+async def test_a_step_that_found_every_node_held_by_a_peer_looks_again_soon(settings, monkeypatch):
+    settings.DISPATCH_MIN_GAP = 0.05
+    outcomes = iter([Dispatched([], 0, nodes_seen=0, contended=True)])
+    monkeypatch.setattr(runner_module, "dispatch",
+                        lambda **kwargs: next(outcomes, Dispatched([], 2, nodes_seen=2)))
+
+    settings.DISPATCH_TICK = 5.0
+    redis_client().delete(WAKE_KEY, NODES_FULL_KEY)
+    runner = Runner(health=False)
+    runner._chores = lambda: asyncio.sleep(0)
+    steps: list[float] = []
+    own_step = runner.step
+
+    async def counted_step():
+        steps.append(time.monotonic())
+        return await own_step()
+
+    runner.step = counted_step
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.6, lambda: (stop.set(), runner.wake.set()))
+    await asyncio.wait_for(runner.serve(stop=stop), 10)
+    assert len(steps) >= 2 and steps[1] - steps[0] < 0.3  # not the 5-second tick

@@ -251,8 +251,11 @@ def test_a_dispatcher_that_finds_every_node_locked_by_another_gives_no_verdict_o
     release.set()
     holder.join(10)
     assert results[0].jobs == [] and results[0].free_slots == 0 and results[0].nodes_seen == 0
+    assert results[0].contended  # so its runner looks again shortly
     after = dispatch(runner_id="r2")  # the peer is done: this one sees both nodes
-    assert len(after.jobs) == 1 and after.free_slots == 3 and after.nodes_seen == 2
+    assert len(after.jobs) == 1 and after.free_slots == 3 and after.nodes_seen == 2 and not after.contended
+    ComfyNode.objects.update(status=ComfyNode.Status.OFFLINE)
+    assert not dispatch(runner_id="r2").contended  # no node online: nothing to retry for
 
 
 def test_daily_limit_is_enforced_at_dispatch(alice):
