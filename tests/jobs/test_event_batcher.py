@@ -12,17 +12,19 @@ from channels.layers import get_channel_layer
 from jobs.notify import EventBatcher, send_job_event, user_group
 
 
-def use_pubsub_layer(settings):
+async def sockets_of_users_7_and_8(settings):
+    """The pub/sub layer, a socket in user 7's group and one in user 8's."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                                            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"}}}
-
-
-async def test_batched_events_reach_a_socket_of_the_users_group_in_order(settings):
-    use_pubsub_layer(settings)
     layer = get_channel_layer()
     socket, stranger = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(user_group(7), socket)
     await layer.group_add(user_group(8), stranger)
+    return layer, socket, stranger
+
+
+async def test_batched_events_reach_a_socket_of_the_users_group_in_order(settings):
+    layer, socket, stranger = await sockets_of_users_7_and_8(settings)
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     try:
         batcher = EventBatcher(client)
@@ -39,11 +41,7 @@ async def test_batched_events_reach_a_socket_of_the_users_group_in_order(setting
 
 
 async def test_an_event_sent_from_a_request_thread_reaches_only_the_users_sockets(settings):
-    use_pubsub_layer(settings)
-    layer = get_channel_layer()
-    socket, stranger = await layer.new_channel(), await layer.new_channel()
-    await layer.group_add(user_group(7), socket)
-    await layer.group_add(user_group(8), stranger)
+    layer, socket, stranger = await sockets_of_users_7_and_8(settings)
     try:
         await asyncio.to_thread(send_job_event, 7, {"id": "job-b", "status": "QUEUED"})  # sync code, as a view
         assert await asyncio.wait_for(layer.receive(socket), 2) == {"type": "job.update",
