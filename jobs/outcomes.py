@@ -38,20 +38,20 @@ def cancel_was_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
-def mark_submitted(job_id) -> None:
-    Job.objects.filter(pk=job_id, submitted_at__isnull=True).update(submitted_at=timezone.now())
-
-
 def mark_node_finished(job_ids: list[str]) -> None:
     Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
 
 
-def write_progress(progress: dict[str, tuple[float, str]]) -> None:
-    """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE."""
-    if not progress:
-        return
-    rows = [Job(pk=job_id, progress=fraction, progress_text=text[:200]) for job_id, (fraction, text) in progress.items()]
-    Job.objects.filter(status=S.RUNNING).bulk_update(rows, ["progress", "progress_text"])
+def write_progress(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
+    """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
+    when their nodes accepted them, {job id: datetime}, in another."""
+    if progress:
+        rows = [Job(pk=job_id, progress=fraction, progress_text=text[:200])
+                for job_id, (fraction, text) in progress.items()]
+        Job.objects.filter(status=S.RUNNING).bulk_update(rows, ["progress", "progress_text"])
+    if submitted:
+        rows = [Job(pk=job_id, submitted_at=at) for job_id, at in submitted.items()]
+        Job.objects.filter(status=S.RUNNING, submitted_at__isnull=True).bulk_update(rows, ["submitted_at"])
 
 
 def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
@@ -88,15 +88,18 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
     return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
 
 
-def finish_and_present(job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = ()) -> dict | None:
+def finish_and_present(job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = (),
+                       submitted_at=None) -> dict | None:
     """Store a job's results (bytes, source ref), end it, and return the event to publish.
 
     One database step for the runner: the end of a job is a single hop off its event loop.
-    `job` is the runner's copy (claimed with its workflow and node).
+    `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
+    node accepted the prompt if the runner has not written that yet.
     """
     stored = [record for data, ref in results if (record := files.store_result(job=job, data=data, source_ref=ref))]
     finished_at = timezone.now()
-    if not finish(job.pk, status=status, message=message, finished_at=finished_at) or len(stored) != len(results):
+    extra = {"submitted_at": submitted_at} if submitted_at is not None else {}
+    if not finish(job.pk, status=status, message=message, finished_at=finished_at, **extra) or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.
     job.status, job.finished_at, job.cancel_requested = status, finished_at, False
@@ -106,9 +109,9 @@ def finish_and_present(job: Job, *, status: str, message: str, results: list[tup
     return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
 
 
-def finish(job_id, *, status: str, message: str, finished_at=None) -> bool:
+def finish(job_id, *, status: str, message: str, finished_at=None, **extra) -> bool:
     """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first."""
-    fields = {"error": message[:5000]}
+    fields = {"error": message[:5000], **extra}
     if finished_at is not None:
         fields["finished_at"] = finished_at
     ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)

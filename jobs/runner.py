@@ -67,6 +67,9 @@ class Runner:
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
         self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
+        # job id → when its node accepted the prompt, not yet written (with the progress, or
+        # with the job's end). Losing it in a crash only makes recovery re-send the prompt.
+        self.submitted: dict[str, object] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
@@ -299,6 +302,7 @@ class Runner:
             return  # a newer attempt of the same job runs on
         self.tasks.pop(job_id, None)
         self.cancelling.discard(job_id)
+        self.submitted.pop(job_id, None)  # requeued or adopted elsewhere: not ours to write
         self.wake.set()  # a slot is free: dispatch again now
 
     async def run_job(self, job: Job, *, resume: bool) -> None:
@@ -341,7 +345,7 @@ class Runner:
             return PromptRun(
                 client, graph, prompt_id=job.prompt_id, client_id=job.client_id,
                 on_progress=lambda p: self._on_progress(job, p),
-                on_submitted=lambda: self.db(outcomes.mark_submitted, job.pk),
+                on_submitted=lambda: self._submitted(job),
                 on_finished=lambda: self._node_slot_free(job),
             )
 
@@ -361,6 +365,9 @@ class Runner:
             raise Interrupted("cancelled before it was sent to the node")
         uploaded = await outcomes.upload_inputs(client, job, records)
         return await prompt_run(outcomes.graph_for(job, uploaded)).run()
+
+    async def _submitted(self, job: Job) -> None:
+        self.submitted[str(job.pk)] = timezone.now()  # written by _write_progress or _finish
 
     async def _node_slot_free(self, job: Job) -> None:
         """The node finished the prompt: let dispatch fill its slot (and record that, in the same
@@ -388,9 +395,13 @@ class Runner:
         while True:
             await asyncio.sleep(PROGRESS_DB_INTERVAL)
             batch, self.progress = self.progress, {}
+            submitted, self.submitted = self.submitted, {}
+            if not batch and not submitted:
+                continue
             try:
-                await self.db(outcomes.write_progress, batch)
+                await self.db(outcomes.write_progress, batch, submitted)
             except Exception as exc:  # progress is informative; the next batch will do
+                self.submitted = {**submitted, **self.submitted}  # these are kept for the next try
                 logger.warning("runner %s: cannot write progress: %s", self.id, exc)
 
     async def _on_transient(self, job: Job, client: ComfyClient, node: ComfyNode, exc: ComfyError) -> None:
@@ -425,7 +436,8 @@ class Runner:
 
     async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
         self.progress.pop(str(job.pk), None)
-        payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results)
+        payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results,
+                                submitted_at=self.submitted.pop(str(job.pk), None))
         if payload is not None:
             await self._send_event(payload["user_id"], payload["job"])
 
