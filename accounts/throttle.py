@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from comfyportal.redis_client import shared_redis
+from comfyportal.redis_client import shared_redis, shared_script
 
 LOGIN_WINDOW = 300
 
@@ -38,9 +38,6 @@ return tostring(wait)
 """
 
 
-_bucket_script = None
-
-
 def redis_connection():
     """The process's shared client (Django's cache would connect anew in every request)."""
     return shared_redis()
@@ -56,10 +53,7 @@ def api_wait_seconds(user_id: int) -> int:
     if not limit:
         return 0
     try:
-        global _bucket_script
-        if _bucket_script is None:
-            _bucket_script = redis_connection().register_script(_BUCKET)  # EVALSHA after the first call
-        wait = float(_bucket_script(keys=[bucket_key(user_id)], args=[limit, limit / 60.0, time.time()]))
+        wait = float(shared_script(_BUCKET)(keys=[bucket_key(user_id)], args=[limit, limit / 60.0, time.time()]))
     except Exception:  # Redis down: do not take the API down with it
         return 0
     return math.ceil(wait) if wait > 0 else 0

@@ -112,8 +112,9 @@ class CpuMeter:
                 self.used[name] = self.used.get(name, 0.0) + cpu - self.before.get(pid, 0.0)
 
 
-async def listen_progress(ws_url: str, latencies: list[float], stop: asyncio.Event) -> None:
-    """One user's /ws/jobs/: time from the runner receiving a node's progress to us receiving it."""
+async def listen_progress(ws_url: str, latencies: list[tuple[float, float, float]], stop: asyncio.Event) -> None:
+    """One user's /ws/jobs/: time from the runner receiving a node's progress to us receiving it
+    (and to the web tier relaying it, and to the runner publishing it)."""
     import websockets
 
     async with websockets.connect(ws_url, max_size=2**24) as socket:

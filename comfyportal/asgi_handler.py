@@ -27,12 +27,9 @@ class SyncSiteASGIHandler(ASGIHandler):
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
         run_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
-        slots: asyncio.Semaphore | None = None
+        slots = asyncio.Semaphore(settings.WEB_REQUEST_THREADS)
 
         async def chain(request):
-            nonlocal slots
-            if slots is None:  # created on the server's event loop, at the first request
-                slots = asyncio.Semaphore(settings.WEB_REQUEST_THREADS)
             async with slots:
                 return await run_chain(request)
 

@@ -7,6 +7,8 @@ request. This client's pool is shared by all threads of the process.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import redis
 from django.conf import settings
 
@@ -18,3 +20,9 @@ def shared_redis() -> redis.Redis:
     if _client is None:
         _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
     return _client
+
+
+@lru_cache
+def shared_script(source: str):
+    """A Lua script on the shared client, registered once (called by EVALSHA afterwards)."""
+    return shared_redis().register_script(source)

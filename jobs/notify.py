@@ -16,13 +16,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from comfyportal.redis_client import shared_redis as redis_client
+from comfyportal.redis_client import shared_script
 
 logger = logging.getLogger("comfyportal.jobs")
 
 WAKE_KEY = f"{settings.REDIS_PREFIX}:dispatch:wake"
 # Set (for 2 s, refreshed) by a runner whose last dispatch left no node slot free.
 NODES_FULL_KEY = f"{settings.REDIS_PREFIX}:dispatch:full"
-_wake_script = None
 
 # A new job cannot start while every slot is taken, and the runner that frees a slot
 # dispatches anyway: during a burst of submits, skip the thousand pointless wake-ups.
@@ -44,11 +44,8 @@ FREE_SLOT = "slot"  # capacity may have appeared: a node came online, a job was 
 
 def wake_dispatch(reason: str = FREE_SLOT) -> None:
     """Wake a runner now (for a new job only if some node slot may be free)."""
-    global _wake_script
     try:
-        if _wake_script is None:
-            _wake_script = redis_client().register_script(WAKE_SCRIPT)
-        _wake_script(keys=[WAKE_KEY, NODES_FULL_KEY], args=[reason])
+        shared_script(WAKE_SCRIPT)(keys=[WAKE_KEY, NODES_FULL_KEY], args=[reason])
     except redis.RedisError as exc:  # the periodic tick dispatches anyway
         logger.warning("could not wake the dispatcher: %s", exc)
 

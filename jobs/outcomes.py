@@ -42,7 +42,7 @@ def mark_node_finished(job_ids: list[str]) -> None:
     Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
 
 
-def write_progress(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
+def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
     when their nodes accepted them, {job id: datetime}, in another."""
     if progress:
@@ -97,23 +97,23 @@ def finish_and_present(job: Job, *, status: str, message: str, results: list[tup
     node accepted the prompt if the runner has not written that yet.
     """
     stored = [record for data, ref in results if (record := files.store_result(job=job, data=data, source_ref=ref))]
-    finished_at = timezone.now()
-    extra = {"submitted_at": submitted_at} if submitted_at is not None else {}
-    if not finish(job.pk, status=status, message=message, finished_at=finished_at, **extra) or len(stored) != len(results):
+    ending = {"finished_at": timezone.now()}
+    if submitted_at is not None:
+        ending["submitted_at"] = submitted_at
+    if not finish(job.pk, status=status, message=message, **ending) or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.
-    job.status, job.finished_at, job.cancel_requested = status, finished_at, False
+    job.status, job.finished_at, job.cancel_requested = status, ending["finished_at"], False
     job.error = message[:5000]
     if status == S.DONE:
         job.progress = 1.0
     return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
 
 
-def finish(job_id, *, status: str, message: str, finished_at=None, **extra) -> bool:
-    """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first."""
-    fields = {"error": message[:5000], **extra}
-    if finished_at is not None:
-        fields["finished_at"] = finished_at
+def finish(job_id, *, status: str, message: str, **fields) -> bool:
+    """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first.
+    `fields`: more columns to set in the same UPDATE (finished_at defaults to now)."""
+    fields["error"] = message[:5000]
     ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
     if ended:
         logger.info("job %s %s %s", job_id, status, message[:200],

@@ -23,7 +23,7 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -69,7 +69,7 @@ class Runner:
         self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
         # job id → when its node accepted the prompt, not yet written (with the progress, or
         # with the job's end). Losing it in a crash only makes recovery re-send the prompt.
-        self.submitted: dict[str, object] = {}
+        self.submitted: dict[str, datetime] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
@@ -105,7 +105,7 @@ class Runner:
         deadline = time.monotonic() + lease if lease else None
         self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=15, socket_connect_timeout=5)
         listener = asyncio.create_task(self._listen_for_wakeups())
-        progress_writer = asyncio.create_task(self._write_progress())
+        progress_writer = asyncio.create_task(self._write_running_state())
         if uses_pubsub_layer():
             self.events = EventBatcher(self._redis)
             event_sender = asyncio.create_task(self.events.run())
@@ -367,7 +367,7 @@ class Runner:
         return await prompt_run(outcomes.graph_for(job, uploaded)).run()
 
     async def _submitted(self, job: Job) -> None:
-        self.submitted[str(job.pk)] = timezone.now()  # written by _write_progress or _finish
+        self.submitted[str(job.pk)] = timezone.now()  # written by _write_running_state or _finish
 
     async def _node_slot_free(self, job: Job) -> None:
         """The node finished the prompt: let dispatch fill its slot (and record that, in the same
@@ -388,10 +388,11 @@ class Runner:
                    "progress_text": progress.text, "node": job.node.name if job.node else None,
                    "event": "progress", "sent_at": time.time()}
         await self._send_event(job.user_id, payload)
-        self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_progress
+        self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_running_state
 
-    async def _write_progress(self) -> None:
-        """Every PROGRESS_DB_INTERVAL: the latest progress of all our jobs in one UPDATE."""
+    async def _write_running_state(self) -> None:
+        """Every PROGRESS_DB_INTERVAL: the latest progress of all our jobs in one UPDATE (and
+        when their nodes accepted them)."""
         while True:
             await asyncio.sleep(PROGRESS_DB_INTERVAL)
             batch, self.progress = self.progress, {}
@@ -399,7 +400,7 @@ class Runner:
             if not batch and not submitted:
                 continue
             try:
-                await self.db(outcomes.write_progress, batch, submitted)
+                await self.db(outcomes.write_running_state, batch, submitted)
             except Exception as exc:  # progress is informative; the next batch will do
                 self.submitted = {**submitted, **self.submitted}  # these are kept for the next try
                 logger.warning("runner %s: cannot write progress: %s", self.id, exc)

@@ -71,11 +71,12 @@ def eligible_nodes() -> tuple[list[NodeSlots], int]:
         Job.objects.filter(status=S.RUNNING, node__in=nodes, node_finished_at__isnull=True)
         .values_list("node").annotate(n=Count("id"))
     )
-    free_nodes = [(node, running.get(node.pk, 0) + node.foreign_queue) for node in nodes]
-    free_nodes = [(node, load) for node, load in free_nodes if node.max_queue - load > 0]
-    class_types = class_types_of([node for node, _ in free_nodes])
-    return [NodeSlots(node=node, free=node.max_queue - load, load=load, class_types=class_types.get(node.pk, frozenset()))
-            for node, load in free_nodes], len(nodes)
+    load = {node.pk: running.get(node.pk, 0) + node.foreign_queue for node in nodes}
+    free_nodes = [node for node in nodes if node.max_queue > load[node.pk]]
+    class_types = class_types_of(free_nodes)
+    return [NodeSlots(node=node, free=node.max_queue - load[node.pk], load=load[node.pk],
+                      class_types=class_types.get(node.pk, frozenset()))
+            for node in free_nodes], len(nodes)
 
 
 def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:

@@ -50,7 +50,7 @@ def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_
     followed, short = (Job.objects.select_related("workflow", "node", "user").get(
         pk=make_job(alice, workflow, status=S.RUNNING, node=node, started_at=accepted).pk) for _ in range(2))
     requeued = make_job(alice, workflow, status=S.QUEUED)
-    outcomes.write_progress({str(followed.pk): (0.5, "KSampler 10/20")},
+    outcomes.write_running_state({str(followed.pk): (0.5, "KSampler 10/20")},
                             {str(followed.pk): accepted, str(requeued.pk): accepted})
     followed.refresh_from_db()
     assert followed.submitted_at == accepted and followed.progress == 0.5
