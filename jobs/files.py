@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from comfyportal.errors import InvalidInput, TooLarge
 from jobs import imaging
@@ -44,13 +45,13 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFil
 
 
 def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
-    """Store one output image of a job once (a second collection of the same file is a no-op)."""
+    """Store one output image of a job once (a second collection of the same file is a no-op).
+
+    "Once" is the database's unique constraint, not a query first: a second collection is rare
+    (recovery after a crash), a query per result is not."""
     source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
-    if JobFile.objects.filter(job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref).exists():
-        return None
     try:
-        info = imaging.inspect_upload(data, max_bytes=max(len(data), 1), max_pixels=10**9)
-        thumb, thumb_type = imaging.make_thumbnail(data)
+        info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
         content_type, width, height = info.content_type, info.width, info.height
     except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
         thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
@@ -61,9 +62,11 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
     if thumb:
         record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
     try:
-        with transaction.atomic():
-            record.save()
-    except IntegrityError:  # stored by a racing collector
+        # A savepoint only inside a transaction (a failed INSERT would spoil it); alone, the
+        # INSERT is its own transaction and a BEGIN/COMMIT round trip would buy nothing.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            record.save(force_insert=True)
+    except IntegrityError:  # stored already (an earlier or a racing collection)
         delete_stored(record)
         return None
     return record

@@ -367,7 +367,10 @@ class Runner:
         return await prompt_run(outcomes.graph_for(job, uploaded)).run()
 
     async def _submitted(self, job: Job) -> None:
-        self.submitted[str(job.pk)] = timezone.now()  # written by _write_running_state or _finish
+        # Written by _write_running_state, or with the job's end: kept on the job too, for a job
+        # that ends while the batch holding it is being written (that UPDATE skips ended jobs).
+        job.submitted_at = timezone.now()
+        self.submitted[str(job.pk)] = job.submitted_at
 
     async def _node_slot_free(self, job: Job) -> None:
         """The node finished the prompt: let dispatch fill its slot (and record that, in the same
@@ -437,8 +440,9 @@ class Runner:
 
     async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
         self.progress.pop(str(job.pk), None)
+        self.submitted.pop(str(job.pk), None)
         payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results,
-                                submitted_at=self.submitted.pop(str(job.pk), None))
+                                submitted_at=job.submitted_at)
         if payload is not None:
             await self._send_event(payload["user_id"], payload["job"])
 

@@ -112,7 +112,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
 
         mark_node_finished(node_finished)
     User = get_user_model()
-    claimed: list[Job] = []
+    assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
     with transaction.atomic():
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
@@ -162,13 +162,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             heads[user_id].remove(job)
             if not heads[user_id]:
                 del heads[user_id]
-            ok = lifecycle.transition(
-                job.pk, from_status=S.QUEUED, to_status=S.RUNNING, node=slot.node, started_at=now,
-                prompt_id=str(uuid.uuid4()), client_id=f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}",
-                runner_id=runner_id, heartbeat_at=now, progress=0.0, progress_text="", error="",
-            )
-            if not ok:  # cancelled meanwhile
-                continue
+            assignments[job.pk] = (slot.node.pk, str(uuid.uuid4()), f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}")
             slot.free -= 1
             slot.load += 1
             total_free -= 1
@@ -177,9 +171,13 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             started_today[user_id] = started_today.get(user_id, 0) + 1
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
-            claimed.append(job)
-    jobs = list(Job.objects.filter(pk__in=[j.pk for j in claimed]).select_related("workflow", "node", "user"))
-    return Dispatched(jobs, total_free, seen)
+        lifecycle.claim(assignments, runner_id=runner_id, now=now)
+    # What the runner reads; a node's class list and health snapshot are not among it.
+    jobs = list(Job.objects.filter(pk__in=list(assignments), status=S.RUNNING,
+                                   prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()])
+                .select_related("workflow", "node").defer("node__class_types", "node__system_stats"))
+    unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
+    return Dispatched(jobs, total_free + unclaimed, seen)
 
 
 def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[Job]]:

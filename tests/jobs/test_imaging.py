@@ -716,6 +716,18 @@ def test_make_thumbnail_never_upscales_and_keeps_alpha() -> None:
     assert img.size == (40, 20) and img.mode == "RGBA"
 
 
+def test_inspect_with_thumbnail_agrees_with_both_and_decodes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = S.jpeg_with_orientation(S.quadrant_mask(800, 400), 6)
+    expected = (inspect_upload(data, max_bytes=len(data), max_pixels=10**9), *make_thumbnail(data, max_side=100))
+    opened = []
+    real_open = imaging._open_checked
+    monkeypatch.setattr(imaging, "_open_checked", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    assert imaging.inspect_with_thumbnail(data, max_pixels=10**9, max_side=100) == expected
+    assert len(opened) == 1
+    with pytest.raises(ImageRejected):
+        imaging.inspect_with_thumbnail(b"not an image", max_pixels=10**9)
+
+
 def test_make_thumbnail_jpeg_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imaging, "_webp_available", lambda: False)
     data, ctype = make_thumbnail(_rgba_png(S.rgba_strokes(400, 200)), max_side=100)

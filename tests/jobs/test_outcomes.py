@@ -58,3 +58,52 @@ def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_
     # A job that ends before the next progress write gets it with its ending.
     outcomes.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted)
     assert Job.objects.get(pk=short.pk).submitted_at == accepted
+
+
+def _stored_once_and_files_kept_tidy(job, settings) -> None:
+    from pathlib import Path
+
+    from jobs.files import store_result
+    from jobs.models import JobFile
+
+    first = store_result(job=job, data=png(), source_ref="output//a.png")
+    files_after_first = sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+    again = store_result(job=job, data=png(), source_ref="output//a.png")  # a recovery collecting it again
+    assert first is not None and again is None
+    assert JobFile.objects.filter(job=job, kind="RESULT").count() == 1
+    assert sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) == files_after_first
+    assert (first.width, first.height, first.content_type) == (64, 48, "image/png") and first.thumbnail
+
+
+def test_a_result_collected_twice_is_stored_once_inside_a_transaction(alice, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    _stored_once_and_files_kept_tidy(claimed_job(alice), settings)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_result_collected_twice_is_stored_once_in_autocommit(settings, tmp_path):
+    """The runner stores results outside any transaction: the INSERT alone meets the constraint."""
+    from tests.conftest import make_user
+
+    settings.MEDIA_ROOT = tmp_path
+    _stored_once_and_files_kept_tidy(claimed_job(make_user("carol")), settings)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_when_the_node_accepted_a_job_is_kept_when_the_job_ends_while_that_time_is_being_written():
+    from asgiref.sync import sync_to_async
+
+    from jobs.runner import Runner
+    from tests.conftest import make_user
+
+    job = await sync_to_async(lambda: claimed_job(make_user("dora")))()
+    runner = Runner(health=False)
+    try:
+        await runner._submitted(job)
+        batch, runner.submitted = runner.submitted, {}  # the progress writer took the batch…
+        await runner._finish(job, S.DONE, "")  # …and the job ended before the batch's UPDATE ran,
+        await runner.db(outcomes.write_running_state, {}, batch)  # which skips jobs no longer running
+        fresh = await sync_to_async(Job.objects.get)(pk=job.pk)
+        assert fresh.status == S.DONE and fresh.submitted_at == batch[str(job.pk)]
+    finally:
+        runner.executor.shutdown()

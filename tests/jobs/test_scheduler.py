@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from jobs import lifecycle
 from jobs.models import Job
@@ -176,6 +177,42 @@ def test_illegal_transition_is_an_error(alice):
     with pytest.raises(lifecycle.IllegalTransition):
         lifecycle.transition(job.pk, from_status=S.DONE, to_status=S.RUNNING)
     assert lifecycle.transition(job.pk, from_status=S.QUEUED, to_status=S.RUNNING) is False
+
+
+def test_claim_moves_each_job_to_its_own_node_and_ids_and_leaves_a_job_no_longer_queued(alice):
+    workflow = make_workflow()
+    first, second = make_node(), make_node()
+    queued, other, cancelled = (make_job(alice, workflow) for _ in range(3))
+    lifecycle.transition(cancelled.pk, from_status=S.QUEUED, to_status=S.CANCELLED)
+    lifecycle.claim({queued.pk: (first.pk, "p-1", "c-1"), other.pk: (second.pk, "p-2", "c-2"),
+                     cancelled.pk: (first.pk, "p-3", "c-3")}, runner_id="r1", now=timezone.now())
+    rows = {j.pk: j for j in Job.objects.all()}
+    assert (rows[queued.pk].status, rows[queued.pk].node_id, rows[queued.pk].prompt_id,
+            rows[queued.pk].client_id) == (S.RUNNING, first.pk, "p-1", "c-1")
+    assert (rows[other.pk].status, rows[other.pk].node_id, rows[other.pk].prompt_id) == (S.RUNNING, second.pk, "p-2")
+    assert rows[queued.pk].runner_id == "r1" and rows[queued.pk].started_at is not None
+    assert (rows[cancelled.pk].status, rows[cancelled.pk].node_id, rows[cancelled.pk].prompt_id) == (S.CANCELLED, None, "")
+
+
+def test_a_job_cancelled_while_dispatch_decides_is_not_sent_and_its_slot_stays_free(alice, monkeypatch):
+    from jobs import scheduler
+
+    workflow = make_workflow()
+    make_node(max_queue=2)
+    kept, cancelled = make_job(alice, workflow), make_job(alice, workflow)
+    alice.max_concurrent_jobs = 10
+    alice.save()
+    read_queue = scheduler.queue_heads
+
+    def cancel_after_reading(*args):
+        heads = read_queue(*args)
+        lifecycle.transition(cancelled.pk, from_status=S.QUEUED, to_status=S.CANCELLED)
+        return heads
+
+    monkeypatch.setattr(scheduler, "queue_heads", cancel_after_reading)
+    result = dispatch(runner_id="r1")
+    assert [j.pk for j in result.jobs] == [kept.pk] and result.free_slots == 1
+    assert Job.objects.get(pk=cancelled.pk).status == S.CANCELLED
 
 
 @pytest.mark.django_db(transaction=True)
