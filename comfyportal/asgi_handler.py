@@ -7,30 +7,44 @@ crossing is a thread hand-off costing CPU on every request. All our HTTP views (
 admin, API) are sync, so the whole chain runs in one go in the request's thread. (Live
 updates are Channels consumers; they do not pass through here.)
 
-At most WEB_REQUEST_THREADS requests run that chain at once; the others wait on the event
-loop without a thread. Python runs one thread at a time, so more threads add no speed, but
-each one is another contender for the interpreter against the event loop, which also
-relays live job events to WebSockets: a burst of 16 submits would otherwise slow every
-progress message on this instance.
+Django also starts a new thread for every request and joins it at the end, and the event
+loop waits for both: during a burst of submits that was a fifth of the loop's time, and
+every live job event this instance relays waited behind it. Here a request borrows one of
+WEB_REQUEST_THREADS long-lived threads instead (asgiref runs a request's thread-sensitive
+code, signals included, on the executor its context names), and waits on the event loop,
+without a thread, while all are busy. Python runs one thread at a time, so more threads add
+no speed, only more contenders for the interpreter against the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
 
 class SyncSiteASGIHandler(ASGIHandler):
+    def __init__(self):
+        super().__init__()
+        self.idle_threads: asyncio.Queue[ThreadPoolExecutor] = asyncio.Queue()
+        for number in range(settings.WEB_REQUEST_THREADS):
+            self.idle_threads.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{number}"))
+
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
-        run_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
-        slots = asyncio.Semaphore(settings.WEB_REQUEST_THREADS)
+        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
 
-        async def chain(request):
-            async with slots:
-                return await run_chain(request)
-
-        self._middleware_chain = chain
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = await self.idle_threads.get()
+        try:
+            # Thread-local state (the database connection) lives on with the thread, as under
+            # WSGI; request_started/finished, which tidy it, run on this thread too.
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            self.idle_threads.put_nowait(thread)

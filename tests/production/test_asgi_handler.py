@@ -72,3 +72,33 @@ async def test_api_errors_and_headers_still_come_from_the_middleware(handler):
     assert "detail" in json.loads(response["body"])
     headers = {name.lower(): value for name, value in response["headers"]}
     assert headers[b"x-frame-options"] == b"DENY"  # the innermost middleware ran too
+
+
+async def test_requests_share_a_few_long_lived_threads_with_their_signals(settings):
+    """No thread is started per request: WEB_REQUEST_THREADS threads serve them all, each
+    request's request_started (which tidies its database connection) on its view's thread."""
+    import asyncio
+
+    from django.core.signals import request_started
+
+    settings.ROOT_URLCONF = "tests.production.test_asgi_handler"
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.production.test_asgi_handler.RecordThread"]
+    settings.WEB_REQUEST_THREADS = 2
+    handler = SyncSiteASGIHandler()
+    signal_threads: list[str] = []
+
+    def record_signal(**kwargs):
+        signal_threads.append(threading.current_thread().name)
+
+    request_started.connect(record_signal)
+    seen_threads.clear()
+    threads_before = threading.active_count()
+    try:
+        responses = await asyncio.gather(*(request(handler, "/thread/") for _ in range(8)))
+    finally:
+        request_started.disconnect(record_signal)
+    assert [r["status"] for r in responses] == [200] * 8
+    assert len(seen_threads) == 16 and len(set(seen_threads)) <= 2
+    assert all(name.startswith("request-") for name in seen_threads)
+    assert len(signal_threads) == 8 and set(signal_threads) <= set(seen_threads)
+    assert threading.active_count() <= threads_before + 2
