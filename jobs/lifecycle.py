@@ -8,9 +8,9 @@ silent overwrite.
 
 from __future__ import annotations
 
-from django.db import connection
 from django.utils import timezone
 
+from comfyportal.bulk_update import update_each
 from jobs.models import Job
 
 S = Job.Status
@@ -50,27 +50,14 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
 
 
 
+
 def claim(assignments: dict, *, runner_id: str, now) -> None:
     """QUEUED → RUNNING for many jobs in one UPDATE: {job id: (node id, prompt id, client id)}.
 
     A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
-    back which were claimed by their prompt ids. Plain SQL: the ORM spends longer compiling
-    one CASE per field and job than the database spends running the statement."""
-    if not assignments:
-        return
+    back which were claimed by their prompt ids."""
     if S.RUNNING not in ALLOWED[S.QUEUED]:
         raise IllegalTransition(f"a job cannot go from {S.QUEUED} to {S.RUNNING}")
-    ids = [Job._meta.pk.get_db_prep_value(pk, connection) for pk in assignments]
-    at = Job._meta.get_field("started_at").get_db_prep_value(now, connection)
-    cases, params = [], []
-    for column, position in (("node_id", 0), ("prompt_id", 1), ("client_id", 2)):
-        cases.append(f"{column} = CASE id " + " ".join(["WHEN %s THEN %s"] * len(ids)) + " END")
-        for db_id, values in zip(ids, assignments.values()):
-            params += [db_id, values[position]]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Job._meta.db_table} SET status = %s, {', '.join(cases)}, started_at = %s, heartbeat_at = %s, "
-            f"runner_id = %s, progress = 0, progress_text = '', error = '' "
-            f"WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))})",
-            [S.RUNNING, *params, at, at, runner_id, S.QUEUED, *ids],
-        )
+    update_each(Job, assignments, ("node", "prompt_id", "client_id"), where="status = %s", where_params=[S.QUEUED],
+                set_also={"status": S.RUNNING, "started_at": now, "heartbeat_at": now, "runner_id": runner_id,
+                          "progress": 0.0, "progress_text": "", "error": ""})

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from comfyportal.bulk_update import update_each
 from jobs import files, imaging, lifecycle
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_job
@@ -46,12 +47,11 @@ def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict 
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
     when their nodes accepted them, {job id: datetime}, in another."""
     if progress:
-        rows = [Job(pk=job_id, progress=fraction, progress_text=text[:200])
-                for job_id, (fraction, text) in progress.items()]
-        Job.objects.filter(status=S.RUNNING).bulk_update(rows, ["progress", "progress_text"])
+        update_each(Job, {job_id: (fraction, text[:200]) for job_id, (fraction, text) in progress.items()},
+                    ("progress", "progress_text"), where="status = %s", where_params=[S.RUNNING])
     if submitted:
-        rows = [Job(pk=job_id, submitted_at=at) for job_id, at in submitted.items()]
-        Job.objects.filter(status=S.RUNNING, submitted_at__isnull=True).bulk_update(rows, ["submitted_at"])
+        update_each(Job, {job_id: (at,) for job_id, at in submitted.items()}, ("submitted_at",),
+                    where="status = %s AND submitted_at IS NULL", where_params=[S.RUNNING])
 
 
 def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
