@@ -35,6 +35,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def reference_loop_ms() -> float:
+    """How fast this machine runs Python right now: one core summing a million integers.
+    Figures from different runs compare only where this does too (shared machines drift)."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(10**6))", number=10, repeat=5)) / 10 * 1000
+
+
 class MemorySampler(threading.Thread):
     """Peak RSS of the worker process trees, and how many processes they used."""
 
@@ -210,6 +218,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
     reset_redis()
     env = production_env(runners)
     media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
+    speed_before = reference_loop_ms()  # the machine alone, before and after (see main())
     with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
                webs=webs, workers=1, env=env, media_root=media, nodes_in_one_process=True) as stack:
         for i, node in enumerate(stack.nodes):
@@ -327,7 +336,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
             "gaps_while_submitting": sum(g for t, g in gap_at if t < wall_started + submit_seconds),
             "first_start": (sum(first_starts), max(first_starts, default=0)),
             "last_end": (max(last_ends, default=0), sum(max(last_ends, default=0) - e for e in last_ends)),
-            "cpu": cpu.used, "cores": os.cpu_count(),
+            "cpu": cpu.used, "cores": os.cpu_count(), "speed": (speed_before, None),
         }
 
 
@@ -353,6 +362,8 @@ def table(results: list[dict]) -> str:
         ("jobs lost", lambda r: str(r["lost"])),
         ("jobs run twice", lambda r: str(r["twice"])),
         ("worker processes / peak memory", lambda r: f"{r['worker_processes']} / {r['peak_mb']:.0f} MB"),
+        ("machine alone: reference loop before / after (lower = faster)",
+         lambda r: f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms"),
         ("CPU used / available during the run", lambda r: f"{sum(r['cpu'].values()):.1f} / {r['cores'] * r['makespan']:.1f} s"),
         *[(f"… CPU per job: {part}", lambda r, part=part: f"{r['cpu'].get(part, 0) / r['N'] * 1000:.1f} ms")
           for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis", "benchmark clients")],
@@ -381,7 +392,9 @@ def main(argv: list[str]) -> int:
     results = []
     for nodes, jobs, job_time in configs:
         print(f"running K={nodes} N={jobs} T={job_time} …", flush=True)
-        results.append(run(nodes, jobs, job_time, args.users, args.webs, args.runners))
+        result = run(nodes, jobs, job_time, args.users, args.webs, args.runners)
+        result["speed"] = (result["speed"][0], reference_loop_ms())
+        results.append(result)
     print(table(results))
     return 0 if all(r["lost"] == 0 and r["twice"] == 0 for r in results) else 1
 
