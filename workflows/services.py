@@ -61,7 +61,10 @@ def active_workflows() -> QuerySet[Workflow]:
 
 
 def get_active_workflow(slug: str) -> Workflow:
-    workflow = Workflow.objects.filter(slug=slug, is_active=True).order_by("-created_at", "-pk").first()
+    """The current version of a workflow, without its graph (a big JSON document that only
+    building a prompt reads; submitting a job and showing its form need the spec)."""
+    workflow = (Workflow.objects.filter(slug=slug, is_active=True).defer("graph")
+                .order_by("-created_at", "-pk").first())
     if workflow is None:
         raise NotFound(f"workflow: no active workflow '{slug}'.")
     return workflow

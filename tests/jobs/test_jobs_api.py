@@ -73,6 +73,20 @@ def test_submit_creates_a_queued_job_with_the_real_seed(alice_api):
     assert JobFile.objects.get(pk=image).job_id == job.pk
 
 
+def test_submit_leaves_the_workflow_graph_unread(alice_api, monkeypatch):
+    """Real graphs are tens of kilobytes of JSON; only building the prompt (in the runner) reads it."""
+    from workflows.models import Workflow
+
+    make_workflow(slug="tiny")
+    decoded = []
+    real_from_db = Workflow.from_db
+    monkeypatch.setattr(Workflow, "from_db", classmethod(
+        lambda cls, db, names, values: decoded.append(tuple(names)) or real_from_db.__func__(cls, db, names, values)))
+    response = alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}})
+    assert response.status_code == 201, response.json()
+    assert decoded and all("graph" not in names for names in decoded)
+
+
 def test_submit_with_bad_inputs_names_each_field(alice_api):
     upload_example("image-filters")
     response = alice_api.post("/api/jobs", {"workflow": "image-filters", "inputs": {"blur_radius": 500, "nope": 1}})
