@@ -385,12 +385,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--webs", type=int, default=1,
                         help="daphne web instances (default 1: on 2 shared cores a second one only adds contention)")
     parser.add_argument("--runners", type=int, default=2, help="job runners (JOB_RUNNERS; production default 2)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each configuration this many times (a shared machine drifts between runs)")
     add_database_argument(parser)
     args = parser.parse_args(argv)
     configs = [(args.nodes, args.jobs, args.job_time)] if args.nodes else STANDARD
     setup(args.database_url)
     results = []
-    for nodes, jobs, job_time in configs:
+    for nodes, jobs, job_time in [config for config in configs for _ in range(args.repeat)]:
         print(f"running K={nodes} N={jobs} T={job_time} …", flush=True)
         result = run(nodes, jobs, job_time, args.users, args.webs, args.runners)
         result["speed"] = (result["speed"][0], reference_loop_ms())
