@@ -13,7 +13,9 @@ every live job event this instance relays waited behind it. Here a request borro
 WEB_REQUEST_THREADS long-lived threads instead (asgiref runs a request's thread-sensitive
 code, signals included, on the executor its context names), and waits on the event loop,
 without a thread, while all are busy. Python runs one thread at a time, so more threads add
-no speed, only more contenders for the interpreter against the event loop.
+no speed, only more contenders for the interpreter against the event loop. (A slow client
+never holds a thread: daphne receives a request's whole body before calling the application
+and buffers what it sends back.)
 """
 
 from __future__ import annotations

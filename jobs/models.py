@@ -60,6 +60,9 @@ class Job(models.Model):
             models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),
             models.Index(fields=["user", "-created_at"], name="job_user_idx"),
             models.Index(fields=["user", "status"], name="job_user_status_idx"),
+            # Dispatch counts each waiting user's jobs started today (daily limit, round-robin):
+            # without this, every step read all of those users' past jobs.
+            models.Index(fields=["user", "started_at"], name="job_user_started_idx"),
         ]
 
     def __str__(self) -> str:
