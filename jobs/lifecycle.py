@@ -48,9 +48,6 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
     return updated == 1
 
 
-
-
-
 def claim(assignments: dict, *, runner_id: str, now) -> None:
     """QUEUED → RUNNING for many jobs in one UPDATE: {job id: (node id, prompt id, client id)}.
 
