@@ -12,14 +12,9 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-_client: redis.Redis | None = None
-
-
+@lru_cache(maxsize=1)
 def shared_redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    return _client
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
 
 
 @lru_cache

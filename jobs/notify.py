@@ -15,8 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from comfyportal.redis_client import shared_redis as redis_client
-from comfyportal.redis_client import shared_script
+from comfyportal.redis_client import shared_redis, shared_script
 
 logger = logging.getLogger("comfyportal.jobs")
 
@@ -115,7 +114,7 @@ def uses_pubsub_layer() -> bool:
 def send_job_event(user_id: int, payload: dict) -> None:
     if uses_pubsub_layer():  # one PUBLISH from this thread, no hop to the event loop
         try:
-            redis_client().publish(*pubsub_message(user_id, payload))
+            shared_redis().publish(*pubsub_message(user_id, payload))
         except redis.RedisError as exc:  # a notification must never break a request
             logger.warning("could not send a job event: %s", exc)
         return

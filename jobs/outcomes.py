@@ -94,7 +94,8 @@ def finish_and_present(job: Job, *, status: str, message: str, results: list[tup
 
     One database step for the runner: the end of a job is a single hop off its event loop.
     `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
-    node accepted the prompt if the runner has not written that yet.
+    node accepted the prompt, is written with the ending (the progress batch that also
+    carries it skips jobs that have ended).
     """
     stored = [record for data, ref in results if (record := files.store_result(job=job, data=data, source_ref=ref))]
     ending = {"finished_at": timezone.now()}

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from django_q.tasks import async_task
 
-from jobs.notify import redis_client
+from comfyportal.redis_client import shared_redis
 from jobs.runner import RUNNER_KEY, Runner
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -26,7 +26,7 @@ def run_engine() -> None:
 
 def alive_runners() -> int:
     try:
-        return sum(1 for _ in redis_client().scan_iter(match=RUNNER_KEY + "*", count=100))
+        return sum(1 for _ in shared_redis().scan_iter(match=RUNNER_KEY + "*", count=100))
     except redis.RedisError:
         return 0
 
@@ -37,7 +37,7 @@ def ensure_runners(*, force: bool = False) -> int:
         return 0  # unit tests drive the runner directly
     try:
         # One starter at a time, and not more often than every few seconds.
-        if not redis_client().set(f"{settings.REDIS_PREFIX}:runner-starter", 1, nx=True, ex=5) and not force:
+        if not shared_redis().set(f"{settings.REDIS_PREFIX}:runner-starter", 1, nx=True, ex=5) and not force:
             return 0
     except redis.RedisError:
         return 0

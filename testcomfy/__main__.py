@@ -13,12 +13,12 @@ import signal
 import sys
 from dataclasses import replace
 
-from .config import server_count, settings_from_args
+from .config import settings_from_args
 from .server import TestComfy
 
 
 async def _serve(argv: list[str]) -> None:
-    settings, count = settings_from_args(argv), server_count(argv)
+    settings, count = settings_from_args(argv)
     servers = [TestComfy(replace(settings, port=settings.port + i if settings.port else 0,
                                  data_dir=f"{settings.data_dir}/server-{i}" if settings.data_dir and count > 1
                                  else settings.data_dir))

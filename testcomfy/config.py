@@ -80,14 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(argv: list[str] | None = None) -> Settings:
+def settings_from_args(argv: list[str] | None = None) -> tuple[Settings, int]:
+    """The servers' settings and how many servers to run (``--servers``)."""
     args = build_parser().parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
-    return Settings(**values, exit_on_die=True)
-
-
-def server_count(argv: list[str] | None = None) -> int:
-    return max(1, build_parser().parse_args(argv).servers)
+    return Settings(**values, exit_on_die=True), max(1, args.servers)
 
 
 def env_flag(name: str) -> bool:

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from comfyportal.redis_client import shared_redis
 from jobs import runner as runner_module
-from jobs.notify import NODES_FULL_KEY, WAKE_KEY, redis_client
+from jobs.notify import NODES_FULL_KEY, WAKE_KEY
 from jobs.scheduler import Dispatched
 from jobs.runner import Runner
 
@@ -18,7 +19,7 @@ async def serve_with_steps(settings, outcome, *, seconds: float) -> list[float]:
     """Run a runner whose dispatch step is `outcome(runner, step_number)` → jobs claimed;
     return when each step started (seconds from the start)."""
     settings.DISPATCH_TICK = 5.0  # anything quicker than this was a wake-up, not the tick
-    redis_client().delete(WAKE_KEY)  # wake-ups other tests left for a runner
+    shared_redis().delete(WAKE_KEY)  # wake-ups other tests left for a runner
     runner = Runner(health=False)
     started, stop = time.monotonic(), asyncio.Event()
     steps: list[float] = []
@@ -74,7 +75,7 @@ async def test_the_full_flag_follows_what_a_step_saw(monkeypatch, dispatched, fl
     import redis.asyncio as aioredis
     from django.conf import settings
 
-    client = redis_client()
+    client = shared_redis()
     client.delete(NODES_FULL_KEY)
     if flag_before:
         client.set(NODES_FULL_KEY, flag_before, ex=2)
@@ -98,7 +99,7 @@ async def test_a_step_that_found_every_node_held_by_a_peer_looks_again_soon(sett
                         lambda **kwargs: next(outcomes, Dispatched([], 2, nodes_seen=2)))
 
     settings.DISPATCH_TICK = 5.0
-    redis_client().delete(WAKE_KEY, NODES_FULL_KEY)
+    shared_redis().delete(WAKE_KEY, NODES_FULL_KEY)
     runner = Runner(health=False)
     runner._chores = lambda: asyncio.sleep(0)
     steps: list[float] = []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from jobs.notify import FREE_SLOT, NEW_JOB, NODES_FULL_KEY, WAKE_KEY, redis_client, wake_dispatch
+from comfyportal.redis_client import shared_redis
+from jobs.notify import FREE_SLOT, NEW_JOB, NODES_FULL_KEY, WAKE_KEY, wake_dispatch
 
 
 def test_new_job_skips_the_wake_up_while_every_slot_is_taken():
-    client = redis_client()
+    client = shared_redis()
     client.delete(WAKE_KEY, NODES_FULL_KEY)
     try:
         wake_dispatch(NEW_JOB)
