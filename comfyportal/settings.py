@@ -127,8 +127,8 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'comfyportal.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A connection pool per process: under ASGI every request runs in its own thread, so
-    # persistent per-thread connections would pile up; the pool bounds and reuses them.
+    # A connection pool per process: a web instance's request threads and a runner's
+    # database threads each use a connection per thread; the pool bounds and reuses them.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 1, "max_size": env_int("DB_POOL_SIZE", 10), "timeout": 30},
