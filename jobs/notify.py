@@ -49,6 +49,27 @@ def wake_dispatch(reason: str = FREE_SLOT) -> None:
         logger.warning("could not wake the dispatcher: %s", exc)
 
 
+def announce_new_job(user_id: int, payload: dict, *, turn_key: str, turn_seconds: int) -> bool:
+    """What a submit tells, in one Redis round trip instead of three: wake a runner (if a node
+    slot may be free), publish the new job to its owner's sockets, and take the turn `turn_key`
+    (held `turn_seconds`). Returns whether this call took the turn."""
+    if not uses_pubsub_layer():
+        wake_dispatch(NEW_JOB)
+        send_job_event(user_id, payload)
+        return bool(shared_redis().set(turn_key, 1, nx=True, ex=turn_seconds))
+    pipe = shared_redis().pipeline(transaction=False)
+    # EVAL, not a registered script: in a pipeline, redis-py checks registered scripts with an
+    # extra SCRIPT EXISTS round trip every time. Redis keeps the compiled script either way.
+    pipe.eval(WAKE_SCRIPT, 2, WAKE_KEY, NODES_FULL_KEY, NEW_JOB)
+    pipe.publish(*pubsub_message(user_id, payload))
+    pipe.set(turn_key, 1, nx=True, ex=turn_seconds)
+    try:
+        return bool(pipe.execute()[-1])
+    except redis.RedisError as exc:  # the periodic tick dispatches anyway; the job row is the truth
+        logger.warning("could not announce a new job: %s", exc)
+        return False
+
+
 async def send_job_event_async(user_id: int, payload: dict) -> None:
     layer = get_channel_layer()
     if layer is None:

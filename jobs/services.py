@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
 
 from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
 from jobs import files, lifecycle
 from jobs.models import Job, JobFile, quota_day_start
-from jobs.notify import NEW_JOB, send_job_event, wake_dispatch
+from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
@@ -69,10 +68,7 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
 
 def check_quotas(user) -> None:
     """429 naming the limit: too many queued jobs, or today's job count reached."""
-    start = quota_day_start()
-    counts = Job.objects.filter(Q(status=S.QUEUED) | Q(created_at__gte=start), user=user).aggregate(
-        queued=Count("id", filter=Q(status=S.QUEUED)), today=Count("id", filter=Q(created_at__gte=start)))
-    queued, today = counts["queued"], counts["today"]
+    queued, today = count_queued_and_today(user.pk)
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
@@ -81,6 +77,29 @@ def check_quotas(user) -> None:
         raise TooManyRequests(
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"})
+
+
+# Every submit runs the next two statements: written as SQL, because the ORM spent longer
+# compiling them than the database spent answering (0.73 → 0.27 ms for the lock).
+
+def count_queued_and_today(user_id: int) -> tuple[int, int]:
+    """The user's queued jobs, and their jobs created since midnight (for the quotas)."""
+    start = Job._meta.get_field("created_at").get_db_prep_value(quota_day_start(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
+                FROM {Job._meta.db_table} WHERE user_id = %s AND (status = %s OR created_at >= %s)""",
+            [S.QUEUED, start, user_id, S.QUEUED, start])
+        return cursor.fetchone()
+
+
+def lock_user(user_id: int) -> None:
+    """Serialize one user's submits (inside a transaction), so that two at once cannot both
+    pass a quota with one place left. (SQLite has no row locks: it serializes writers itself.)"""
+    if not connection.features.has_select_for_update:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {get_user_model()._meta.db_table} WHERE id = %s FOR UPDATE", [user_id])
 
 
 def submit_job(*, user, workflow_slug: str, inputs: dict, priority: int = 0) -> Job:
@@ -97,9 +116,8 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
-    User = get_user_model()
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()  # one submit per user at a time
+        lock_user(user.pk)
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
         upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
@@ -109,12 +127,12 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
 
 
 def _announce(job: Job) -> None:
-    from jobs.tasks import ensure_runners
+    from jobs.tasks import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
 
-    wake_dispatch(NEW_JOB)
-    ensure_runners()  # cheap when runners are alive; restarts them if all died
     job.announced = present_job(job, results=[])  # a new job has no results yet
-    send_job_event(job.user_id, job.announced)
+    # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
+    if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):
+        ensure_runners(force=True)
 
 
 def presented_new_job(job: Job) -> dict:

@@ -31,13 +31,18 @@ def alive_runners() -> int:
         return 0
 
 
+# One starter at a time, and not more often than every few seconds: whoever sets this key.
+RUNNER_CHECK_KEY = f"{settings.REDIS_PREFIX}:runner-starter"
+RUNNER_CHECK_SECONDS = 5
+
+
 def ensure_runners(*, force: bool = False) -> int:
-    """Start runners until JOB_RUNNERS are alive. Returns how many were started."""
+    """Start runners until JOB_RUNNERS are alive. Returns how many were started. `force`:
+    check now, whoever checked last (or the caller has already taken the turn)."""
     if settings.Q_CLUSTER.get("sync"):
         return 0  # unit tests drive the runner directly
     try:
-        # One starter at a time, and not more often than every few seconds.
-        if not shared_redis().set(f"{settings.REDIS_PREFIX}:runner-starter", 1, nx=True, ex=5) and not force:
+        if not shared_redis().set(RUNNER_CHECK_KEY, 1, nx=True, ex=RUNNER_CHECK_SECONDS) and not force:
             return 0
     except redis.RedisError:
         return 0

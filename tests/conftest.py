@@ -124,9 +124,11 @@ def _media_in_tmp(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_site_defaults():
-    """Site defaults are cached per process for a few seconds; tests start without the cache."""
+    """Site defaults and active workflows are kept per process; tests start without them."""
     from accounts.models import SiteSettings
+    from workflows.services import forget_kept_workflows
 
     SiteSettings._cached = None
+    forget_kept_workflows()
     yield
     SiteSettings._cached = None

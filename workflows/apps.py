@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from workflows.models import Workflow
+        from workflows.services import workflows_changed
+
+        post_save.connect(workflows_changed, sender=Workflow, dispatch_uid="workflows-changed-save")
+        post_delete.connect(workflows_changed, sender=Workflow, dispatch_uid="workflows-changed-delete")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import logging
+import uuid
+
+import redis
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from comfyportal.errors import Conflict, InvalidInput, NotFound
+from comfyportal.redis_client import shared_redis
 from workflows.models import Workflow
 from workflows.validation import WorkflowInvalid, validate_upload
 
@@ -60,14 +67,61 @@ def active_workflows() -> QuerySet[Workflow]:
     return Workflow.objects.filter(pk__in=newest.values()).order_by("category", "name")
 
 
+logger = logging.getLogger("comfyportal.workflows")
+
+# Every submit reads the active version of its workflow. Each process keeps the versions it
+# read, valid while a mark in Redis, replaced by every workflow change, stays the same: one
+# GET instead of a query that decodes the spec. Without Redis, the database answers each time.
+# The mark is random, not a counter: a Redis that restarted empty must not match an old one.
+CHANGES_KEY = f"{settings.REDIS_PREFIX}:workflows:changes"
+_active: dict[str, tuple[bytes, Workflow]] = {}  # slug → (mark when read, workflow)
+
+
 def get_active_workflow(slug: str) -> Workflow:
     """The current version of a workflow, without its graph (a big JSON document that only
     building a prompt reads; submitting a job and showing its form need the spec)."""
+    changes = _changes_mark()
+    cached = _active.get(slug)
+    if changes is not None and cached is not None and cached[0] == changes:
+        return copy.copy(cached[1])  # a copy: callers may load its graph or change it
     workflow = (Workflow.objects.filter(slug=slug, is_active=True).defer("graph")
                 .order_by("-created_at", "-pk").first())
     if workflow is None:
         raise NotFound(f"workflow: no active workflow '{slug}'.")
+    if changes is not None:  # read before the query: a change after it bumps the counter
+        _active[slug] = (changes, copy.copy(workflow))
     return workflow
+
+
+def _changes_mark() -> bytes | None:
+    try:
+        mark = shared_redis().get(CHANGES_KEY)
+        if mark is None:
+            shared_redis().set(CHANGES_KEY, uuid.uuid4().hex, nx=True)
+            mark = shared_redis().get(CHANGES_KEY)
+        return mark
+    except redis.RedisError:
+        return None
+
+
+def workflows_changed(**kwargs) -> None:
+    """Signal receiver (workflow saved or deleted): drop every process's kept versions now, and
+    again at commit, so that no process keeps what it read before the change was visible."""
+    _bump_changes()
+    transaction.on_commit(_bump_changes)
+
+
+def forget_kept_workflows() -> None:
+    """This process reads every workflow afresh (tests: a rolled-back workflow sends no signal)."""
+    _active.clear()
+
+
+def _bump_changes() -> None:
+    forget_kept_workflows()
+    try:
+        shared_redis().set(CHANGES_KEY, uuid.uuid4().hex)
+    except redis.RedisError as exc:  # then nobody caches (see _changes_mark) until Redis is back
+        logger.warning("could not record a workflow change: %s", exc)
 
 
 def get_workflow(workflow_id: int) -> Workflow:

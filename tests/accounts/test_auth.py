@@ -56,11 +56,19 @@ def test_logout_blacklists_the_refresh_token(anon_api, alice):
     lambda user: token_for(user)[:-4] + "AAAA",  # wrong signature
     lambda user: str(RefreshToken.for_user(user)),  # refresh used as access: wrong type
     lambda user: _expired_access(user),
+    lambda user: _access_naming("not-a-number"),  # signed by us, but names no user id
+    lambda user: _access_naming(10**9),  # a user id that does not exist
 ])
 def test_bad_tokens_are_401(alice, make_token):
     response = Api(make_token(alice)).get("/api/me")
     assert response.status_code == 401
     assert response.json()["detail"]
+
+
+def _access_naming(user_id) -> str:
+    token = AccessToken()
+    token["user_id"] = user_id
+    return str(token)
 
 
 def _expired_access(user) -> str:
