@@ -56,7 +56,10 @@ def announce_new_job(user_id: int, payload: dict, *, turn_key: str, turn_seconds
     if not uses_pubsub_layer():
         wake_dispatch(NEW_JOB)
         send_job_event(user_id, payload)
-        return bool(shared_redis().set(turn_key, 1, nx=True, ex=turn_seconds))
+        try:
+            return bool(shared_redis().set(turn_key, 1, nx=True, ex=turn_seconds))
+        except redis.RedisError:
+            return False
     pipe = shared_redis().pipeline(transaction=False)
     # EVAL, not a registered script: in a pipeline, redis-py checks registered scripts with an
     # extra SCRIPT EXISTS round trip every time. Redis keeps the compiled script either way.

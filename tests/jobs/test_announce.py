@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
 
 from comfyportal.redis_client import shared_redis
@@ -57,3 +58,15 @@ def test_only_the_submit_that_takes_the_turn_checks_the_runners(alice_api, clean
     with django_capture_on_commit_callbacks(execute=True):
         alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}})
     assert checks == [True, True]
+
+
+async def test_without_redis_a_submit_announces_nothing_and_fails_nothing(settings, monkeypatch):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:announce-test:asgi"}}}
+
+    def down(*args, **kwargs):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", down)
+    assert await asyncio.to_thread(announce_new_job, 7, {"id": "job-a"}, turn_key=RUNNER_CHECK_KEY,
+                                   turn_seconds=5) is False  # the job row is the truth; the tick dispatches it
