@@ -9,6 +9,7 @@ Returns the history entry on success; raises the typed errors of `errors.py` oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ class ProgressTracker:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None]]
+# The events a node sends about a prompt to its client (comfyui-protocol.md, section 8).
+PROMPT_EVENTS = frozenset({"execution_start", "execution_cached", "executing", "progress", "progress_state",
+                           "executed", "execution_success", "execution_error", "execution_interrupted"})
 
 
 class PromptRun:
@@ -97,8 +101,11 @@ class PromptRun:
         poll_interval: float = 1.0,
         silent_poll_after: float = 5.0,
         max_poll_failures: int = 3,
+        queued_behind: bool = False,
     ):
         self.client = client
+        # Another prompt is ahead of ours on the node: ours waits in its queue (see run()).
+        self.queued_behind = queued_behind
         self.graph = graph
         self.prompt_id = prompt_id
         self.client_id = client_id
@@ -114,16 +121,40 @@ class PromptRun:
     async def run(self) -> dict:
         """Connect the socket, POST the prompt, follow it; return the history entry."""
         try:
-            async with self.client.websocket(self.client_id) as ws:
-                await self.client.submit_prompt(self.graph, client_id=self.client_id, prompt_id=self.prompt_id)
-                self.submitted = True
-                if self.on_submitted is not None:
-                    await self.on_submitted()
+            async with contextlib.AsyncExitStack() as sockets:
+                ws = await self._connect_and_submit(sockets)
                 return await self._follow(ws)
         except NodeUnreachable:
             if not self.submitted:
                 raise
             return await self._follow(None)  # the socket died after the prompt was accepted
+
+    async def _connect_and_submit(self, sockets: contextlib.AsyncExitStack):
+        """The socket (None if only it failed), with the prompt accepted."""
+        if not self.queued_behind:  # ours may start at once: its events need the socket first
+            ws = await sockets.enter_async_context(self.client.websocket(self.client_id))
+            await self._submit()
+            return ws
+        # Ours waits behind the node's running prompt, and the node sends no event of it before
+        # it starts: open the socket while posting. This takes a handshake off the path from a
+        # node's freed slot to its next prompt (the prompt must arrive before the running one ends).
+        opening = asyncio.ensure_future(sockets.enter_async_context(self.client.websocket(self.client_id)))
+        try:
+            await self._submit()
+        except BaseException:
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+            raise
+        try:
+            return await opening
+        except NodeUnreachable:
+            return None  # accepted without a socket: follow by polling
+
+    async def _submit(self) -> None:
+        await self.client.submit_prompt(self.graph, client_id=self.client_id, prompt_id=self.prompt_id)
+        self.submitted = True
+        if self.on_submitted is not None:
+            await self.on_submitted()
 
     async def resume(self) -> dict:
         """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket."""
@@ -140,7 +171,8 @@ class PromptRun:
             return await self._follow(None)
 
     async def _follow(self, ws) -> dict:
-        silent_for = 0.0
+        clock = asyncio.get_running_loop().time
+        heard_at = clock()  # when the socket last said something about our prompt
         poll_failures = 0
         while True:
             if ws is not None:
@@ -148,21 +180,23 @@ class PromptRun:
                     async with asyncio.timeout(self.poll_interval):  # no task per frame, unlike wait_for
                         frame = await ws.recv()
                 except TimeoutError:
-                    silent_for += self.poll_interval
-                    if silent_for < self.silent_poll_after:
-                        continue
+                    pass
                 except websockets.ConnectionClosed:
                     logger.info("socket to %s closed during %s; polling", self.client.base_url, self.prompt_id)
                     ws = None
                 else:
-                    silent_for = 0.0
                     done = await self._on_frame(frame)
                     if done:
                         await self._node_finished()
                         return await self._history_after_end()
+                    if done is not None:
+                        heard_at = clock()
+                # Queue updates and other prompts' events are no news of ours: a prompt that
+                # ended before its socket opened must not wait for the node to fall quiet.
+                if ws is not None and clock() - heard_at < self.silent_poll_after:
                     continue
-            # No socket, or a silent one: ask the node directly.
-            silent_for = 0.0
+            # No socket, or one silent about our prompt: ask the node directly.
+            heard_at = clock()
             try:
                 entry = await self.client.history(self.prompt_id)
                 if entry is not None:
@@ -186,15 +220,16 @@ class PromptRun:
             if ws is None:
                 await asyncio.sleep(self.poll_interval)
 
-    async def _on_frame(self, frame) -> bool:
-        """Handle one socket frame; True when the prompt is over."""
+    async def _on_frame(self, frame) -> bool | None:
+        """Handle one socket frame: True when the prompt is over, None when the frame is not
+        about it (queue status, another prompt's events, previews)."""
         decoded = decode_ws_message(frame)
         if decoded is None:
-            return False
+            return None
         kind, data = decoded
         prompt_id = data.get("prompt_id")
-        if prompt_id is not None and prompt_id != self.prompt_id:
-            return False
+        if (prompt_id is not None and prompt_id != self.prompt_id) or kind not in PROMPT_EVENTS:
+            return None
         if kind == "execution_cached":
             self.tracker.on_cached(data.get("nodes") or [])
         elif kind == "executing":
