@@ -158,7 +158,7 @@ class Runner:
             if result.contended:  # the peer may have missed the slots we just freed: look again soon
                 asyncio.get_running_loop().call_later(settings.DISPATCH_MIN_GAP, self.wake.set)
             for job in result.jobs:
-                self.start(job, resume=False, queued_behind=str(job.pk) in result.queued_behind)
+                self.start(job, resume=False)
             claimed = len(result.jobs)
         else:
             await self._record_node_finished(finished)
@@ -282,13 +282,12 @@ class Runner:
         self.executor.shutdown(wait=False)
 
     # --- one job ------------------------------------------------------------------------------
-    def start(self, job: Job, *, resume: bool, queued_behind: bool = False) -> None:
+    def start(self, job: Job, *, resume: bool) -> None:
         job_id = str(job.pk)
         previous = self.tasks.get(job_id)
         # A job requeued by its own follower can be claimed again before that follower has
         # returned: run the new attempt after it, never beside it and never not at all.
-        attempt = self.run_job(job, resume=resume, queued_behind=queued_behind)
-        task = asyncio.create_task(self._after(previous, attempt), name=f"job-{job_id}")
+        task = asyncio.create_task(self._after(previous, self.run_job(job, resume=resume)), name=f"job-{job_id}")
         self.tasks[job_id] = task
         task.add_done_callback(lambda t, job_id=job_id: self._done(job_id, t))
 
@@ -306,7 +305,7 @@ class Runner:
         self.submitted.pop(job_id, None)  # requeued or adopted elsewhere: not ours to write
         self.wake.set()  # a slot is free: dispatch again now
 
-    async def run_job(self, job: Job, *, resume: bool, queued_behind: bool = False) -> None:
+    async def run_job(self, job: Job, *, resume: bool) -> None:
         job_id = str(job.pk)
         node = job.node
         if node is None:  # its node was deleted while nobody followed the job
@@ -316,7 +315,7 @@ class Runner:
         remaining = settings.JOB_TIMEOUT - (timezone.now() - (job.started_at or timezone.now())).total_seconds()
         try:
             async with asyncio.timeout(max(0.0, remaining)):
-                entry = await self._execute(job, client, resume=resume, queued_behind=queued_behind)
+                entry = await self._execute(job, client, resume=resume)
                 await self._collect(job, client, entry)
         except PromptRejected as exc:
             await self._finish(job, S.ERROR, exc.message)
@@ -341,10 +340,10 @@ class Runner:
             logger.exception("job %s failed inside comfyportal", job_id)
             await self._finish(job, S.ERROR, f"Internal error while running the job: {type(exc).__name__}: {exc}")
 
-    async def _execute(self, job: Job, client: ComfyClient, *, resume: bool, queued_behind: bool) -> dict:
+    async def _execute(self, job: Job, client: ComfyClient, *, resume: bool) -> dict:
         def prompt_run(graph: dict) -> PromptRun:
             return PromptRun(
-                client, graph, prompt_id=job.prompt_id, client_id=job.client_id, queued_behind=queued_behind,
+                client, graph, prompt_id=job.prompt_id, client_id=job.client_id,
                 on_progress=lambda p: self._on_progress(job, p),
                 on_submitted=lambda: self._submitted(job),
                 on_finished=lambda: self._node_slot_free(job),

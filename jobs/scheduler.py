@@ -97,9 +97,6 @@ class Dispatched:
     # Another dispatcher held every node: it may have counted slots before ours were freed,
     # so try again shortly rather than wait for the next wake-up.
     contended: bool = False
-    # Jobs (ids) sent to a node that already had a prompt of ours or someone else's: they
-    # will wait in its queue (the runner then opens their socket while posting).
-    queued_behind: frozenset = frozenset()
 
 
 def dispatch_once(*, runner_id: str) -> list[Job]:
@@ -116,7 +113,6 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         mark_node_finished(node_finished)
     User = get_user_model()
     assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
-    queued_behind: set[str] = set()
     with transaction.atomic():
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
@@ -167,8 +163,6 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if not heads[user_id]:
                 del heads[user_id]
             assignments[job.pk] = (slot.node.pk, str(uuid.uuid4()), f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}")
-            if slot.load > 0:
-                queued_behind.add(str(job.pk))
             slot.free -= 1
             slot.load += 1
             total_free -= 1
@@ -183,7 +177,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
                                    prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()])
                 .select_related("workflow", "node").defer("node__class_types", "node__system_stats"))
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
-    return Dispatched(jobs, total_free + unclaimed, seen, queued_behind=frozenset(queued_behind))
+    return Dispatched(jobs, total_free + unclaimed, seen)
 
 
 def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[Job]]:

@@ -9,7 +9,6 @@ Returns the history entry on success; raises the typed errors of `errors.py` oth
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -101,11 +100,8 @@ class PromptRun:
         poll_interval: float = 1.0,
         silent_poll_after: float = 5.0,
         max_poll_failures: int = 3,
-        queued_behind: bool = False,
     ):
         self.client = client
-        # Another prompt is ahead of ours on the node: ours waits in its queue (see run()).
-        self.queued_behind = queued_behind
         self.graph = graph
         self.prompt_id = prompt_id
         self.client_id = client_id
@@ -121,40 +117,16 @@ class PromptRun:
     async def run(self) -> dict:
         """Connect the socket, POST the prompt, follow it; return the history entry."""
         try:
-            async with contextlib.AsyncExitStack() as sockets:
-                ws = await self._connect_and_submit(sockets)
+            async with self.client.websocket(self.client_id) as ws:
+                await self.client.submit_prompt(self.graph, client_id=self.client_id, prompt_id=self.prompt_id)
+                self.submitted = True
+                if self.on_submitted is not None:
+                    await self.on_submitted()
                 return await self._follow(ws)
         except NodeUnreachable:
             if not self.submitted:
                 raise
             return await self._follow(None)  # the socket died after the prompt was accepted
-
-    async def _connect_and_submit(self, sockets: contextlib.AsyncExitStack):
-        """The socket (None if only it failed), with the prompt accepted."""
-        if not self.queued_behind:  # ours may start at once: its events need the socket first
-            ws = await sockets.enter_async_context(self.client.websocket(self.client_id))
-            await self._submit()
-            return ws
-        # Ours waits behind the node's running prompt, and the node sends no event of it before
-        # it starts: open the socket while posting. This takes a handshake off the path from a
-        # node's freed slot to its next prompt (the prompt must arrive before the running one ends).
-        opening = asyncio.ensure_future(sockets.enter_async_context(self.client.websocket(self.client_id)))
-        try:
-            await self._submit()
-        except BaseException:
-            opening.cancel()
-            await asyncio.gather(opening, return_exceptions=True)
-            raise
-        try:
-            return await opening
-        except NodeUnreachable:
-            return None  # accepted without a socket: follow by polling
-
-    async def _submit(self) -> None:
-        await self.client.submit_prompt(self.graph, client_id=self.client_id, prompt_id=self.prompt_id)
-        self.submitted = True
-        if self.on_submitted is not None:
-            await self.on_submitted()
 
     async def resume(self) -> dict:
         """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket."""
@@ -191,8 +163,8 @@ class PromptRun:
                         return await self._history_after_end()
                     if done is not None:
                         heard_at = clock()
-                # Queue updates and other prompts' events are no news of ours: a prompt that
-                # ended before its socket opened must not wait for the node to fall quiet.
+                # Queue updates and other prompts' events are no news of ours: a prompt that ended
+                # while its socket was opening (a resumed job) must not wait for the node to fall quiet.
                 if ws is not None and clock() - heard_at < self.silent_poll_after:
                     continue
             # No socket, or one silent about our prompt: ask the node directly.

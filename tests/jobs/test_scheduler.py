@@ -172,21 +172,6 @@ def test_queue_position_is_round_robin(alice, bob):
     assert queue_position(a[2]) == 1 + 2 + 1
 
 
-def test_a_job_sent_to_a_node_that_already_has_a_prompt_is_marked_queued_behind(alice):
-    workflow = make_workflow()
-    idle, busy_elsewhere = make_node(max_queue=2), make_node(max_queue=3, foreign_queue=1)
-    first, second = make_job(alice, workflow), make_job(alice, workflow)
-    result = dispatch(runner_id="r1")
-    on = {job.node_id: str(job.pk) for job in result.jobs}
-    # Least loaded first: the idle node takes one job at once; the other node's job waits
-    # behind a prompt someone else put there.
-    assert set(on) == {idle.pk, busy_elsewhere.pk}
-    assert result.queued_behind == {on[busy_elsewhere.pk]}
-    third = make_job(alice, workflow)
-    assert dispatch(runner_id="r1").queued_behind == {str(third.pk)}  # behind our own running job
-    assert {first.pk, second.pk} == {job.pk for job in result.jobs}
-
-
 def test_illegal_transition_is_an_error(alice):
     job = make_job(alice, make_workflow(), status=S.DONE)
     with pytest.raises(lifecycle.IllegalTransition):
