@@ -121,7 +121,8 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
         upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
-        JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
+        if upload_ids:  # (an empty filter still costs the ORM a compile)
+            JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
         transaction.on_commit(lambda: _announce(job))
     return job
 
