@@ -272,13 +272,7 @@ def inspect_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
     """
     try:
         img, fmt = _open_checked(data, max_pixels=max_pixels, max_bytes=max_bytes)
-        return ImageInfo(
-            format=fmt,
-            width=img.width,
-            height=img.height,
-            mode=img.mode,
-            content_type=_CONTENT_TYPES[fmt],
-        )
+        return _info_of(img, fmt)
     except ImageRejected:
         raise
     except Exception:  # noqa: BLE001 - contract: ImageRejected only
@@ -580,8 +574,11 @@ def inspect_with_thumbnail(data: bytes, *, max_pixels: int, max_side: int = 320)
     """:func:`inspect_upload` and :func:`make_thumbnail` with one decode (a 1024×1024 result
     costs tens of milliseconds to decode). Raises :class:`ImageRejected` as they do."""
     img, fmt = _open_checked(data, max_pixels=max_pixels)
-    info = ImageInfo(format=fmt, width=img.width, height=img.height, mode=img.mode, content_type=_CONTENT_TYPES[fmt])
-    return (info, *_thumbnail_of(img, max_side))
+    return (_info_of(img, fmt), *_thumbnail_of(img, max_side))
+
+
+def _info_of(img: Image.Image, fmt: str) -> ImageInfo:
+    return ImageInfo(format=fmt, width=img.width, height=img.height, mode=img.mode, content_type=_CONTENT_TYPES[fmt])
 
 
 def _thumbnail_of(img: Image.Image, max_side: int) -> tuple[bytes, str]:

@@ -32,8 +32,7 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
 
     Raises IllegalTransition for a move the lifecycle does not allow.
     """
-    if to_status not in ALLOWED[from_status]:
-        raise IllegalTransition(f"a job cannot go from {from_status} to {to_status}")
+    _ensure_allowed(from_status, to_status)
     if to_status in Job.FINISHED:
         fields.setdefault("finished_at", timezone.now())
         fields.setdefault("runner_id", "")
@@ -53,8 +52,12 @@ def claim(assignments: dict, *, runner_id: str, now) -> None:
 
     A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
     back which were claimed by their prompt ids."""
-    if S.RUNNING not in ALLOWED[S.QUEUED]:
-        raise IllegalTransition(f"a job cannot go from {S.QUEUED} to {S.RUNNING}")
+    _ensure_allowed(S.QUEUED, S.RUNNING)
     update_each(Job, assignments, ("node", "prompt_id", "client_id"), where="status = %s", where_params=[S.QUEUED],
                 set_also={"status": S.RUNNING, "started_at": now, "heartbeat_at": now, "runner_id": runner_id,
                           "progress": 0.0, "progress_text": "", "error": ""})
+
+
+def _ensure_allowed(from_status: str, to_status: str) -> None:
+    if to_status not in ALLOWED[from_status]:
+        raise IllegalTransition(f"a job cannot go from {from_status} to {to_status}")

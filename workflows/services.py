@@ -16,6 +16,8 @@ from comfyportal.redis_client import shared_redis
 from workflows.models import Workflow
 from workflows.validation import WorkflowInvalid, validate_upload
 
+logger = logging.getLogger("comfyportal.workflows")
+
 
 def _spec_dict(spec) -> dict:
     return spec.model_dump(mode="json", exclude_none=True) if hasattr(spec, "model_dump") else dict(spec)
@@ -67,8 +69,6 @@ def active_workflows() -> QuerySet[Workflow]:
     return Workflow.objects.filter(pk__in=newest.values()).order_by("category", "name")
 
 
-logger = logging.getLogger("comfyportal.workflows")
-
 # Every submit reads the active version of its workflow. Each process keeps the versions it
 # read, valid while a mark in Redis, replaced by every workflow change, stays the same: one
 # GET instead of a query that decodes the spec. Without Redis, the database answers each time.
@@ -88,7 +88,7 @@ def get_active_workflow(slug: str) -> Workflow:
                 .order_by("-created_at", "-pk").first())
     if workflow is None:
         raise NotFound(f"workflow: no active workflow '{slug}'.")
-    if changes is not None:  # read before the query: a change after it bumps the counter
+    if changes is not None:  # read before the query: a change after it replaces the mark
         _active[slug] = (changes, copy.copy(workflow))
     return workflow
 
