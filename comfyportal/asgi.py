@@ -10,6 +10,8 @@ import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from comfyportal.asgi_handler import SyncSiteASGIHandler  # noqa: E402
+from comfyportal.gc_tuning import freeze_startup_objects  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 django.setup(set_prefix=False)
 django_application = SyncSiteASGIHandler()
@@ -31,3 +33,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Load every view and API schema now, then exempt them all from the garbage collector, so
+# that a full collection never holds up live progress (see gc_tuning).
+get_resolver().url_patterns
+freeze_startup_objects()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -23,14 +24,16 @@ from jobs import lifecycle
 from jobs.models import Job, quota_day_start
 from nodes.health import CLIENT_ID_PREFIX
 from nodes.models import ComfyNode
-from workflows.models import Workflow
+from workflows.services import workflow_versions
 
 S = Job.Status
 
 
 @dataclass
 class NodeSlots:
-    node: ComfyNode
+    node: ComfyNode  # as the runner reads it (kept per process, see known_nodes)
+    priority: int
+    max_queue: int
     free: int
     load: int
     class_types: frozenset = field(default_factory=frozenset)
@@ -39,17 +42,24 @@ class NodeSlots:
         return self.free > 0 and needed <= self.class_types
 
 
-# A node's class list (hundreds of names) changes only when its row is saved: decode it once
-# per version, not on every dispatch step. {node id: (updated_at, class types)}
-_class_types: dict[int, tuple[object, frozenset]] = {}
+# Nodes as the runner reads them (address, auth header, name) with their class lists
+# (hundreds of names), kept per process and read again only when a node's row was saved:
+# its updated_at, read under the step's lock, says so. {node id: (updated_at, node, class types)}
+_nodes: dict[int, tuple[object, ComfyNode, frozenset]] = {}
 
 
-def class_types_of(nodes: list[ComfyNode]) -> dict[int, frozenset]:
-    stale = [n.pk for n in nodes if _class_types.get(n.pk, (None,))[0] != n.updated_at]
+def known_nodes(versions: dict[int, object]) -> dict[int, tuple[ComfyNode, frozenset]]:
+    """{node id: updated_at} → {node id: (node, its class types)}."""
+    stale = [pk for pk, updated_at in versions.items() if _nodes.get(pk, (None,))[0] != updated_at]
     if stale:
-        for pk, updated_at, names in ComfyNode.objects.filter(pk__in=stale).values_list("pk", "updated_at", "class_types"):
-            _class_types[pk] = (updated_at, frozenset(names or []))
-    return {n.pk: _class_types[n.pk][1] for n in nodes if n.pk in _class_types}
+        for node in ComfyNode.objects.filter(pk__in=stale).defer("system_stats"):
+            _nodes[node.pk] = (versions[node.pk], node, frozenset(node.class_types or []))
+    return {pk: _nodes[pk][1:] for pk in versions if pk in _nodes}
+
+
+def forget_kept_nodes() -> None:
+    """Read every node afresh (tests: a rolled-back database can hand a node's id to another)."""
+    _nodes.clear()
 
 
 def _eligible():
@@ -58,25 +68,35 @@ def _eligible():
 
 def eligible_nodes() -> tuple[list[NodeSlots], int]:
     """Lock active ONLINE nodes (inside a transaction); return those with free slots, and how
-    many nodes were locked (those another dispatcher holds are skipped, not counted)."""
-    nodes = list(
-        _eligible().select_for_update(skip_locked=True)
-        .only("id", "priority", "max_queue", "foreign_queue", "updated_at")  # all that dispatch reads
-        .order_by("-priority", "id")
-    )
-    if not nodes:
-        return [], 0
-    # A slot is taken until the node has finished the prompt, not until we stored its outputs.
-    running = dict(
-        Job.objects.filter(status=S.RUNNING, node__in=nodes, node_finished_at__isnull=True)
-        .values_list("node").annotate(n=Count("id"))
-    )
-    load = {node.pk: running.get(node.pk, 0) + node.foreign_queue for node in nodes}
-    free_nodes = [node for node in nodes if node.max_queue > load[node.pk]]
-    class_types = class_types_of(free_nodes)
-    return [NodeSlots(node=node, free=node.max_queue - load[node.pk], load=load[node.pk],
-                      class_types=class_types.get(node.pk, frozenset()))
-            for node in free_nodes], len(nodes)
+    many nodes were locked (those another dispatcher holds are skipped, not counted).
+
+    Plain SQL, as tuples: every dispatch step asks, and compiling the two ORM queries and
+    building a model per node cost more than the database spent answering them."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT id, priority, max_queue, foreign_queue, updated_at FROM {ComfyNode._meta.db_table}
+                WHERE is_active = %s AND status = %s AND remove_when_drained = %s
+                ORDER BY priority DESC, id{lock}""",
+            [True, ComfyNode.Status.ONLINE, False])
+        nodes = cursor.fetchall()
+        if not nodes:
+            return [], 0
+        # Counted after the lock, in a statement of its own: it sees every claim committed by
+        # whoever held these nodes before us. A slot is taken until the node has finished the
+        # prompt, not until we stored its outputs.
+        cursor.execute(
+            f"""SELECT node_id, COUNT(*) FROM {Job._meta.db_table}
+                WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(nodes))})
+                GROUP BY node_id""",
+            [S.RUNNING, *(node[0] for node in nodes)])
+        running = dict(cursor.fetchall())
+    load = {pk: running.get(pk, 0) + foreign for pk, _, _, foreign, _ in nodes}
+    free_nodes = [node for node in nodes if node[2] > load[node[0]]]
+    known = known_nodes({pk: updated_at for pk, _, _, _, updated_at in free_nodes})
+    return [NodeSlots(node=known[pk][0], priority=priority, max_queue=max_queue, free=max_queue - load[pk],
+                      load=load[pk], class_types=known[pk][1])
+            for pk, priority, max_queue, _, _ in free_nodes if pk in known], len(nodes)
 
 
 def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
@@ -84,7 +104,7 @@ def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
     fitting = [s for s in slots if s.can_run(needed)]
     if not fitting:
         return None
-    return min(fitting, key=lambda s: (-s.node.priority, s.load / s.node.max_queue, s.node.pk))
+    return min(fitting, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk))
 
 
 @dataclass
@@ -120,8 +140,10 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], 0, 0, contended=_eligible().exists())
         if total_free == 0:
             return Dispatched([], 0, seen)
-        queued_users = Job.objects.filter(status=S.QUEUED).values("user")
-        users = {u.pk: u for u in User.objects.filter(pk__in=queued_users, is_blocked=False)}
+        users = {u.pk: u for u in User.objects.raw(  # with only the fields dispatch reads
+            f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
+                WHERE is_blocked = %s AND id IN (SELECT user_id FROM {Job._meta.db_table} WHERE status = %s)""",
+            [False, S.QUEUED])}
         if not users:
             return Dispatched([], total_free, seen)
         now = timezone.now()
@@ -142,7 +164,8 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
                 last_served[row["user"]] = row["last"]
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
         heads = queue_heads(wanted, total_free)
-        needs = workflow_class_types({job.workflow_id for jobs in heads.values() for job in jobs})
+        versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
+        needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
         never = now - timedelta(days=2)
         while total_free > 0 and heads:
@@ -172,46 +195,53 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
         lifecycle.claim(assignments, runner_id=runner_id, now=now)
-    # What the runner reads; a node's class list and health snapshot are not among it.
     jobs = list(Job.objects.filter(pk__in=list(assignments), status=S.RUNNING,
-                                   prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()])
-                .select_related("workflow", "node").defer("node__class_types", "node__system_stats"))
+                                   prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()]))
+    nodes = {slot.node.pk: slot.node for slot in slots}
+    for job in jobs:  # what the runner reads of them, without reading them again
+        job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
     return Dispatched(jobs, total_free + unclaimed, seen)
 
 
-def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[Job]]:
+class QueuedJob(NamedTuple):
+    """What dispatch reads of a queued job."""
+
+    pk: uuid.UUID
+    user_id: int
+    workflow_id: int
+    priority: int
+    created_at: object  # only compared with the others from the same query
+
+
+def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]]:
     """Each user's first `per_user` queued jobs by priority then age, in one query.
 
-    Written as SQL: the ORM spends longer compiling this window query than the database
-    spends running it, on every dispatch step. The jobs come back with only the fields
-    dispatch reads. Claims are conditional updates, so two dispatchers reading the same
-    job never both get it.
+    Written as SQL, read as tuples: the ORM spends longer compiling this window query and
+    building its models than the database spends running it, on every dispatch step. Claims
+    are conditional updates, so two dispatchers reading the same job never both get it.
     """
     if not user_ids or per_user < 1:
         return {}
     users = ", ".join(["%s"] * len(user_ids))
-    ranked = Job.objects.raw(
-        f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
-              SELECT id, user_id, workflow_id, priority, created_at,
-                     ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
-              FROM {Job._meta.db_table} WHERE status = %s AND user_id IN ({users})
-            ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
-        [S.QUEUED, *user_ids, per_user],
-    )
-    heads: dict[int, list[Job]] = {}
-    for job in ranked:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
+                  SELECT id, user_id, workflow_id, priority, created_at,
+                         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
+                  FROM {Job._meta.db_table} WHERE status = %s AND user_id IN ({users})
+                ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
+            [S.QUEUED, *user_ids, per_user])
+        rows = cursor.fetchall()
+    heads: dict[int, list[QueuedJob]] = {}
+    for row in rows:
+        job = QueuedJob(*row)
         heads.setdefault(job.user_id, []).append(job)
     return heads
 
 
-def workflow_class_types(workflow_ids: set[int]) -> dict[int, frozenset]:
-    rows = Workflow.objects.filter(pk__in=workflow_ids).values_list("pk", "class_types")
-    return {pk: frozenset(names or []) for pk, names in rows}
-
-
-def _first_runnable(jobs: list[Job], slots: list[NodeSlots],
-                    needs: dict[int, frozenset]) -> tuple[Job | None, NodeSlots | None]:
+def _first_runnable(jobs: list[QueuedJob], slots: list[NodeSlots],
+                    needs: dict[int, frozenset]) -> tuple[QueuedJob | None, NodeSlots | None]:
     for job in jobs:
         slot = pick_node(slots, needs.get(job.workflow_id, frozenset()))
         if slot is not None:

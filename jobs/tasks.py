@@ -14,6 +14,7 @@ import redis
 from django.conf import settings
 from django_q.tasks import async_task
 
+from comfyportal.gc_tuning import freeze_startup_objects
 from comfyportal.redis_client import shared_redis
 from jobs.runner import RUNNER_KEY, Runner
 
@@ -21,6 +22,7 @@ logger = logging.getLogger("comfyportal.jobs")
 
 
 def run_engine() -> None:
+    freeze_startup_objects()  # this worker process now serves the runner's event loop
     asyncio.run(Runner().serve(lease=settings.RUNNER_LEASE))  # hands over to a successor itself
 
 

@@ -124,11 +124,13 @@ def _media_in_tmp(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_site_defaults():
-    """Site defaults and active workflows are kept per process; tests start without them."""
+    """Site defaults, workflows and nodes are kept per process; tests start without them."""
     from accounts.models import SiteSettings
+    from jobs.scheduler import forget_kept_nodes
     from workflows.services import forget_kept_workflows
 
     SiteSettings._cached = None
     forget_kept_workflows()
+    forget_kept_nodes()
     yield
     SiteSettings._cached = None

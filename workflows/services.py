@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
+from collections.abc import Iterable
 
 import redis
 from django.conf import settings
@@ -93,6 +94,25 @@ def get_active_workflow(slug: str) -> Workflow:
     return workflow
 
 
+_versions: dict[int, tuple[bytes, Workflow]] = {}  # id → (mark when read, that version)
+
+
+def workflow_versions(pks: Iterable[int]) -> dict[int, Workflow]:
+    """Workflow versions by id (the runner reads one for every job it starts), kept like the
+    active ones. One instance is shared by every job of that version: read it, never change it."""
+    changes = _changes_mark()
+    found: dict[int, Workflow] = {}
+    if changes is not None:
+        found = {pk: entry[1] for pk in pks if (entry := _versions.get(pk)) is not None and entry[0] == changes}
+    missing = [pk for pk in pks if pk not in found]
+    if missing:
+        for pk, workflow in Workflow.objects.in_bulk(missing).items():
+            found[pk] = workflow
+            if changes is not None:  # read before the query: a change after it replaces the mark
+                _versions[pk] = (changes, workflow)
+    return found
+
+
 def _changes_mark() -> bytes | None:
     try:
         mark = shared_redis().get(CHANGES_KEY)
@@ -114,6 +134,7 @@ def workflows_changed(**kwargs) -> None:
 def forget_kept_workflows() -> None:
     """This process reads every workflow afresh (tests: a rolled-back workflow sends no signal)."""
     _active.clear()
+    _versions.clear()
 
 
 def _bump_changes() -> None:
