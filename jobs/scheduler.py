@@ -62,8 +62,15 @@ def forget_kept_nodes() -> None:
     _nodes.clear()
 
 
-def _eligible():
-    return ComfyNode.objects.filter(is_active=True, status=ComfyNode.Status.ONLINE, remove_when_drained=False)
+# The nodes dispatch may use, once for both the step's lock and the "is any node usable?" check.
+_ELIGIBLE = f"""FROM {ComfyNode._meta.db_table} WHERE is_active = %s AND status = %s AND remove_when_drained = %s"""
+_ELIGIBLE_PARAMS = (True, ComfyNode.Status.ONLINE, False)
+
+
+def _any_eligible() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 {_ELIGIBLE} LIMIT 1", _ELIGIBLE_PARAMS)
+        return cursor.fetchone() is not None
 
 
 def eligible_nodes() -> tuple[list[NodeSlots], int]:
@@ -75,10 +82,8 @@ def eligible_nodes() -> tuple[list[NodeSlots], int]:
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, priority, max_queue, foreign_queue, updated_at FROM {ComfyNode._meta.db_table}
-                WHERE is_active = %s AND status = %s AND remove_when_drained = %s
-                ORDER BY priority DESC, id{lock}""",
-            [True, ComfyNode.Status.ONLINE, False])
+            f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
+            _ELIGIBLE_PARAMS)
         nodes = cursor.fetchall()
         if not nodes:
             return [], 0
@@ -137,7 +142,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
         if seen == 0:
-            return Dispatched([], 0, 0, contended=_eligible().exists())
+            return Dispatched([], 0, 0, contended=_any_eligible())
         if total_free == 0:
             return Dispatched([], 0, seen)
         users = {u.pk: u for u in User.objects.raw(  # with only the fields dispatch reads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection
 
 import redis
 from django.conf import settings
@@ -97,7 +97,7 @@ def get_active_workflow(slug: str) -> Workflow:
 _versions: dict[int, tuple[bytes, Workflow]] = {}  # id → (mark when read, that version)
 
 
-def workflow_versions(pks: Iterable[int]) -> dict[int, Workflow]:
+def workflow_versions(pks: Collection[int]) -> dict[int, Workflow]:
     """Workflow versions by id (the runner reads one for every job it starts), kept like the
     active ones. One instance is shared by every job of that version: read it, never change it."""
     changes = _changes_mark()
