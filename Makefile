@@ -37,3 +37,9 @@ messages: $(STAMP)
 
 clean:
 	rm -rf var/test.sqlite3 test-artifacts
+
+## ruff (check + format) and the import contracts in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports

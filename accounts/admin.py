@@ -10,8 +10,18 @@ from accounts.models import SiteSettings, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "role", "is_blocked", "blocked_reason", "priority",
-                    "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "last_login")
+    list_display = (
+        "username",
+        "email",
+        "role",
+        "is_blocked",
+        "blocked_reason",
+        "priority",
+        "max_concurrent_jobs",
+        "max_queued_jobs",
+        "daily_job_limit",
+        "last_login",
+    )
     list_filter = ("role", "is_blocked", "is_active")
     search_fields = ("username", "email")
     ordering = ("username",)
@@ -23,9 +33,7 @@ class UserAdmin(BaseUserAdmin):
         (_("Limits"), {"fields": ("priority", "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("username", "password1", "password2", "role")}),
-    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "password1", "password2", "role")}),)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

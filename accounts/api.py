@@ -17,7 +17,7 @@ from accounts.schemas import (
     UserPageOut,
     UserPatchIn,
 )
-from comfyportal.pagination import PageParams
+from core.pagination import PageParams
 
 auth_router = Router(tags=["auth"])
 me_router = Router(tags=["me"])

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import throttle
-from comfyportal.errors import Forbidden, TooManyRequests
+from core.errors import Forbidden, TooManyRequests
 
 
 def user_from_access_token(raw: str):
@@ -26,7 +26,9 @@ def user_from_access_token(raw: str):
         return None
     User = get_user_model()
     # Every API request reads its user: as SQL, the ORM's compiling doubled the cost (0.57 → 0.26 ms).
-    user = next(iter(User.objects.raw(f"SELECT * FROM {User._meta.db_table} WHERE id = %s AND is_active", [user_id])), None)
+    user = next(
+        iter(User.objects.raw(f"SELECT * FROM {User._meta.db_table} WHERE id = %s AND is_active", [user_id])), None
+    )
     if user is None:
         return None
     ensure_not_blocked(user)
@@ -44,8 +46,10 @@ class JWTAuth(HttpBearer):
         if user is not None:
             wait = throttle.api_wait_seconds(user.pk)
             if wait:
-                raise TooManyRequests(f"Rate limit: at most {settings.API_RATE_LIMIT} requests a minute.",
-                                      headers={"Retry-After": str(wait)})
+                raise TooManyRequests(
+                    f"Rate limit: at most {settings.API_RATE_LIMIT} requests a minute.",
+                    headers={"Retry-After": str(wait)},
+                )
             request.user = user
         return user
 

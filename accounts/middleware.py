@@ -17,6 +17,8 @@ class BlockedUserMiddleware:
         if user is not None and user.is_authenticated and user.is_blocked and not request.path.startswith("/api/"):
             reason = user.blocked_reason
             logout(request)
-            messages.error(request, _("Your account is blocked: %(reason)s") % {"reason": reason or _("no reason given")})
+            messages.error(
+                request, _("Your account is blocked: %(reason)s") % {"reason": reason or _("no reason given")}
+            )
             return redirect("login")
         return self.get_response(request)

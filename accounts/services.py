@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import throttle
 from accounts.auth import ensure_not_blocked
-from comfyportal.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
+from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
 User = get_user_model()
 
@@ -158,7 +158,6 @@ def jobs_today(user) -> int:
     except ImportError:
         return 0
     return Job.objects.filter(user=user, created_at__gte=quota_day_start()).count()
-
 
 
 def profile(user) -> dict:

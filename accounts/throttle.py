@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from comfyportal.redis_client import shared_redis, shared_script
+from core.redis_client import shared_redis, shared_script
 
 LOGIN_WINDOW = 300
 

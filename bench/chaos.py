@@ -60,8 +60,7 @@ class Chaos(threading.Thread):
                 node.start()
 
 
-def run_chaos(stack, *, users: list, jobs: int, every: float = 3.0, window: float = 60.0,
-              timeout: float = 300) -> dict:
+def run_chaos(stack, *, users: list, jobs: int, every: float = 3.0, window: float = 60.0, timeout: float = 300) -> dict:
     """Submit `jobs` jobs round-robin over users and web instances under chaos; wait; report."""
     import httpx
     from django.db.models import Count
@@ -76,8 +75,11 @@ def run_chaos(stack, *, users: list, jobs: int, every: float = 3.0, window: floa
         for i in range(jobs):
             base = stack.web_urls[i % len(stack.web_urls)]
             user = users[i % len(users)]
-            response = client.post(base + "/api/jobs", json={"workflow": "tiny", "inputs": {"prefix": f"c{i}"}},
-                                   headers={"Authorization": f"Bearer {user.access}"})
+            response = client.post(
+                base + "/api/jobs",
+                json={"workflow": "tiny", "inputs": {"prefix": f"c{i}"}},
+                headers={"Authorization": f"Bearer {user.access}"},
+            )
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
     while Job.objects.filter(pk__in=ids, status__in=["QUEUED", "RUNNING"]).exists():
@@ -99,11 +101,14 @@ def run_chaos(stack, *, users: list, jobs: int, every: float = 3.0, window: floa
         "error": by_status.get("ERROR", 0),
         "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0) - by_status.get("CANCELLED", 0),
         "duplicated": sum(1 for n in results.values() if n > 1),
-        "done_without_result": sum(1 for pk in Job.objects.filter(pk__in=ids, status="DONE").values_list("pk", flat=True)
-                                   if results.get(pk, 0) == 0),
+        "done_without_result": sum(
+            1
+            for pk in Job.objects.filter(pk__in=ids, status="DONE").values_list("pk", flat=True)
+            if results.get(pk, 0) == 0
+        ),
         "errors_without_reason": sum(1 for e in errors if not e.strip()),
         "retried": Job.objects.filter(pk__in=ids, attempts__gt=0).count(),
-        "error_samples": sorted(set(e[:120] for e in errors))[:5],
+        "error_samples": sorted({e[:120] for e in errors})[:5],
     }
 
 
@@ -127,9 +132,14 @@ def main(argv: list[str]) -> int:
         user.set_password("chaos-password-1")
         user.save()
     make_workflow()
-    with Stack(nodes=4, webs=2, workers=2, node_args={"job_time": args.job_time, "cache_none": True},
-               env={"JOB_RUNNERS": 2, "LOG_LEVEL": "WARNING"},
-               media_root=Path("/tmp/comfyportal-chaos-media")) as stack:
+    with Stack(
+        nodes=4,
+        webs=2,
+        workers=2,
+        node_args={"job_time": args.job_time, "cache_none": True},
+        env={"JOB_RUNNERS": 2, "LOG_LEVEL": "WARNING"},
+        media_root=Path("/tmp/comfyportal-chaos-media"),
+    ) as stack:
         for i, node in enumerate(stack.nodes):
             ComfyNode.objects.create(name=f"n{i}", base_url=node.url)
         users = [HttpApi(stack.web_urls[i % 2], f"chaos{i}", "chaos-password-1") for i in range(args.users)]

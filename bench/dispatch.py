@@ -33,10 +33,15 @@ def seed(past_jobs: int):
     from tests.factories import TINY_GRAPH, tiny_spec
     from workflows.models import Workflow
 
-    workflow = Workflow.objects.create(slug="bench", name="Bench", version="1.0.0", graph=TINY_GRAPH,
-                                       spec=tiny_spec("bench"), class_types=[])
-    users = [User.objects.create(username=f"user{i}", max_concurrent_jobs=10_000, max_queued_jobs=10**6,
-                                 daily_job_limit=10**7) for i in range(USERS)]
+    workflow = Workflow.objects.create(
+        slug="bench", name="Bench", version="1.0.0", graph=TINY_GRAPH, spec=tiny_spec("bench"), class_types=[]
+    )
+    users = [
+        User.objects.create(
+            username=f"user{i}", max_concurrent_jobs=10_000, max_queued_jobs=10**6, daily_job_limit=10**7
+        )
+        for i in range(USERS)
+    ]
     if past_jobs:
         seconds_apart = 30 * 86400 / past_jobs  # a month of history
         with connection.cursor() as cursor:
@@ -48,11 +53,13 @@ def seed(past_jobs: int):
                            now() - g * %s * interval '1 second', now() - g * %s * interval '1 second',
                            now() - g * %s * interval '1 second'
                     FROM generate_series(1, %s) AS g""",
-                [users[0].pk, USERS, workflow.pk, seconds_apart, seconds_apart, seconds_apart, past_jobs])
+                [users[0].pk, USERS, workflow.pk, seconds_apart, seconds_apart, seconds_apart, past_jobs],
+            )
             cursor.execute(f"ANALYZE {Job._meta.db_table}")
     for i in range(NODES):
-        ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=f"http://127.0.0.1:{9000 + i}", max_queue=2,
-                                 status="ONLINE", class_types=[])
+        ComfyNode.objects.create(
+            name=f"gpu{i:02d}", base_url=f"http://127.0.0.1:{9000 + i}", max_queue=2, status="ONLINE", class_types=[]
+        )
     Job.objects.bulk_create([Job(user=users[i % USERS], workflow=workflow, inputs={}) for i in range(2000)])
 
 
@@ -92,8 +99,14 @@ def measure(past_jobs: int, steps: int, database_url: str) -> dict:
         claimed = sum(len(step().jobs) for _ in range(steps))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     slowest, slowest_time = max(queries.items(), key=lambda item: item[1])
-    return {"past": past_jobs, "wall": wall / steps, "cpu": cpu / steps, "claimed": claimed / steps,
-            "slowest": slowest, "slowest_time": slowest_time / steps}
+    return {
+        "past": past_jobs,
+        "wall": wall / steps,
+        "cpu": cpu / steps,
+        "claimed": claimed / steps,
+        "slowest": slowest,
+        "slowest_time": slowest_time / steps,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -107,8 +120,10 @@ def main(argv: list[str]) -> int:
     print("| past jobs | step wall | step CPU (this process) | jobs per step | slowest query (time per step) |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['past']:,} | {r['wall'] * 1000:.1f} ms | {r['cpu'] * 1000:.1f} ms | {r['claimed']:.0f} | "
-              f"`{r['slowest']}…` ({r['slowest_time'] * 1000:.1f} ms) |")
+        print(
+            f"| {r['past']:,} | {r['wall'] * 1000:.1f} ms | {r['cpu'] * 1000:.1f} ms | {r['claimed']:.0f} | "
+            f"`{r['slowest']}…` ({r['slowest_time'] * 1000:.1f} ms) |"
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import add_database_argument, setup  # noqa: E402
+
 PASSWORD = "bench-password-123"
 STANDARD = [(4, 200, 0.25), (32, 1000, 0.5)]
 
@@ -82,8 +83,11 @@ class CpuMeter:
         import psutil
 
         parts: dict[int, str] = {}
-        for name, roots in (("web (daphne)", [p for p, _ in self.stack.webs]), ("worker (qcluster)", self.stack.workers),
-                            ("test nodes", [n.process for n in self.stack.nodes])):
+        for name, roots in (
+            ("web (daphne)", [p for p, _ in self.stack.webs]),
+            ("worker (qcluster)", self.stack.workers),
+            ("test nodes", [n.process for n in self.stack.nodes]),
+        ):
             for root in roots:
                 try:
                     proc = psutil.Process(root.pid)
@@ -133,8 +137,13 @@ async def listen_progress(ws_url: str, latencies: list[tuple[float, float, float
                 continue
             job = message.get("job") or {}
             if job.get("event") == "progress" and job.get("sent_at"):
-                latencies.append((time.time() - job["sent_at"], job.get("relayed_at", job["sent_at"]) - job["sent_at"],
-                                  job.get("published_at", job["sent_at"]) - job["sent_at"]))
+                latencies.append(
+                    (
+                        time.time() - job["sent_at"],
+                        job.get("relayed_at", job["sent_at"]) - job["sent_at"],
+                        job.get("published_at", job["sent_at"]) - job["sent_at"],
+                    )
+                )
 
 
 def listener_process(urls: list[str], results, ready, stop) -> None:
@@ -165,12 +174,15 @@ async def submit_all(web_urls: list[str], tokens: list[str], n: int, concurrency
     queue = list(range(n))
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
         async def worker():
             while queue:
                 i = queue.pop(0)
-                async with session.post(web_urls[i % len(web_urls)] + "/api/jobs",
-                                        json={"workflow": "bench", "inputs": {"prefix": f"b{i}"}},
-                                        headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}) as response:
+                async with session.post(
+                    web_urls[i % len(web_urls)] + "/api/jobs",
+                    json={"workflow": "bench", "inputs": {"prefix": f"b{i}"}},
+                    headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                ) as response:
                     body = await response.read()
                     if response.status != 201:
                         raise RuntimeError(f"submit failed: {response.status} {body[:200]!r}")
@@ -184,10 +196,20 @@ def production_env(runners: int) -> dict:
     """Measure what production runs (docs/deploy.md), not the test harness's debug settings:
     DEBUG off, the default health interval and runner timings, the per-user rate limit on."""
     return {
-        "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-        "NODE_HEALTH_INTERVAL": "10", "NODE_OFFLINE_AFTER": "2", "RUNNER_STALE_AFTER": "20", "DISPATCH_TICK": "1",
-        "API_RATE_LIMIT": "120", "LOG_LEVEL": "WARNING", "JOB_RUNNERS": runners, "Q_WORKERS": max(4, runners + 1),
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "NODE_HEALTH_INTERVAL": "10",
+        "NODE_OFFLINE_AFTER": "2",
+        "RUNNER_STALE_AFTER": "20",
+        "DISPATCH_TICK": "1",
+        "API_RATE_LIMIT": "120",
+        "LOG_LEVEL": "WARNING",
+        "JOB_RUNNERS": runners,
+        "Q_WORKERS": max(4, runners + 1),
     }
 
 
@@ -205,32 +227,51 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
     Workflow.objects.all().delete()
     ComfyNode.objects.all().delete()
     spec = tiny_spec("bench")
-    Workflow.objects.create(slug="bench", name="Bench", version="1.0.0", graph=TINY_GRAPH, spec=spec,
-                            class_types=["EmptyImage", "ImageInvert", "SaveImage"])
+    Workflow.objects.create(
+        slug="bench",
+        name="Bench",
+        version="1.0.0",
+        graph=TINY_GRAPH,
+        spec=spec,
+        class_types=["EmptyImage", "ImageInvert", "SaveImage"],
+    )
     from accounts.models import User
 
     User.objects.all().delete()
     for i in range(users):
-        user = User(username=f"bench{i}", max_concurrent_jobs=10_000, max_queued_jobs=100_000,
-                    daily_job_limit=1_000_000)
+        user = User(
+            username=f"bench{i}", max_concurrent_jobs=10_000, max_queued_jobs=100_000, daily_job_limit=1_000_000
+        )
         user.set_password(PASSWORD)
         user.save()
     reset_redis()
     env = production_env(runners)
     media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
     speed_before = reference_loop_ms()  # the machine alone, before and after (see main())
-    with Stack(nodes=nodes, node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
-               webs=webs, workers=1, env=env, media_root=media, nodes_in_one_process=True) as stack:
+    with Stack(
+        nodes=nodes,
+        node_args={"job_time": job_time, "cache_none": True, "step_time": 0.01},
+        webs=webs,
+        workers=1,
+        env=env,
+        media_root=media,
+        nodes_in_one_process=True,
+    ) as stack:
         for i, node in enumerate(stack.nodes):
-            ComfyNode.objects.create(name=f"gpu{i:02d}", base_url=node.url, max_queue=int(os.environ.get("BENCH_MAX_QUEUE", "2")))
+            ComfyNode.objects.create(
+                name=f"gpu{i:02d}", base_url=node.url, max_queue=int(os.environ.get("BENCH_MAX_QUEUE", "2"))
+            )
         deadline = time.monotonic() + 30
         while ComfyNode.objects.filter(status="ONLINE").count() < nodes:
             if time.monotonic() > deadline:
                 raise RuntimeError("nodes did not come online")
             time.sleep(0.2)
-        tokens = [httpx.post(stack.web_url + "/api/auth/token",
-                             json={"username": f"bench{i}", "password": PASSWORD}).json()["access"]
-                  for i in range(users)]
+        tokens = [
+            httpx.post(stack.web_url + "/api/auth/token", json={"username": f"bench{i}", "password": PASSWORD}).json()[
+                "access"
+            ]
+            for i in range(users)
+        ]
         sampler = MemorySampler(stack.workers)
         sampler.start()
 
@@ -245,8 +286,11 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         # Idle-node dispatch latency: one job at a time on idle nodes (the first ones warm up).
         idle_ids = []
         for i in range(-runners, 20):
-            response = httpx.post(stack.web_url + "/api/jobs", json={"workflow": "bench", "inputs": {"prefix": f"i{i}"}},
-                                  headers={"Authorization": f"Bearer {tokens[0]}"})
+            response = httpx.post(
+                stack.web_url + "/api/jobs",
+                json={"workflow": "bench", "inputs": {"prefix": f"i{i}"}},
+                headers={"Authorization": f"Bearer {tokens[0]}"},
+            )
             idle_ids.append(response.json()["id"])
             while Job.objects.filter(pk=idle_ids[-1]).exclude(status="DONE").exists():
                 time.sleep(0.05)
@@ -261,8 +305,10 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
 
         context = multiprocessing.get_context("spawn")
         results, ready, stop_listening = context.Queue(), context.Event(), context.Event()
-        urls = [stack.web_urls[i % len(stack.web_urls)].replace("http", "ws") + f"/ws/jobs/?token={tokens[i]}"
-                for i in range(users)]
+        urls = [
+            stack.web_urls[i % len(stack.web_urls)].replace("http", "ws") + f"/ws/jobs/?token={tokens[i]}"
+            for i in range(users)
+        ]
         listener = context.Process(target=listener_process, args=(urls, results, ready, stop_listening))
         listener.start()
         ready.wait(30)
@@ -301,7 +347,7 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         for node in stack.nodes:
             spans = []
             for prompt_id, entry in httpx.get(node.url + "/history", timeout=60).json().items():
-                messages = dict((name, data) for name, data in entry["status"]["messages"])
+                messages = dict(entry["status"]["messages"])
                 start = messages.get("execution_start", {}).get("timestamp")
                 end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
                 if start and end:
@@ -320,23 +366,45 @@ def run(nodes: int, jobs: int, job_time: float, users: int, webs: int, runners: 
         dispatch = [(j.submitted_at - j.created_at).total_seconds() for j in finished if j.submitted_at]
         extra_runs = sum(1 for pid in executions if pid not in prompt_ids) + sum(n - 1 for n in executions.values())
         return {
-            "K": nodes, "N": jobs, "T": job_time, "M": users, "webs": webs, "runners": runners,
-            "makespan": makespan, "ideal": math.ceil(jobs / nodes) * job_time, "submit_seconds": submit_seconds,
-            "utilization": busy / (nodes * makespan), "busy": busy,
+            "K": nodes,
+            "N": jobs,
+            "T": job_time,
+            "M": users,
+            "webs": webs,
+            "runners": runners,
+            "makespan": makespan,
+            "ideal": math.ceil(jobs / nodes) * job_time,
+            "submit_seconds": submit_seconds,
+            "utilization": busy / (nodes * makespan),
+            "busy": busy,
             "dispatch_idle": (percentile(idle, 50), percentile(idle, 95), percentile(idle, 99)),
             "dispatch_load": (percentile(dispatch, 50), percentile(dispatch, 95), percentile(dispatch, 99)),
-            "progress": (percentile([t for t, _, _ in latencies], 50), percentile([t for t, _, _ in latencies], 99),
-                         len(latencies)),
-            "progress_to_web": (percentile([r for _, r, _ in latencies], 50), percentile([r for _, r, _ in latencies], 99)),
-            "progress_in_runner": (percentile([p for _, _, p in latencies], 50), percentile([p for _, _, p in latencies], 99)),
-            "done": by_status.get("DONE", 0), "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
-            "errors": by_status.get("ERROR", 0), "twice": extra_runs,
-            "worker_processes": len(sampler.processes), "peak_mb": sampler.peak_mb,
+            "progress": (
+                percentile([t for t, _, _ in latencies], 50),
+                percentile([t for t, _, _ in latencies], 99),
+                len(latencies),
+            ),
+            "progress_to_web": (
+                percentile([r for _, r, _ in latencies], 50),
+                percentile([r for _, r, _ in latencies], 99),
+            ),
+            "progress_in_runner": (
+                percentile([p for _, _, p in latencies], 50),
+                percentile([p for _, _, p in latencies], 99),
+            ),
+            "done": by_status.get("DONE", 0),
+            "lost": jobs - by_status.get("DONE", 0) - by_status.get("ERROR", 0),
+            "errors": by_status.get("ERROR", 0),
+            "twice": extra_runs,
+            "worker_processes": len(sampler.processes),
+            "peak_mb": sampler.peak_mb,
             "gaps": (sum(gaps), max(gaps, default=0), sum(1 for g in gaps if g > 0.05)),
             "gaps_while_submitting": sum(g for t, g in gap_at if t < wall_started + submit_seconds),
             "first_start": (sum(first_starts), max(first_starts, default=0)),
             "last_end": (max(last_ends, default=0), sum(max(last_ends, default=0) - e for e in last_ends)),
-            "cpu": cpu.used, "cores": os.cpu_count(), "speed": (speed_before, None),
+            "cpu": cpu.used,
+            "cores": os.cpu_count(),
+            "speed": (speed_before, None),
         }
 
 
@@ -346,15 +414,35 @@ def table(results: list[dict]) -> str:
         ("users / web instances / runners", lambda r: f"{r['M']} / {r['webs']} / {r['runners']}"),
         ("makespan (ideal ceil(N/K)·T)", lambda r: f"{r['makespan']:.2f} s ({r['ideal']:.2f} s)"),
         ("node utilization", lambda r: f"{r['utilization']:.3f}"),
-        ("dispatch latency idle p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_idle"]) + " ms"),
-        ("dispatch latency under load p50/p95/p99", lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms"),
-        ("progress event latency p50/p99 (events)", lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})"),
-        ("… of which runner → web tier p50/p99", lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_to_web"]) + " ms"),
-        ("… of which waiting in the runner p50/p99", lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_in_runner"]) + " ms"),
-        ("node idle gaps between jobs: sum / max / count > 50 ms",
-         lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}"),
+        (
+            "dispatch latency idle p50/p95/p99",
+            lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_idle"]) + " ms",
+        ),
+        (
+            "dispatch latency under load p50/p95/p99",
+            lambda r: "/".join(f"{v * 1000:.0f}" for v in r["dispatch_load"]) + " ms",
+        ),
+        (
+            "progress event latency p50/p99 (events)",
+            lambda r: f"{r['progress'][0] * 1000:.1f}/{r['progress'][1] * 1000:.1f} ms ({r['progress'][2]})",
+        ),
+        (
+            "… of which runner → web tier p50/p99",
+            lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_to_web"]) + " ms",
+        ),
+        (
+            "… of which waiting in the runner p50/p99",
+            lambda r: "/".join(f"{v * 1000:.1f}" for v in r["progress_in_runner"]) + " ms",
+        ),
+        (
+            "node idle gaps between jobs: sum / max / count > 50 ms",
+            lambda r: f"{r['gaps'][0]:.1f} s / {r['gaps'][1] * 1000:.0f} ms / {r['gaps'][2]}",
+        ),
         ("… of which while jobs were still being submitted", lambda r: f"{r['gaps_while_submitting']:.1f} s"),
-        ("node idle before its first job: sum / max", lambda r: f"{r['first_start'][0]:.1f} s / {r['first_start'][1] * 1000:.0f} ms"),
+        (
+            "node idle before its first job: sum / max",
+            lambda r: f"{r['first_start'][0]:.1f} s / {r['first_start'][1] * 1000:.0f} ms",
+        ),
         ("last node finished / all jobs stored", lambda r: f"{r['last_end'][0]:.2f} s / {r['makespan']:.2f} s"),
         ("node idle after its last job, before the last node's end", lambda r: f"{r['last_end'][1]:.1f} s"),
         ("submit time for N jobs", lambda r: f"{r['submit_seconds']:.2f} s"),
@@ -362,15 +450,24 @@ def table(results: list[dict]) -> str:
         ("jobs lost", lambda r: str(r["lost"])),
         ("jobs run twice", lambda r: str(r["twice"])),
         ("worker processes / peak memory", lambda r: f"{r['worker_processes']} / {r['peak_mb']:.0f} MB"),
-        ("machine alone: reference loop before / after (lower = faster)",
-         lambda r: f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms"),
-        ("CPU used / available during the run", lambda r: f"{sum(r['cpu'].values()):.1f} / {r['cores'] * r['makespan']:.1f} s"),
-        *[(f"… CPU per job: {part}", lambda r, part=part: f"{r['cpu'].get(part, 0) / r['N'] * 1000:.1f} ms")
-          for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis", "benchmark clients")],
+        (
+            "machine alone: reference loop before / after (lower = faster)",
+            lambda r: f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms",
+        ),
+        (
+            "CPU used / available during the run",
+            lambda r: f"{sum(r['cpu'].values()):.1f} / {r['cores'] * r['makespan']:.1f} s",
+        ),
+        *[
+            (f"… CPU per job: {part}", lambda r, part=part: f"{r['cpu'].get(part, 0) / r['N'] * 1000:.1f} ms")
+            for part in ("web (daphne)", "worker (qcluster)", "test nodes", "postgresql + redis", "benchmark clients")
+        ],
     ]
     width = max(len(name) for name, _ in rows)
-    lines = ["| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",
-             "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|"]
+    lines = [
+        "| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",
+        "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|",
+    ]
     for name, fmt in rows:
         lines.append("| " + name.ljust(width) + " | " + " | ".join(fmt(r) for r in results) + " |")
     return "\n".join(lines)
@@ -382,11 +479,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--job-time", type=float)
     parser.add_argument("--users", type=int, default=10)
-    parser.add_argument("--webs", type=int, default=1,
-                        help="daphne web instances (default 1: on 2 shared cores a second one only adds contention)")
+    parser.add_argument(
+        "--webs",
+        type=int,
+        default=1,
+        help="daphne web instances (default 1: on 2 shared cores a second one only adds contention)",
+    )
     parser.add_argument("--runners", type=int, default=2, help="job runners (JOB_RUNNERS; production default 2)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run each configuration this many times (a shared machine drifts between runs)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each configuration this many times (a shared machine drifts between runs)",
+    )
     add_database_argument(parser)
     args = parser.parse_args(argv)
     configs = [(args.nodes, args.jobs, args.job_time)] if args.nodes else STANDARD

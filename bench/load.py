@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import add_database_argument, setup  # noqa: E402
+
 PASSWORD = "load-password-123"
 
 
@@ -35,12 +36,30 @@ def ensure_wrk() -> str:
 
 def run_wrk(url: str, token: str, seconds: int, connections: int) -> dict:
     out = subprocess.run(
-        [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-         "-s", str(REPO / "bench" / "status_count.lua"), url],
-        capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": token}, check=True,
+        [
+            ensure_wrk(),
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(REPO / "bench" / "status_count.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_TOKEN": token},
+        check=True,
     ).stdout
-    result = {"statuses": {}, "p50": 0.0, "p99": 0.0, "requests": 0, "seconds": 0.0,
-              "socket_errors": "Socket errors" in out}
+    result = {
+        "statuses": {},
+        "p50": 0.0,
+        "p99": 0.0,
+        "requests": 0,
+        "seconds": 0.0,
+        "socket_errors": "Socket errors" in out,
+    }
     for line in out.splitlines():
         if line.startswith("STATUS "):
             for part in filter(None, line[7:].split(",")):
@@ -59,8 +78,14 @@ def load(paths: list[str], stack, token: str, seconds: int, clients: int) -> lis
     rows = []
     for path in paths:
         results: list[dict] = []
-        threads = [threading.Thread(target=lambda url=url: results.append(
-            run_wrk(url + path, token, seconds, clients // len(stack.web_urls)))) for url in stack.web_urls]
+        threads = [
+            threading.Thread(
+                target=lambda url=url: results.append(
+                    run_wrk(url + path, token, seconds, clients // len(stack.web_urls))
+                )
+            )
+            for url in stack.web_urls
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -70,9 +95,16 @@ def load(paths: list[str], stack, token: str, seconds: int, clients: int) -> lis
             for status, n in r["statuses"].items():
                 statuses[status] = statuses.get(status, 0) + n
         requests = sum(r["requests"] for r in results)
-        rows.append({"path": path, "rps": requests / max(r["seconds"] for r in results),
-                     "p50": max(r["p50"] for r in results), "p99": max(r["p99"] for r in results),
-                     "statuses": statuses, "socket_errors": any(r["socket_errors"] for r in results)})
+        rows.append(
+            {
+                "path": path,
+                "rps": requests / max(r["seconds"] for r in results),
+                "p50": max(r["p50"] for r in results),
+                "p99": max(r["p99"] for r in results),
+                "statuses": statuses,
+                "socket_errors": any(r["socket_errors"] for r in results),
+            }
+        )
     return rows
 
 
@@ -97,19 +129,23 @@ def main(argv: list[str]) -> int:
     paths = [f"/api/jobs/{job.pk}", "/api/workflows"]
     report = []
     for label, limit in (("rate limit off", "0"), ("API_RATE_LIMIT=120/min", "120")):
-        with Stack(nodes=0, webs=2, workers=0, env={"API_RATE_LIMIT": limit, "LOG_LEVEL": "WARNING",
-                                                    "DB_POOL_SIZE": "20"}) as stack:
-            token = httpx.post(stack.web_url + "/api/auth/token",
-                               json={"username": "load", "password": PASSWORD}).json()["access"]
+        with Stack(
+            nodes=0, webs=2, workers=0, env={"API_RATE_LIMIT": limit, "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "20"}
+        ) as stack:
+            token = httpx.post(
+                stack.web_url + "/api/auth/token", json={"username": "load", "password": PASSWORD}
+            ).json()["access"]
             for row in load(paths, stack, token, args.seconds, args.clients):
                 report.append({"mode": label, **row})
-    print(f"| mode | endpoint | req/s | p50 | p99 | statuses |")
+    print("| mode | endpoint | req/s | p50 | p99 | statuses |")
     print("|---|---|---|---|---|---|")
     ok = True
     for row in report:
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(row["statuses"].items()))
-        print(f"| {row['mode']} | GET {row['path'].replace(str(job.pk), '{id}')} | {row['rps']:.0f} | "
-              f"{row['p50']:.1f} ms | {row['p99']:.1f} ms | {statuses}{' (socket errors)' if row['socket_errors'] else ''} |")
+        print(
+            f"| {row['mode']} | GET {row['path'].replace(str(job.pk), '{id}')} | {row['rps']:.0f} | "
+            f"{row['p50']:.1f} ms | {row['p99']:.1f} ms | {statuses}{' (socket errors)' if row['socket_errors'] else ''} |"
+        )
         allowed = {200, 429} if row["mode"] != "rate limit off" else {200}
         ok = ok and set(row["statuses"]) <= allowed
     return 0 if ok else 1

@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import JWTAuth
-from comfyportal.errors import DomainError
+from core.errors import DomainError
 
 api = NinjaAPI(
     title="comfyportal API",

@@ -6,12 +6,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
 
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from comfyportal.asgi_handler import SyncSiteASGIHandler  # noqa: E402
-from comfyportal.gc_tuning import freeze_startup_objects  # noqa: E402
-from django.urls import get_resolver  # noqa: E402
+import django
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.urls import get_resolver
+
+from comfyportal.asgi_handler import SyncSiteASGIHandler
+from core.gc_tuning import freeze_startup_objects
 
 django.setup(set_prefix=False)
 django_application = SyncSiteASGIHandler()
@@ -28,13 +29,11 @@ from jobs.ws_auth import TokenAuthMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
 
 # Load every view and API schema now, then exempt them all from the garbage collector, so
 # that a full collection never holds up live progress (see gc_tuning).
-get_resolver().url_patterns
+get_resolver().url_patterns  # noqa: B018 (the property loads every URLconf)
 freeze_startup_objects()

@@ -35,8 +35,10 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Dashboard"),
         "stats": stats,
-        "by_status": [{"status": code, "label": Job.Status(code).label, "count": count}
-                      for code, count in stats["jobs_by_status"].items()],
+        "by_status": [
+            {"status": code, "label": Job.Status(code).label, "count": count}
+            for code, count in stats["jobs_by_status"].items()
+        ],
         "nodes": [_node(n) for n in stats["nodes"]],
         "jobs_chart": _bars(stats["jobs_per_hour"], labels),
         "errors_chart": _bars(stats["errors_per_hour"], labels),
@@ -53,27 +55,56 @@ def _bars(values: list[float], labels: list[str]) -> dict:
     bars = []
     for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         height = round(CHART_HEIGHT * value / top, 1)
-        bars.append({"x": i * (BAR_WIDTH + 4), "y": CHART_HEIGHT - height, "height": height, "value": value,
-                     "label": label, "width": BAR_WIDTH, "text_y": CHART_HEIGHT - height - 2})
-    return {"bars": bars, "width": max(len(bars), 1) * (BAR_WIDTH + 4), "max": max(values, default=0),
-            "total": sum(values)}
+        bars.append(
+            {
+                "x": i * (BAR_WIDTH + 4),
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "value": value,
+                "label": label,
+                "width": BAR_WIDTH,
+                "text_y": CHART_HEIGHT - height - 2,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": max(len(bars), 1) * (BAR_WIDTH + 4),
+        "max": max(values, default=0),
+        "total": sum(values),
+    }
 
 
 def _hbars(values: list[float], labels: list[str]) -> dict:
     """Geometry of a horizontal bar chart (one row per label), bars scaled to the largest value."""
     top = max(values, default=0) or 1
-    rows = [{"y": i * (BAR_WIDTH + 6), "text_y": i * (BAR_WIDTH + 6) + BAR_WIDTH * 0.7,
-             "width": round(HBAR_LENGTH * value / top, 1), "value": value, "label": label}
-            for i, (value, label) in enumerate(zip(values, labels, strict=True))]
-    return {"rows": rows, "height": max(len(rows), 1) * (BAR_WIDTH + 6), "bar_height": BAR_WIDTH,
-            "label_width": HBAR_LABEL, "width": HBAR_LABEL + HBAR_LENGTH + 60, "max": max(values, default=0)}
+    rows = [
+        {
+            "y": i * (BAR_WIDTH + 6),
+            "text_y": i * (BAR_WIDTH + 6) + BAR_WIDTH * 0.7,
+            "width": round(HBAR_LENGTH * value / top, 1),
+            "value": value,
+            "label": label,
+        }
+        for i, (value, label) in enumerate(zip(values, labels, strict=True))
+    ]
+    return {
+        "rows": rows,
+        "height": max(len(rows), 1) * (BAR_WIDTH + 6),
+        "bar_height": BAR_WIDTH,
+        "label_width": HBAR_LABEL,
+        "width": HBAR_LABEL + HBAR_LENGTH + 60,
+        "max": max(values, default=0),
+    }
 
 
 def _node(node: dict) -> dict:
     free, total = node.get("vram_free"), node.get("vram_total")
     gib = 1024**3
     labels = dict(ComfyNode.Status.choices)
-    return {**node, "status_label": labels.get(node.get("status"), node.get("status")),
-            "vram_free_gib": round(free / gib, 1) if free is not None else None,
-            "vram_total_gib": round(total / gib, 1) if total is not None else None,
-            "vram_used_pct": round(100 * (total - free) / total) if free is not None and total else None}
+    return {
+        **node,
+        "status_label": labels.get(node.get("status"), node.get("status")),
+        "vram_free_gib": round(free / gib, 1) if free is not None else None,
+        "vram_total_gib": round(total / gib, 1) if total is not None else None,
+        "vram_used_pct": round(100 * (total - free) / total) if free is not None and total else None,
+    }

@@ -50,9 +50,25 @@ def start_redis(var_dir: Path) -> tuple[subprocess.Popen | None, str]:
         return None, url
     sock.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no", "--dir", str(var_dir), "--loglevel", "warning",
-         "--maxclients", "2000"],
+        [
+            redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(var_dir),
+            "--loglevel",
+            "warning",
+            "--maxclients",
+            "2000",
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10

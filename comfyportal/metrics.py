@@ -23,8 +23,11 @@ def _histogram(name: str, doc: str, values_by_label: dict[str, list[float]], buc
     family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
     for key, values in values_by_label.items():
         counts = [sum(1 for v in values if v <= b) for b in buckets]
-        family.add_metric([key] if label else [], [(str(float(b)), c) for b, c in zip(buckets, counts)] +
-                          [("+Inf", len(values))], sum(values))
+        family.add_metric(
+            [key] if label else [],
+            [(str(float(b)), c) for b, c in zip(buckets, counts)] + [("+Inf", len(values))],
+            sum(values),
+        )
     return family
 
 
@@ -48,19 +51,35 @@ class DatabaseCollector:
         waits: list[float] = []
         dispatch: list[float] = []
         for slug, d, w, created, submitted in (
-            finished.annotate(d=duration, w=wait).order_by("-finished_at")
+            finished.annotate(d=duration, w=wait)
+            .order_by("-finished_at")
             .values_list("workflow__slug", "d", "w", "created_at", "submitted_at")[:5000]
         ):
             per_workflow.setdefault(slug, []).append(d.total_seconds())
             waits.append(w.total_seconds())
             if submitted:
                 dispatch.append((submitted - created).total_seconds())
-        yield _histogram("comfyportal_job_duration_seconds", "Run time of finished jobs (last 5000).",
-                         per_workflow, DURATION_BUCKETS, "workflow")
-        yield _histogram("comfyportal_queue_wait_seconds", "Time from submit to a node slot (last 5000).",
-                         {"": waits}, WAIT_BUCKETS, "")
-        yield _histogram("comfyportal_dispatch_latency_seconds", "Time from submit to POST /prompt (last 5000).",
-                         {"": dispatch}, WAIT_BUCKETS, "")
+        yield _histogram(
+            "comfyportal_job_duration_seconds",
+            "Run time of finished jobs (last 5000).",
+            per_workflow,
+            DURATION_BUCKETS,
+            "workflow",
+        )
+        yield _histogram(
+            "comfyportal_queue_wait_seconds",
+            "Time from submit to a node slot (last 5000).",
+            {"": waits},
+            WAIT_BUCKETS,
+            "",
+        )
+        yield _histogram(
+            "comfyportal_dispatch_latency_seconds",
+            "Time from submit to POST /prompt (last 5000).",
+            {"": dispatch},
+            WAIT_BUCKETS,
+            "",
+        )
 
         errors = GaugeMetricFamily("comfyportal_job_errors", "Jobs that ended in ERROR, by kind.", labels=["kind"])
         for kind, count in _error_kinds(Job).items():

@@ -29,8 +29,13 @@ class RequestLogMiddleware:
             response.status_code,
             duration_ms,
             username,
-            extra={"method": request.method, "path": request.path, "status": response.status_code,
-                   "duration_ms": round(duration_ms, 1), "user": username},
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 1),
+                "user": username,
+            },
         )
         return response
 
@@ -66,7 +71,6 @@ class ApiJsonErrorsMiddleware:
             logger.exception("unhandled error on %s %s", request.method, request.path)
             return JsonResponse({"detail": "Internal server error."}, status=500)
         return None
-
 
 
 def _has_nul(request) -> bool:

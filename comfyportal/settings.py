@@ -153,9 +153,9 @@ REDIS_URL = env_str("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
 # Every key, queue and channel this deployment uses in Redis starts with this, so that
 # deployments (or test runs) sharing one Redis never take each other's work. Instances of
 # one deployment share a DATABASE_URL, hence one namespace.
-REDIS_NAMESPACE = env_str("REDIS_NAMESPACE") or hashlib.sha1(
-    str(DATABASES["default"].get("NAME")).encode()
-).hexdigest()[:8]
+REDIS_NAMESPACE = (
+    env_str("REDIS_NAMESPACE") or hashlib.sha1(str(DATABASES["default"].get("NAME")).encode()).hexdigest()[:8]
+)
 REDIS_PREFIX = f"cp:{REDIS_NAMESPACE}"
 
 CACHES = {

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from comfyportal.errors import DomainError
+from core.errors import DomainError
 from jobs import services
 from jobs.models import Job, JobFile
 
@@ -18,8 +18,12 @@ class JobFileInline(admin.TabularInline):
 
     @admin.display(description=_("preview"))
     def preview(self, record):
-        return format_html('<a href="/api/files/{}" target="_blank"><img src="/api/files/{}?variant=thumb" '
-                           'alt="" style="max-height:96px"></a>', record.pk, record.pk)
+        return format_html(
+            '<a href="/api/files/{}" target="_blank"><img src="/api/files/{}?variant=thumb" '
+            'alt="" style="max-height:96px"></a>',
+            record.pk,
+            record.pk,
+        )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -27,13 +31,41 @@ class JobFileInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "workflow", "user", "status", "progress_pct", "node", "attempts", "created_at",
-                    "finished_at", "outputs")
+    list_display = (
+        "id",
+        "workflow",
+        "user",
+        "status",
+        "progress_pct",
+        "node",
+        "attempts",
+        "created_at",
+        "finished_at",
+        "outputs",
+    )
     list_filter = ("status", "workflow__slug", "node", "user")
     search_fields = ("id", "user__username", "workflow__slug", "error")
-    readonly_fields = ("id", "user", "workflow", "node", "status", "inputs", "prompt_id", "client_id", "progress",
-                       "progress_text", "error", "attempts", "runner_id", "heartbeat_at", "created_at", "started_at",
-                       "submitted_at", "finished_at", "cancel_requested")
+    readonly_fields = (
+        "id",
+        "user",
+        "workflow",
+        "node",
+        "status",
+        "inputs",
+        "prompt_id",
+        "client_id",
+        "progress",
+        "progress_text",
+        "error",
+        "attempts",
+        "runner_id",
+        "heartbeat_at",
+        "created_at",
+        "started_at",
+        "submitted_at",
+        "finished_at",
+        "cancel_requested",
+    )
     fields = readonly_fields + ("priority",)
     inlines = [JobFileInline]
     actions = ["cancel", "retry"]
@@ -49,8 +81,9 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description=_("outputs"))
     def outputs(self, job):
         results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT][:4]
-        return format_html_join("", '<img src="/api/files/{}?variant=thumb" alt="" style="max-height:40px">',
-                                ((f.pk,) for f in results))
+        return format_html_join(
+            "", '<img src="/api/files/{}?variant=thumb" alt="" style="max-height:40px">', ((f.pk,) for f in results)
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("files")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse
 from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth, JWTAuth, SessionAuth
-from comfyportal.errors import InvalidInput, TooLarge
-from comfyportal.pagination import PageParams
-from django.conf import settings
+from core.errors import InvalidInput, TooLarge
+from core.pagination import PageParams
 from jobs import files, services, stats
 from jobs.models import Job
 from jobs.presenters import for_presenting, present_job
@@ -22,11 +22,19 @@ STATUSES = {choice for choice, _ in Job.Status.choices}
 @router.post("/uploads", response={201: UploadOut}, summary="Upload an image or a mask (multipart `file`, `kind`)")
 def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
     if file.size and file.size > settings.UPLOAD_MAX_BYTES:
-        raise TooLarge(f"file: {file.size} bytes is more than the {settings.UPLOAD_MAX_BYTES} allowed.",
-                       errors={"file": "too large"})
+        raise TooLarge(
+            f"file: {file.size} bytes is more than the {settings.UPLOAD_MAX_BYTES} allowed.",
+            errors={"file": "too large"},
+        )
     record = files.store_upload(owner=request.user, data=file.read(), kind=kind, filename=file.name or "")
-    return 201, {"id": str(record.pk), "kind": record.kind, "width": record.width, "height": record.height,
-                 "content_type": record.content_type, "size": record.size}
+    return 201, {
+        "id": str(record.pk),
+        "kind": record.kind,
+        "width": record.width,
+        "height": record.height,
+        "content_type": record.content_type,
+        "size": record.size,
+    }
 
 
 @router.post("/jobs", response={201: JobOut}, summary="Start a workflow")
@@ -40,8 +48,10 @@ def _filtered(jobs, status: str, workflow: str):
         wanted = {s.strip().upper() for s in status.split(",") if s.strip()}
         unknown = wanted - STATUSES
         if unknown:
-            raise InvalidInput(f"status: unknown value(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(STATUSES))}.",
-                               errors={"status": "unknown value"})
+            raise InvalidInput(
+                f"status: unknown value(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(STATUSES))}.",
+                errors={"status": "unknown value"},
+            )
         jobs = jobs.filter(status__in=wanted)
     if workflow:
         jobs = jobs.filter(workflow__slug=workflow)
@@ -79,7 +89,9 @@ def delete_job(request, job_id: str):
     return 204, None
 
 
-@router.get("/files/{file_id}", auth=[JWTAuth(), SessionAuth()], summary="A file's bytes (`?variant=thumb` for the thumbnail)")
+@router.get(
+    "/files/{file_id}", auth=[JWTAuth(), SessionAuth()], summary="A file's bytes (`?variant=thumb` for the thumbnail)"
+)
 def get_file(request, file_id: str, variant: str = ""):
     record = services.get_file_for_user(request.user, file_id)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
@@ -121,7 +133,7 @@ def _thumb_type(name: str) -> str:
 
 
 def _ext(name: str) -> str:
-    return name[name.rfind("."):] if "." in name else ""
+    return name[name.rfind(".") :] if "." in name else ""
 
 
 def _ascii(name: str) -> str:

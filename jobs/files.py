@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 
-from comfyportal.errors import InvalidInput, TooLarge
+from core.errors import InvalidInput, TooLarge
 from jobs import imaging
 from jobs.models import JobFile
 
@@ -36,8 +36,16 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFil
     except imaging.ImageRejected as exc:
         error_class = TooLarge if exc.status == 413 else InvalidInput
         raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
-    record = JobFile(owner=owner, kind=kind, original_name=_safe_name(filename), content_type=content_type,
-                     width=width, height=height, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    record = JobFile(
+        owner=owner,
+        kind=kind,
+        original_name=_safe_name(filename),
+        content_type=content_type,
+        width=width,
+        height=height,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
     record.file.save(f"upload{_ext(content_type)}", ContentFile(data), save=False)
     record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
     record.save()
@@ -55,9 +63,18 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
         content_type, width, height = info.content_type, info.width, info.height
     except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
         thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
-    record = JobFile(owner_id=job.user_id, job=job, kind=JobFile.Kind.RESULT, source_ref=source_ref,
-                     original_name=_safe_name(source_ref.rsplit("/", 1)[-1]), content_type=content_type,
-                     width=width, height=height, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    record = JobFile(
+        owner_id=job.user_id,
+        job=job,
+        kind=JobFile.Kind.RESULT,
+        source_ref=source_ref,
+        original_name=_safe_name(source_ref.rsplit("/", 1)[-1]),
+        content_type=content_type,
+        width=width,
+        height=height,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
     record.file.save(f"result{_ext(content_type)}", ContentFile(data), save=False)
     if thumb:
         record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
@@ -90,8 +107,13 @@ def read_bytes(record: JobFile) -> bytes:
 
 
 def _ext(content_type: str) -> str:
-    return {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
-            "image/bmp": ".bmp"}.get(content_type, ".bin")
+    return {
+        "image/png": ".png",
+        "image/jpeg": ".jpg",
+        "image/webp": ".webp",
+        "image/gif": ".gif",
+        "image/bmp": ".bmp",
+    }.get(content_type, ".bin")
 
 
 def _safe_name(name: str) -> str:
@@ -103,9 +125,16 @@ def _safe_name(name: str) -> str:
 
 def store_copy(record: JobFile, *, owner) -> JobFile:
     """A copy of an input file for another job (retry with the same inputs)."""
-    copy = JobFile(owner=owner, kind=record.kind, original_name=record.original_name,
-                   content_type=record.content_type, width=record.width, height=record.height,
-                   size=record.size, sha256=record.sha256)
+    copy = JobFile(
+        owner=owner,
+        kind=record.kind,
+        original_name=record.original_name,
+        content_type=record.content_type,
+        width=record.width,
+        height=record.height,
+        size=record.size,
+        sha256=record.sha256,
+    )
     copy.file.save(f"copy{_ext(record.content_type)}", ContentFile(read_bytes(record)), save=False)
     if record.thumbnail:
         with record.thumbnail.open("rb") as f:

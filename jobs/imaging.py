@@ -172,15 +172,10 @@ def _describe_unknown(data: bytes) -> str:
     return "The file is not a recognised image; upload PNG, JPEG, WebP, BMP or GIF."
 
 
-_BOMB_MESSAGE = (
-    "The image looks like a decompression bomb: its declared size is far larger than "
-    "Pillow's safety limit."
-)
+_BOMB_MESSAGE = "The image looks like a decompression bomb: its declared size is far larger than Pillow's safety limit."
 
 
-def _open_checked(
-    data: bytes, *, max_pixels: int, max_bytes: int | None = None
-) -> tuple[Image.Image, str]:
+def _open_checked(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> tuple[Image.Image, str]:
     """Open ``data``, check limits, fully decode the first frame and return ``(image, format)``.
 
     The returned image is loaded (its file is no longer needed). Raises :class:`ImageRejected`
@@ -190,9 +185,7 @@ def _open_checked(
         raise ImageRejected("No file data was received.")
     data = bytes(data)
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageRejected(
-            f"The file is {len(data):,} bytes; the limit is {max_bytes:,} bytes.", status=413
-        )
+        raise ImageRejected(f"The file is {len(data):,} bytes; the limit is {max_bytes:,} bytes.", status=413)
     if not data:
         raise ImageRejected("The file is empty.")
 
@@ -204,16 +197,13 @@ def _open_checked(
             raise ImageRejected(_describe_unknown(data)) from None
         fmt = (img.format or "").upper()
         if fmt not in ACCEPTED_FORMATS:  # pragma: no cover - formats= already restricts
-            raise ImageRejected(
-                f"{fmt or 'This'} files are not accepted; upload PNG, JPEG, WebP, BMP or GIF."
-            )
+            raise ImageRejected(f"{fmt or 'This'} files are not accepted; upload PNG, JPEG, WebP, BMP or GIF.")
         width, height = img.size
         if width < 1 or height < 1:
             raise ImageRejected("The image has no pixels (zero width or height).")
         if width * height > max_pixels:
             raise ImageRejected(
-                f"The image is {width}×{height} = {width * height:,} pixels; "
-                f"the limit is {max_pixels:,} pixels."
+                f"The image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,} pixels."
             )
         # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; we refuse. (Not using
         # warnings.catch_warnings: it mutates process-global state and is not thread-safe.)
@@ -236,7 +226,7 @@ def _open_checked(
         raise ImageRejected(_BOMB_MESSAGE) from None
     except MemoryError:
         raise ImageRejected("The image is too large to decode.") from None
-    except Exception as exc:  # noqa: BLE001 - every decoder failure is the upload's fault
+    except Exception as exc:
         if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
             raise ImageRejected("The image file is truncated (incomplete data).") from None
         claimed = fmt or _sniff_name(data)
@@ -249,7 +239,7 @@ def _oriented(img: Image.Image) -> Image.Image:
     """Return ``img`` with its EXIF orientation applied (or unchanged if EXIF is unusable)."""
     try:
         out = ImageOps.exif_transpose(img)
-    except Exception:  # noqa: BLE001 - broken EXIF must not break the upload
+    except Exception:
         return img
     return out if out is not None else img
 
@@ -275,7 +265,7 @@ def inspect_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
         return _info_of(img, fmt)
     except ImageRejected:
         raise
-    except Exception:  # noqa: BLE001 - contract: ImageRejected only
+    except Exception:
         raise ImageRejected("The image could not be read.") from None
 
 
@@ -351,7 +341,7 @@ def normalize_image(data: bytes, *, max_pixels: int) -> NormalizedImage:
         raise
     except MemoryError:
         raise ImageRejected("The image is too large to process.") from None
-    except Exception:  # noqa: BLE001 - contract: ImageRejected only
+    except Exception:
         raise ImageRejected("The image could not be converted.") from None
     return NormalizedImage(png=png, width=out.width, height=out.height, mode=out.mode)
 
@@ -473,7 +463,7 @@ def normalize_mask(
     """
     try:
         w, h = (int(size[0]), int(size[1]))
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise ValueError(f"size must be (width, height), got {size!r}") from None
     if w < 1 or h < 1:
         raise ValueError(f"size must be positive, got {size!r}")
@@ -501,7 +491,7 @@ def normalize_mask(
         raise
     except MemoryError:
         raise ImageRejected("The mask is too large to process.") from None
-    except Exception:  # noqa: BLE001 - contract: ImageRejected only for bad bytes
+    except Exception:
         raise ImageRejected("The mask could not be converted.") from None
     assert out.size == (w, h) and out.mode == "L"
     return out
@@ -554,9 +544,7 @@ def encode_mask_alpha_mode(mask: Image.Image) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-def make_thumbnail(
-    data: bytes, *, max_side: int = 320, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[bytes, str]:
+def make_thumbnail(data: bytes, *, max_side: int = 320, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, str]:
     """Return ``(thumbnail bytes, content type)`` with the longest side ≤ ``max_side``.
 
     WebP (quality 80, alpha kept) when Pillow has WebP support, otherwise JPEG (quality 85,
@@ -598,7 +586,7 @@ def _thumbnail_of(img: Image.Image, max_side: int) -> tuple[bytes, str]:
         return buf.getvalue(), "image/jpeg"
     except ImageRejected:
         raise
-    except Exception:  # noqa: BLE001 - contract: ImageRejected only
+    except Exception:
         raise ImageRejected("Could not make a thumbnail of the image.") from None
 
 
@@ -607,5 +595,5 @@ def _webp_available() -> bool:
         from PIL import features
 
         return bool(features.check("webp"))
-    except Exception:  # noqa: BLE001  # pragma: no cover
+    except Exception:  # pragma: no cover
         return False

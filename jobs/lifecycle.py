@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from comfyportal.bulk_update import update_each
+from core.bulk_update import update_each
 from jobs.models import Job
 
 S = Job.Status
@@ -39,8 +39,18 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
         if to_status == S.DONE:
             fields.setdefault("progress", 1.0)
     if to_status == S.QUEUED:
-        fields.update(node=None, prompt_id="", client_id="", runner_id="", heartbeat_at=None,
-                      started_at=None, submitted_at=None, node_finished_at=None, progress=0.0, progress_text="")
+        fields.update(
+            node=None,
+            prompt_id="",
+            client_id="",
+            runner_id="",
+            heartbeat_at=None,
+            started_at=None,
+            submitted_at=None,
+            node_finished_at=None,
+            progress=0.0,
+            progress_text="",
+        )
     updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
         status=to_status, **fields
     )
@@ -53,9 +63,22 @@ def claim(assignments: dict, *, runner_id: str, now) -> None:
     A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
     back which were claimed by their prompt ids."""
     _ensure_allowed(S.QUEUED, S.RUNNING)
-    update_each(Job, assignments, ("node", "prompt_id", "client_id"), where="status = %s", where_params=[S.QUEUED],
-                set_also={"status": S.RUNNING, "started_at": now, "heartbeat_at": now, "runner_id": runner_id,
-                          "progress": 0.0, "progress_text": "", "error": ""})
+    update_each(
+        Job,
+        assignments,
+        ("node", "prompt_id", "client_id"),
+        where="status = %s",
+        where_params=[S.QUEUED],
+        set_also={
+            "status": S.RUNNING,
+            "started_at": now,
+            "heartbeat_at": now,
+            "runner_id": runner_id,
+            "progress": 0.0,
+            "progress_text": "",
+            "error": "",
+        },
+    )
 
 
 def _ensure_allowed(from_status: str, to_status: str) -> None:

@@ -114,8 +114,9 @@ class JobFile(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["job", "source_ref"], condition=models.Q(kind="RESULT"),
-                                    name="jobfile_result_once"),
+            models.UniqueConstraint(
+                fields=["job", "source_ref"], condition=models.Q(kind="RESULT"), name="jobfile_result_once"
+            ),
         ]
 
     def __str__(self) -> str:

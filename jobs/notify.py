@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from comfyportal.redis_client import shared_redis, shared_script
+from core.redis_client import shared_redis, shared_script
 
 logger = logging.getLogger("comfyportal.jobs")
 

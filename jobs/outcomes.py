@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from comfyportal.bulk_update import update_each
+from core.bulk_update import update_each
 from jobs import files, imaging, lifecycle
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_job
@@ -47,11 +47,21 @@ def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict 
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
     when their nodes accepted them, {job id: datetime}, in another."""
     if progress:
-        update_each(Job, {job_id: (fraction, text[:200]) for job_id, (fraction, text) in progress.items()},
-                    ("progress", "progress_text"), where="status = %s", where_params=[S.RUNNING])
+        update_each(
+            Job,
+            {job_id: (fraction, text[:200]) for job_id, (fraction, text) in progress.items()},
+            ("progress", "progress_text"),
+            where="status = %s",
+            where_params=[S.RUNNING],
+        )
     if submitted:
-        update_each(Job, {job_id: (at,) for job_id, at in submitted.items()}, ("submitted_at",),
-                    where="status = %s AND submitted_at IS NULL", where_params=[S.RUNNING])
+        update_each(
+            Job,
+            {job_id: (at,) for job_id, at in submitted.items()},
+            ("submitted_at",),
+            where="status = %s AND submitted_at IS NULL",
+            where_params=[S.RUNNING],
+        )
 
 
 def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
@@ -88,8 +98,9 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
     return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
 
 
-def finish_and_present(job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = (),
-                       submitted_at=None) -> dict | None:
+def finish_and_present(
+    job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = (), submitted_at=None
+) -> dict | None:
     """Store a job's results (bytes, source ref), end it, and return the event to publish.
 
     One database step for the runner: the end of a job is a single hop off its event loop.
@@ -117,8 +128,7 @@ def finish(job_id, *, status: str, message: str, **fields) -> bool:
     fields["error"] = message[:5000]
     ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
     if ended:
-        logger.info("job %s %s %s", job_id, status, message[:200],
-                    extra={"job": str(job_id), "status": status})
+        logger.info("job %s %s %s", job_id, status, message[:200], extra={"job": str(job_id), "status": status})
     return ended
 
 
@@ -131,8 +141,13 @@ def requeue_or_fail(job_id, *, runner_id: str, reason: str) -> None:
     if attempt >= settings.JOB_MAX_ATTEMPTS:
         finish(job_id, status=S.ERROR, message=f"Gave up after {attempt} attempts; last: {reason}")
         return
-    if lifecycle.transition(job_id, from_status=S.RUNNING, to_status=S.QUEUED, attempts=F("attempts") + 1,
-                            error=f"Attempt {attempt} failed ({reason}); waiting for another node."):
+    if lifecycle.transition(
+        job_id,
+        from_status=S.RUNNING,
+        to_status=S.QUEUED,
+        attempts=F("attempts") + 1,
+        error=f"Attempt {attempt} failed ({reason}); waiting for another node.",
+    ):
         logger.info("job %s requeued (attempt %s): %s", job_id, attempt, reason, extra={"job": str(job_id)})
         from jobs.notify import wake_dispatch
 
@@ -167,8 +182,12 @@ def inputs_to_send(job_id) -> dict[str, tuple[JobFile, bytes]] | None:
 
     One database step before a job is sent, so that dispatch to POST /prompt stays short.
     """
-    job = Job.objects.select_related("workflow").filter(pk=job_id).only("cancel_requested", "inputs",
-                                                                        "workflow__spec").first()
+    job = (
+        Job.objects.select_related("workflow")
+        .filter(pk=job_id)
+        .only("cancel_requested", "inputs", "workflow__spec")
+        .first()
+    )
     if job is None or job.cancel_requested:
         return None
     return _input_records(job)
@@ -197,13 +216,21 @@ async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[
         image_record = records.get(image_id, (None, None))[0]
         size = (image_record.width, image_record.height) if image_record else (mask_record.width, mask_record.height)
         mask = imaging.normalize_mask(
-            mask_data, size=size, invert=bool(field.get("invert")), grow=int(field.get("grow") or 0),
-            soft_edges=bool(field.get("soft_edges")), resample=field.get("filter") or "nearest",
+            mask_data,
+            size=size,
+            invert=bool(field.get("invert")),
+            grow=int(field.get("grow") or 0),
+            soft_edges=bool(field.get("soft_edges")),
+            resample=field.get("filter") or "nearest",
         )
         stem = f"cp_{mask_record.pk}_{image_record.pk if image_record else 'x'}"
         if field.get("mode") == "alpha" and image_id in image_uploads:
-            merged = await client.upload_mask(imaging.encode_mask_alpha_mode(mask), f"{stem}_alpha.png",
-                                              original=image_uploads[image_id], overwrite=True)
+            merged = await client.upload_mask(
+                imaging.encode_mask_alpha_mode(mask),
+                f"{stem}_alpha.png",
+                original=image_uploads[image_id],
+                overwrite=True,
+            )
             uploaded[field_id] = merged.ref
         else:
             sent = await client.upload_image(imaging.encode_mask_file_mode(mask), f"{stem}_mask.png", overwrite=True)
@@ -212,7 +239,9 @@ async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[
 
 
 def _input_records(job: Job) -> dict[str, tuple[JobFile, bytes]]:
-    wanted = {field_id: job.inputs.get(field_id) for field_id in file_fields(job.workflow.spec) if job.inputs.get(field_id)}
+    wanted = {
+        field_id: job.inputs.get(field_id) for field_id in file_fields(job.workflow.spec) if job.inputs.get(field_id)
+    }
     by_id = {str(r.pk): r for r in JobFile.objects.filter(pk__in=list(wanted.values()))}
     out = {}
     for field_id, file_id in wanted.items():

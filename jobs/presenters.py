@@ -27,8 +27,9 @@ def present_file(record: JobFile) -> dict:
     }
 
 
-def present_job(job: Job, *, with_outputs: bool = True, position: bool = True,
-                results: list[JobFile] | None = None) -> dict:
+def present_job(
+    job: Job, *, with_outputs: bool = True, position: bool = True, results: list[JobFile] | None = None
+) -> dict:
     """`results`: the job's result files when the caller already has them (a new job has none)."""
     data = {
         "id": str(job.id),

@@ -18,9 +18,7 @@ def delete_expired(*, now=None) -> int:
     if not days:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    old = JobFile.objects.filter(created_at__lt=cutoff).exclude(
-        Q(job__status__in=Job.ACTIVE)
-    )
+    old = JobFile.objects.filter(created_at__lt=cutoff).exclude(Q(job__status__in=Job.ACTIVE))
     count = old.count()
     delete_files(old)
     Job.objects.filter(finished_at__lt=cutoff, status__in=Job.FINISHED, files__isnull=True).delete()

@@ -94,9 +94,12 @@ class Runner:
     def client_for(self, node: ComfyNode) -> ComfyClient:
         key = (node.base_url, node.auth_header)
         if key not in self.clients:
-            self.clients[key] = ComfyClient(node.base_url, auth_header=node.auth_header or None,
-                                            connect_timeout=settings.NODE_CONNECT_TIMEOUT,
-                                            read_timeout=settings.NODE_READ_TIMEOUT)
+            self.clients[key] = ComfyClient(
+                node.base_url,
+                auth_header=node.auth_header or None,
+                connect_timeout=settings.NODE_CONNECT_TIMEOUT,
+                read_timeout=settings.NODE_READ_TIMEOUT,
+            )
         return self.clients[key]
 
     # --- the loop --------------------------------------------------------------------------
@@ -214,8 +217,10 @@ class Runner:
             from jobs.tasks import ensure_runners
 
             await asyncio.to_thread(ensure_runners)
-        if self.health and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL and (
-            self._health_task is None or self._health_task.done()
+        if (
+            self.health
+            and now - self._last["health"] >= settings.NODE_HEALTH_INTERVAL
+            and (self._health_task is None or self._health_task.done())
         ):
             self._last["health"] = now
             self._health_task = asyncio.create_task(self._check_health())  # never blocks dispatch
@@ -343,7 +348,10 @@ class Runner:
     async def _execute(self, job: Job, client: ComfyClient, *, resume: bool) -> dict:
         def prompt_run(graph: dict) -> PromptRun:
             return PromptRun(
-                client, graph, prompt_id=job.prompt_id, client_id=job.client_id,
+                client,
+                graph,
+                prompt_id=job.prompt_id,
+                client_id=job.client_id,
                 on_progress=lambda p: self._on_progress(job, p),
                 on_submitted=lambda: self._submitted(job),
                 on_finished=lambda: self._node_slot_free(job),
@@ -381,15 +389,22 @@ class Runner:
     async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:
         results = []
         for image in outcomes.wanted_outputs(job.workflow.spec, entry):
-            data = await client.view(image["filename"], subfolder=image.get("subfolder", ""),
-                                     type=image.get("type", "output"))
+            data = await client.view(
+                image["filename"], subfolder=image.get("subfolder", ""), type=image.get("type", "output")
+            )
             results.append((data, f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"))
         await self._finish(job, S.DONE, "", results=results)
 
     async def _on_progress(self, job: Job, progress: Progress) -> None:
-        payload = {"id": str(job.pk), "status": S.RUNNING, "progress": progress.fraction,
-                   "progress_text": progress.text, "node": job.node.name if job.node else None,
-                   "event": "progress", "sent_at": time.time()}
+        payload = {
+            "id": str(job.pk),
+            "status": S.RUNNING,
+            "progress": progress.fraction,
+            "progress_text": progress.text,
+            "node": job.node.name if job.node else None,
+            "event": "progress",
+            "sent_at": time.time(),
+        }
         await self._send_event(job.user_id, payload)
         self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_running_state
 
@@ -441,8 +456,14 @@ class Runner:
     async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
         self.progress.pop(str(job.pk), None)
         self.submitted.pop(str(job.pk), None)
-        payload = await self.db(outcomes.finish_and_present, job, status=status, message=message, results=results,
-                                submitted_at=job.submitted_at)
+        payload = await self.db(
+            outcomes.finish_and_present,
+            job,
+            status=status,
+            message=message,
+            results=results,
+            submitted_at=job.submitted_at,
+        )
         if payload is not None:
             await self._send_event(payload["user_id"], payload["job"])
 

@@ -11,8 +11,8 @@ step costs a fixed handful of queries, however many users wait.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
@@ -83,7 +83,8 @@ def eligible_nodes() -> tuple[list[NodeSlots], int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
-            _ELIGIBLE_PARAMS)
+            _ELIGIBLE_PARAMS,
+        )
         nodes = cursor.fetchall()
         if not nodes:
             return [], 0
@@ -94,14 +95,24 @@ def eligible_nodes() -> tuple[list[NodeSlots], int]:
             f"""SELECT node_id, COUNT(*) FROM {Job._meta.db_table}
                 WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(nodes))})
                 GROUP BY node_id""",
-            [S.RUNNING, *(node[0] for node in nodes)])
+            [S.RUNNING, *(node[0] for node in nodes)],
+        )
         running = dict(cursor.fetchall())
     load = {pk: running.get(pk, 0) + foreign for pk, _, _, foreign, _ in nodes}
     free_nodes = [node for node in nodes if node[2] > load[node[0]]]
     known = known_nodes({pk: updated_at for pk, _, _, _, updated_at in free_nodes})
-    return [NodeSlots(node=known[pk][0], priority=priority, max_queue=max_queue, free=max_queue - load[pk],
-                      load=load[pk], class_types=known[pk][1])
-            for pk, priority, max_queue, _, _ in free_nodes if pk in known], len(nodes)
+    return [
+        NodeSlots(
+            node=known[pk][0],
+            priority=priority,
+            max_queue=max_queue,
+            free=max_queue - load[pk],
+            load=load[pk],
+            class_types=known[pk][1],
+        )
+        for pk, priority, max_queue, _, _ in free_nodes
+        if pk in known
+    ], len(nodes)
 
 
 def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
@@ -145,10 +156,14 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], 0, 0, contended=_any_eligible())
         if total_free == 0:
             return Dispatched([], 0, seen)
-        users = {u.pk: u for u in User.objects.raw(  # with only the fields dispatch reads
-            f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
+        users = {
+            u.pk: u
+            for u in User.objects.raw(  # with only the fields dispatch reads
+                f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
                 WHERE is_blocked = %s AND id IN (SELECT user_id FROM {Job._meta.db_table} WHERE status = %s)""",
-            [False, S.QUEUED])}
+                [False, S.QUEUED],
+            )
+        }
         if not users:
             return Dispatched([], total_free, seen)
         now = timezone.now()
@@ -158,9 +173,11 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         stats = (
             Job.objects.filter(Q(status=S.RUNNING) | Q(started_at__gte=min(day_start, served_since)), user__in=users)
             .values("user")
-            .annotate(running=Count("id", filter=Q(status=S.RUNNING)),
-                      today=Count("id", filter=Q(started_at__gte=day_start)),
-                      last=Max("started_at", filter=Q(started_at__gte=served_since)))
+            .annotate(
+                running=Count("id", filter=Q(status=S.RUNNING)),
+                today=Count("id", filter=Q(started_at__gte=day_start)),
+                last=Max("started_at", filter=Q(started_at__gte=served_since)),
+            )
         )
         running, started_today, last_served = {}, {}, {}
         for row in stats:
@@ -176,8 +193,12 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         while total_free > 0 and heads:
             user_id = min(
                 heads,
-                key=lambda u: (running.get(u, 0) / max(1, users[u].priority), last_served.get(u, never),
-                               -heads[u][0].priority, heads[u][0].created_at),
+                key=lambda u: (
+                    running.get(u, 0) / max(1, users[u].priority),
+                    last_served.get(u, never),
+                    -heads[u][0].priority,
+                    heads[u][0].created_at,
+                ),
             )
             user = users[user_id]
             if running.get(user_id, 0) >= user.effective_max_concurrent_jobs:
@@ -200,8 +221,13 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
         lifecycle.claim(assignments, runner_id=runner_id, now=now)
-    jobs = list(Job.objects.filter(pk__in=list(assignments), status=S.RUNNING,
-                                   prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()]))
+    jobs = list(
+        Job.objects.filter(
+            pk__in=list(assignments),
+            status=S.RUNNING,
+            prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()],
+        )
+    )
     nodes = {slot.node.pk: slot.node for slot in slots}
     for job in jobs:  # what the runner reads of them, without reading them again
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
@@ -236,7 +262,8 @@ def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]
                          ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
                   FROM {Job._meta.db_table} WHERE status = %s AND user_id IN ({users})
                 ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
-            [S.QUEUED, *user_ids, per_user])
+            [S.QUEUED, *user_ids, per_user],
+        )
         rows = cursor.fetchall()
     heads: dict[int, list[QueuedJob]] = {}
     for row in rows:
@@ -245,8 +272,9 @@ def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]
     return heads
 
 
-def _first_runnable(jobs: list[QueuedJob], slots: list[NodeSlots],
-                    needs: dict[int, frozenset]) -> tuple[QueuedJob | None, NodeSlots | None]:
+def _first_runnable(
+    jobs: list[QueuedJob], slots: list[NodeSlots], needs: dict[int, frozenset]
+) -> tuple[QueuedJob | None, NodeSlots | None]:
     for job in jobs:
         slot = pick_node(slots, needs.get(job.workflow_id, frozenset()))
         if slot is not None:
@@ -269,7 +297,8 @@ def queue_position(job: Job) -> int | None:
         cursor.execute(
             f"""SELECT user_id, COUNT(*), COUNT(*) FILTER (WHERE user_id = %s AND created_at < %s)
                 FROM {Job._meta.db_table} WHERE status = %s GROUP BY user_id""",
-            [job.user_id, created_at, S.QUEUED])
+            [job.user_id, created_at, S.QUEUED],
+        )
         rows = cursor.fetchall()
     mine_ahead = sum(ahead for _, _, ahead in rows)
     return 1 + mine_ahead + sum(min(n, mine_ahead + 1) for user_id, n, _ in rows if user_id != job.user_id)

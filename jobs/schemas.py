@@ -8,7 +8,9 @@ from pydantic import Field
 
 class JobIn(Schema):
     workflow: str = Field(min_length=1, max_length=100, description="The workflow's slug.")
-    inputs: dict[str, Any] = Field(default_factory=dict, description="Field id → value; image/mask fields take an upload id.")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Field id → value; image/mask fields take an upload id."
+    )
 
 
 class FileOut(Schema):

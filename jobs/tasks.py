@@ -14,8 +14,8 @@ import redis
 from django.conf import settings
 from django_q.tasks import async_task
 
-from comfyportal.gc_tuning import freeze_startup_objects
-from comfyportal.redis_client import shared_redis
+from core.gc_tuning import freeze_startup_objects
+from core.redis_client import shared_redis
 from jobs.runner import RUNNER_KEY, Runner
 
 logger = logging.getLogger("comfyportal.jobs")

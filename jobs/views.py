@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
-from comfyportal.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs import services
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_file, present_job
@@ -100,9 +100,13 @@ def gallery(request: HttpRequest) -> HttpResponse:
         results = results.filter(job__workflow__slug=selected)
     page = Paginator(results.order_by("-created_at"), FILES_PER_PAGE).get_page(request.GET.get("page"))
     items = [
-        {**present_file(record), "job_id": str(record.job_id) if record.job_id else "",
-         "workflow_name": record.job.workflow.name if record.job_id else "", "created_at": record.created_at,
-         "name": record.original_name or f"{record.pk}"}
+        {
+            **present_file(record),
+            "job_id": str(record.job_id) if record.job_id else "",
+            "workflow_name": record.job.workflow.name if record.job_id else "",
+            "created_at": record.created_at,
+            "name": record.original_name or f"{record.pk}",
+        }
         for record in page.object_list
     ]
     context = {"page": page, "items": items, "workflows": workflows, "selected": selected}
@@ -163,13 +167,15 @@ def _shown_inputs(job: Job) -> list[dict]:
     for field_id, value in job.inputs.items():
         field = fields.get(field_id, {})
         kind = field.get("type", "")
-        shown.append({
-            "id": field_id,
-            "label": field.get("label") or field_id,
-            "type": kind,
-            "value": value,
-            "file_url": f"/api/files/{value}?variant=thumb" if kind in ("image", "mask") and value else "",
-        })
+        shown.append(
+            {
+                "id": field_id,
+                "label": field.get("label") or field_id,
+                "type": kind,
+                "value": value,
+                "file_url": f"/api/files/{value}?variant=thumb" if kind in ("image", "mask") and value else "",
+            }
+        )
     return shown
 
 

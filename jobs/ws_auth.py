@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from accounts.auth import user_from_access_token
-from comfyportal.errors import Forbidden
+from core.errors import Forbidden
 
 
 @database_sync_to_async

@@ -19,7 +19,9 @@ def _gib(value: int | None) -> str:
 class ComfyNodeForm(forms.ModelForm):
     # Write-only: the stored value is never rendered back into the page.
     auth_header = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), label=_("auth header"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label=_("auth header"),
         help_text=_("Leave empty to keep the current value. Enter '-' to remove it."),
     )
 
@@ -47,8 +49,17 @@ class ComfyNodeAdmin(admin.ModelAdmin):
     list_filter = ("status", "is_active")
     search_fields = ("name", "base_url")
     actions = ["enable", "disable", "check_now"]
-    readonly_fields = ("status", "last_seen_at", "last_checked_at", "last_error", "consecutive_failures",
-                       "queue_remaining", "foreign_queue", "system_stats", "class_types_refreshed_at")
+    readonly_fields = (
+        "status",
+        "last_seen_at",
+        "last_checked_at",
+        "last_error",
+        "consecutive_failures",
+        "queue_remaining",
+        "foreign_queue",
+        "system_stats",
+        "class_types_refreshed_at",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(remove_when_drained=False)

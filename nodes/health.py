@@ -49,26 +49,39 @@ async def probe(
     started = time.monotonic()
     own = client is None
     if own:
-        client = ComfyClient(base_url, auth_header=auth_header or None,
-                             connect_timeout=min(settings.NODE_CONNECT_TIMEOUT, timeout), read_timeout=timeout)
+        client = ComfyClient(
+            base_url,
+            auth_header=auth_header or None,
+            connect_timeout=min(settings.NODE_CONNECT_TIMEOUT, timeout),
+            read_timeout=timeout,
+        )
     try:
         async with asyncio.timeout(timeout * (3 if want_object_info else 2)):
             stats = await client.system_stats(timeout=timeout)
             queue = await client.queue(timeout=timeout)
             class_types = sorted(await client.object_info()) if want_object_info else None
         return ProbeResult(
-            ok=True, system_stats=stats, queue_remaining=len(queue.running) + len(queue.pending),
-            foreign_queue=queue.foreign_count(CLIENT_ID_PREFIX), class_types=class_types,
+            ok=True,
+            system_stats=stats,
+            queue_remaining=len(queue.running) + len(queue.pending),
+            foreign_queue=queue.foreign_count(CLIENT_ID_PREFIX),
+            class_types=class_types,
             seconds=time.monotonic() - started,
         )
     except ComfyError as exc:
         return ProbeResult(ok=False, error=exc.message, seconds=time.monotonic() - started)
     except TimeoutError:
-        return ProbeResult(ok=False, error=f"{base_url} did not answer the health check within {timeout:g} s",
-                           seconds=time.monotonic() - started)
+        return ProbeResult(
+            ok=False,
+            error=f"{base_url} did not answer the health check within {timeout:g} s",
+            seconds=time.monotonic() - started,
+        )
     except Exception as exc:  # a node must never crash the worker
-        return ProbeResult(ok=False, error=f"unexpected answer from {base_url}: {type(exc).__name__}: {exc}",
-                           seconds=time.monotonic() - started)
+        return ProbeResult(
+            ok=False,
+            error=f"unexpected answer from {base_url}: {type(exc).__name__}: {exc}",
+            seconds=time.monotonic() - started,
+        )
     finally:
         if own:
             await client.aclose()
@@ -116,7 +129,9 @@ def record(node_id: int, base_url: str, result: ProbeResult) -> ComfyNode | None
 def mark_offline(node_id: int, error: str) -> None:
     """A running job found the node dead: take it out of dispatch now, without waiting for checks."""
     ComfyNode.objects.filter(pk=node_id).update(
-        status=ComfyNode.Status.OFFLINE, last_error=error[:2000], consecutive_failures=settings.NODE_OFFLINE_AFTER,
+        status=ComfyNode.Status.OFFLINE,
+        last_error=error[:2000],
+        consecutive_failures=settings.NODE_OFFLINE_AFTER,
         last_checked_at=timezone.now(),
     )
 
@@ -124,8 +139,9 @@ def mark_offline(node_id: int, error: str) -> None:
 HEALTH_CONCURRENCY = 8
 
 
-async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = None, db=None,
-                            client_for=None) -> list[ComfyNode | None]:
+async def check_nodes_async(
+    nodes: list[ComfyNode], *, timeout: float | None = None, db=None, client_for=None
+) -> list[ComfyNode | None]:
     """Probe nodes concurrently (HEALTH_CONCURRENCY at a time) and record each result as soon as it comes.
 
     `db` runs the blocking record step and `client_for(node)` gives a kept-alive client (the
@@ -139,8 +155,13 @@ async def check_nodes_async(nodes: list[ComfyNode], *, timeout: float | None = N
 
     async def one(node: ComfyNode) -> ComfyNode | None:
         async with places:
-            result = await probe(node.base_url, auth_header=node.auth_header, want_object_info=needs_object_info(node),
-                                 timeout=timeout, client=client_for(node) if client_for else None)
+            result = await probe(
+                node.base_url,
+                auth_header=node.auth_header,
+                want_object_info=needs_object_info(node),
+                timeout=timeout,
+                client=client_for(node) if client_for else None,
+            )
             return await db(record, node.pk, node.base_url, result)
 
     return list(await asyncio.gather(*(one(node) for node in nodes)))

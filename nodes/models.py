@@ -17,12 +17,16 @@ class ComfyNode(models.Model):
     base_url = models.CharField(_("base URL"), max_length=500, help_text=_("e.g. http://10.0.0.5:8188"))
     is_active = models.BooleanField(_("active"), default=True, help_text=_("Off = gets no new jobs (drain)."))
     max_queue = models.PositiveSmallIntegerField(
-        _("max queue"), default=2, validators=[MinValueValidator(1)],
+        _("max queue"),
+        default=2,
+        validators=[MinValueValidator(1)],
         help_text=_("Prompts allowed outstanding on the node at once."),
     )
     priority = models.SmallIntegerField(_("priority"), default=0, help_text=_("Higher first."))
     auth_header = models.CharField(
-        _("auth header"), max_length=1000, blank=True,
+        _("auth header"),
+        max_length=1000,
+        blank=True,
         help_text=_("For nodes behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
     )
 

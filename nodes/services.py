@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
-from comfyportal.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from nodes.health import node_has_running_jobs
 from nodes.models import ComfyNode
 from nodes.urls_validation import normalize_base_url

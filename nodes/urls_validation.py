@@ -20,7 +20,7 @@ def normalize_base_url(value: str) -> str:
     if parts.username or parts.password or "@" in parts.netloc:
         raise ValueError("must not contain credentials; use the auth header field instead")
     try:
-        parts.port
+        parts.port  # noqa: B018 (reading it validates the port)
     except ValueError as exc:
         raise ValueError("has an invalid port") from exc
     if parts.query or parts.fragment:

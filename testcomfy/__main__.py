@@ -19,10 +19,16 @@ from .server import TestComfy
 
 async def _serve(argv: list[str]) -> None:
     settings, count = settings_from_args(argv)
-    servers = [TestComfy(replace(settings, port=settings.port + i if settings.port else 0,
-                                 data_dir=f"{settings.data_dir}/server-{i}" if settings.data_dir and count > 1
-                                 else settings.data_dir))
-               for i in range(count)]
+    servers = [
+        TestComfy(
+            replace(
+                settings,
+                port=settings.port + i if settings.port else 0,
+                data_dir=f"{settings.data_dir}/server-{i}" if settings.data_dir and count > 1 else settings.data_dir,
+            )
+        )
+        for i in range(count)
+    ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Handlers first: the parent may signal as soon as it reads the "listening" line.
@@ -38,7 +44,9 @@ async def _serve(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     asyncio.run(_serve(sys.argv[1:] if argv is None else argv))
     return 0
 

@@ -10,30 +10,80 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from nodes.comfy.catalog import object_info as _stock_object_info
 
 # Order of the keys of one node entry (V1 first, V3 extras where V3 puts them).
 NODE_KEY_ORDER = (
-    "input", "input_order", "is_input_list", "output", "output_is_list", "output_name",
-    "output_tooltips", "output_matchtypes", "name", "display_name", "description",
-    "python_module", "category", "output_node", "deprecated", "experimental", "dev_only",
-    "api_node", "price_badge", "has_intermediate_output", "search_aliases", "essentials_category",
+    "input",
+    "input_order",
+    "is_input_list",
+    "output",
+    "output_is_list",
+    "output_name",
+    "output_tooltips",
+    "output_matchtypes",
+    "name",
+    "display_name",
+    "description",
+    "python_module",
+    "category",
+    "output_node",
+    "deprecated",
+    "experimental",
+    "dev_only",
+    "api_node",
+    "price_badge",
+    "has_intermediate_output",
+    "search_aliases",
+    "essentials_category",
 )
 # V1 node entries put has_intermediate_output after output_node (seen for ImageScale).
 V1_NODE_KEY_ORDER = (
-    "input", "input_order", "is_input_list", "output", "output_is_list", "output_name",
-    "output_tooltips", "name", "display_name", "description", "python_module", "category",
-    "output_node", "deprecated", "experimental", "has_intermediate_output", "search_aliases",
+    "input",
+    "input_order",
+    "is_input_list",
+    "output",
+    "output_is_list",
+    "output_name",
+    "output_tooltips",
+    "name",
+    "display_name",
+    "description",
+    "python_module",
+    "category",
+    "output_node",
+    "deprecated",
+    "experimental",
+    "has_intermediate_output",
+    "search_aliases",
     "essentials_category",
 )
 # Order of the option keys of one input spec (nodes.py writes default, min, max, step, …).
 OPTION_KEY_ORDER = (
-    "default", "min", "max", "step", "round", "display", "multiline", "dynamicPrompts",
-    "placeholder", "tooltip", "lazy", "forceInput", "defaultInput", "control_after_generate",
-    "image_upload", "image_folder", "remote", "options", "multiselect", "advanced",
+    "default",
+    "min",
+    "max",
+    "step",
+    "round",
+    "display",
+    "multiline",
+    "dynamicPrompts",
+    "placeholder",
+    "tooltip",
+    "lazy",
+    "forceInput",
+    "defaultInput",
+    "control_after_generate",
+    "image_upload",
+    "image_folder",
+    "remote",
+    "options",
+    "multiselect",
+    "advanced",
 )
 SECTION_ORDER = ("required", "optional", "hidden")
 
@@ -62,25 +112,58 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("HypernetworkLoader", "hypernetwork_name"): "hypernetworks",
 }
 MODEL_FOLDERS = (
-    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
-    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen",
-    "upscale_models", "latent_upscale_models", "custom_nodes", "datasets", "hypernetworks",
-    "photomaker", "classifiers", "model_patches", "audio_encoders", "background_removal",
-    "frame_interpolation", "geometry_estimation", "optical_flow", "detection",
+    "checkpoints",
+    "configs",
+    "loras",
+    "vae",
+    "text_encoders",
+    "diffusion_models",
+    "clip_vision",
+    "style_models",
+    "embeddings",
+    "diffusers",
+    "vae_approx",
+    "controlnet",
+    "gligen",
+    "upscale_models",
+    "latent_upscale_models",
+    "custom_nodes",
+    "datasets",
+    "hypernetworks",
+    "photomaker",
+    "classifiers",
+    "model_patches",
+    "audio_encoders",
+    "background_removal",
+    "frame_interpolation",
+    "geometry_estimation",
+    "optical_flow",
+    "detection",
 )
 # Placeholder model files created in a fresh data dir so typical graphs validate.
 DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
-    "checkpoints": ("v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors",
-                    "sd_xl_refiner_1.0.safetensors", "flux1-dev-fp8.safetensors",
-                    "sd15_unclip.safetensors"),
+    "checkpoints": (
+        "v1-5-pruned-emaonly.safetensors",
+        "sd_xl_base_1.0.safetensors",
+        "sd_xl_refiner_1.0.safetensors",
+        "flux1-dev-fp8.safetensors",
+        "sd15_unclip.safetensors",
+    ),
     "loras": ("example_lora.safetensors", "detail_tweaker.safetensors"),
     "vae": ("ae.safetensors", "sdxl_vae.safetensors", "vae-ft-mse-840000-ema-pruned.safetensors"),
-    "controlnet": ("control_v11p_sd15_canny.pth", "control_v11f1p_sd15_depth.pth",
-                   "controlnet-canny-sdxl-1.0.safetensors"),
+    "controlnet": (
+        "control_v11p_sd15_canny.pth",
+        "control_v11f1p_sd15_depth.pth",
+        "controlnet-canny-sdxl-1.0.safetensors",
+    ),
     "upscale_models": ("RealESRGAN_x4plus.pth", "4x-UltraSharp.pth", "RealESRGAN_x2plus.pth"),
     "diffusion_models": ("flux1-dev.safetensors", "flux1-schnell.safetensors"),
-    "text_encoders": ("clip_l.safetensors", "t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn.safetensors",
-                      "clip_g.safetensors"),
+    "text_encoders": (
+        "clip_l.safetensors",
+        "t5xxl_fp16.safetensors",
+        "t5xxl_fp8_e4m3fn.safetensors",
+        "clip_g.safetensors",
+    ),
     "clip_vision": ("clip_vision_g.safetensors", "clip_vision_h.safetensors"),
     "style_models": ("flux1-redux-dev.safetensors",),
 }

@@ -44,9 +44,13 @@ class Settings:
 
     def fault_dict(self) -> dict[str, Any]:
         return {
-            "job_time": self.job_time, "refuse": self.refuse, "hang": self.hang,
-            "die_mid_job": self.die_mid_job, "execution_error": self.execution_error,
-            "slow_system_stats": self.slow_system_stats, "garbage": self.garbage,
+            "job_time": self.job_time,
+            "refuse": self.refuse,
+            "hang": self.hang,
+            "die_mid_job": self.die_mid_job,
+            "execution_error": self.execution_error,
+            "slow_system_stats": self.slow_system_stats,
+            "garbage": self.garbage,
         }
 
 
@@ -54,26 +58,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m testcomfy", description="A stand-in ComfyUI 0.33 server for tests.")
     p.add_argument("--host", "--listen", dest="host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8188, help="0 picks a free port (printed on stdout)")
-    p.add_argument("--data-dir", "--base-directory", dest="data_dir", default=None,
-                   help="holds input/ output/ temp/ models/ (default: a temporary folder)")
+    p.add_argument(
+        "--data-dir",
+        "--base-directory",
+        dest="data_dir",
+        default=None,
+        help="holds input/ output/ temp/ models/ (default: a temporary folder)",
+    )
     p.add_argument("--step-time", type=float, default=0.05, help="seconds per sampler step")
     p.add_argument("--job-time", type=float, default=0.0, help="every prompt takes at least this long")
     p.add_argument("--cache-none", action="store_true", help="disable the node output cache")
-    p.add_argument("--no-default-models", dest="default_models", action="store_false",
-                   help="do not create placeholder model files")
+    p.add_argument(
+        "--no-default-models", dest="default_models", action="store_false", help="do not create placeholder model files"
+    )
     p.add_argument("--max-upload-size", dest="max_upload_size_mb", type=float, default=None)
     p.add_argument("--disable-metadata", action="store_true")
     p.add_argument("--cache-limit-mb", type=int, default=512)
     p.add_argument("--refuse", action="store_true", help="start with the listening socket closed")
     p.add_argument("--hang", action="store_true", help="accept connections but never answer")
     p.add_argument("--die-mid-job", action="store_true", help="os._exit halfway through the next prompt")
-    p.add_argument("--execution-error", type=int, default=0, metavar="N",
-                   help="the next N prompts fail at run time")
+    p.add_argument("--execution-error", type=int, default=0, metavar="N", help="the next N prompts fail at run time")
     p.add_argument("--slow-system-stats", type=float, default=0.0, metavar="SECONDS")
-    p.add_argument("--garbage", choices=("html", "json"), default=None,
-                   help="answer /system_stats and /queue with HTML or invalid JSON")
-    p.add_argument("--servers", type=int, default=1, metavar="N",
-                   help="run N independent servers in this process (ports PORT..PORT+N-1, or free ports with 0)")
+    p.add_argument(
+        "--garbage",
+        choices=("html", "json"),
+        default=None,
+        help="answer /system_stats and /queue with HTML or invalid JSON",
+    )
+    p.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N independent servers in this process (ports PORT..PORT+N-1, or free ports with 0)",
+    )
     # Accepted for command-line compatibility with real ComfyUI; ignored.
     for flag in ("--cpu", "--disable-auto-launch", "--disable-api-nodes"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)

@@ -14,7 +14,8 @@ import os
 import random
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import PIL
@@ -49,22 +50,31 @@ def now_ms() -> int:
 
 def execution_frames(root: str) -> list[str]:
     """The four execution.py frames every real run-time traceback starts with."""
-    a = ("output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, "
-         "input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, v3_data=v3_data)")
-    b = ("return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, "
-         "allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, v3_data=v3_data)")
+    a = (
+        "output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, "
+        "input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, v3_data=v3_data)"
+    )
+    b = (
+        "return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, "
+        "allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, v3_data=v3_data)"
+    )
     path = f"{root}/execution.py"
-    return [frame(path, 545, "execute", a, "caret"), frame(path, 344, "get_output_data", b, "caret"),
-            frame(path, 318, "_async_map_node_over_list", "await process_inputs(input_dict, i)"),
-            frame(path, 306, "process_inputs", "result = f(**inputs)", "             ^^^^^^^^^^^"[4:])]
+    return [
+        frame(path, 545, "execute", a, "caret"),
+        frame(path, 344, "get_output_data", b, "caret"),
+        frame(path, 318, "_async_map_node_over_list", "await process_inputs(input_dict, i)"),
+        frame(path, 306, "process_inputs", "result = f(**inputs)", "             ^^^^^^^^^^^"[4:]),
+    ]
 
 
 def pil_open_frames(root: str) -> list[str]:
     """The frames of LoadImage failing inside PIL.Image.open (as recorded)."""
     site = os.path.dirname(os.path.dirname(PIL.__file__))
-    return [frame(f"{root}/nodes.py", 1765, "load_image", "img = node_helpers.pillow(Image.open, image_path)", "caret"),
-            frame(f"{root}/node_helpers.py", 62, "pillow", "x = fn(arg)", "caret"),
-            frame(f"{site}/PIL/Image.py", 3730, "open", "raise UnidentifiedImageError(msg)")]
+    return [
+        frame(f"{root}/nodes.py", 1765, "load_image", "img = node_helpers.pillow(Image.open, image_path)", "caret"),
+        frame(f"{root}/node_helpers.py", 62, "pillow", "x = fn(arg)", "caret"),
+        frame(f"{site}/PIL/Image.py", 3730, "open", "raise UnidentifiedImageError(msg)"),
+    ]
 
 
 def format_value(value: Any) -> Any:
@@ -87,10 +97,20 @@ class Progress:
         return self.nodes.setdefault(node_id, {"state": "pending", "value": 0, "max": 1})
 
     def _emit(self) -> None:
-        nodes = {nid: {"value": e["value"], "max": e["max"], "state": e["state"], "node_id": nid,
-                       "prompt_id": self.prompt_id, "display_node_id": nid, "parent_node_id": None,
-                       "real_node_id": nid}
-                 for nid, e in self.nodes.items() if e["state"] != "pending"}
+        nodes = {
+            nid: {
+                "value": e["value"],
+                "max": e["max"],
+                "state": e["state"],
+                "node_id": nid,
+                "prompt_id": self.prompt_id,
+                "display_node_id": nid,
+                "parent_node_id": None,
+                "real_node_id": nid,
+            }
+            for nid, e in self.nodes.items()
+            if e["state"] != "pending"
+        }
         self.send("progress_state", {"prompt_id": self.prompt_id, "nodes": nodes})
 
     def start(self, node_id: str) -> None:
@@ -110,9 +130,19 @@ class Progress:
 class Executor:
     """Owns the cache and runs the worker loop over a PromptQueue."""
 
-    def __init__(self, queue: PromptQueue, hub: Hub, catalog: Catalog, folders: Folders, faults: Faults,
-                 *, cache_enabled: bool, cache_limit_bytes: int, disable_metadata: bool,
-                 on_die: Callable[[], None]):
+    def __init__(
+        self,
+        queue: PromptQueue,
+        hub: Hub,
+        catalog: Catalog,
+        folders: Folders,
+        faults: Faults,
+        *,
+        cache_enabled: bool,
+        cache_limit_bytes: int,
+        disable_metadata: bool,
+        on_die: Callable[[], None],
+    ):
         self.queue = queue
         self.hub = hub
         self.catalog = catalog
@@ -146,7 +176,9 @@ class Executor:
 
     def _preview_suffix(self, node_id: str) -> str:
         if node_id not in self.preview_suffixes:
-            self.preview_suffixes[node_id] = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+            self.preview_suffixes[node_id] = "_temp_" + "".join(
+                random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5)
+            )
         return self.preview_suffixes[node_id]
 
     async def _sleep(self, seconds: float) -> None:
@@ -155,7 +187,7 @@ class Executor:
             return
         try:
             await asyncio.wait_for(self.interrupt_event.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _worker(self) -> None:
@@ -175,8 +207,11 @@ class Executor:
             except Exception:  # never let one prompt kill the worker
                 log.exception("prompt crashed the test executor")
                 if task_id in self.queue.running:
-                    self.queue.task_done(task_id, {"outputs": {}, "meta": {}},
-                                         {"status_str": "error", "completed": False, "messages": []})
+                    self.queue.task_done(
+                        task_id,
+                        {"outputs": {}, "meta": {}},
+                        {"status_str": "error", "completed": False, "messages": []},
+                    )
 
     # one prompt -----------------------------------------------------------
     async def _execute(self, item: tuple, task_id: int) -> None:
@@ -221,9 +256,16 @@ class Executor:
             entry = cached.get(node_id)
             if entry is not None:
                 if client_id is not None:
-                    hub.send_sync("executed", {"node": node_id, "display_node": node_id,
-                                               "output": (entry.ui or {}).get("output"),
-                                               "prompt_id": prompt_id}, client_id)
+                    hub.send_sync(
+                        "executed",
+                        {
+                            "node": node_id,
+                            "display_node": node_id,
+                            "output": (entry.ui or {}).get("output"),
+                            "prompt_id": prompt_id,
+                        },
+                        client_id,
+                    )
                 if entry.ui is not None:
                     ui_outputs[node_id] = entry.ui
                 progress.finish(node_id)
@@ -232,7 +274,9 @@ class Executor:
             progress.start(node_id)
             if client_id is not None:
                 hub.last_node_id = node_id
-                hub.send_sync("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id}, client_id)
+                hub.send_sync(
+                    "executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id}, client_id
+                )
             if die_at is not None and ran == die_at:
                 await asyncio.sleep(0.05)  # let the events out, as a crash mid-node would
                 self.on_die()
@@ -247,10 +291,21 @@ class Executor:
                 if inject_error:
                     inject_error = False
                     raise InjectedError("testcomfy: injected execution error (fault execution_error)")
-                await self._simulate_work(node["class_type"], values, remaining, node_id, prompt_id, progress, client_id)
-                ctx = NodeContext(node_id, node["class_type"], prompt_id, prompt, extra_data, self.folders,
-                                  hub.send_text, self._preview_suffix, self.disable_metadata,
-                                  self.catalog.raw(node["class_type"]))
+                await self._simulate_work(
+                    node["class_type"], values, remaining, node_id, prompt_id, progress, client_id
+                )
+                ctx = NodeContext(
+                    node_id,
+                    node["class_type"],
+                    prompt_id,
+                    prompt,
+                    extra_data,
+                    self.folders,
+                    hub.send_text,
+                    self._preview_suffix,
+                    self.disable_metadata,
+                    self.catalog.raw(node["class_type"]),
+                )
                 out = await asyncio.to_thread(run_node, ctx, values)
             except Interrupted as ex:
                 failure = ({"node_id": node_id}, ex)
@@ -263,8 +318,11 @@ class Executor:
                 meta = {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
                 ui_outputs[node_id] = {"output": out.ui, "meta": meta}
                 if client_id is not None:
-                    hub.send_sync("executed", {"node": node_id, "display_node": node_id, "output": out.ui,
-                                               "prompt_id": prompt_id}, client_id)
+                    hub.send_sync(
+                        "executed",
+                        {"node": node_id, "display_node": node_id, "output": out.ui, "prompt_id": prompt_id},
+                        client_id,
+                    )
             self.cache.set(node_id, out.result, ui_outputs.get(node_id))
             progress.finish(node_id)
             executed.append(node_id)
@@ -275,25 +333,45 @@ class Executor:
         else:
             details, ex = failure
             node_id = details["node_id"]
-            base = {"prompt_id": prompt_id, "node_id": node_id, "node_type": prompt[node_id]["class_type"],
-                    "executed": list(reversed(executed))}
+            base = {
+                "prompt_id": prompt_id,
+                "node_id": node_id,
+                "node_type": prompt[node_id]["class_type"],
+                "executed": list(reversed(executed)),
+            }
             if isinstance(ex, Interrupted):
                 add_message("execution_interrupted", base, True)
             else:
-                add_message("execution_error", {**base, **{k: v for k, v in details.items() if k != "node_id"},
-                                                "current_outputs": list(prompt)}, False)
-        history_result = {"outputs": {n: u["output"] for n, u in ui_outputs.items()},
-                          "meta": {n: u["meta"] for n, u in ui_outputs.items()}}
-        status = {"status_str": "success" if failure is None else "error", "completed": failure is None,
-                  "messages": messages}
+                add_message(
+                    "execution_error",
+                    {**base, **{k: v for k, v in details.items() if k != "node_id"}, "current_outputs": list(prompt)},
+                    False,
+                )
+        history_result = {
+            "outputs": {n: u["output"] for n, u in ui_outputs.items()},
+            "meta": {n: u["meta"] for n, u in ui_outputs.items()},
+        }
+        status = {
+            "status_str": "success" if failure is None else "error",
+            "completed": failure is None,
+            "messages": messages,
+        }
         self.queue.task_done(task_id, history_result, status)
         if client_id is not None:
             hub.send_sync("executing", {"node": None, "prompt_id": prompt_id}, client_id)
         hub.client_id = None
         hub.last_node_id = None
 
-    async def _simulate_work(self, class_type: str, values: dict[str, Any], share: float, node_id: str,
-                             prompt_id: str, progress: Progress, client_id: str | None) -> None:
+    async def _simulate_work(
+        self,
+        class_type: str,
+        values: dict[str, Any],
+        share: float,
+        node_id: str,
+        prompt_id: str,
+        progress: Progress,
+        client_id: str | None,
+    ) -> None:
         """Samplers sleep per step and report progress; with job_time, other nodes sleep their share."""
         steps = sampler_steps(class_type, values)
         if not steps:
@@ -305,9 +383,13 @@ class Executor:
             if self.interrupt_flag:
                 raise Interrupted()
             progress.update(node_id, i, steps)
-            self.hub.send_sync("progress", {"value": i, "max": steps, "prompt_id": prompt_id, "node": node_id}, client_id)
+            self.hub.send_sync(
+                "progress", {"value": i, "max": steps, "prompt_id": prompt_id, "node": node_id}, client_id
+            )
 
-    def _error_details(self, node_id: str, node: dict[str, Any], values: dict[str, Any], ex: Exception) -> dict[str, Any]:
+    def _error_details(
+        self, node_id: str, node: dict[str, Any], values: dict[str, Any], ex: Exception
+    ) -> dict[str, Any]:
         root = self.folders.root
         frames = execution_frames(root)
         if isinstance(ex, PIL.UnidentifiedImageError):
@@ -316,6 +398,10 @@ class Executor:
             frames += traceback.format_tb(ex.__traceback__)[-2:]
         else:
             frames.append(frame(f"{root}/comfy/model_management.py", 1, "inject_fault", "raise RuntimeError(msg)"))
-        return {"node_id": node_id, "exception_message": f"{ex}\n", "exception_type": full_type_name(ex),
-                "traceback": frames,
-                "current_inputs": {k: [format_value(v)] for k, v in values.items()}}
+        return {
+            "node_id": node_id,
+            "exception_message": f"{ex}\n",
+            "exception_type": full_type_name(ex),
+            "traceback": frames,
+            "current_inputs": {k: [format_value(v)] for k, v in values.items()},
+        }

@@ -7,12 +7,15 @@ listener. ``POST /__control__`` (not part of ComfyUI) changes it; see README.md.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 CONTROL_PATH = "/__control__"
-GARBAGE_HTML = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>\n"
+GARBAGE_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>\n"
+)
 GARBAGE_JSON = '{"system": {"os": "linux", "ram_total": 2527606'
 
 
@@ -21,8 +24,14 @@ class Faults:
 
     def __init__(self, initial: dict[str, Any], step_time: float):
         self.state: dict[str, Any] = {
-            "job_time": 0.0, "step_time": step_time, "refuse": False, "hang": False, "die_mid_job": False,
-            "execution_error": 0, "slow_system_stats": 0.0, "garbage": None,
+            "job_time": 0.0,
+            "step_time": step_time,
+            "refuse": False,
+            "hang": False,
+            "die_mid_job": False,
+            "execution_error": 0,
+            "slow_system_stats": 0.0,
+            "garbage": None,
         }
         self._not_hung = asyncio.Event()
         self._not_hung.set()
@@ -58,8 +67,15 @@ class Faults:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
         loop = asyncio.get_running_loop()
         if changes.get("reset"):
-            changes = {"job_time": 0.0, "hang": False, "die_mid_job": False, "execution_error": 0,
-                       "slow_system_stats": 0.0, "garbage": None, **{k: v for k, v in changes.items() if k != "reset"}}
+            changes = {
+                "job_time": 0.0,
+                "hang": False,
+                "die_mid_job": False,
+                "execution_error": 0,
+                "slow_system_stats": 0.0,
+                "garbage": None,
+                **{k: v for k, v in changes.items() if k != "reset"},
+            }
         if changes.get("recover"):
             changes = {**changes, "hang": False}
             self.state["refuse"] = False

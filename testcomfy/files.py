@@ -100,10 +100,16 @@ class Folders:
         """
         if "%" in prefix:
             now = time.localtime()
-            for key, value in (("%width%", str(width)), ("%height%", str(height)), ("%year%", str(now.tm_year)),
-                               ("%month%", str(now.tm_mon).zfill(2)), ("%day%", str(now.tm_mday).zfill(2)),
-                               ("%hour%", str(now.tm_hour).zfill(2)), ("%minute%", str(now.tm_min).zfill(2)),
-                               ("%second%", str(now.tm_sec).zfill(2))):
+            for key, value in (
+                ("%width%", str(width)),
+                ("%height%", str(height)),
+                ("%year%", str(now.tm_year)),
+                ("%month%", str(now.tm_mon).zfill(2)),
+                ("%day%", str(now.tm_mday).zfill(2)),
+                ("%hour%", str(now.tm_hour).zfill(2)),
+                ("%minute%", str(now.tm_min).zfill(2)),
+                ("%second%", str(now.tm_sec).zfill(2)),
+            ):
                 prefix = prefix.replace(key, value)
         subfolder = os.path.dirname(os.path.normpath(prefix))
         filename = os.path.basename(os.path.normpath(prefix))
@@ -113,19 +119,23 @@ class Folders:
             raise Exception(
                 "**** ERROR: Saving image outside the output folder is not allowed."
                 f"\n full_output_folder: {os.path.abspath(full)}\n         output_dir: {output_dir}"
-                f"\n         commonpath: {common}")
+                f"\n         commonpath: {common}"
+            )
 
         def map_filename(name: str) -> tuple[int, str]:
             plen = len(filename)
             try:
-                digits = int(name[plen + 1:].split("_")[0])
+                digits = int(name[plen + 1 :].split("_")[0])
             except ValueError:
                 digits = 0
             return digits, name[: plen + 1]
 
         try:
-            matches = [m for m in map(map_filename, os.listdir(full))
-                       if os.path.normcase(m[1][:-1]) == os.path.normcase(filename) and m[1][-1:] == "_"]
+            matches = [
+                m
+                for m in map(map_filename, os.listdir(full))
+                if os.path.normcase(m[1][:-1]) == os.path.normcase(filename) and m[1][-1:] == "_"
+            ]
             counter = max(matches)[0] + 1 if matches else 1
         except FileNotFoundError:
             os.makedirs(full, exist_ok=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -127,8 +128,13 @@ def approx_bytes(value: Any) -> int:
 class OutputCache:
     """Outputs by signature, kept across prompts until ``limit_bytes`` (oldest dropped first)."""
 
-    def __init__(self, catalog: Catalog, is_changed: Callable[[str, dict[str, Any]], Any],
-                 enabled: bool = True, limit_bytes: int = 512 << 20):
+    def __init__(
+        self,
+        catalog: Catalog,
+        is_changed: Callable[[str, dict[str, Any]], Any],
+        enabled: bool = True,
+        limit_bytes: int = 512 << 20,
+    ):
         self.catalog = catalog
         self.is_changed = is_changed
         self.enabled = enabled

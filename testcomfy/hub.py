@@ -13,7 +13,8 @@ import json
 import logging
 import struct
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -24,8 +25,9 @@ BINARY_TEXT = 3
 class Hub:
     """Sockets by sid plus the pump task; ``gate`` is awaited before every send (hang mode)."""
 
-    def __init__(self, features: Callable[[], dict[str, Any]], queue_info: Callable[[], dict[str, Any]],
-                 gate: Callable[[], Any]):
+    def __init__(
+        self, features: Callable[[], dict[str, Any]], queue_info: Callable[[], dict[str, Any]], gate: Callable[[], Any]
+    ):
         self.features = features
         self.queue_info = queue_info
         self.gate = gate

@@ -88,8 +88,12 @@ def _bilinear_weights(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarr
     return i0, i1, w
 
 
-_PIL_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
-                "area": Image.Resampling.BOX, "bislerp": Image.Resampling.BILINEAR}
+_PIL_FILTERS = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "area": Image.Resampling.BOX,
+    "bislerp": Image.Resampling.BILINEAR,
+}
 
 
 def resize(arr: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
@@ -134,12 +138,12 @@ def center_crop(arr: np.ndarray, width: int, height: int) -> np.ndarray:
         x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
     elif old_aspect < new_aspect:
         y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-    return arr[:, y:old_h - y, x:old_w - x]
+    return arr[:, y : old_h - y, x : old_w - x]
 
 
 def gaussian_kernel(radius: int, sigma: float) -> np.ndarray:
     x = np.arange(-radius, radius + 1, dtype=F32)
-    k = np.exp(-(x ** 2) / (2 * sigma ** 2)).astype(F32)
+    k = np.exp(-(x**2) / (2 * sigma**2)).astype(F32)
     return k / k.sum()
 
 
@@ -149,8 +153,8 @@ def blur(arr: np.ndarray, radius: int, sigma: float) -> np.ndarray:
         return arr
     k = gaussian_kernel(radius, sigma)
     padded = np.pad(np.asarray(arr, dtype=F32), ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="reflect")
-    tmp = sum(k[i] * padded[:, i:i + padded.shape[1] - 2 * radius, :, :] for i in range(len(k)))
-    out = sum(k[i] * tmp[:, :, i:i + tmp.shape[2] - 2 * radius, :] for i in range(len(k)))
+    tmp = sum(k[i] * padded[:, i : i + padded.shape[1] - 2 * radius, :, :] for i in range(len(k)))
+    out = sum(k[i] * tmp[:, :, i : i + tmp.shape[2] - 2 * radius, :] for i in range(len(k)))
     return np.asarray(out, dtype=F32)
 
 
@@ -160,9 +164,14 @@ def seeded_pattern(batch: int, height: int, width: int, seed: int) -> np.ndarray
     tint = rng.random(3).astype(F32)
     ys = np.linspace(0, 1, height, dtype=F32)[:, None]
     xs = np.linspace(0, 1, width, dtype=F32)[None, :]
-    base = np.stack([xs * tint[0] + (1 - xs) * (1 - tint[0]) * ys,
-                     ys * tint[1] + (1 - ys) * (1 - tint[1]) * xs,
-                     (xs + ys) / 2 * tint[2] + (1 - tint[2]) / 2 + 0 * xs * ys], axis=-1)
+    base = np.stack(
+        [
+            xs * tint[0] + (1 - xs) * (1 - tint[0]) * ys,
+            ys * tint[1] + (1 - ys) * (1 - tint[1]) * xs,
+            (xs + ys) / 2 * tint[2] + (1 - tint[2]) / 2 + 0 * xs * ys,
+        ],
+        axis=-1,
+    )
     out = np.empty((batch, height, width, 3), dtype=F32)
     for i in range(batch):
         out[i] = np.clip(base + F32(0.05 * i), 0, 1)

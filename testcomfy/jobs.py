@@ -73,8 +73,14 @@ def history_job(prompt_id: str, entry: dict[str, Any], full: bool) -> dict[str, 
     if "create_time" in extra:
         job["create_time"] = extra["create_time"]
     start = next((m[1].get("timestamp") for m in messages if m[0] == "execution_start"), None)
-    end = next((m[1].get("timestamp") for m in reversed(messages)
-                if m[0] in ("execution_success", "execution_error", "execution_interrupted")), None)
+    end = next(
+        (
+            m[1].get("timestamp")
+            for m in reversed(messages)
+            if m[0] in ("execution_success", "execution_error", "execution_interrupted")
+        ),
+        None,
+    )
     if start is not None:
         job["execution_start_time"] = start
     if end is not None:
@@ -141,6 +147,8 @@ def list_jobs(queue: PromptQueue, query: dict[str, str]) -> dict[str, Any]:
         key = lambda j: j.get("execution_end_time", 0) - j.get("execution_start_time", 0)  # noqa: E731
     jobs.sort(key=key, reverse=sort_order == "desc")
     total = len(jobs)
-    page = jobs[offset:offset + limit] if limit is not None else jobs[offset:]
-    return {"jobs": page, "pagination": {"offset": offset, "limit": limit, "total": total,
-                                         "has_more": offset + len(page) < total}}
+    page = jobs[offset : offset + limit] if limit is not None else jobs[offset:]
+    return {
+        "jobs": page,
+        "pagination": {"offset": offset, "limit": limit, "total": total, "has_more": offset + len(page) < total},
+    }

@@ -52,12 +52,24 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         """Start the child and wait until it listens (or, with ``refuse``, is ready)."""
-        argv = [sys.executable, "-m", "testcomfy", "--host", self.host, "--port", str(self.port),
-                "--data-dir", self.data_dir, *flags_to_argv(self.flags)]
+        argv = [
+            sys.executable,
+            "-m",
+            "testcomfy",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            self.data_dir,
+            *flags_to_argv(self.flags),
+        ]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         log = open(os.path.join(self.data_dir, "testcomfy.log"), "a")
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, cwd=str(REPO_ROOT), env=env)
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=log, text=True, cwd=str(REPO_ROOT), env=env
+        )
         log.close()
         deadline = time.monotonic() + self.timeout
         assert self.process.stdout is not None
@@ -123,8 +135,12 @@ class ServerProcess:
 
     def control(self, **changes: Any) -> dict[str, Any]:
         """POST /__control__ and return the new fault state."""
-        request = urllib.request.Request(self.url + "/__control__", data=json.dumps(changes).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            self.url + "/__control__",
+            data=json.dumps(changes).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -135,8 +151,9 @@ class ServerProcess:
         self.kill()
 
 
-def spawn(port: int = 0, host: str = "127.0.0.1", data_dir: str | None = None, timeout: float = 30.0,
-          **flags: Any) -> ServerProcess:
+def spawn(
+    port: int = 0, host: str = "127.0.0.1", data_dir: str | None = None, timeout: float = 30.0, **flags: Any
+) -> ServerProcess:
     """Start ``python -m testcomfy`` with CLI ``flags`` (``job_time=2`` → ``--job-time 2``)."""
     directory = data_dir or tempfile.mkdtemp(prefix="testcomfy-proc-")
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -167,8 +184,9 @@ class GroupMember:
         self.group.kill()
 
 
-def spawn_group(count: int, host: str = "127.0.0.1", data_dir: str | None = None, timeout: float = 60.0,
-                **flags: Any) -> list[GroupMember]:
+def spawn_group(
+    count: int, host: str = "127.0.0.1", data_dir: str | None = None, timeout: float = 60.0, **flags: Any
+) -> list[GroupMember]:
     """``count`` independent servers (own port, queue, history) in one ``python -m testcomfy``
     process: for benchmarks, where many processes of stand-in nodes would spend the machine's
     few cores switching between themselves."""

@@ -11,7 +11,8 @@ import asyncio
 import copy
 import heapq
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAXIMUM_HISTORY_SIZE = 10000
 QueueItem = tuple  # (number, prompt_id, prompt, extra_data, outputs_to_execute, sensitive)
@@ -86,7 +87,9 @@ class PromptQueue:
         self.history[item[1]] = entry
         self.on_update()
 
-    def get_history(self, prompt_id: str | None = None, max_items: int | None = None, offset: int = -1) -> dict[str, Any]:
+    def get_history(
+        self, prompt_id: str | None = None, max_items: int | None = None, offset: int = -1
+    ) -> dict[str, Any]:
         if prompt_id is not None:
             return {prompt_id: copy.deepcopy(self.history[prompt_id])} if prompt_id in self.history else {}
         out: dict[str, Any] = {}

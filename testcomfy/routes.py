@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from .server import TestComfy
 
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
-INVALID_ID = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID",
-              "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to let the server generate one",
-              "extra_info": {}}
+INVALID_ID = {
+    "type": "invalid_prompt_id",
+    "message": "prompt_id must be a valid UUID",
+    "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to let the server generate one",
+    "extra_info": {},
+}
 
 
 def build_routes(server: TestComfy) -> tuple[web.RouteTableDef, web.RouteTableDef]:
@@ -61,7 +64,12 @@ def build_routes(server: TestComfy) -> tuple[web.RouteTableDef, web.RouteTableDe
                 number = -number
             q.number += 1
         if "prompt" not in data:
-            error = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided", "extra_info": {}}
+            error = {
+                "type": "no_prompt",
+                "message": "No prompt provided",
+                "details": "No prompt provided",
+                "extra_info": {},
+            }
             return web.json_response({"error": error, "node_errors": {}}, status=400)
         prompt = data["prompt"]
         prompt_id = data.get("prompt_id")
@@ -84,10 +92,12 @@ def build_routes(server: TestComfy) -> tuple[web.RouteTableDef, web.RouteTableDe
 
     @routes.get("/queue")
     async def get_queue(request: web.Request) -> web.Response:
-        return garbage() or web.json_response({
-            "queue_running": [list(i[:5]) for i in q.running_items()],
-            "queue_pending": [list(i[:5]) for i in q.pending_items()],
-        })
+        return garbage() or web.json_response(
+            {
+                "queue_running": [list(i[:5]) for i in q.running_items()],
+                "queue_pending": [list(i[:5]) for i in q.pending_items()],
+            }
+        )
 
     @routes.post("/queue")
     async def post_queue(request: web.Request) -> web.Response:

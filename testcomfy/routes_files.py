@@ -16,8 +16,17 @@ from PIL.PngImagePlugin import PngInfo
 if TYPE_CHECKING:
     from .server import TestComfy
 
-ACTIVE_TYPES = {"text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript", "text/css",
-                "image/svg+xml", "application/xml", "text/xml", "application/javascript"}
+ACTIVE_TYPES = {
+    "text/html",
+    "text/html-sandboxed",
+    "application/xhtml+xml",
+    "text/javascript",
+    "text/css",
+    "image/svg+xml",
+    "application/xml",
+    "text/xml",
+    "application/javascript",
+}
 
 
 def add_file_routes(routes: web.RouteTableDef, server: TestComfy) -> None:

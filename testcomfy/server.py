@@ -14,9 +14,10 @@ import shutil
 import socket
 import sys
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_address
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -31,8 +32,13 @@ from .routes import build_routes
 from .validation import Validator
 
 log = logging.getLogger("testcomfy")
-PACKAGE_VERSIONS = [("comfyui-frontend-package", "1.49.6"), ("comfyui-workflow-templates", "0.11.44"),
-                    ("comfyui-embedded-docs", "0.5.10"), ("comfy-kitchen", "0.2.31"), ("comfy-aimdo", "0.4.13")]
+PACKAGE_VERSIONS = [
+    ("comfyui-frontend-package", "1.49.6"),
+    ("comfyui-workflow-templates", "0.11.44"),
+    ("comfyui-embedded-docs", "0.5.10"),
+    ("comfy-kitchen", "0.2.31"),
+    ("comfy-aimdo", "0.4.13"),
+]
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -112,9 +118,17 @@ class TestComfy:
         self.faults = Faults(s.fault_dict(), s.step_time)
         self.hub = Hub(self.features, self.queue_info, self.faults.gate)
         self.queue = PromptQueue(self.hub.queue_updated)
-        self.executor = Executor(self.queue, self.hub, self.catalog, self.folders, self.faults,
-                                 cache_enabled=not s.cache_none, cache_limit_bytes=s.cache_limit_mb << 20,
-                                 disable_metadata=s.disable_metadata, on_die=self._die)
+        self.executor = Executor(
+            self.queue,
+            self.hub,
+            self.catalog,
+            self.folders,
+            self.faults,
+            cache_enabled=not s.cache_none,
+            cache_limit_bytes=s.cache_limit_mb << 20,
+            disable_metadata=s.disable_metadata,
+            on_die=self._die,
+        )
         self.faults.on_refuse = self._close_listener
         self.faults.on_recover = lambda: asyncio.ensure_future(self._open_listener())
         max_size = int((s.max_upload_size_mb or 100) * 1024 * 1024)
@@ -216,8 +230,13 @@ class TestComfy:
         return self.control_state()
 
     def control_state(self) -> dict[str, Any]:
-        return {**self.faults.snapshot(), "cache_none": self.settings.cache_none,
-                "cache_entries": len(self.executor.cache.entries), "data_dir": self.folders.root, "port": self.port}
+        return {
+            **self.faults.snapshot(),
+            "cache_none": self.settings.cache_none,
+            "cache_entries": len(self.executor.cache.entries),
+            "data_dir": self.folders.root,
+            "port": self.port,
+        }
 
     # info -----------------------------------------------------------------
     def queue_info(self) -> dict[str, Any]:
@@ -227,24 +246,54 @@ class TestComfy:
         size: int | float = 104857600
         if self.settings.max_upload_size_mb is not None:
             size = float(self.settings.max_upload_size_mb * 1024 * 1024)
-        return {"supports_preview_metadata": True, "supports_model_type_tags": True, "max_upload_size": size,
-                "extension": {"manager": {"supports_v4": True}}, "node_replacements": True, "assets": False}
+        return {
+            "supports_preview_metadata": True,
+            "supports_model_type_tags": True,
+            "max_upload_size": size,
+            "extension": {"manager": {"supports_v4": True}},
+            "node_replacements": True,
+            "assets": False,
+        }
 
     def system_stats(self) -> dict[str, Any]:
         total, free = _memory()
-        argv = ["main.py", "--cpu", "--listen", self.host, "--port", str(self.port), "--disable-auto-launch",
-                "--disable-api-nodes"]
+        argv = [
+            "main.py",
+            "--cpu",
+            "--listen",
+            self.host,
+            "--port",
+            str(self.port),
+            "--disable-auto-launch",
+            "--disable-api-nodes",
+        ]
         return {
             "system": {
-                "os": sys.platform, "ram_total": total, "ram_free": free, "comfyui_version": "0.33.0",
-                "required_frontend_version": "1.49.6", "installed_templates_version": "0.11.44",
+                "os": sys.platform,
+                "ram_total": total,
+                "ram_free": free,
+                "comfyui_version": "0.33.0",
+                "required_frontend_version": "1.49.6",
+                "installed_templates_version": "0.11.44",
                 "required_templates_version": "0.11.44",
                 "comfy_package_versions": [{"name": n, "installed": v, "required": v} for n, v in PACKAGE_VERSIONS],
-                "python_version": sys.version, "pytorch_version": "2.13.0+cpu", "embedded_python": False,
-                "deploy_environment": "local-git", "argv": argv,
+                "python_version": sys.version,
+                "pytorch_version": "2.13.0+cpu",
+                "embedded_python": False,
+                "deploy_environment": "local-git",
+                "argv": argv,
             },
-            "devices": [{"name": "cpu", "type": "cpu", "index": None, "vram_total": total, "vram_free": free,
-                         "torch_vram_total": total, "torch_vram_free": free}],
+            "devices": [
+                {
+                    "name": "cpu",
+                    "type": "cpu",
+                    "index": None,
+                    "vram_total": total,
+                    "vram_free": free,
+                    "torch_vram_total": total,
+                    "torch_vram_free": free,
+                }
+            ],
         }
 
 

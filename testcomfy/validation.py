@@ -8,7 +8,8 @@ Python's own exception messages are reused by calling the same conversions.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .catalog import Catalog, input_info, input_names
 
@@ -37,14 +38,18 @@ LOOKUP_MARKS = "               ~~~~~~^^^^^^"
 def inner_traceback(root: str) -> list[str]:
     """The two frames the real server reports for a link to a missing node."""
     call = "r = await validate_inputs(prompt_id, prompt, o_id, validated, visiting)"
-    return [frame(f"{root}/execution.py", 955, "validate_inputs", call, "caret"),
-            frame(f"{root}/execution.py", 933, "validate_inputs", LOOKUP, LOOKUP_MARKS)]
+    return [
+        frame(f"{root}/execution.py", 955, "validate_inputs", call, "caret"),
+        frame(f"{root}/execution.py", 933, "validate_inputs", LOOKUP, LOOKUP_MARKS),
+    ]
 
 
 def outer_traceback(root: str) -> list[str]:
     call = "m = await validate_inputs(prompt_id, prompt, o, validated)"
-    return [frame(f"{root}/execution.py", 1032, "validate_prompt", call, "caret"),
-            frame(f"{root}/execution.py", 933, "validate_inputs", LOOKUP, LOOKUP_MARKS)]
+    return [
+        frame(f"{root}/execution.py", 1032, "validate_prompt", call, "caret"),
+        frame(f"{root}/execution.py", 933, "validate_inputs", LOOKUP, LOOKUP_MARKS),
+    ]
 
 
 def full_type_name(exc: BaseException) -> str:
@@ -59,7 +64,7 @@ def is_link(value: Any) -> bool:
 
 def node_input_matches(received: Any, wanted: Any) -> bool:
     """ComfyUI's validate_node_input: equal, wildcard, or overlapping comma lists."""
-    if not received != wanted:
+    if received == wanted:
         return True
     if not isinstance(received, str) or not isinstance(wanted, str):
         return False
@@ -93,26 +98,41 @@ class Validator:
             node = prompt[x]
             if "class_type" not in node:
                 title = node.get("_meta", {}).get("title")
-                return False, {
-                    "type": "missing_node_type",
-                    "message": f"Node '{title or f'ID #{x}'}' has no class_type. The workflow may be corrupted or a custom node is missing.",
-                    "details": f"Node ID '#{x}'",
-                    "extra_info": {"node_id": x, "class_type": None, "node_title": title},
-                }, [], {}
+                return (
+                    False,
+                    {
+                        "type": "missing_node_type",
+                        "message": f"Node '{title or f'ID #{x}'}' has no class_type. The workflow may be corrupted or a custom node is missing.",
+                        "details": f"Node ID '#{x}'",
+                        "extra_info": {"node_id": x, "class_type": None, "node_title": title},
+                    },
+                    [],
+                    {},
+                )
             class_type = node["class_type"]
             if not self.catalog.has(class_type):
                 title = node.get("_meta", {}).get("title", class_type)
-                return False, {
-                    "type": "missing_node_type",
-                    "message": f"Node '{title}' not found. The custom node may not be installed.",
-                    "details": f"Node ID '#{x}'",
-                    "extra_info": {"node_id": x, "class_type": class_type, "node_title": title},
-                }, [], {}
+                return (
+                    False,
+                    {
+                        "type": "missing_node_type",
+                        "message": f"Node '{title}' not found. The custom node may not be installed.",
+                        "details": f"Node ID '#{x}'",
+                        "extra_info": {"node_id": x, "class_type": class_type, "node_title": title},
+                    },
+                    [],
+                    {},
+                )
             if self.catalog.is_output_node(class_type):
                 if partial_targets is None or x in partial_targets:
                     outputs.append(x)
         if not outputs:
-            return False, {"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {}}, [], {}
+            return (
+                False,
+                {"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {}},
+                [],
+                {},
+            )
 
         good: list[str] = []
         errors: list[tuple[str, list[dict[str, Any]]]] = []
@@ -123,12 +143,14 @@ class Validator:
                 valid, reasons, _ = self.validate_inputs(prompt, o, validated)
             except _InnerError as wrapped:  # raised by the output node itself
                 ex = wrapped.exc
-                reasons = [{
-                    "type": "exception_during_validation",
-                    "message": "Exception when validating node",
-                    "details": str(ex),
-                    "extra_info": {"exception_type": full_type_name(ex), "traceback": outer_traceback(self.root)},
-                }]
+                reasons = [
+                    {
+                        "type": "exception_during_validation",
+                        "message": "Exception when validating node",
+                        "details": str(ex),
+                        "extra_info": {"exception_type": full_type_name(ex), "traceback": outer_traceback(self.root)},
+                    }
+                ]
                 valid = False
                 validated[o] = (False, reasons, o)
             if valid is True:
@@ -138,16 +160,30 @@ class Validator:
             for node_id, (ok, node_reasons, _) in validated.items():
                 if ok is not True and len(node_reasons) > 0:
                     if node_id not in node_errors:
-                        node_errors[node_id] = {"errors": node_reasons, "dependent_outputs": [],
-                                                "class_type": prompt[node_id]["class_type"]}
+                        node_errors[node_id] = {
+                            "errors": node_reasons,
+                            "dependent_outputs": [],
+                            "class_type": prompt[node_id]["class_type"],
+                        }
                     node_errors[node_id]["dependent_outputs"].append(o)
         if not good:
             details = "\n".join(f"{e['message']}: {e['details']}" for _, errs in errors for e in errs)
-            return False, {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
-                           "details": details, "extra_info": {}}, [], node_errors
+            return (
+                False,
+                {
+                    "type": "prompt_outputs_failed_validation",
+                    "message": "Prompt outputs failed validation",
+                    "details": details,
+                    "extra_info": {},
+                },
+                [],
+                node_errors,
+            )
         return True, None, good, node_errors
 
-    def validate_inputs(self, prompt: dict[str, Any], unique_id: str, validated: dict, visiting: list[str] | None = None):
+    def validate_inputs(
+        self, prompt: dict[str, Any], unique_id: str, validated: dict, visiting: list[str] | None = None
+    ):
         """Validate one node and (recursively) its ancestors; results are memoised in ``validated``."""
         visiting = visiting if visiting is not None else []
         if unique_id in validated:
@@ -170,15 +206,26 @@ class Validator:
             config = [input_type, extra]
             if x not in inputs:
                 if category == "required":
-                    errors.append({"type": "required_input_missing", "message": "Required input is missing",
-                                   "details": f"{x}", "extra_info": {"input_name": x}})
+                    errors.append(
+                        {
+                            "type": "required_input_missing",
+                            "message": "Required input is missing",
+                            "details": f"{x}",
+                            "extra_info": {"input_name": x},
+                        }
+                    )
                 continue
             val = inputs[x]
             if is_link(val):
                 if len(val) != 2:
-                    errors.append({"type": "bad_linked_input",
-                                   "message": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                                   "details": f"{x}", "extra_info": {"input_name": x, "input_config": config, "received_value": val}})
+                    errors.append(
+                        {
+                            "type": "bad_linked_input",
+                            "message": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                            "details": f"{x}",
+                            "extra_info": {"input_name": x, "input_config": config, "received_value": val},
+                        }
+                    )
                     continue
                 o_id = val[0]
                 try:
@@ -187,9 +234,19 @@ class Validator:
                 except Exception as ex:
                     raise _InnerError(ex) from ex
                 if not node_input_matches(received, input_type):
-                    errors.append({"type": "return_type_mismatch", "message": "Return type mismatch between linked nodes",
-                                   "details": f"{x}, received_type({received}) mismatch input_type({input_type})",
-                                   "extra_info": {"input_name": x, "input_config": config, "received_type": received, "linked_node": val}})
+                    errors.append(
+                        {
+                            "type": "return_type_mismatch",
+                            "message": "Return type mismatch between linked nodes",
+                            "details": f"{x}, received_type({received}) mismatch input_type({input_type})",
+                            "extra_info": {
+                                "input_name": x,
+                                "input_config": config,
+                                "received_type": received,
+                                "linked_node": val,
+                            },
+                        }
+                    )
                     continue
                 try:
                     r = self.validate_inputs(prompt, o_id, validated, visiting)
@@ -199,14 +256,25 @@ class Validator:
                 except _InnerError as wrapped:
                     ex = wrapped.exc
                     valid = False
-                    validated[o_id] = (False, [{
-                        "type": "exception_during_inner_validation",
-                        "message": "Exception when validating inner node",
-                        "details": str(ex),
-                        "extra_info": {"input_name": x, "input_config": config, "exception_message": str(ex),
-                                       "exception_type": full_type_name(ex), "traceback": inner_traceback(self.root),
-                                       "linked_node": val},
-                    }], o_id)
+                    validated[o_id] = (
+                        False,
+                        [
+                            {
+                                "type": "exception_during_inner_validation",
+                                "message": "Exception when validating inner node",
+                                "details": str(ex),
+                                "extra_info": {
+                                    "input_name": x,
+                                    "input_config": config,
+                                    "exception_message": str(ex),
+                                    "exception_type": full_type_name(ex),
+                                    "traceback": inner_traceback(self.root),
+                                    "linked_node": val,
+                                },
+                            }
+                        ],
+                        o_id,
+                    )
                     continue
                 continue
             err = self._check_constant(inputs, x, val, input_type, extra, config, custom)
@@ -214,16 +282,30 @@ class Validator:
                 errors.append(err)
         for x in custom:
             if x in inputs and not is_link(inputs[x]) and not self.file_exists(str(inputs[x])):
-                errors.append({"type": "custom_validation_failed", "message": "Custom validation failed for node",
-                               "details": f"{x} - Invalid image file: {inputs[x]}", "extra_info": {"input_name": x}})
+                errors.append(
+                    {
+                        "type": "custom_validation_failed",
+                        "message": "Custom validation failed for node",
+                        "details": f"{x} - Invalid image file: {inputs[x]}",
+                        "extra_info": {"input_name": x},
+                    }
+                )
         if unique_id in validated:  # marked while we recursed (a dependency cycle): keep that
             return validated[unique_id]
         ret = (False, errors, unique_id) if errors or valid is not True else (True, [], unique_id)
         validated[unique_id] = ret
         return ret
 
-    def _check_constant(self, inputs: dict[str, Any], x: str, val: Any, input_type: Any, extra: dict[str, Any],
-                        config: list[Any], custom: tuple[str, ...]) -> dict[str, Any] | None:
+    def _check_constant(
+        self,
+        inputs: dict[str, Any],
+        x: str,
+        val: Any,
+        input_type: Any,
+        extra: dict[str, Any],
+        config: list[Any],
+        custom: tuple[str, ...],
+    ) -> dict[str, Any] | None:
         try:
             if isinstance(val, dict) and "__value__" in val:
                 val = val["__value__"]
@@ -241,17 +323,33 @@ class Validator:
                 val = bool(val)
                 inputs[x] = val
         except Exception as ex:
-            return {"type": "invalid_input_type", "message": f"Failed to convert an input value to a {input_type} value",
-                    "details": f"{x}, {val}, {ex}",
-                    "extra_info": {"input_name": x, "input_config": config, "received_value": val, "exception_message": str(ex)}}
+            return {
+                "type": "invalid_input_type",
+                "message": f"Failed to convert an input value to a {input_type} value",
+                "details": f"{x}, {val}, {ex}",
+                "extra_info": {
+                    "input_name": x,
+                    "input_config": config,
+                    "received_value": val,
+                    "exception_message": str(ex),
+                },
+            }
         if x in custom:
             return None
         if "min" in extra and val < extra["min"]:
-            return {"type": "value_smaller_than_min", "message": "Value {} smaller than min of {}".format(val, extra["min"]),
-                    "details": f"{x}", "extra_info": {"input_name": x, "input_config": config, "received_value": val}}
+            return {
+                "type": "value_smaller_than_min",
+                "message": "Value {} smaller than min of {}".format(val, extra["min"]),
+                "details": f"{x}",
+                "extra_info": {"input_name": x, "input_config": config, "received_value": val},
+            }
         if "max" in extra and val > extra["max"]:
-            return {"type": "value_bigger_than_max", "message": "Value {} bigger than max of {}".format(val, extra["max"]),
-                    "details": f"{x}", "extra_info": {"input_name": x, "input_config": config, "received_value": val}}
+            return {
+                "type": "value_bigger_than_max",
+                "message": "Value {} bigger than max of {}".format(val, extra["max"]),
+                "details": f"{x}",
+                "extra_info": {"input_name": x, "input_config": config, "received_value": val},
+            }
         if isinstance(input_type, list) or input_type == "COMBO":
             options = extra.get("options", []) if input_type == "COMBO" else input_type
             if extra.get("multiselect", False) and isinstance(val, list):
@@ -265,17 +363,30 @@ class Validator:
                     shown_config = None
                 else:
                     list_info = str(options)
-                return {"type": "value_not_in_list", "message": "Value not in list",
-                        "details": f"{x}: '{val}' not in {list_info}",
-                        "extra_info": {"input_name": x, "input_config": shown_config, "received_value": val}}
+                return {
+                    "type": "value_not_in_list",
+                    "message": "Value not in list",
+                    "details": f"{x}: '{val}' not in {list_info}",
+                    "extra_info": {"input_name": x, "input_config": shown_config, "received_value": val},
+                }
         return None
 
     def _cycle(self, prompt: dict[str, Any], unique_id: str, validated: dict, visiting: list[str]):
         """Mark every node of a dependency cycle (0.33 reports one entry per node)."""
-        path = visiting[visiting.index(unique_id):] + [unique_id]
+        path = visiting[visiting.index(unique_id) :] + [unique_id]
         cycle_nodes = list(dict.fromkeys(path))
         details = " -> ".join(f"{n} ({prompt[n]['class_type']})" for n in path)
         for n in cycle_nodes:
-            validated[n] = (False, [{"type": "dependency_cycle", "message": "Dependency cycle detected",
-                                     "details": details, "extra_info": {"node_id": n, "cycle_nodes": cycle_nodes}}], n)
+            validated[n] = (
+                False,
+                [
+                    {
+                        "type": "dependency_cycle",
+                        "message": "Dependency cycle detected",
+                        "details": details,
+                        "extra_info": {"node_id": n, "cycle_nodes": cycle_nodes},
+                    }
+                ],
+                n,
+            )
         return validated[unique_id]

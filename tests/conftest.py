@@ -26,8 +26,9 @@ class Api:
         return self.client.get(path, params, **self._headers())
 
     def post(self, path, data=None, **extra):
-        return self.client.post(path, json.dumps(data if data is not None else {}),
-                                content_type="application/json", **self._headers(extra))
+        return self.client.post(
+            path, json.dumps(data if data is not None else {}), content_type="application/json", **self._headers(extra)
+        )
 
     def post_raw(self, path, body: bytes | str, content_type="application/json"):
         return self.client.post(path, body, content_type=content_type, **self._headers())

@@ -23,15 +23,39 @@ TINY_GRAPH = {
 
 def tiny_spec(slug: str = "tiny", version: str = "1.0.0") -> dict:
     return {
-        "spec_version": "1.0", "slug": slug, "name": "Tiny", "version": version, "category": "tools",
+        "spec_version": "1.0",
+        "slug": slug,
+        "name": "Tiny",
+        "version": version,
+        "category": "tools",
         "description": "A solid colour, inverted.",
         "inputs": [
-            {"id": "width", "label": "Width", "type": "int", "min": 8, "max": 512, "default": 64,
-             "bind": [{"node": "1", "input": "width"}]},
-            {"id": "color", "label": "Colour", "type": "int", "min": 0, "max": 16777215, "default": 16711680,
-             "bind": [{"node": "1", "input": "color"}]},
-            {"id": "prefix", "label": "Prefix", "type": "text", "default": "tiny", "max_length": 40,
-             "bind": [{"node": "3", "input": "filename_prefix"}]},
+            {
+                "id": "width",
+                "label": "Width",
+                "type": "int",
+                "min": 8,
+                "max": 512,
+                "default": 64,
+                "bind": [{"node": "1", "input": "width"}],
+            },
+            {
+                "id": "color",
+                "label": "Colour",
+                "type": "int",
+                "min": 0,
+                "max": 16777215,
+                "default": 16711680,
+                "bind": [{"node": "1", "input": "color"}],
+            },
+            {
+                "id": "prefix",
+                "label": "Prefix",
+                "type": "text",
+                "default": "tiny",
+                "max_length": 40,
+                "bind": [{"node": "3", "input": "filename_prefix"}],
+            },
         ],
         "outputs": [{"node": "3", "type": "image"}],
     }
@@ -40,8 +64,14 @@ def tiny_spec(slug: str = "tiny", version: str = "1.0.0") -> dict:
 def make_workflow(slug: str = "tiny", *, class_types: list[str] | None = None, **fields) -> Workflow:
     spec = tiny_spec(slug)
     return Workflow.objects.create(
-        slug=slug, name=spec["name"], version=fields.pop("version", "1.0.0"), category="tools", graph=TINY_GRAPH,
-        spec=spec, class_types=class_types or ["EmptyImage", "ImageInvert", "SaveImage"], **fields,
+        slug=slug,
+        name=spec["name"],
+        version=fields.pop("version", "1.0.0"),
+        category="tools",
+        graph=TINY_GRAPH,
+        spec=spec,
+        class_types=class_types or ["EmptyImage", "ImageInvert", "SaveImage"],
+        **fields,
     )
 
 
@@ -49,14 +79,19 @@ def upload_example(slug: str, user=None) -> Workflow:
     from workflows.services import upload_workflow
 
     folder = EXAMPLES / slug
-    return upload_workflow(workflow_raw=(folder / "workflow.json").read_bytes(),
-                           spec_raw=(folder / "spec.json").read_bytes(), user=user)
+    return upload_workflow(
+        workflow_raw=(folder / "workflow.json").read_bytes(), spec_raw=(folder / "spec.json").read_bytes(), user=user
+    )
 
 
 def make_node(name: str | None = None, *, class_types: list[str] | None = None, **fields) -> ComfyNode:
     n = next(_seq)
-    defaults = dict(name=name or f"node{n}", base_url=f"http://127.0.0.1:{9000 + n}", status="ONLINE",
-                    class_types=class_types if class_types is not None else ["EmptyImage", "ImageInvert", "SaveImage"])
+    defaults = {
+        "name": name or f"node{n}",
+        "base_url": f"http://127.0.0.1:{9000 + n}",
+        "status": "ONLINE",
+        "class_types": class_types if class_types is not None else ["EmptyImage", "ImageInvert", "SaveImage"],
+    }
     defaults.update(fields)
     return ComfyNode.objects.create(**defaults)
 

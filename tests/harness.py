@@ -43,15 +43,28 @@ def database_url() -> str:
 def reset_redis(namespace: str = "*") -> None:
     """Forget runners, wake-ups and queued tasks of a stack (of every stack with "*")."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in (f"cp:{namespace}:runner*", f"cp:{namespace}:dispatch:*", f"cp:{namespace}:*health-lock*",
-                    f"django_q:comfyportal-{namespace}:*"):
+    for pattern in (
+        f"cp:{namespace}:runner*",
+        f"cp:{namespace}:dispatch:*",
+        f"cp:{namespace}:*health-lock*",
+        f"django_q:comfyportal-{namespace}:*",
+    ):
         for key in client.scan_iter(match=pattern):
             client.delete(key)
 
 
 class Stack:
-    def __init__(self, *, nodes: int = 2, node_args: dict | None = None, webs: int = 1, workers: int = 1,
-                 env: dict | None = None, media_root: Path | None = None, nodes_in_one_process: bool = False):
+    def __init__(
+        self,
+        *,
+        nodes: int = 2,
+        node_args: dict | None = None,
+        webs: int = 1,
+        workers: int = 1,
+        env: dict | None = None,
+        media_root: Path | None = None,
+        nodes_in_one_process: bool = False,
+    ):
         self.node_count = nodes
         self.nodes_in_one_process = nodes_in_one_process  # benchmarks: see testcomfy.process.spawn_group
         self.node_args = node_args or {}
@@ -70,24 +83,26 @@ class Stack:
     @property
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "comfyportal.settings",
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "MEDIA_ROOT": str(self.media_root or settings.MEDIA_ROOT),
-            "DEBUG": "1",
-            "NODE_HEALTH_INTERVAL": "1",
-            "NODE_OFFLINE_AFTER": "2",
-            "RUNNER_STALE_AFTER": "4",
-            "DISPATCH_TICK": "0.5",
-            "JOB_RUNNERS": "1",
-            "Q_WORKERS": "3",
-            "API_RATE_LIMIT": "0",
-            "LOGIN_RATE_LIMIT": "0",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            "REDIS_NAMESPACE": self.namespace,
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "comfyportal.settings",
+                "DATABASE_URL": database_url(),
+                "REDIS_URL": settings.REDIS_URL,
+                "MEDIA_ROOT": str(self.media_root or settings.MEDIA_ROOT),
+                "DEBUG": "1",
+                "NODE_HEALTH_INTERVAL": "1",
+                "NODE_OFFLINE_AFTER": "2",
+                "RUNNER_STALE_AFTER": "4",
+                "DISPATCH_TICK": "0.5",
+                "JOB_RUNNERS": "1",
+                "Q_WORKERS": "3",
+                "API_RATE_LIMIT": "0",
+                "LOGIN_RATE_LIMIT": "0",
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+                "REDIS_NAMESPACE": self.namespace,
+            }
+        )
         env.update({k: str(v) for k, v in self.extra_env.items()})
         return env
 
@@ -122,13 +137,16 @@ class Stack:
 
     def _popen(self, args: list[str], log_name: str) -> subprocess.Popen:
         log = open(self.logs / f"{log_name}.log", "ab")
-        return subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_web(self, index: int) -> str:
         port = free_port()
-        process = self._popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "comfyportal.asgi:application"], f"web{index}")
+        process = self._popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "comfyportal.asgi:application"],
+            f"web{index}",
+        )
         url = f"http://127.0.0.1:{port}"
         _wait_http(url + "/api/docs", process)
         if index < len(self.webs):
@@ -153,8 +171,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         while True:
             client.delete(f"cp:{self.namespace}:runner-starter")
-            subprocess.run([sys.executable, "manage.py", "start_runners"], cwd=REPO, env=self.env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "manage.py", "start_runners"], cwd=REPO, env=self.env, check=True, capture_output=True
+            )
             for _ in range(20):
                 if set(client.scan_iter(match=runners)) - before:
                     return

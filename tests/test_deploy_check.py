@@ -31,6 +31,7 @@ PROD_ONLY_FLAGS = ["--proxy-headers"]  # behind nginx: client address from X-For
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
@@ -99,8 +100,9 @@ def launcher_commands(monkeypatch) -> list[list[str]]:
         def wait(self, timeout=None):
             return 0
 
-    fake = types.SimpleNamespace(run=lambda args, **kw: calls.append(list(args)), Popen=FakeProcess,
-                                 TimeoutExpired=subprocess.TimeoutExpired)
+    fake = types.SimpleNamespace(
+        run=lambda args, **kw: calls.append(list(args)), Popen=FakeProcess, TimeoutExpired=subprocess.TimeoutExpired
+    )
     monkeypatch.setattr(launcher, "subprocess", fake)
     monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)  # no embedded Redis
     previous = signal.getsignal(signal.SIGTERM)
@@ -113,8 +115,13 @@ def launcher_commands(monkeypatch) -> list[list[str]]:
 
 def production_env(**extra: str) -> dict[str, str]:
     """Only what a production host sets, plus PATH/HOME and the test database/Redis."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-           "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60), "ALLOWED_HOSTS": "portal.example.com"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "portal.example.com",
+    }
     for name in ("REDIS_URL", "DATABASE_URL"):
         if os.environ.get(name):
             env[name] = os.environ[name]
@@ -123,6 +130,7 @@ def production_env(**extra: str) -> dict[str, str]:
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------------
+
 
 def test_compose_has_the_seven_services():
     services = compose()["services"]
@@ -248,8 +256,19 @@ def test_systemd_units_run_the_same_commands(monkeypatch):
 def test_env_example_covers_what_production_needs():
     text = (DEPLOY / ".env.example").read_text()
     names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.M))
-    for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "POSTGRES_PASSWORD",
-                 "ADMIN_USERNAME", "ADMIN_PASSWORD", "SERVE_STATIC", "PORTAL_HOST", "JOB_RUNNERS", "Q_WORKERS"):
+    for name in (
+        "DEBUG",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "POSTGRES_PASSWORD",
+        "ADMIN_USERNAME",
+        "ADMIN_PASSWORD",
+        "SERVE_STATIC",
+        "PORTAL_HOST",
+        "JOB_RUNNERS",
+        "Q_WORKERS",
+    ):
         assert name in names, name
     values = dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", text, re.M))
     assert values["DEBUG"] == "0"
@@ -258,10 +277,15 @@ def test_env_example_covers_what_production_needs():
 
 # --- settings in production -----------------------------------------------------------------------
 
+
 def test_check_deploy_passes_with_only_the_required_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=production_env(VAR_DIR=str(tmp_path)), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=production_env(VAR_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -271,7 +295,11 @@ def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
     del env["SECRET_KEY"]
     result = subprocess.run(
         [sys.executable, "-c", "import comfyportal.settings"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "django.core.exceptions.ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off." in result.stderr
@@ -280,6 +308,7 @@ def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
 
 # --- the compose commands, run for real ----------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_compose_commands_run(tmp_path):
     """web1's deploy steps, a web and a worker, run from the compose file against a scratch DB."""
@@ -287,12 +316,19 @@ def test_compose_commands_run(tmp_path):
 
     services = compose()["services"]
     env = production_env(
-        DEBUG="0", ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0", SERVE_STATIC="0",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}", REDIS_URL=settings.REDIS_URL,
-        VAR_DIR=str(tmp_path / "var"), MEDIA_ROOT=str(tmp_path / "var" / "media"),
-        ADMIN_USERNAME="deployadmin", ADMIN_PASSWORD=secrets.token_urlsafe(16),
+        DEBUG="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        SERVE_STATIC="0",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        REDIS_URL=settings.REDIS_URL,
+        VAR_DIR=str(tmp_path / "var"),
+        MEDIA_ROOT=str(tmp_path / "var" / "media"),
+        ADMIN_USERNAME="deployadmin",
+        ADMIN_PASSWORD=secrets.token_urlsafe(16),
         JOB_RUNNERS="0",  # start no runner tasks in the shared test Redis
-        DJANGO_SETTINGS_MODULE="comfyportal.settings", PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="comfyportal.settings",
+        PYTHONUNBUFFERED="1",
     )
 
     def localize(argv: list[str]) -> list[str]:
@@ -315,17 +351,26 @@ def test_compose_commands_run(tmp_path):
     processes = []
     try:
         for argv in (localize(serve), localize(command_lines(services["worker1"])[0])):
-            processes.append(subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.PIPE, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+                )
+            )
         web, worker = processes
         _wait_http(f"http://127.0.0.1:{port}/api/workflow-spec/v1.json", web, timeout=60)
         import httpx
 
-        login = httpx.post(f"http://127.0.0.1:{port}/api/auth/token",
-                           json={"username": "deployadmin", "password": env["ADMIN_PASSWORD"]}, timeout=10)
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/auth/token",
+            json={"username": "deployadmin", "password": env["ADMIN_PASSWORD"]},
+            timeout=10,
+        )
         assert login.status_code == 200, login.text
-        workflows = httpx.get(f"http://127.0.0.1:{port}/api/workflows", timeout=10,
-                              headers={"Authorization": f"Bearer {login.json()['access']}"})
+        workflows = httpx.get(
+            f"http://127.0.0.1:{port}/api/workflows",
+            timeout=10,
+            headers={"Authorization": f"Bearer {login.json()['access']}"},
+        )
         assert workflows.status_code == 200 and workflows.json(), "bootstrap imported the bundled workflows"
         time.sleep(2)
         assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else "qcluster exited"

@@ -57,8 +57,9 @@ def django_request(client: Client, case, token: str):
     body = prepared.body or b""
     if isinstance(body, str):
         body = body.encode()
-    response = client.generic(prepared.method, path, data=body,
-                              content_type=prepared.headers.get("Content-Type", ""), headers=headers)
+    response = client.generic(
+        prepared.method, path, data=body, content_type=prepared.headers.get("Content-Type", ""), headers=headers
+    )
     summary = f"{prepared.method} {path} content-type={prepared.headers.get('Content-Type', '')!r} body={body[:300]!r}"
     return response, summary
 
@@ -104,8 +105,14 @@ def personas(admin_user, alice, bob):
     queued = make_job(alice, tiny, status="QUEUED")
     make_job(bob, tiny, status="QUEUED")
     # Path parameters that name real rows, so that bodies are fuzzed against existing objects too.
-    real_ids = {"user_id": bob.pk, "node_id": node.pk, "workflow_id": tiny.pk, "job_id": str(queued.pk),
-                "file_id": str(result.pk), "slug": "tiny"}
+    real_ids = {
+        "user_id": bob.pk,
+        "node_id": node.pk,
+        "workflow_id": tiny.pk,
+        "job_id": str(queued.pk),
+        "file_id": str(result.pk),
+        "slug": "tiny",
+    }
     return {"admin": admin_user, "user": alice, "real_ids": real_ids}
 
 
@@ -122,7 +129,11 @@ def test_no_500_and_json_errors_everywhere(personas):
     counts = {"requests": 0, "operations": 0, "unsatisfiable": 0}
     started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
-    runs = [(op, who) for op in operations for who in (("admin",) if op.path.startswith("/api/admin/") else ("admin", "user"))]
+    runs = [
+        (op, who)
+        for op in operations
+        for who in (("admin",) if op.path.startswith("/api/admin/") else ("admin", "user"))
+    ]
     # Admin operations as a user are 403 before any parsing (tests/security covers them).
     per_run_budget = TIME_BUDGET / max(1, len(runs) * (len(EXAMPLES) + 1))
 
@@ -140,8 +151,14 @@ def test_no_500_and_json_errors_everywhere(personas):
             if "user_id" in names and operation.method.upper() in ("PATCH", "DELETE"):
                 strategy = strategy.filter(lambda case: case.path_parameters.get("user_id") not in protected_user_ids)
 
-            @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy)
             def run(case):
                 if time.monotonic() - run_started > max(per_run_budget * 3, 1.0):
@@ -152,9 +169,10 @@ def test_no_500_and_json_errors_everywhere(personas):
                     response, summary = django_request(client, case, tokens[who])
                 counts["requests"] += 1
                 for problem in problems_of(response, case.formatted_path):
-                    failures.append(f"[{who}, {mode.value}] {operation.method.upper()} {operation.path}: {problem}\n"
-                                    f"    request: {summary}\n    response: {response.content[:300]!r}"
-                                    + _exception(response))
+                    failures.append(
+                        f"[{who}, {mode.value}] {operation.method.upper()} {operation.path}: {problem}\n"
+                        f"    request: {summary}\n    response: {response.content[:300]!r}" + _exception(response)
+                    )
 
             try:
                 run()

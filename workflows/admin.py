@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from comfyportal.errors import DomainError
+from core.errors import DomainError
 from workflows import services
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
@@ -17,8 +17,9 @@ class WorkflowUploadForm(forms.ModelForm):
     """Two files, validated by the same code as the API; each error is shown in the form."""
 
     workflow_file = forms.FileField(label=_("workflow.json (API format)"))
-    spec_file = forms.FileField(label=_("spec.json"), required=False,
-                                help_text=_("Leave empty and press 'Draft a spec' to get a proposal."))
+    spec_file = forms.FileField(
+        label=_("spec.json"), required=False, help_text=_("Leave empty and press 'Draft a spec' to get a proposal.")
+    )
 
     class Meta:
         model = Workflow
@@ -40,8 +41,9 @@ class WorkflowUploadForm(forms.ModelForm):
         if spec_file is None:
             raise forms.ValidationError(_("Upload a spec.json too (or press 'Draft a spec')."))
         try:
-            self.created = services.upload_workflow(workflow_raw=workflow_bytes, spec_raw=spec_file.read(),
-                                                    user=getattr(self, "user", None))
+            self.created = services.upload_workflow(
+                workflow_raw=workflow_bytes, spec_raw=spec_file.read(), user=getattr(self, "user", None)
+            )
         except DomainError as exc:
             lines = list((exc.errors or {}).values()) or [exc.detail]
             raise forms.ValidationError([forms.ValidationError(line) for line in lines]) from exc
@@ -54,10 +56,32 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "category", "requires_mask")
     search_fields = ("name", "slug", "description")
     actions = ["activate", "deactivate"]
-    readonly_fields = ("slug", "version", "requires_mask", "class_types", "warnings", "graph_view", "spec_view",
-                       "created_by", "created_at")
-    fields = ("name", "category", "description", "is_active", "slug", "version", "requires_mask", "class_types",
-              "warnings", "spec_view", "graph_view", "created_by", "created_at")
+    readonly_fields = (
+        "slug",
+        "version",
+        "requires_mask",
+        "class_types",
+        "warnings",
+        "graph_view",
+        "spec_view",
+        "created_by",
+        "created_at",
+    )
+    fields = (
+        "name",
+        "category",
+        "description",
+        "is_active",
+        "slug",
+        "version",
+        "requires_mask",
+        "class_types",
+        "warnings",
+        "spec_view",
+        "graph_view",
+        "created_by",
+        "created_at",
+    )
     change_form_template = "admin/workflows/workflow/change_form.html"
 
     def get_form(self, request, obj=None, **kwargs):
@@ -99,8 +123,9 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("spec"))
     def spec_view(self, obj):
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>",
-                           json.dumps(obj.spec, indent=2, ensure_ascii=False))
+        return format_html(
+            "<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.spec, indent=2, ensure_ascii=False)
+        )
 
     @admin.action(description=_("Activate selected workflows"))
     def activate(self, request, queryset):

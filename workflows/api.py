@@ -8,7 +8,7 @@ from ninja import File, Router
 from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth
-from comfyportal.errors import InvalidInput
+from core.errors import InvalidInput
 from workflows import services
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
@@ -38,8 +38,10 @@ def spec_schema(request):
 @router.get("/workflows", response=list[CategoryOut], summary="Active workflows, by category")
 def list_workflows(request):
     workflows = list(services.active_workflows())
-    return [{"category": category, "workflows": list(items)}
-            for category, items in groupby(workflows, key=lambda w: w.category)]
+    return [
+        {"category": category, "workflows": list(items)}
+        for category, items in groupby(workflows, key=lambda w: w.category)
+    ]
 
 
 @router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
@@ -60,15 +62,22 @@ def admin_list(request):
     return list(Workflow.objects.order_by("slug", "-created_at"))
 
 
-@admin_router.post("/workflows", response={201: AdminWorkflowDetailOut},
-                   summary="Upload a workflow (multipart files `workflow` and `spec`)")
+@admin_router.post(
+    "/workflows",
+    response={201: AdminWorkflowDetailOut},
+    summary="Upload a workflow (multipart files `workflow` and `spec`)",
+)
 def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]):
-    return 201, services.upload_workflow(workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"),
-                                         user=request.user)
+    return 201, services.upload_workflow(
+        workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"), user=request.user
+    )
 
 
-@admin_router.post("/workflows/draft-spec", response=DraftSpecOut,
-                   summary="Propose a spec for a workflow.json (edit it, then upload both)")
+@admin_router.post(
+    "/workflows/draft-spec",
+    response=DraftSpecOut,
+    summary="Propose a spec for a workflow.json (edit it, then upload both)",
+)
 def admin_draft_spec(request, workflow: File[UploadedFile]):
     import json
 

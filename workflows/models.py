@@ -22,8 +22,9 @@ class Workflow(models.Model):
     spec = models.JSONField(_("spec"))
     class_types = models.JSONField(default=list, editable=False, help_text=_("Node classes the graph needs."))
     warnings = models.JSONField(default=list, blank=True, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

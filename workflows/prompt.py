@@ -235,7 +235,7 @@ def build_prompt(
         node["inputs"][name] = value
 
     for fld in spec.inputs:
-        if fld.id not in values and not (fld.type == "seed"):
+        if fld.id not in values and fld.type != "seed":
             continue
         value = values.get(fld.id)
         if fld.type == "seed":

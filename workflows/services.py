@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from comfyportal.errors import Conflict, InvalidInput, NotFound
-from comfyportal.redis_client import shared_redis
+from core.errors import Conflict, InvalidInput, NotFound
+from core.redis_client import shared_redis
 from workflows.models import Workflow
 from workflows.validation import WorkflowInvalid, validate_upload
 
@@ -42,18 +42,30 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True)
         validated = validate_upload(workflow_raw, spec_raw)
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
-        raise InvalidInput("The workflow was not accepted: " + " | ".join(lines),
-                           errors={f"error_{i + 1}": line for i, line in enumerate(lines)}) from exc
+        raise InvalidInput(
+            "The workflow was not accepted: " + " | ".join(lines),
+            errors={f"error_{i + 1}": line for i, line in enumerate(lines)},
+        ) from exc
     spec = _spec_dict(validated.spec)
     if Workflow.objects.filter(slug=spec["slug"], version=spec["version"]).exists():
-        raise Conflict(f"spec: version {spec['version']} of '{spec['slug']}' exists; raise the version to upload a new one.")
+        raise Conflict(
+            f"spec: version {spec['version']} of '{spec['slug']}' exists; raise the version to upload a new one."
+        )
     try:
         with transaction.atomic():
             workflow = Workflow.objects.create(
-                slug=spec["slug"], name=spec["name"], version=spec["version"], category=spec.get("category", ""),
-                description=spec.get("description", ""), graph=validated.graph, spec=spec,
-                class_types=sorted(validated.class_types), requires_mask=validated.requires_mask,
-                warnings=list(validated.warnings), created_by=user, is_active=activate,
+                slug=spec["slug"],
+                name=spec["name"],
+                version=spec["version"],
+                category=spec.get("category", ""),
+                description=spec.get("description", ""),
+                graph=validated.graph,
+                spec=spec,
+                class_types=sorted(validated.class_types),
+                requires_mask=validated.requires_mask,
+                warnings=list(validated.warnings),
+                created_by=user,
+                is_active=activate,
             )
             if activate:  # the newest version replaces the older ones in the catalogue
                 Workflow.objects.filter(slug=workflow.slug).exclude(pk=workflow.pk).update(is_active=False)
@@ -85,8 +97,7 @@ def get_active_workflow(slug: str) -> Workflow:
     cached = _active.get(slug)
     if changes is not None and cached is not None and cached[0] == changes:
         return copy.copy(cached[1])  # a copy: callers may load its graph or change it
-    workflow = (Workflow.objects.filter(slug=slug, is_active=True).defer("graph")
-                .order_by("-created_at", "-pk").first())
+    workflow = Workflow.objects.filter(slug=slug, is_active=True).defer("graph").order_by("-created_at", "-pk").first()
     if workflow is None:
         raise NotFound(f"workflow: no active workflow '{slug}'.")
     if changes is not None:  # read before the query: a change after it replaces the mark

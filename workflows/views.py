@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
-from comfyportal.errors import InvalidInput, NotFound, TooLarge, TooManyRequests
+from core.errors import InvalidInput, NotFound, TooLarge, TooManyRequests
 from jobs.files import store_upload
 from jobs.services import submit_job
 from workflows.services import active_workflows, get_active_workflow
@@ -88,8 +88,9 @@ def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, di
             kept = post.get(fid + KEEP_SUFFIX, "").strip()
             if upload is not None and upload.size:
                 try:
-                    record = store_upload(owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget],
-                                          filename=upload.name)
+                    record = store_upload(
+                        owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget], filename=upload.name
+                    )
                 except (TooLarge, InvalidInput) as exc:
                     errors[fid] = (exc.errors or {}).get("file") or exc.detail
                     continue
@@ -128,7 +129,6 @@ def _bound(field: dict, value, error: str) -> dict:
         bound["step"] = 1 if field["type"] == "int" else "any"
     bound["input_id"] = f"id_{field['id']}"
     return bound
-
 
 
 def _render(request: HttpRequest, template: str, context: dict, **kwargs) -> HttpResponse:

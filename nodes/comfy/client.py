@@ -58,8 +58,9 @@ class QueueState:
         return sum(
             1
             for item in self.running + self.pending
-            if not str((item[3] if len(item) > 3 and isinstance(item[3], dict) else {}).get("client_id") or "")
-            .startswith(client_prefix)
+            if not str(
+                (item[3] if len(item) > 3 and isinstance(item[3], dict) else {}).get("client_id") or ""
+            ).startswith(client_prefix)
         )
 
 
@@ -169,7 +170,9 @@ class ComfyClient:
         if response.status_code != 200:
             raise BadResponse(f"POST /prompt answered {response.status_code}", status=response.status_code)
         data = _decode_json(response, "POST /prompt")
-        return Accepted(prompt_id=data["prompt_id"], number=data.get("number", 0), node_errors=data.get("node_errors") or {})
+        return Accepted(
+            prompt_id=data["prompt_id"], number=data.get("number", 0), node_errors=data.get("node_errors") or {}
+        )
 
     async def history(self, prompt_id: str) -> dict | None:
         """The history entry of a finished prompt, or None while it is queued, running or unknown."""
@@ -205,7 +208,9 @@ class ComfyClient:
         fields = {
             "type": "input",
             "overwrite": "true" if overwrite else "false",
-            "original_ref": json.dumps({"filename": original.name, "subfolder": original.subfolder, "type": original.type}),
+            "original_ref": json.dumps(
+                {"filename": original.name, "subfolder": original.subfolder, "type": original.type}
+            ),
         }
         if subfolder:
             fields["subfolder"] = subfolder

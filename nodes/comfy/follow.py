@@ -80,8 +80,19 @@ class ProgressTracker:
 
 ProgressCallback = Callable[[Progress], Awaitable[None]]
 # The events a node sends about a prompt to its client (comfyui-protocol.md, section 8).
-PROMPT_EVENTS = frozenset({"execution_start", "execution_cached", "executing", "progress", "progress_state",
-                           "executed", "execution_success", "execution_error", "execution_interrupted"})
+PROMPT_EVENTS = frozenset(
+    {
+        "execution_start",
+        "execution_cached",
+        "executing",
+        "progress",
+        "progress_state",
+        "executed",
+        "execution_success",
+        "execution_error",
+        "execution_interrupted",
+    }
+)
 
 
 class PromptRun:

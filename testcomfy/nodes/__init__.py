@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from . import image as _image  # noqa: F401  (registers implementations)
 from . import models as _models  # noqa: F401
@@ -27,7 +28,7 @@ def run_node(ctx: NodeContext, values: dict[str, Any]) -> Out:
     return Out(tuple(result), None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parameters(fn: Callable[..., Any]) -> frozenset[str] | None:
     """Keyword names an implementation takes (None if it takes **kwargs)."""
     params = inspect.signature(fn).parameters.values()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL.PngImagePlugin import PngInfo
@@ -61,10 +62,14 @@ class NodeContext:
                 meta.add_text(key, json.dumps(value))
         return meta
 
-    def save_images(self, images: np.ndarray, prefix: str, kind: str = "output", compress_level: int = 4) -> list[dict[str, Any]]:
+    def save_images(
+        self, images: np.ndarray, prefix: str, kind: str = "output", compress_level: int = 4
+    ) -> list[dict[str, Any]]:
         """SaveImage/PreviewImage's save loop; returns the ``images`` UI list."""
         base = self.folders.output if kind == "output" else self.folders.temp
-        folder, filename, counter, subfolder = self.folders.save_image_path(prefix, base, images.shape[2], images.shape[1])
+        folder, filename, counter, subfolder = self.folders.save_image_path(
+            prefix, base, images.shape[2], images.shape[1]
+        )
         results = []
         meta = self.png_info()
         for batch_number, image in enumerate(images):

@@ -87,7 +87,9 @@ def _upscale(image: np.ndarray, method: str, width: int, height: int, crop: str)
 
 
 @node("ImageScale")
-def image_scale(ctx: NodeContext, image: np.ndarray, upscale_method: str, width: int, height: int, crop: str = "disabled") -> tuple[Any, ...]:
+def image_scale(
+    ctx: NodeContext, image: np.ndarray, upscale_method: str, width: int, height: int, crop: str = "disabled"
+) -> tuple[Any, ...]:
     if width == 0 and height == 0:
         return (image,)
     if width == 0:
@@ -105,7 +107,9 @@ def image_scale_by(ctx: NodeContext, image: np.ndarray, upscale_method: str, sca
 
 
 @node("ImageScaleToTotalPixels")
-def image_scale_total(ctx: NodeContext, image: np.ndarray, upscale_method: str, megapixels: float, resolution_steps: int = 1) -> tuple[Any, ...]:
+def image_scale_total(
+    ctx: NodeContext, image: np.ndarray, upscale_method: str, megapixels: float, resolution_steps: int = 1
+) -> tuple[Any, ...]:
     total = megapixels * 1024 * 1024
     scale_by = math.sqrt(total / (image.shape[2] * image.shape[1]))
     steps = max(1, resolution_steps)
@@ -118,7 +122,7 @@ def image_scale_total(ctx: NodeContext, image: np.ndarray, upscale_method: str, 
 def image_crop(ctx: NodeContext, image: np.ndarray, width: int, height: int, x: int, y: int) -> tuple[Any, ...]:
     x = min(x, image.shape[2] - 1)
     y = min(y, image.shape[1] - 1)
-    return (image[:, y:y + height, x:x + width, :],)
+    return (image[:, y : y + height, x : x + width, :],)
 
 
 @node("ImageBlur")
@@ -127,7 +131,9 @@ def image_blur(ctx: NodeContext, image: np.ndarray, blur_radius: int, sigma: flo
 
 
 @node("ImageSharpen")
-def image_sharpen(ctx: NodeContext, image: np.ndarray, sharpen_radius: int, sigma: float, alpha: float) -> tuple[Any, ...]:
+def image_sharpen(
+    ctx: NodeContext, image: np.ndarray, sharpen_radius: int, sigma: float, alpha: float
+) -> tuple[Any, ...]:
     if sharpen_radius == 0:
         return (image,)
     a = F32(alpha * 10)
@@ -148,22 +154,28 @@ def image_rotate(ctx: NodeContext, image: np.ndarray, rotation: str) -> tuple[An
 
 
 @node("ImagePadForOutpaint")
-def image_pad(ctx: NodeContext, image: np.ndarray, left: int, top: int, right: int, bottom: int, feathering: int = 40) -> tuple[Any, ...]:
+def image_pad(
+    ctx: NodeContext, image: np.ndarray, left: int, top: int, right: int, bottom: int, feathering: int = 40
+) -> tuple[Any, ...]:
     b, h, w, c = image.shape
     out = np.full((b, h + top + bottom, w + left + right, c), F32(0.5), dtype=F32)
-    out[:, top:top + h, left:left + w, :] = image
+    out[:, top : top + h, left : left + w, :] = image
     mask = np.ones((h + top + bottom, w + left + right), dtype=F32)
     t = np.zeros((h, w), dtype=F32)
     if feathering > 0 and feathering * 2 < h and feathering * 2 < w:
         i = np.arange(h)[:, None]
         j = np.arange(w)[None, :]
-        d = np.minimum.reduce([np.broadcast_to(i if top else np.full_like(i, h), (h, w)),
-                               np.broadcast_to(h - i if bottom else np.full_like(i, h), (h, w)),
-                               np.broadcast_to(j if left else np.full_like(j, w), (h, w)),
-                               np.broadcast_to(w - j if right else np.full_like(j, w), (h, w))])
+        d = np.minimum.reduce(
+            [
+                np.broadcast_to(i if top else np.full_like(i, h), (h, w)),
+                np.broadcast_to(h - i if bottom else np.full_like(i, h), (h, w)),
+                np.broadcast_to(j if left else np.full_like(j, w), (h, w)),
+                np.broadcast_to(w - j if right else np.full_like(j, w), (h, w)),
+            ]
+        )
         v = (feathering - d) / feathering
         t = np.where(d >= feathering, 0, v * v).astype(F32)
-    mask[top:top + h, left:left + w] = t
+    mask[top : top + h, left : left + w] = t
     return out, mask[None]
 
 
@@ -208,7 +220,7 @@ def grow_mask(ctx: NodeContext, mask: np.ndarray, expand: int, tapered_corners: 
         h, w = out.shape[1:]
         acc = out.copy()
         for dy, dx in offsets:
-            acc = reduce(acc, padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w])
+            acc = reduce(acc, padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w])
         out = acc
     return (out,)
 
@@ -232,20 +244,26 @@ def feather_mask(ctx: NodeContext, mask: np.ndarray, left: int, top: int, right:
 @node("CropMask")
 def crop_mask(ctx: NodeContext, mask: np.ndarray, x: int, y: int, width: int, height: int) -> tuple[Any, ...]:
     m = mask.reshape(-1, mask.shape[-2], mask.shape[-1])
-    return (m[:, y:y + height, x:x + width],)
+    return (m[:, y : y + height, x : x + width],)
 
 
 @node("MaskComposite")
-def mask_composite(ctx: NodeContext, destination: np.ndarray, source: np.ndarray, x: int, y: int, operation: str) -> tuple[Any, ...]:
+def mask_composite(
+    ctx: NodeContext, destination: np.ndarray, source: np.ndarray, x: int, y: int, operation: str
+) -> tuple[Any, ...]:
     out = _as_f32(destination).reshape(-1, destination.shape[-2], destination.shape[-1]).copy()
     src = _as_f32(source).reshape(-1, source.shape[-2], source.shape[-1])
     right, bottom = min(x + src.shape[-1], out.shape[-1]), min(y + src.shape[-2], out.shape[-2])
-    s = src[:, :bottom - y, :right - x]
+    s = src[:, : bottom - y, : right - x]
     d = out[:, y:bottom, x:right]
-    ops = {"multiply": lambda: d * s, "add": lambda: d + s, "subtract": lambda: d - s,
-           "and": lambda: (np.round(d).astype(bool) & np.round(s).astype(bool)).astype(F32),
-           "or": lambda: (np.round(d).astype(bool) | np.round(s).astype(bool)).astype(F32),
-           "xor": lambda: (np.round(d).astype(bool) ^ np.round(s).astype(bool)).astype(F32)}
+    ops = {
+        "multiply": lambda: d * s,
+        "add": lambda: d + s,
+        "subtract": lambda: d - s,
+        "and": lambda: (np.round(d).astype(bool) & np.round(s).astype(bool)).astype(F32),
+        "or": lambda: (np.round(d).astype(bool) | np.round(s).astype(bool)).astype(F32),
+        "xor": lambda: (np.round(d).astype(bool) ^ np.round(s).astype(bool)).astype(F32),
+    }
     out[:, y:bottom, x:right] = ops[operation]()
     return (np.clip(out, 0.0, 1.0),)
 
@@ -257,7 +275,9 @@ def image_color_to_mask(ctx: NodeContext, image: np.ndarray, color: int) -> tupl
     return ((packed == color).astype(F32),)
 
 
-def composite(destination: np.ndarray, source: np.ndarray, x: int, y: int, mask: np.ndarray | None, resize_source: bool) -> np.ndarray:
+def composite(
+    destination: np.ndarray, source: np.ndarray, x: int, y: int, mask: np.ndarray | None, resize_source: bool
+) -> np.ndarray:
     """node_helpers' composite with multiplier 1, on [B,H,W,C] arrays."""
     dest = np.array(destination, dtype=F32, copy=True)
     src = _as_f32(source)
@@ -272,20 +292,29 @@ def composite(destination: np.ndarray, source: np.ndarray, x: int, y: int, mask:
     if mask is None:
         m = np.ones(src.shape[:3], dtype=F32)
     else:
-        m = im.resize_mask(_as_f32(mask).reshape(-1, mask.shape[-2], mask.shape[-1]), src.shape[1], src.shape[2], "bilinear")
+        m = im.resize_mask(
+            _as_f32(mask).reshape(-1, mask.shape[-2], mask.shape[-1]), src.shape[1], src.shape[2], "bilinear"
+        )
         if m.shape[0] < src.shape[0]:
             m = np.concatenate([m] * math.ceil(src.shape[0] / m.shape[0]))[: src.shape[0]]
     vis_w, vis_h = dest.shape[2] - left + min(0, x), dest.shape[1] - top + min(0, y)
     m = m[:, :vis_h, :vis_w, None]
     src_part = m * src[:, :vis_h, :vis_w, :]
-    dst_part = (np.ones_like(m) - m) * dest[:, max(top, 0):bottom, max(left, 0):right, :]
-    dest[:, max(top, 0):bottom, max(left, 0):right, :] = src_part + dst_part
+    dst_part = (np.ones_like(m) - m) * dest[:, max(top, 0) : bottom, max(left, 0) : right, :]
+    dest[:, max(top, 0) : bottom, max(left, 0) : right, :] = src_part + dst_part
     return dest
 
 
 @node("ImageCompositeMasked")
-def image_composite_masked(ctx: NodeContext, destination: np.ndarray, source: np.ndarray, x: int, y: int,
-                           resize_source: bool, mask: np.ndarray | None = None) -> tuple[Any, ...]:
+def image_composite_masked(
+    ctx: NodeContext,
+    destination: np.ndarray,
+    source: np.ndarray,
+    x: int,
+    y: int,
+    resize_source: bool,
+    mask: np.ndarray | None = None,
+) -> tuple[Any, ...]:
     return (composite(destination, source, x, y, mask, resize_source),)
 
 
@@ -301,14 +330,20 @@ def _soft_light_g(x: np.ndarray) -> np.ndarray:
 
 
 @node("ImageBlend")
-def image_blend(ctx: NodeContext, image1: np.ndarray, image2: np.ndarray, blend_factor: float, blend_mode: str) -> tuple[Any, ...]:
+def image_blend(
+    ctx: NodeContext, image1: np.ndarray, image2: np.ndarray, blend_factor: float, blend_mode: str
+) -> tuple[Any, ...]:
     a, b = _as_f32(image1), _as_f32(image2)
     if a.shape != b.shape:
         b = _upscale(b, "bicubic", a.shape[2], a.shape[1], "center")
     modes = {
-        "normal": lambda: b, "multiply": lambda: a * b, "screen": lambda: 1 - (1 - a) * (1 - b),
+        "normal": lambda: b,
+        "multiply": lambda: a * b,
+        "screen": lambda: 1 - (1 - a) * (1 - b),
         "overlay": lambda: np.where(a <= 0.5, 2 * a * b, 1 - 2 * (1 - a) * (1 - b)),
-        "soft_light": lambda: np.where(b <= 0.5, a - (1 - 2 * b) * a * (1 - a), a + (2 * b - 1) * (_soft_light_g(a) - a)),
+        "soft_light": lambda: np.where(
+            b <= 0.5, a - (1 - 2 * b) * a * (1 - a), a + (2 * b - 1) * (_soft_light_g(a) - a)
+        ),
         "difference": lambda: a - b,
     }
     blended = modes[blend_mode]()
@@ -319,7 +354,9 @@ def image_blend(ctx: NodeContext, image1: np.ndarray, image2: np.ndarray, blend_
 @node("JoinImageWithAlpha")
 def join_alpha(ctx: NodeContext, image: np.ndarray, alpha: np.ndarray) -> tuple[Any, ...]:
     batch = min(len(image), len(alpha))
-    a = F32(1.0) - im.resize_mask(_as_f32(alpha).reshape(-1, alpha.shape[-2], alpha.shape[-1]), image.shape[1], image.shape[2])
+    a = F32(1.0) - im.resize_mask(
+        _as_f32(alpha).reshape(-1, alpha.shape[-2], alpha.shape[-1]), image.shape[1], image.shape[2]
+    )
     return (np.concatenate([_as_f32(image[:batch, :, :, :3]), a[:batch, :, :, None]], axis=3),)
 
 

@@ -91,7 +91,9 @@ def sampler_custom(ctx: NodeContext, latent_image: dict[str, Any], noise_seed: i
 
 
 @node("SamplerCustomAdvanced")
-def sampler_custom_advanced(ctx: NodeContext, latent_image: dict[str, Any], noise: Any = None, **_: Any) -> tuple[Any, ...]:
+def sampler_custom_advanced(
+    ctx: NodeContext, latent_image: dict[str, Any], noise: Any = None, **_: Any
+) -> tuple[Any, ...]:
     seed = noise.attrs.get("seed", 0) if isinstance(noise, Fake) else 0
     out = _sampled(latent_image, seed)
     return out, out
@@ -103,7 +105,9 @@ def random_noise(ctx: NodeContext, noise_seed: int = 0) -> tuple[Any, ...]:
 
 
 @node("LatentUpscale")
-def latent_upscale(ctx: NodeContext, samples: dict[str, Any], upscale_method: str, width: int, height: int, crop: str = "disabled") -> tuple[Any, ...]:
+def latent_upscale(
+    ctx: NodeContext, samples: dict[str, Any], upscale_method: str, width: int, height: int, crop: str = "disabled"
+) -> tuple[Any, ...]:
     batch, h, w = latent_size(samples)
     if width == 0 and height == 0:
         return (samples,)
@@ -115,7 +119,9 @@ def latent_upscale(ctx: NodeContext, samples: dict[str, Any], upscale_method: st
 
 
 @node("LatentUpscaleBy")
-def latent_upscale_by(ctx: NodeContext, samples: dict[str, Any], upscale_method: str, scale_by: float) -> tuple[Any, ...]:
+def latent_upscale_by(
+    ctx: NodeContext, samples: dict[str, Any], upscale_method: str, scale_by: float
+) -> tuple[Any, ...]:
     batch, h, w = latent_size(samples)
     return (_resized_latent(samples, batch, round(h / 8 * scale_by) * 8, round(w / 8 * scale_by) * 8),)
 
@@ -141,16 +147,23 @@ def image_upscale_with_model(ctx: NodeContext, upscale_model: Any, image: np.nda
 
 
 @node("SaveAnimatedWEBP", "SaveAnimatedPNG")
-def save_animated(ctx: NodeContext, images: np.ndarray, filename_prefix: str = "ComfyUI", fps: float = 6.0, **_: Any) -> Out:
+def save_animated(
+    ctx: NodeContext, images: np.ndarray, filename_prefix: str = "ComfyUI", fps: float = 6.0, **_: Any
+) -> Out:
     ext = "webp" if ctx.class_type == "SaveAnimatedWEBP" else "png"
-    folder, filename, counter, subfolder = ctx.folders.save_image_path(filename_prefix, ctx.folders.output, images.shape[2], images.shape[1])
+    folder, filename, counter, subfolder = ctx.folders.save_image_path(
+        filename_prefix, ctx.folders.output, images.shape[2], images.shape[1]
+    )
     frames = [im.to_pil(frame) for frame in images]
     name = f"{filename}_{counter:05}_.{ext}"
     kwargs: dict[str, Any] = {"save_all": True, "append_images": frames[1:], "duration": int(1000.0 / max(fps, 0.01))}
     if ext == "png":
         kwargs["pnginfo"] = ctx.png_info()
     frames[0].save(os.path.join(folder, name), **kwargs)
-    return Out((images,), {"images": [{"filename": name, "subfolder": subfolder, "type": "output"}], "animated": [len(frames) > 1]})
+    return Out(
+        (images,),
+        {"images": [{"filename": name, "subfolder": subfolder, "type": "output"}], "animated": [len(frames) > 1]},
+    )
 
 
 def _placeholder(kind: Any, ctx: NodeContext, values: dict[str, Any], node_name: str) -> Any:
@@ -194,8 +207,11 @@ def fallback(ctx: NodeContext, **values: Any) -> Out:
     outputs = []
     used: set[str] = set()
     for kind in info.get("output", []):
-        matching = [n for n in names if n in values and values[n] is not None
-                    and (kind == "*" or input_info(info, n)[0] == kind)]
+        matching = [
+            n
+            for n in names
+            if n in values and values[n] is not None and (kind == "*" or input_info(info, n)[0] == kind)
+        ]
         fresh = [n for n in matching if n not in used]
         pick = (fresh or matching or [None])[0]
         if pick is not None:

@@ -51,14 +51,17 @@ def test_logout_blacklists_the_refresh_token(anon_api, alice):
     assert anon_api.post("/api/auth/refresh", {"refresh": pair["refresh"]}).status_code == 401
 
 
-@pytest.mark.parametrize("make_token", [
-    lambda user: "garbage",
-    lambda user: token_for(user)[:-4] + "AAAA",  # wrong signature
-    lambda user: str(RefreshToken.for_user(user)),  # refresh used as access: wrong type
-    lambda user: _expired_access(user),
-    lambda user: _access_naming("not-a-number"),  # signed by us, but names no user id
-    lambda user: _access_naming(10**9),  # a user id that does not exist
-])
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda user: "garbage",
+        lambda user: token_for(user)[:-4] + "AAAA",  # wrong signature
+        lambda user: str(RefreshToken.for_user(user)),  # refresh used as access: wrong type
+        lambda user: _expired_access(user),
+        lambda user: _access_naming("not-a-number"),  # signed by us, but names no user id
+        lambda user: _access_naming(10**9),  # a user id that does not exist
+    ],
+)
 def test_bad_tokens_are_401(alice, make_token):
     response = Api(make_token(alice)).get("/api/me")
     assert response.status_code == 401
@@ -113,10 +116,16 @@ def test_password_is_stored_with_bcrypt(alice):
 
 
 def test_user_cannot_use_admin_endpoints(alice_api, alice):
-    for method, path in [("get", "/api/admin/users"), ("post", "/api/admin/users"),
-                         ("get", f"/api/admin/users/{alice.pk}"), ("delete", f"/api/admin/users/{alice.pk}"),
-                         ("get", "/api/admin/nodes"), ("get", "/api/admin/workflows"), ("get", "/api/admin/jobs"),
-                         ("get", "/api/admin/stats")]:
+    for method, path in [
+        ("get", "/api/admin/users"),
+        ("post", "/api/admin/users"),
+        ("get", f"/api/admin/users/{alice.pk}"),
+        ("delete", f"/api/admin/users/{alice.pk}"),
+        ("get", "/api/admin/nodes"),
+        ("get", "/api/admin/workflows"),
+        ("get", "/api/admin/jobs"),
+        ("get", "/api/admin/stats"),
+    ]:
         response = getattr(alice_api, method)(path)
         assert response.status_code == 403, (method, path, response.status_code)
         assert response.json()["detail"] == "Only admins may do this."

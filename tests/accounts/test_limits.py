@@ -48,4 +48,6 @@ def test_login_throttled_per_username(settings, anon_api, alice):
     assert locked.status_code == 429
     assert locked["Retry-After"]
     cache.delete_many(["login-fail:user:alice", "login-fail:ip:127.0.0.1"])
-    assert anon_api.post("/api/auth/token", {"username": "alice", "password": "correct-horse-battery"}).status_code == 200
+    assert (
+        anon_api.post("/api/auth/token", {"username": "alice", "password": "correct-horse-battery"}).status_code == 200
+    )

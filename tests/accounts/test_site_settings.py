@@ -31,8 +31,10 @@ def test_admin_default_applies_at_submit(alice, alice_api):
 
 def test_site_settings_in_django_admin(admin_user, client):
     client.force_login(admin_user)
-    response = client.post("/admin/accounts/sitesettings/add/", {"max_concurrent_jobs": "2", "max_queued_jobs": "",
-                                                                  "daily_job_limit": "50"})
+    response = client.post(
+        "/admin/accounts/sitesettings/add/",
+        {"max_concurrent_jobs": "2", "max_queued_jobs": "", "daily_job_limit": "50"},
+    )
     assert response.status_code == 302
     row = SiteSettings.objects.get()
     assert (row.pk, row.max_concurrent_jobs, row.daily_job_limit) == (1, 2, 50)

@@ -23,8 +23,11 @@ def block(stack, user, reason: str) -> None:
 
     with httpx.Client(base_url=stack.web_url, timeout=30) as client:
         token = client.post("/api/auth/token", json={"username": "blocker", "password": PASSWORD}).json()["access"]
-        response = client.patch(f"/api/admin/users/{user.pk}", json={"is_blocked": True, "blocked_reason": reason},
-                                headers={"Authorization": f"Bearer {token}"})
+        response = client.patch(
+            f"/api/admin/users/{user.pk}",
+            json={"is_blocked": True, "blocked_reason": reason},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert response.status_code == 200, response.text
 
 
@@ -98,8 +101,9 @@ def test_admin_uploads_a_workflow_and_users_see_it_without_restart(stack_factory
     bad_inputs = json.loads((EXAMPLES / "image-filters" / "spec.json").read_text())["inputs"]
     bad_inputs[1] = {**bad_inputs[1], "bind": [{"node": "99", "input": "blur_radius"}]}
     bad_inputs[3] = {**bad_inputs[3], "bind": [{"node": "3", "input": "no_such_input"}]}
-    workflow_file, spec_file = _example_files(tmp_path, "bad", spec_changes={"slug": "broken-filters",
-                                                                               "inputs": bad_inputs})
+    workflow_file, spec_file = _example_files(
+        tmp_path, "bad", spec_changes={"slug": "broken-filters", "inputs": bad_inputs}
+    )
     admin.set_input_files("#id_workflow_file", str(workflow_file))
     admin.set_input_files("#id_spec_file", str(spec_file))
     admin.click("input[name=_save]")
@@ -116,8 +120,11 @@ def test_admin_uploads_a_workflow_and_users_see_it_without_restart(stack_factory
     assert "Upload a spec.json too" in admin.inner_text("#workflow_form .errorlist")
 
     # A valid pair (the bundled image-filters under another slug) is stored and active at once.
-    workflow_file, spec_file = _example_files(tmp_path, "good", spec_changes={
-        "slug": "browser-filters", "name": "Filters uploaded in the browser", "version": "2.0.0"})
+    workflow_file, spec_file = _example_files(
+        tmp_path,
+        "good",
+        spec_changes={"slug": "browser-filters", "name": "Filters uploaded in the browser", "version": "2.0.0"},
+    )
     admin.set_input_files("#id_workflow_file", str(workflow_file))
     admin.set_input_files("#id_spec_file", str(spec_file))
     with admin.expect_navigation():

@@ -177,7 +177,9 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
     page.wait_for_selector(row)
     page.wait_for_function(
         f"""(() => {{ const b = document.querySelector('{row} progress[data-progress]');
-                     return b && b.value > 0 && b.value < 1; }})()""", timeout=30_000)
+                     return b && b.value > 0 && b.value < 1; }})()""",
+        timeout=30_000,
+    )
     shot(page, "04b-my-jobs-running")
     page.wait_for_selector(f'{row}[data-status="DONE"]', timeout=30_000)
     page.wait_for_selector(f"{row} .job-row__outputs img")
@@ -201,18 +203,18 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
 
     # Inside the stroke the picture is blurred (its stripes are gone)…
     cy = height // 2
-    band = np.s_[cy - 8:cy + 8, int(width * 0.4):int(width * 0.6)]
+    band = np.s_[cy - 8 : cy + 8, int(width * 0.4) : int(width * 0.6)]
     inside = np.abs(result[band] - original[band])
     assert inside.max(axis=-1).mean() > 15, inside.mean()
     assert (inside.max(axis=-1) > 2).mean() > 0.9
     # …far from it nothing changed, to the bit.
     brush = 40 * width / box["width"]  # the brush is 40 screen pixels wide
     margin = int(brush) + 4
-    for part in (np.s_[: cy - margin], np.s_[cy + margin:]):
+    for part in (np.s_[: cy - margin], np.s_[cy + margin :]):
         outside = np.abs(result[part] - original[part])
         assert outside.max() == 0, outside.max()
     left = np.abs(result[:, : int(width * 0.35) - margin] - original[:, : int(width * 0.35) - margin])
-    right = np.abs(result[:, int(width * 0.65) + margin:] - original[:, int(width * 0.65) + margin:])
+    right = np.abs(result[:, int(width * 0.65) + margin :] - original[:, int(width * 0.65) + margin :])
     assert left.max() == 0 and right.max() == 0
 
     # The admin dashboard (staff only) shows the node and the finished job.

@@ -55,8 +55,9 @@ def start_pool(stack_factory, *, users: int, job_time: float):
     from nodes.models import ComfyNode
     from tests.factories import make_workflow
 
-    stack = stack_factory(nodes=4, webs=2, workers=2, node_args={"job_time": job_time, "cache_none": True},
-                          env={"JOB_RUNNERS": 2})
+    stack = stack_factory(
+        nodes=4, webs=2, workers=2, node_args={"job_time": job_time, "cache_none": True}, env={"JOB_RUNNERS": 2}
+    )
     for i in range(users):
         make_user(f"user{i}", max_concurrent_jobs=100)
     make_workflow()

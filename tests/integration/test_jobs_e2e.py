@@ -19,14 +19,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def register(stack, **fields):
     """Add the stack's nodes and wait until health checks have seen them all ONLINE."""
     nodes = [ComfyNode.objects.create(name=f"n{i}", base_url=node.url, **fields) for i, node in enumerate(stack.nodes)]
-    wait_for(lambda: ComfyNode.objects.filter(status="ONLINE").count() == len(nodes), timeout=30,
-             what="the nodes to come online")
+    wait_for(
+        lambda: ComfyNode.objects.filter(status="ONLINE").count() == len(nodes),
+        timeout=30,
+        what="the nodes to come online",
+    )
     return nodes
 
 
 def finished(api: HttpApi, job_id: str, timeout: float = 60) -> dict:
-    return wait_for(lambda: (lambda j: j if j["status"] in ("DONE", "ERROR", "CANCELLED") else None)(api.job(job_id)),
-                    timeout=timeout, interval=0.2, what=f"job {job_id} to finish")
+    return wait_for(
+        lambda: (lambda j: j if j["status"] in ("DONE", "ERROR", "CANCELLED") else None)(api.job(job_id)),
+        timeout=timeout,
+        interval=0.2,
+        what=f"job {job_id} to finish",
+    )
 
 
 def test_job_runs_and_its_output_is_downloadable(stack_factory, user_factory):
@@ -77,8 +84,9 @@ def test_progress_reaches_the_users_websocket(stack_factory, user_factory):
     box: dict = {}
 
     def listen():
-        box["events"] = ws_events(stack, api, until=lambda ms: any(
-            m.get("job", {}).get("status") == "DONE" for m in ms))
+        box["events"] = ws_events(
+            stack, api, until=lambda ms: any(m.get("job", {}).get("status") == "DONE" for m in ms)
+        )
 
     listener = threading.Thread(target=listen)
     listener.start()
@@ -102,8 +110,11 @@ def test_node_killed_mid_job_then_job_completes_on_another_node(stack_factory, u
     ComfyNode.objects.filter(pk=first.pk).update(priority=10)  # the job goes to the first node
     api = HttpApi(stack.web_url, "alice")
     job = api.submit("tiny")
-    wait_for(lambda: api.job(job["id"])["status"] == "RUNNING" and api.job(job["id"])["progress"] > 0,
-             timeout=30, what="the job to run on the first node")
+    wait_for(
+        lambda: api.job(job["id"])["status"] == "RUNNING" and api.job(job["id"])["progress"] > 0,
+        timeout=30,
+        what="the job to run on the first node",
+    )
     assert api.job(job["id"])["node"] == first.name
     stack.nodes[0].kill()
     done = finished(api, job["id"])
@@ -173,10 +184,17 @@ def test_validation_400_ends_in_error_naming_the_node(stack_factory, user_factor
         "1": {"class_type": "LoadImage", "inputs": {"image": "not-on-the-node.png"}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    spec = {"spec_version": "1.0", "slug": "broken", "name": "Broken", "version": "1.0", "inputs": [],
-            "outputs": [{"node": "2", "type": "image"}]}
-    Workflow.objects.create(slug="broken", name="Broken", version="1.0", graph=graph, spec=spec,
-                            class_types=["LoadImage", "SaveImage"])
+    spec = {
+        "spec_version": "1.0",
+        "slug": "broken",
+        "name": "Broken",
+        "version": "1.0",
+        "inputs": [],
+        "outputs": [{"node": "2", "type": "image"}],
+    }
+    Workflow.objects.create(
+        slug="broken", name="Broken", version="1.0", graph=graph, spec=spec, class_types=["LoadImage", "SaveImage"]
+    )
     register(stack)
     api = HttpApi(stack.web_url, "alice")
     done = finished(api, api.submit("broken")["id"])

@@ -68,10 +68,18 @@ def test_output_changes_only_inside_the_mask(stack_factory, user_factory, slug):
     result = Image.open(io.BytesIO(api.http.get(done["outputs"][0]["url"]).content)).convert("RGB")
     original = Image.open(io.BytesIO(image_bytes)).convert("RGB")
     assert result.size == original.size
-    changed_inside = [(x, y) for x in range(120) for y in range(80)
-                      if inside(x, y) and result.getpixel((x, y)) != original.getpixel((x, y))]
-    changed_outside = [(x, y) for x in range(120) for y in range(80)
-                       if outside(x, y) and result.getpixel((x, y)) != original.getpixel((x, y))]
+    changed_inside = [
+        (x, y)
+        for x in range(120)
+        for y in range(80)
+        if inside(x, y) and result.getpixel((x, y)) != original.getpixel((x, y))
+    ]
+    changed_outside = [
+        (x, y)
+        for x in range(120)
+        for y in range(80)
+        if outside(x, y) and result.getpixel((x, y)) != original.getpixel((x, y))
+    ]
     inside_count = sum(1 for x in range(120) for y in range(80) if inside(x, y))
     assert len(changed_inside) > 0.9 * inside_count
     assert changed_outside == []

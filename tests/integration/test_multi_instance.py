@@ -40,11 +40,15 @@ def test_two_webs_two_workers_300_jobs_exactly_once(stack_factory):
 
     async def submit_all() -> list[str]:
         async with httpx.AsyncClient(timeout=60) as client:
+
             async def submit(i: int) -> str:
                 api = users[i % 10]
                 base = web_b if i % 10 == 0 else (web_a if i % 2 else web_b)
-                response = await client.post(base + "/api/jobs", json={"workflow": "tiny", "inputs": {"prefix": f"m{i}"}},
-                                             headers={"Authorization": f"Bearer {api.access}"})
+                response = await client.post(
+                    base + "/api/jobs",
+                    json={"workflow": "tiny", "inputs": {"prefix": f"m{i}"}},
+                    headers={"Authorization": f"Bearer {api.access}"},
+                )
                 assert response.status_code == 201, response.text
                 return response.json()["id"]
 

@@ -103,24 +103,14 @@ def noisy_jpeg_halves(w: int, h: int, *, low: int = 100, high: int = 156, amp: i
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     """Return one PNG chunk with its length and CRC."""
-    return (
-        struct.pack(">I", len(payload))
-        + kind
-        + payload
-        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-    )
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
 
 def png_bomb(width: int, height: int) -> bytes:
     """Return a tiny PNG whose header claims ``width``×``height`` 8-bit grey pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def noise_rgb(w: int, h: int, seed: int = 0) -> Image.Image:

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from comfyportal.redis_client import shared_redis
-from jobs.scheduler import dispatch
+from core.redis_client import shared_redis
 from jobs.models import Job
+from jobs.scheduler import dispatch
 from tests.conftest import make_user
 from tests.factories import make_job, make_node, make_workflow
 from workflows.models import Workflow
@@ -33,7 +33,8 @@ def test_a_node_saved_since_the_last_step_is_handed_over_as_it_is_now():
     make_job(user, workflow)
     second = dispatch(runner_id="r1").jobs
     assert [(job.node.base_url, job.node.auth_header) for job in second] == [
-        ("http://10.0.0.2:8188", "Authorization: Bearer new")]
+        ("http://10.0.0.2:8188", "Authorization: Bearer new")
+    ]
 
 
 def test_a_node_unchanged_and_a_kept_version_cost_no_query_of_their_own():
@@ -47,8 +48,9 @@ def test_a_node_unchanged_and_a_kept_version_cost_no_query_of_their_own():
         jobs = dispatch(runner_id="r1").jobs
     assert [(job.workflow.pk, job.workflow.spec["slug"]) for job in jobs] == [(workflow.pk, workflow.slug)]
     # Neither a class list (the node's or the version's) nor a workflow is read again.
-    assert not [q["sql"] for q in step.captured_queries
-                if "class_types" in q["sql"] or Workflow._meta.db_table in q["sql"]]
+    assert not [
+        q["sql"] for q in step.captured_queries if "class_types" in q["sql"] or Workflow._meta.db_table in q["sql"]
+    ]
 
 
 def test_a_workflow_change_anywhere_makes_the_next_step_read_versions_again():

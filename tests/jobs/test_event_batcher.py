@@ -14,8 +14,12 @@ from jobs.notify import EventBatcher, send_job_event, user_group
 
 async def sockets_of_users_7_and_8(settings):
     """The pub/sub layer, a socket in user 7's group and one in user 8's."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:batcher-test:asgi"},
+        }
+    }
     layer = get_channel_layer()
     socket, stranger = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(user_group(7), socket)
@@ -44,8 +48,10 @@ async def test_an_event_sent_from_a_request_thread_reaches_only_the_users_socket
     layer, socket, stranger = await sockets_of_users_7_and_8(settings)
     try:
         await asyncio.to_thread(send_job_event, 7, {"id": "job-b", "status": "QUEUED"})  # sync code, as a view
-        assert await asyncio.wait_for(layer.receive(socket), 2) == {"type": "job.update",
-                                                                   "job": {"id": "job-b", "status": "QUEUED"}}
+        assert await asyncio.wait_for(layer.receive(socket), 2) == {
+            "type": "job.update",
+            "job": {"id": "job-b", "status": "QUEUED"},
+        }
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(layer.receive(stranger), 0.3)
     finally:

@@ -30,7 +30,7 @@ from jobs.imaging import (
 from tests.jobs import imaging_samples as S
 
 MB = 1024 * 1024
-BIG = dict(max_bytes=50 * MB, max_pixels=40_000_000)
+BIG = {"max_bytes": 50 * MB, "max_pixels": 40_000_000}
 
 
 def decode(data: bytes) -> Image.Image:
@@ -126,8 +126,16 @@ MASK_CASES = {
         make=_huge_mask,
         size=(512, 512),
         # source rect x∈[1000,3000)/4000 → [128,384), y∈[1000,2000)/3000 → [170.7,341.3)
-        points={(0, 0): 0, (511, 511): 0, (256, 256): 255, (130, 175): 255, (120, 256): 0,
-                (390, 256): 0, (256, 165): 0, (256, 345): 0},
+        points={
+            (0, 0): 0,
+            (511, 511): 0,
+            (256, 256): 255,
+            (130, 175): 255,
+            (120, 256): 0,
+            (390, 256): 0,
+            (256, 165): 0,
+            (256, 345): 0,
+        },
         values={0, 255},
     ),
     # --- tiny --------------------------------------------------------------------------------
@@ -140,8 +148,18 @@ MASK_CASES = {
     "tiny_3x2_to_6x4": MaskCase(
         make=lambda: S.encode(S.gray([[255, 0, 255], [0, 255, 0]]), "PNG"),
         size=(6, 4),
-        points={(0, 0): 255, (1, 1): 255, (2, 0): 0, (3, 1): 0, (4, 0): 255, (5, 1): 255,
-                (0, 2): 0, (2, 3): 255, (3, 2): 255, (5, 3): 0},
+        points={
+            (0, 0): 255,
+            (1, 1): 255,
+            (2, 0): 0,
+            (3, 1): 0,
+            (4, 0): 255,
+            (5, 1): 255,
+            (0, 2): 0,
+            (2, 3): 255,
+            (3, 2): 255,
+            (5, 3): 0,
+        },
         values={0, 255},
     ),
     # --- EXIF orientation (JPEG) ------------------------------------------------------------
@@ -311,8 +329,17 @@ MASK_CASES = {
         make=_grow_src,
         size=(21, 21),
         kwargs={"grow": 3},
-        points={(10, 10): 255, (7, 7): 255, (13, 13): 255, (7, 13): 255, (6, 10): 0,
-                (14, 10): 0, (10, 6): 0, (10, 14): 0, (0, 0): 0},
+        points={
+            (10, 10): 255,
+            (7, 7): 255,
+            (13, 13): 255,
+            (7, 13): 255,
+            (6, 10): 0,
+            (14, 10): 0,
+            (10, 6): 0,
+            (10, 14): 0,
+            (0, 0): 0,
+        },
         values={0, 255},
     ),
     "grow_after_invert": MaskCase(
@@ -654,19 +681,64 @@ def _p_png_with_trns() -> bytes:
 IMAGE_CASES = {
     # name: (bytes factory, expected mode, expected size, {(x, y): pixel})
     "rgb_png": (lambda: S.encode(Image.new("RGB", (7, 5), (10, 20, 30)), "PNG"), "RGB", (7, 5), {(6, 4): (10, 20, 30)}),
-    "rgba_opaque_becomes_rgb": (lambda: S.encode(Image.new("RGBA", (7, 5), (10, 20, 30, 255)), "PNG"), "RGB", (7, 5), {(0, 0): (10, 20, 30)}),
-    "rgba_transparent_kept": (lambda: _rgba_png(S.rgba_strokes(8, 8, bg=(1, 2, 3, 0), stroke=(200, 100, 50, 255))), "RGBA", (8, 8), {(0, 0): (1, 2, 3, 0), (0, 2): (200, 100, 50, 255)}),
-    "la_becomes_rgba": (lambda: _la_png(np.full((4, 4), 77), S.half_mask(4, 4)), "RGBA", (4, 4), {(0, 0): (77, 77, 77, 0), (3, 3): (77, 77, 77, 255)}),
+    "rgba_opaque_becomes_rgb": (
+        lambda: S.encode(Image.new("RGBA", (7, 5), (10, 20, 30, 255)), "PNG"),
+        "RGB",
+        (7, 5),
+        {(0, 0): (10, 20, 30)},
+    ),
+    "rgba_transparent_kept": (
+        lambda: _rgba_png(S.rgba_strokes(8, 8, bg=(1, 2, 3, 0), stroke=(200, 100, 50, 255))),
+        "RGBA",
+        (8, 8),
+        {(0, 0): (1, 2, 3, 0), (0, 2): (200, 100, 50, 255)},
+    ),
+    "la_becomes_rgba": (
+        lambda: _la_png(np.full((4, 4), 77), S.half_mask(4, 4)),
+        "RGBA",
+        (4, 4),
+        {(0, 0): (77, 77, 77, 0), (3, 3): (77, 77, 77, 255)},
+    ),
     "grey_L_becomes_rgb": (lambda: S.encode(S.gray([[0, 128, 255]]), "PNG"), "RGB", (3, 1), {(1, 0): (128, 128, 128)}),
     "one_bit_becomes_rgb": (_one_bit_bmp, "RGB", (16, 8), {(0, 0): (0, 0, 0), (15, 0): (255, 255, 255)}),
-    "palette_gif_becomes_rgb": (lambda: S.palette_gif(S.half_mask(6, 2)), "RGB", (6, 2), {(0, 0): (0, 0, 0), (5, 1): (255, 255, 255)}),
-    "palette_png_trns_becomes_rgba": (_p_png_with_trns, "RGBA", (8, 8), {(0, 0): (255, 255, 255, 0), (7, 7): (0, 0, 0, 255)}),
-    "animated_gif_first_frame": (lambda: S.animated_gif(np.zeros((4, 6)), np.full((4, 6), 255)), "RGB", (6, 4), {(3, 2): (0, 0, 0)}),
-    "png16_scaled": (lambda: S.png16(np.array([[0, 32768, 65535, 300]], np.uint16)), "RGB", (4, 1), {(1, 0): (128, 128, 128), (2, 0): (255, 255, 255), (3, 0): (1, 1, 1)}),
+    "palette_gif_becomes_rgb": (
+        lambda: S.palette_gif(S.half_mask(6, 2)),
+        "RGB",
+        (6, 2),
+        {(0, 0): (0, 0, 0), (5, 1): (255, 255, 255)},
+    ),
+    "palette_png_trns_becomes_rgba": (
+        _p_png_with_trns,
+        "RGBA",
+        (8, 8),
+        {(0, 0): (255, 255, 255, 0), (7, 7): (0, 0, 0, 255)},
+    ),
+    "animated_gif_first_frame": (
+        lambda: S.animated_gif(np.zeros((4, 6)), np.full((4, 6), 255)),
+        "RGB",
+        (6, 4),
+        {(3, 2): (0, 0, 0)},
+    ),
+    "png16_scaled": (
+        lambda: S.png16(np.array([[0, 32768, 65535, 300]], np.uint16)),
+        "RGB",
+        (4, 1),
+        {(1, 0): (128, 128, 128), (2, 0): (255, 255, 255), (3, 0): (1, 1, 1)},
+    ),
     "jpeg_exif_6_rotated": (lambda: S.jpeg_with_orientation(S.quadrant_mask(80, 40), 6), "RGB", (40, 80), {}),
     "jpeg_exif_8_rotated": (lambda: S.jpeg_with_orientation(S.quadrant_mask(80, 40), 8), "RGB", (40, 80), {}),
-    "cmyk_jpeg_becomes_rgb": (lambda: S.encode(Image.new("CMYK", (8, 8), (0, 0, 0, 0)), "JPEG", quality=100), "RGB", (8, 8), {}),
-    "webp_rgba": (lambda: S.encode(Image.fromarray(S.rgba_strokes(8, 8), "RGBA"), "WEBP", lossless=True), "RGBA", (8, 8), {(0, 0): (0, 0, 0, 0), (0, 2): (0, 0, 0, 255)}),
+    "cmyk_jpeg_becomes_rgb": (
+        lambda: S.encode(Image.new("CMYK", (8, 8), (0, 0, 0, 0)), "JPEG", quality=100),
+        "RGB",
+        (8, 8),
+        {},
+    ),
+    "webp_rgba": (
+        lambda: S.encode(Image.fromarray(S.rgba_strokes(8, 8), "RGBA"), "WEBP", lossless=True),
+        "RGBA",
+        (8, 8),
+        {(0, 0): (0, 0, 0, 0), (0, 2): (0, 0, 0, 255)},
+    ),
     "bmp_rgb": (lambda: S.encode(Image.new("RGB", (3, 3), (9, 8, 7)), "BMP"), "RGB", (3, 3), {(1, 1): (9, 8, 7)}),
 }
 

@@ -32,11 +32,14 @@ def test_upload_image_reports_size_and_type(alice_api):
     assert JobFile.objects.get(pk=body["id"]).kind == "IMAGE"
 
 
-@pytest.mark.parametrize("data,name,fragment", [
-    (b"hello, not an image", "x.png", "not"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "x.png", ""),
-    (png_bytes()[:60], "cut.png", ""),
-])
+@pytest.mark.parametrize(
+    "data,name,fragment",
+    [
+        (b"hello, not an image", "x.png", "not"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "x.png", ""),
+        (png_bytes()[:60], "cut.png", ""),
+    ],
+)
 def test_bad_uploads_are_400_naming_the_file(alice_api, data, name, fragment):
     response = upload(alice_api, data, name=name)
     assert response.status_code == 400
@@ -80,8 +83,13 @@ def test_submit_leaves_the_workflow_graph_unread(alice_api, monkeypatch):
     make_workflow(slug="tiny")
     decoded = []
     real_from_db = Workflow.from_db
-    monkeypatch.setattr(Workflow, "from_db", classmethod(
-        lambda cls, db, names, values: decoded.append(tuple(names)) or real_from_db.__func__(cls, db, names, values)))
+    monkeypatch.setattr(
+        Workflow,
+        "from_db",
+        classmethod(
+            lambda cls, db, names, values: decoded.append(tuple(names)) or real_from_db.__func__(cls, db, names, values)
+        ),
+    )
     response = alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}})
     assert response.status_code == 201, response.json()
     assert decoded and all("graph" not in names for names in decoded)

@@ -22,8 +22,10 @@ async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user):
     busy = asyncio.create_task(sync_to_async(time.sleep)(3))  # like a long request in the sync thread
     await asyncio.sleep(0.1)
     started = time.monotonic()
-    await get_channel_layer().group_send(user_group(ws_user.pk), {
-        "type": "job.update", "job": {"id": "x", "event": "progress", "progress": 0.5, "sent_at": time.time()}})
+    await get_channel_layer().group_send(
+        user_group(ws_user.pk),
+        {"type": "job.update", "job": {"id": "x", "event": "progress", "progress": 0.5, "sent_at": time.time()}},
+    )
     message = await comm.receive_json_from(timeout=2)
     assert message["job"]["progress"] == 0.5 and "relayed_at" in message["job"]
     assert time.monotonic() - started < 1.5, "the event waited for the sync thread"

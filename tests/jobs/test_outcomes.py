@@ -47,11 +47,16 @@ def test_a_job_someone_else_ended_is_presented_as_they_left_it(alice):
 def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_end(alice):
     accepted = timezone.now()
     workflow, node = make_workflow(), make_node()
-    followed, short = (Job.objects.select_related("workflow", "node", "user").get(
-        pk=make_job(alice, workflow, status=S.RUNNING, node=node, started_at=accepted).pk) for _ in range(2))
+    followed, short = (
+        Job.objects.select_related("workflow", "node", "user").get(
+            pk=make_job(alice, workflow, status=S.RUNNING, node=node, started_at=accepted).pk
+        )
+        for _ in range(2)
+    )
     requeued = make_job(alice, workflow, status=S.QUEUED)
-    outcomes.write_running_state({str(followed.pk): (0.5, "KSampler 10/20")},
-                            {str(followed.pk): accepted, str(requeued.pk): accepted})
+    outcomes.write_running_state(
+        {str(followed.pk): (0.5, "KSampler 10/20")}, {str(followed.pk): accepted, str(requeued.pk): accepted}
+    )
     followed.refresh_from_db()
     assert followed.submitted_at == accepted and followed.progress == 0.5
     assert Job.objects.get(pk=requeued.pk).submitted_at is None  # no longer running: not ours to stamp

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from comfyportal.redis_client import shared_redis
+from core.redis_client import shared_redis
 from jobs import runner as runner_module
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY
-from jobs.scheduler import Dispatched
 from jobs.runner import Runner
+from jobs.scheduler import Dispatched
 
 
 async def serve_with_steps(settings, outcome, *, seconds: float) -> list[float]:
@@ -66,11 +66,14 @@ async def test_steps_are_paced_while_they_claim_jobs_and_immediate_when_idle(set
     assert len(steps) > 20
 
 
-@pytest.mark.parametrize(("dispatched", "flag_before", "flag_after"), [
-    (Dispatched([], 0, nodes_seen=3), None, b"me"),  # every node seen, none free: full
-    (Dispatched([], 0, nodes_seen=0), None, None),  # a peer held every node: no verdict
-    (Dispatched([], 2, nodes_seen=3), b"peer", None),  # free slots: clear a peer's flag too
-])
+@pytest.mark.parametrize(
+    ("dispatched", "flag_before", "flag_after"),
+    [
+        (Dispatched([], 0, nodes_seen=3), None, b"me"),  # every node seen, none free: full
+        (Dispatched([], 0, nodes_seen=0), None, None),  # a peer held every node: no verdict
+        (Dispatched([], 2, nodes_seen=3), b"peer", None),  # free slots: clear a peer's flag too
+    ],
+)
 async def test_the_full_flag_follows_what_a_step_saw(monkeypatch, dispatched, flag_before, flag_after):
     import redis.asyncio as aioredis
     from django.conf import settings
@@ -95,8 +98,7 @@ async def test_the_full_flag_follows_what_a_step_saw(monkeypatch, dispatched, fl
 async def test_a_step_that_found_every_node_held_by_a_peer_looks_again_soon(settings, monkeypatch):
     settings.DISPATCH_MIN_GAP = 0.05
     outcomes = iter([Dispatched([], 0, nodes_seen=0, contended=True)])
-    monkeypatch.setattr(runner_module, "dispatch",
-                        lambda **kwargs: next(outcomes, Dispatched([], 2, nodes_seen=2)))
+    monkeypatch.setattr(runner_module, "dispatch", lambda **kwargs: next(outcomes, Dispatched([], 2, nodes_seen=2)))
 
     settings.DISPATCH_TICK = 5.0
     shared_redis().delete(WAKE_KEY, NODES_FULL_KEY)

@@ -184,14 +184,29 @@ def test_claim_moves_each_job_to_its_own_node_and_ids_and_leaves_a_job_no_longer
     first, second = make_node(), make_node()
     queued, other, cancelled = (make_job(alice, workflow) for _ in range(3))
     lifecycle.transition(cancelled.pk, from_status=S.QUEUED, to_status=S.CANCELLED)
-    lifecycle.claim({queued.pk: (first.pk, "p-1", "c-1"), other.pk: (second.pk, "p-2", "c-2"),
-                     cancelled.pk: (first.pk, "p-3", "c-3")}, runner_id="r1", now=timezone.now())
+    lifecycle.claim(
+        {
+            queued.pk: (first.pk, "p-1", "c-1"),
+            other.pk: (second.pk, "p-2", "c-2"),
+            cancelled.pk: (first.pk, "p-3", "c-3"),
+        },
+        runner_id="r1",
+        now=timezone.now(),
+    )
     rows = {j.pk: j for j in Job.objects.all()}
-    assert (rows[queued.pk].status, rows[queued.pk].node_id, rows[queued.pk].prompt_id,
-            rows[queued.pk].client_id) == (S.RUNNING, first.pk, "p-1", "c-1")
+    assert (rows[queued.pk].status, rows[queued.pk].node_id, rows[queued.pk].prompt_id, rows[queued.pk].client_id) == (
+        S.RUNNING,
+        first.pk,
+        "p-1",
+        "c-1",
+    )
     assert (rows[other.pk].status, rows[other.pk].node_id, rows[other.pk].prompt_id) == (S.RUNNING, second.pk, "p-2")
     assert rows[queued.pk].runner_id == "r1" and rows[queued.pk].started_at is not None
-    assert (rows[cancelled.pk].status, rows[cancelled.pk].node_id, rows[cancelled.pk].prompt_id) == (S.CANCELLED, None, "")
+    assert (rows[cancelled.pk].status, rows[cancelled.pk].node_id, rows[cancelled.pk].prompt_id) == (
+        S.CANCELLED,
+        None,
+        "",
+    )
 
 
 def test_a_job_cancelled_while_dispatch_decides_is_not_sent_and_its_slot_stays_free(alice, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comfyportal.redis_client import shared_redis
+from core.redis_client import shared_redis
 from jobs.notify import FREE_SLOT, NEW_JOB, NODES_FULL_KEY, WAKE_KEY, wake_dispatch
 
 

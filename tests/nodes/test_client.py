@@ -48,8 +48,9 @@ async def test_prompt_runs_with_progress_history_and_view(make_server):
         seen.append(progress.fraction)
 
     async with ComfyClient(server.url) as client:
-        run = PromptRun(client, TINY_GRAPH, prompt_id=str(uuid.uuid4()), client_id="comfyportal-t1",
-                        on_progress=on_progress)
+        run = PromptRun(
+            client, TINY_GRAPH, prompt_id=str(uuid.uuid4()), client_id="comfyportal-t1", on_progress=on_progress
+        )
         entry = await run.run()
         [image] = output_images(entry)
         data = await client.view(image["filename"], subfolder=image["subfolder"], type=image["type"])
@@ -71,8 +72,10 @@ async def test_upload_image_and_mask(make_server):
 
 async def test_validation_400_is_prompt_rejected(make_server):
     server = await make_server()
-    graph = {**TINY_GRAPH, "1": {"class_type": "EmptyImage", "inputs": {"width": "wide", "height": 8,
-                                                                        "batch_size": 1, "color": 0}}}
+    graph = {
+        **TINY_GRAPH,
+        "1": {"class_type": "EmptyImage", "inputs": {"width": "wide", "height": 8, "batch_size": 1, "color": 0}},
+    }
     async with ComfyClient(server.url) as client:
         with pytest.raises(PromptRejected) as caught:
             await client.submit_prompt(graph, client_id="x", prompt_id=str(uuid.uuid4()))
@@ -115,7 +118,10 @@ async def test_delete_pending_prompt(make_server):
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     async with ComfyClient(server.url) as client:
         await client.submit_prompt(TINY_GRAPH, client_id="a", prompt_id=first)
-        graph = {**TINY_GRAPH, "3": {**TINY_GRAPH["3"], "inputs": {**TINY_GRAPH["3"]["inputs"], "filename_prefix": "b"}}}
+        graph = {
+            **TINY_GRAPH,
+            "3": {**TINY_GRAPH["3"], "inputs": {**TINY_GRAPH["3"]["inputs"], "filename_prefix": "b"}},
+        }
         await client.submit_prompt(graph, client_id="b", prompt_id=second)
         assert second in (await client.queue()).prompt_ids
         await client.delete_from_queue([second])
@@ -159,8 +165,9 @@ async def test_node_dying_mid_job_is_transient(make_server):
     server = await make_server(job_time=2, cache_none=True, die_mid_job=True)
     async with ComfyClient(server.url, connect_timeout=1) as client:
         with pytest.raises((NodeUnreachable, PromptLost)) as caught:
-            await PromptRun(client, TINY_GRAPH, prompt_id=str(uuid.uuid4()), client_id="comfyportal-d",
-                            poll_interval=0.2).run()
+            await PromptRun(
+                client, TINY_GRAPH, prompt_id=str(uuid.uuid4()), client_id="comfyportal-d", poll_interval=0.2
+            ).run()
     assert caught.value.transient
 
 

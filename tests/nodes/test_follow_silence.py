@@ -71,8 +71,14 @@ async def test_a_prompt_that_ended_while_its_socket_opened_is_collected_while_ot
     prompt_id = str(uuid.uuid4())
     async with EndsWhileTheSocketOpens(server.url, prompt_id=prompt_id) as client:
         await client.submit_prompt(TINY_GRAPH, client_id="comfyportal-s2", prompt_id=prompt_id)
-        run = PromptRun(client, TINY_GRAPH, prompt_id=prompt_id, client_id="comfyportal-s2",
-                        poll_interval=0.1, silent_poll_after=0.5)
+        run = PromptRun(
+            client,
+            TINY_GRAPH,
+            prompt_id=prompt_id,
+            client_id="comfyportal-s2",
+            poll_interval=0.1,
+            silent_poll_after=0.5,
+        )
         started = time.monotonic()
         entry = await asyncio.wait_for(run.resume(), 10)  # history: none yet; queue: running; then the socket
         elapsed = time.monotonic() - started

@@ -12,8 +12,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_list_and_auth_header_is_write_only(admin_api):
-    created = admin_api.post("/api/admin/nodes", {"name": "gpu1", "base_url": "http://10.0.0.5:8188/",
-                                                  "auth_header": "Authorization: Bearer secret"})
+    created = admin_api.post(
+        "/api/admin/nodes",
+        {"name": "gpu1", "base_url": "http://10.0.0.5:8188/", "auth_header": "Authorization: Bearer secret"},
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["base_url"] == "http://10.0.0.5:8188" and body["has_auth_header"] is True
@@ -23,14 +25,17 @@ def test_create_list_and_auth_header_is_write_only(admin_api):
     assert ComfyNode.objects.get().auth_header == "Authorization: Bearer secret"
 
 
-@pytest.mark.parametrize("url,rule", [
-    ("ftp://10.0.0.5", "http"),
-    ("http://", "host"),
-    ("http://user:pw@10.0.0.5:8188", "credentials"),
-    ("not a url", "spaces"),
-    ("http://10.0.0.5:99999", "port"),
-    ("file:///etc/passwd", "http"),
-])
+@pytest.mark.parametrize(
+    "url,rule",
+    [
+        ("ftp://10.0.0.5", "http"),
+        ("http://", "host"),
+        ("http://user:pw@10.0.0.5:8188", "credentials"),
+        ("not a url", "spaces"),
+        ("http://10.0.0.5:99999", "port"),
+        ("file:///etc/passwd", "http"),
+    ],
+)
 def test_invalid_urls_are_400_naming_base_url(admin_api, url, rule):
     response = admin_api.post("/api/admin/nodes", {"name": "gpu", "base_url": url})
     assert response.status_code == 400

@@ -56,20 +56,74 @@ def all_widgets_spec() -> dict:
     spec = tiny_spec("every-widget")
     spec["name"] = "Every widget"
     spec["inputs"] = [
-        {"id": "prompt", "label": "Prompt", "type": "text", "multiline": True, "required": True, "max_length": 200,
-         "bind": [{"node": "3", "input": "filename_prefix"}]},
-        {"id": "title", "label": "Title", "type": "text", "default": "hi", "bind": [{"node": "3", "input": "filename_prefix"}]},
-        {"id": "width", "label": "Width", "type": "int", "min": 8, "max": 512, "step": 8, "default": 64,
-         "bind": [{"node": "1", "input": "width"}]},
-        {"id": "strength", "label": "Strength", "type": "float", "min": 0.0, "max": 1.0, "step": 0.05, "default": 0.5,
-         "widget": "slider", "bind": [{"node": "1", "input": "height"}]},
-        {"id": "flip", "label": "Flip", "type": "bool", "default": True, "bind": [{"node": "1", "input": "batch_size"}]},
-        {"id": "mode", "label": "Mode", "type": "choice", "choices": ["fast", "slow"], "default": "fast",
-         "bind": [{"node": "3", "input": "filename_prefix"}]},
+        {
+            "id": "prompt",
+            "label": "Prompt",
+            "type": "text",
+            "multiline": True,
+            "required": True,
+            "max_length": 200,
+            "bind": [{"node": "3", "input": "filename_prefix"}],
+        },
+        {
+            "id": "title",
+            "label": "Title",
+            "type": "text",
+            "default": "hi",
+            "bind": [{"node": "3", "input": "filename_prefix"}],
+        },
+        {
+            "id": "width",
+            "label": "Width",
+            "type": "int",
+            "min": 8,
+            "max": 512,
+            "step": 8,
+            "default": 64,
+            "bind": [{"node": "1", "input": "width"}],
+        },
+        {
+            "id": "strength",
+            "label": "Strength",
+            "type": "float",
+            "min": 0.0,
+            "max": 1.0,
+            "step": 0.05,
+            "default": 0.5,
+            "widget": "slider",
+            "bind": [{"node": "1", "input": "height"}],
+        },
+        {
+            "id": "flip",
+            "label": "Flip",
+            "type": "bool",
+            "default": True,
+            "bind": [{"node": "1", "input": "batch_size"}],
+        },
+        {
+            "id": "mode",
+            "label": "Mode",
+            "type": "choice",
+            "choices": ["fast", "slow"],
+            "default": "fast",
+            "bind": [{"node": "3", "input": "filename_prefix"}],
+        },
         {"id": "seed", "label": "Seed", "type": "seed", "default": -1, "bind": [{"node": "1", "input": "color"}]},
-        {"id": "image", "label": "Picture", "type": "image", "required": False, "bind": [{"node": "1", "input": "width"}]},
-        {"id": "mask", "label": "Area", "type": "mask", "for_image": "image", "required": False,
-         "bind": [{"node": "1", "input": "height"}]},
+        {
+            "id": "image",
+            "label": "Picture",
+            "type": "image",
+            "required": False,
+            "bind": [{"node": "1", "input": "width"}],
+        },
+        {
+            "id": "mask",
+            "label": "Area",
+            "type": "mask",
+            "for_image": "image",
+            "required": False,
+            "bind": [{"node": "1", "input": "height"}],
+        },
     ]
     return spec
 
@@ -77,16 +131,30 @@ def all_widgets_spec() -> dict:
 @pytest.fixture
 def every_widget(db) -> Workflow:
     spec = all_widgets_spec()
-    return Workflow.objects.create(slug=spec["slug"], name=spec["name"], version="1.0.0", category="tests",
-                                   graph=TINY_GRAPH, spec=spec, class_types=["EmptyImage", "ImageInvert", "SaveImage"],
-                                   requires_mask=True)
+    return Workflow.objects.create(
+        slug=spec["slug"],
+        name=spec["name"],
+        version="1.0.0",
+        category="tests",
+        graph=TINY_GRAPH,
+        spec=spec,
+        class_types=["EmptyImage", "ImageInvert", "SaveImage"],
+        requires_mask=True,
+    )
 
 
 @pytest.fixture
 def tiny(db) -> Workflow:
     spec = tiny_spec("tiny")
-    return Workflow.objects.create(slug="tiny", name="Tiny", version="1.0.0", category="tools", graph=TINY_GRAPH,
-                                   spec=spec, class_types=["EmptyImage", "ImageInvert", "SaveImage"])
+    return Workflow.objects.create(
+        slug="tiny",
+        name="Tiny",
+        version="1.0.0",
+        category="tools",
+        graph=TINY_GRAPH,
+        spec=spec,
+        class_types=["EmptyImage", "ImageInvert", "SaveImage"],
+    )
 
 
 def result_file(job, *, color=(10, 200, 10), ref="out.png"):

@@ -58,10 +58,16 @@ def test_blocked_user_is_logged_out_on_the_next_request(alice, alice_client):
     assert alice_client.get(reverse("catalogue")).status_code == 302
 
 
-@pytest.mark.parametrize("name,args", [
-    ("catalogue", []), ("workflow_form", ["tiny"]), ("my_jobs", []), ("job_detail", [uuid.uuid4()]),
-    ("gallery", []),
-])
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("catalogue", []),
+        ("workflow_form", ["tiny"]),
+        ("my_jobs", []),
+        ("job_detail", [uuid.uuid4()]),
+        ("gallery", []),
+    ],
+)
 def test_pages_need_login(name, args):
     response = Client().get(reverse(name, args=args))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))

@@ -56,7 +56,7 @@ def test_form_renders_every_widget(alice_client, every_widget):
     assert re.search(r'<input type="number" name="seed" id="id_seed" value=""[^>]* disabled', html)
     assert re.search(r'name="seed__random"[^>]* checked', html)
     assert re.search(r'<input type="file" name="image" id="id_image" accept="image/\*"', html)
-    assert 'data-mask-canvas' in html and 'data-image-input="id_image" data-mask-input="id_mask"' in html
+    assert "data-mask-canvas" in html and 'data-image-input="id_image" data-mask-input="id_mask"' in html
     assert "js/mask-canvas.js" in html and "css/mask-canvas.css" in html
 
 
@@ -66,8 +66,10 @@ def test_floats_are_not_localized_in_inputs(alice_client, every_widget):
 
 
 def test_errors_are_shown_inline_and_values_kept(alice_client, every_widget):
-    response = alice_client.post(reverse("workflow_form", args=["every-widget"]),
-                                 {"prompt": "", "title": "keep me", "width": "9999", "strength": "0.25", "mode": "fast"})
+    response = alice_client.post(
+        reverse("workflow_form", args=["every-widget"]),
+        {"prompt": "", "title": "keep me", "width": "9999", "strength": "0.25", "mode": "fast"},
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert 'data-error-for="prompt"' in html and 'data-error-for="width"' in html
@@ -78,8 +80,9 @@ def test_errors_are_shown_inline_and_values_kept(alice_client, every_widget):
 
 
 def test_htmx_submit_with_errors_returns_the_form_partial(alice_client, every_widget):
-    response = alice_client.post(reverse("workflow_form", args=["every-widget"]), {"prompt": ""},
-                                 HTTP_HX_REQUEST="true")
+    response = alice_client.post(
+        reverse("workflow_form", args=["every-widget"]), {"prompt": ""}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<form id="workflow-form"') and "<html" not in html
@@ -88,9 +91,17 @@ def test_htmx_submit_with_errors_returns_the_form_partial(alice_client, every_wi
 
 def test_valid_submit_creates_a_job_and_redirects(alice, alice_client, filters):
     image = SimpleUploadedFile("cat.png", png_bytes(), content_type="image/png")
-    response = alice_client.post(reverse("workflow_form", args=["image-filters"]),
-                                 {"image": image, "blur_radius": "3", "blur_sigma": "1.5", "sharpen": "0",
-                                  "sharpen_radius": "1", "invert": "0.5"})
+    response = alice_client.post(
+        reverse("workflow_form", args=["image-filters"]),
+        {
+            "image": image,
+            "blur_radius": "3",
+            "blur_sigma": "1.5",
+            "sharpen": "0",
+            "sharpen_radius": "1",
+            "invert": "0.5",
+        },
+    )
     job = Job.objects.get(user=alice)
     assert response.status_code == 302 and response.url == reverse("job_detail", args=[job.pk])
     assert job.inputs["blur_radius"] == 3 and job.inputs["invert"] == 0.5
@@ -99,8 +110,9 @@ def test_valid_submit_creates_a_job_and_redirects(alice, alice_client, filters):
 
 
 def test_htmx_valid_submit_answers_hx_redirect(alice, alice_client, tiny):
-    response = alice_client.post(reverse("workflow_form", args=["tiny"]), {"width": "32", "color": "1", "prefix": "x"},
-                                 HTTP_HX_REQUEST="true")
+    response = alice_client.post(
+        reverse("workflow_form", args=["tiny"]), {"width": "32", "color": "1", "prefix": "x"}, HTTP_HX_REQUEST="true"
+    )
     job = Job.objects.get(user=alice)
     assert response.headers["HX-Redirect"] == reverse("job_detail", args=[job.pk])
 
@@ -137,9 +149,10 @@ def test_someone_elses_upload_id_is_refused(alice_client, bob, filters):
 
 
 def test_checkbox_and_random_seed(alice, alice_client, every_widget):
-    response = alice_client.post(reverse("workflow_form", args=["every-widget"]),
-                                 {"prompt": "p", "width": "64", "strength": "0.5", "mode": "slow",
-                                  "seed__random": "1"})
+    response = alice_client.post(
+        reverse("workflow_form", args=["every-widget"]),
+        {"prompt": "p", "width": "64", "strength": "0.5", "mode": "slow", "seed__random": "1"},
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     job = Job.objects.get(user=alice)
     assert job.inputs["flip"] is False and job.inputs["mode"] == "slow"
@@ -147,8 +160,7 @@ def test_checkbox_and_random_seed(alice, alice_client, every_widget):
 
 
 def test_fixed_seed_is_kept(alice, alice_client, every_widget):
-    alice_client.post(reverse("workflow_form", args=["every-widget"]),
-                      {"prompt": "p", "flip": "true", "seed": "1234"})
+    alice_client.post(reverse("workflow_form", args=["every-widget"]), {"prompt": "p", "flip": "true", "seed": "1234"})
     job = Job.objects.get(user=alice)
     assert job.inputs["seed"] == 1234 and job.inputs["flip"] is True
 

@@ -97,7 +97,9 @@ def test_compiled_russian_catalogue_is_up_to_date():
     po = (folder / "django.po").read_text(encoding="utf-8")
     with open(folder / "django.mo", "rb") as f:
         catalog = gettext.GNUTranslations(f)._catalog
-    msgids = {m.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
-              for m in re.findall(r'^msgid "(.+)"$', po, flags=re.M)}
+    msgids = {
+        m.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
+        for m in re.findall(r'^msgid "(.+)"$', po, flags=re.M)
+    }
     singular = {k for k in catalog if isinstance(k, str)} | {k[0] for k in catalog if isinstance(k, tuple)}
     assert msgids - singular == set()

@@ -14,8 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def frozen_after(code: str) -> int:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "comfyportal.settings"}
-    result = subprocess.run([sys.executable, "-c", code + "\nimport gc; print(gc.get_freeze_count())"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code + "\nimport gc; print(gc.get_freeze_count())"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return int(result.stdout.split()[-1])
 

@@ -24,8 +24,7 @@ def test_metrics_report_jobs_nodes_and_histograms(alice):
     make_node(name="gpu-a", system_stats={"devices": [{"vram_free": 4, "vram_total": 10}]}, queue_remaining=3)
     make_node(name="gpu-b", status="OFFLINE")
     now = timezone.now()
-    make_job(alice, workflow, status="DONE", started_at=now - timedelta(seconds=12), submitted_at=now,
-             finished_at=now)
+    make_job(alice, workflow, status="DONE", started_at=now - timedelta(seconds=12), submitted_at=now, finished_at=now)
     Job.objects.filter(status="DONE").update(created_at=now - timedelta(seconds=13))
     make_job(alice, workflow, status="ERROR", error="ComfyUI error: node 3 (KSampler) failed: oom")
     make_job(alice, workflow)

@@ -32,8 +32,10 @@ def logged_in(user) -> Client:
 
 def spec_files(spec: dict, graph: dict | None = None) -> dict:
     """The multipart body of POST /api/admin/workflows."""
-    return {"workflow": SimpleUploadedFile("workflow.json", json.dumps(graph or TINY_GRAPH).encode(), "application/json"),
-            "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode(), "application/json")}
+    return {
+        "workflow": SimpleUploadedFile("workflow.json", json.dumps(graph or TINY_GRAPH).encode(), "application/json"),
+        "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode(), "application/json"),
+    }
 
 
 @pytest.fixture

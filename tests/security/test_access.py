@@ -17,15 +17,19 @@ pytestmark = pytest.mark.django_db
 
 # --- API ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/api/jobs/{job}"),
-    ("post", "/api/jobs/{job}/cancel"),
-    ("post", "/api/jobs/{job}/retry"),
-    ("delete", "/api/jobs/{job}"),
-    ("get", "/api/files/{file}"),
-    ("get", "/api/files/{file}?variant=thumb"),
-    ("delete", "/api/files/{file}"),
-])
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/jobs/{job}"),
+        ("post", "/api/jobs/{job}/cancel"),
+        ("post", "/api/jobs/{job}/retry"),
+        ("delete", "/api/jobs/{job}"),
+        ("get", "/api/files/{file}"),
+        ("get", "/api/files/{file}?variant=thumb"),
+        ("delete", "/api/files/{file}"),
+    ],
+)
 def test_bobs_api_calls_on_alices_objects_are_404(bob_api, alice_job, method, path):
     job, result = alice_job
     url = path.format(job=job.pk, file=result.pk)
@@ -96,14 +100,18 @@ def test_admin_may_read_any_job_and_file(admin_api, alice_job):
 
 # --- pages ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/jobs/{job}/"),
-    ("get", "/jobs/{job}/?partial=panel"),
-    ("post", "/jobs/{job}/cancel/"),
-    ("post", "/jobs/{job}/retry/"),
-    ("post", "/jobs/{job}/delete/"),
-    ("post", "/files/{file}/delete/"),
-])
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/jobs/{job}/"),
+        ("get", "/jobs/{job}/?partial=panel"),
+        ("post", "/jobs/{job}/cancel/"),
+        ("post", "/jobs/{job}/retry/"),
+        ("post", "/jobs/{job}/delete/"),
+        ("post", "/files/{file}/delete/"),
+    ],
+)
 def test_bobs_page_requests_on_alices_objects_are_404(bob, alice_job, method, path):
     job, result = alice_job
     client = logged_in(bob)
@@ -162,7 +170,9 @@ async def test_bob_never_receives_alices_job_events(ws_rows):
         assert [m["job"]["id"] for m in greeting] == [str(job.pk)], "alice sees her running job on connect"
         assert await drain(bob_ws) == [], "bob gets no snapshot of alice's jobs"
 
-        payload = await database_sync_to_async(lambda: present_job(Job.objects.select_related("workflow", "node").get(pk=job.pk)))()
+        payload = await database_sync_to_async(
+            lambda: present_job(Job.objects.select_related("workflow", "node").get(pk=job.pk))
+        )()
         payload["progress"] = 0.5
         await send_job_event_async(alice.pk, payload)
         assert [m["job"]["progress"] for m in await drain(alice_ws)] == [0.5]
@@ -191,8 +201,9 @@ async def test_anonymous_socket_is_closed(ws_rows, query):
 async def test_socket_from_a_foreign_origin_is_refused(ws_rows):
     """AllowedHostsOriginValidator: a page on another site cannot open a socket with the user's cookie."""
     alice, _, _ = ws_rows
-    comm = communicator(f"/ws/jobs/?token={alice.token}",
-                        headers=[(b"origin", b"http://evil.example.com"), (b"host", b"testserver")])
+    comm = communicator(
+        f"/ws/jobs/?token={alice.token}", headers=[(b"origin", b"http://evil.example.com"), (b"host", b"testserver")]
+    )
     connected, _ = await comm.connect()
     assert not connected
     await comm.disconnect()

@@ -23,8 +23,13 @@ def admin_operations() -> list[tuple[str, str]]:
 
     with override_settings(ALLOWED_HOSTS=["testserver"]):
         schema = Client().get("/api/openapi.json").json()
-    operations = [(method.upper(), path) for path, item in schema["paths"].items() if path.startswith("/api/admin/")
-                  for method in item if method in ("get", "post", "put", "patch", "delete")]
+    operations = [
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/admin/")
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
     assert len(operations) >= 19, operations  # users 5, nodes 6, workflows 6, jobs, stats
     return sorted(operations)
 
@@ -51,17 +56,27 @@ def call(api, method: str, path: str):
         return api.delete(path)
     if method == "PATCH":
         return api.patch(path, {"is_active": False, "is_blocked": True, "role": "ADMIN", "name": "x"})
-    if path.endswith("/workflows") or path.endswith("/draft-spec"):
+    if path.endswith(("/workflows", "/draft-spec")):
         return api.multipart(path, {})
-    return api.post(path, {"username": "mallory", "password": "Mallory-pass-123", "role": "ADMIN",
-                           "name": "evil", "base_url": "http://10.0.0.1:8188"})
+    return api.post(
+        path,
+        {
+            "username": "mallory",
+            "password": "Mallory-pass-123",
+            "role": "ADMIN",
+            "name": "evil",
+            "base_url": "http://10.0.0.1:8188",
+        },
+    )
 
 
 def snapshot():
-    return (list(User.objects.order_by("pk").values_list("username", "role", "is_blocked")),
-            list(ComfyNode.objects.order_by("pk").values_list("name", "is_active", "base_url")),
-            list(Workflow.objects.order_by("pk").values_list("slug", "is_active")),
-            list(Job.objects.order_by("pk").values_list("id", "status")))
+    return (
+        list(User.objects.order_by("pk").values_list("username", "role", "is_blocked")),
+        list(ComfyNode.objects.order_by("pk").values_list("name", "is_active", "base_url")),
+        list(Workflow.objects.order_by("pk").values_list("slug", "is_active")),
+        list(Job.objects.order_by("pk").values_list("id", "status")),
+    )
 
 
 @pytest.mark.parametrize("method,path", ADMIN_OPERATIONS, ids=[f"{m} {p}" for m, p in ADMIN_OPERATIONS])

@@ -26,16 +26,21 @@ def blocked_alice(alice, admin_api):
     return {"api": api, "refresh": str(refresh), "client": client}
 
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/api/me"), ("get", "/api/jobs"), ("get", "/api/workflows"), ("post", "/api/jobs"),
-    ("post", "/api/uploads"), ("post", "/api/auth/logout"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/me"),
+        ("get", "/api/jobs"),
+        ("get", "/api/workflows"),
+        ("post", "/api/jobs"),
+        ("post", "/api/uploads"),
+        ("post", "/api/auth/logout"),
+    ],
+)
 def test_old_access_token_is_refused_at_the_next_request(blocked_alice, method, path):
     response = getattr(blocked_alice["api"], method)(path)
     assert response.status_code == 403
     assert response.json()["detail"] == "Your account is blocked: abuse."
-
-
 
 
 def test_old_session_is_logged_out_at_the_next_page(blocked_alice):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from jobs import files
 from jobs.models import JobFile
 from tests.factories import make_job
@@ -41,11 +42,17 @@ def raw_multipart(fields: dict[str, str], file_field: str, filename: str, data: 
     """A multipart body with `filename` exactly as given (the test client's own file objects
     would sanitize it before sending, which would test nothing)."""
     boundary = "----securitysuiteboundary7MA4YWxk"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
     quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{quoted}"\r\n'
-                 f"Content-Type: application/octet-stream\r\n\r\n".encode("utf-8", "surrogatepass") + data + b"\r\n")
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{quoted}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode("utf-8", "surrogatepass")
+        + data
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -117,10 +124,18 @@ def test_mask_uploads_too(alice_api, settings, kind):
     assert record.original_name == "m.png"
 
 
-@pytest.mark.parametrize("source_ref", [
-    "../../../../etc/passwd", "subfolder/../../x.png", "..\\..\\x.png", "/abs/x.png", "x\x00y.png", "a" * 2000,
-    "output/..",
-])
+@pytest.mark.parametrize(
+    "source_ref",
+    [
+        "../../../../etc/passwd",
+        "subfolder/../../x.png",
+        "..\\..\\x.png",
+        "/abs/x.png",
+        "x\x00y.png",
+        "a" * 2000,
+        "output/..",
+    ],
+)
 def test_result_names_from_a_node_stay_under_media_root(alice, tiny, settings, source_ref):
     """A node (not trusted either) reports output names: they never become paths."""
     job = make_job(alice, tiny, status="RUNNING")
@@ -138,21 +153,25 @@ def test_workflow_upload_filenames_are_not_used_as_paths(admin_api, settings, tm
     boundary = "----wfboundary"
     parts = []
     for field, content in (("workflow", TINY_GRAPH), ("spec", tiny_spec("traversal"))):
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-                     f"Content-Type: application/json\r\n\r\n{json.dumps(content)}\r\n".encode())
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(content)}\r\n".encode()
+        )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    before = {p for p in tmp_path.rglob("*")}
-    response = admin_api.client.post("/api/admin/workflows", body, content_type=f"multipart/form-data; boundary={boundary}",
-                                     **admin_api._headers())
+    before = set(tmp_path.rglob("*"))
+    response = admin_api.client.post(
+        "/api/admin/workflows", body, content_type=f"multipart/form-data; boundary={boundary}", **admin_api._headers()
+    )
     assert response.status_code in (201, 400, 422), response.content
     assert response["Content-Type"].startswith("application/json")
-    assert {p for p in tmp_path.rglob("*")} == before, "a workflow upload writes no file"
+    assert set(tmp_path.rglob("*")) == before, "a workflow upload writes no file"
 
     draft_body, content_type = raw_multipart({}, "workflow", name, json.dumps(TINY_GRAPH).encode())
-    draft = admin_api.client.post("/api/admin/workflows/draft-spec", draft_body, content_type=content_type,
-                                  **admin_api._headers())
+    draft = admin_api.client.post(
+        "/api/admin/workflows/draft-spec", draft_body, content_type=content_type, **admin_api._headers()
+    )
     assert draft.status_code in (200, 400, 422), draft.content
-    assert {p for p in tmp_path.rglob("*")} == before
+    assert set(tmp_path.rglob("*")) == before
 
 
 @pytest.mark.parametrize("value", ["../../etc/passwd", "/etc/passwd", "..%2f..%2fetc%2fpasswd", "x\x00"])

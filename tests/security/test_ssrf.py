@@ -10,13 +10,37 @@ from tests.factories import make_node
 
 pytestmark = pytest.mark.django_db
 
-INTERNAL_HTTP = ["http://169.254.169.254/", "http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/",
-                 "http://[::1]:8188", "http://localhost:5432", "https://10.0.0.5:8188/comfy"]
-REJECTED = ["file:///etc/passwd", "gopher://127.0.0.1:6379/_FLUSHALL", "ftp://10.0.0.1/", "dict://127.0.0.1:11211/",
-            "javascript:alert(1)", "data:text/plain,hi", "ws://10.0.0.5:8188", "http://user:pass@host/",
-            "http://user@10.0.0.5:8188", "http://:pass@10.0.0.5/", "https://a:b@169.254.169.254/", "http:///x",
-            "http://", "10.0.0.5:8188", "//10.0.0.5:8188", "http://10.0.0.5:99999", "http://10.0.0.5:8188/?next=x",
-            "http://10.0.0.5:8188/#x", "http://10.0.0.5 :8188", " ", "\\\\10.0.0.5\\share"]
+INTERNAL_HTTP = [
+    "http://169.254.169.254/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:6379/",
+    "http://[::1]:8188",
+    "http://localhost:5432",
+    "https://10.0.0.5:8188/comfy",
+]
+REJECTED = [
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+    "ftp://10.0.0.1/",
+    "dict://127.0.0.1:11211/",
+    "javascript:alert(1)",
+    "data:text/plain,hi",
+    "ws://10.0.0.5:8188",
+    "http://user:pass@host/",
+    "http://user@10.0.0.5:8188",
+    "http://:pass@10.0.0.5/",
+    "https://a:b@169.254.169.254/",
+    "http:///x",
+    "http://",
+    "10.0.0.5:8188",
+    "//10.0.0.5:8188",
+    "http://10.0.0.5:99999",
+    "http://10.0.0.5:8188/?next=x",
+    "http://10.0.0.5:8188/#x",
+    "http://10.0.0.5 :8188",
+    " ",
+    "\\\\10.0.0.5\\share",
+]
 
 
 @pytest.mark.parametrize("url", INTERNAL_HTTP + REJECTED)
@@ -66,8 +90,9 @@ def test_admin_cannot_repoint_a_node_to_them(admin_api, url):
 
 def test_credentials_do_not_leak_through_the_auth_header_field(admin_api):
     """The supported way to authenticate to a node is write-only."""
-    response = admin_api.post("/api/admin/nodes", {"name": "n", "base_url": "http://10.0.0.5:8188",
-                                                   "auth_header": "Bearer s3cret"})
+    response = admin_api.post(
+        "/api/admin/nodes", {"name": "n", "base_url": "http://10.0.0.5:8188", "auth_header": "Bearer s3cret"}
+    )
     assert response.status_code == 201
     assert "s3cret" not in response.content.decode()
     assert response.json()["has_auth_header"] is True

@@ -16,9 +16,17 @@ from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 
-ENDPOINTS = [("get", "/api/me"), ("get", "/api/jobs"), ("get", "/api/workflows"), ("post", "/api/jobs"),
-             ("post", "/api/uploads"), ("get", "/api/files/00000000-0000-0000-0000-000000000000"),
-             ("get", "/api/admin/users"), ("get", "/api/admin/stats"), ("post", "/api/auth/logout")]
+ENDPOINTS = [
+    ("get", "/api/me"),
+    ("get", "/api/jobs"),
+    ("get", "/api/workflows"),
+    ("post", "/api/jobs"),
+    ("post", "/api/uploads"),
+    ("get", "/api/files/00000000-0000-0000-0000-000000000000"),
+    ("get", "/api/admin/users"),
+    ("get", "/api/admin/stats"),
+    ("post", "/api/auth/logout"),
+]
 
 
 def _b64(data: dict) -> str:
@@ -47,8 +55,18 @@ def bad_tokens(user) -> dict[str, str]:
     }
 
 
-KINDS = ["expired", "tampered signature", "tampered payload", "refresh used as access", "signed with another key",
-         "alg none", "HS512 with our key", "truncated", "garbage", "empty claims"]
+KINDS = [
+    "expired",
+    "tampered signature",
+    "tampered payload",
+    "refresh used as access",
+    "signed with another key",
+    "alg none",
+    "HS512 with our key",
+    "truncated",
+    "garbage",
+    "empty claims",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -96,7 +114,9 @@ def test_refresh_token_rotates_and_the_old_one_dies(alice):
     refresh = str(RefreshToken.for_user(alice))
     first = Api().post("/api/auth/refresh", {"refresh": refresh})
     assert first.status_code == 200
-    assert Api().post("/api/auth/refresh", {"refresh": refresh}).status_code == 401, "used refresh tokens are blacklisted"
+    assert Api().post("/api/auth/refresh", {"refresh": refresh}).status_code == 401, (
+        "used refresh tokens are blacklisted"
+    )
     assert Api().post("/api/auth/refresh", {"refresh": first.json()["refresh"]}).status_code == 200
 
 

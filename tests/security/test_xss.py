@@ -80,6 +80,7 @@ def page(client, path: str):
 
 # --- API ------------------------------------------------------------------------------------------
 
+
 def test_api_returns_workflow_texts_as_json(alice_api, evil_workflow):
     listing = alice_api.get("/api/workflows")
     assert_json(listing)
@@ -124,6 +125,7 @@ def test_api_returns_usernames_and_node_names_as_json(admin_api, db):
 
 
 # --- pages ------------------------------------------------------------------------------------------
+
 
 def test_job_detail_page_escapes_text_inputs(alice, evil_job):
     assert_escaped(page(logged_in(alice), f"/jobs/{evil_job}/"), ATTR)
@@ -186,4 +188,3 @@ def test_anonymous_login_page_escapes_a_reflected_username(db):
     response = Client().post("/login/", {"username": ATTR, "password": "x"})
     assert response.status_code == 200
     assert_escaped(response.content.decode(), ATTR)
-

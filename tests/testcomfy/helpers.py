@@ -22,16 +22,29 @@ def sampler_graph(steps: int = 4, seed: int = 7, width: int = 64, height: int = 
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": width, "height": height, "batch_size": 1}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
         "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {"class_type": "KSampler", "inputs": {"model": ["4", 0], "seed": seed, "steps": steps, "cfg": 7.0,
-                                                   "sampler_name": "euler", "scheduler": "normal", "positive": ["6", 0],
-                                                   "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["4", 0],
+                "seed": seed,
+                "steps": steps,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+                "denoise": 1.0,
+            },
+        },
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "sampled"}},
     }
 
 
-async def post_prompt(session: aiohttp.ClientSession, url: str, prompt: dict[str, Any], client_id: str | None = None,
-                      **extra: Any) -> tuple[int, dict[str, Any]]:
+async def post_prompt(
+    session: aiohttp.ClientSession, url: str, prompt: dict[str, Any], client_id: str | None = None, **extra: Any
+) -> tuple[int, dict[str, Any]]:
     body: dict[str, Any] = {"prompt": prompt, "prompt_id": str(uuid.uuid4()), **extra}
     if client_id:
         body["client_id"] = client_id
@@ -56,7 +69,9 @@ async def collect_until_done(ws: aiohttp.ClientWebSocketResponse, prompt_id: str
                 return out
 
 
-async def run_prompt(session: aiohttp.ClientSession, url: str, prompt: dict[str, Any], timeout: float = 10) -> tuple[dict[str, Any], list[Any]]:
+async def run_prompt(
+    session: aiohttp.ClientSession, url: str, prompt: dict[str, Any], timeout: float = 10
+) -> tuple[dict[str, Any], list[Any]]:
     """Submit with a fresh socket, wait for completion; returns (history entry, messages)."""
     client_id = str(uuid.uuid4())
     async with session.ws_connect(f"{url}/ws?clientId={client_id}") as ws:

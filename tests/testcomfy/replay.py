@@ -29,7 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 SHARED_TRANSCRIPTS = REPO_ROOT.parent / "shared" / "comfy" / "transcripts"
 TRACKED_HEADERS = ("Content-Type", "Content-Disposition", "X-Content-Type-Options", "Cache-Control", "Vary")
-PLACEHOLDER = re.compile(r"<(client_id|prompt_id:\d+|sid:\d+|uuid:\d+|uppercase_uuid|ts|number:n(?:\+\d+)?|total|rand5:\d+|comfy_root|site_packages|python_lib)>")
+PLACEHOLDER = re.compile(
+    r"<(client_id|prompt_id:\d+|sid:\d+|uuid:\d+|uppercase_uuid|ts|number:n(?:\+\d+)?|total|rand5:\d+|comfy_root|site_packages|python_lib)>"
+)
 UNORDERED_KEYS = {"executed", "current_outputs"}
 
 
@@ -106,7 +108,7 @@ class Binder:
         pattern = ""
         pos = 0
         for m in PLACEHOLDER.finditer(expected):
-            pattern += re.escape(expected[pos:m.start()])
+            pattern += re.escape(expected[pos : m.start()])
             names.append(m.group(1))
             pattern += "(.+?)"
             pos = m.end()
@@ -141,7 +143,9 @@ class Binder:
                 self.match(e, a, f"{path}[{i}]")
         else:
             if type(expected) is not type(actual) or expected != actual:
-                raise Mismatch(f"{path}: expected {expected!r} ({type(expected).__name__}), got {actual!r} ({type(actual).__name__})")
+                raise Mismatch(
+                    f"{path}: expected {expected!r} ({type(expected).__name__}), got {actual!r} ({type(actual).__name__})"
+                )
 
 
 @dataclass
@@ -309,7 +313,7 @@ class Replayer:
                     form.add_field(part["name"], part["value"])
             kwargs["data"] = form
         elif isinstance(request, str) and request.startswith("<raw body> "):
-            kwargs["data"] = request[len("<raw body> "):].encode()
+            kwargs["data"] = request[len("<raw body> ") :].encode()
         elif request is not None:
             kwargs["data"] = json.dumps(self.binder.substitute(request)).encode()
         where = f"{event['method']} {event['path']}"
@@ -328,13 +332,19 @@ class Replayer:
             if body:
                 raise Mismatch(f"{where}: expected an empty body, got {body[:200]!r}")
         elif isinstance(expected, str) and expected.startswith("<text: "):
-            if body.decode() != expected[len("<text: "):-1]:
+            if body.decode() != expected[len("<text: ") : -1]:
                 raise Mismatch(f"{where}: text {body.decode()!r} != {expected!r}")
         elif isinstance(expected, str) and re.fullmatch(r"<(png|webp|jpeg) .*>", expected, flags=re.S):
             m = re.fullmatch(r"<(\w+) (\d+)x(\d+) (\w+)(?: text:([\w,]+))? sha256:(\w+)>", expected)
             assert m, expected
             fmt, width, height, mode, text = describe_image(body)
-            want = (m.group(1), int(m.group(2)), int(m.group(3)), m.group(4), sorted((m.group(5) or "").split(",")) if m.group(5) else [])
+            want = (
+                m.group(1),
+                int(m.group(2)),
+                int(m.group(3)),
+                m.group(4),
+                sorted((m.group(5) or "").split(",")) if m.group(5) else [],
+            )
             if (fmt, width, height, mode, text) != want:
                 raise Mismatch(f"{where}: image {(fmt, width, height, mode, text)} != recorded {want}")
             self.binder.bind(f"sha:{m.group(6)}", hashlib.sha256(body).hexdigest()[:12], where)
@@ -350,8 +360,14 @@ class Replayer:
         because their interleaving with a running prompt's events depends on request timing."""
 
         def split(items: list[Any]) -> tuple[list[Any], list[Any]]:
-            status = [i for i in items if isinstance(i, dict) and i.get("type") == "status" and "sid" not in i.get("data", {})]
-            other = [i for i in items if not (isinstance(i, dict) and i.get("type") == "status" and "sid" not in i.get("data", {}))]
+            status = [
+                i for i in items if isinstance(i, dict) and i.get("type") == "status" and "sid" not in i.get("data", {})
+            ]
+            other = [
+                i
+                for i in items
+                if not (isinstance(i, dict) and i.get("type") == "status" and "sid" not in i.get("data", {}))
+            ]
             return status, other
 
         expected = [e["msg"] if "msg" in e else ("binary", e["binary"], e["type"]) for e in sock.expected]
@@ -366,5 +382,7 @@ class Replayer:
                     continue
                 self.binder.match(e, g, label)
             if len(exp) != len(got):
-                extra = got[len(exp):] if len(got) > len(exp) else exp[len(got):]
-                raise Mismatch(f"ws[{sock.label}] {kind}: {len(got)} messages, recorded {len(exp)}; difference starts with {str(extra[:2])[:600]}")
+                extra = got[len(exp) :] if len(got) > len(exp) else exp[len(got) :]
+                raise Mismatch(
+                    f"ws[{sock.label}] {kind}: {len(got)} messages, recorded {len(exp)}; difference starts with {str(extra[:2])[:600]}"
+                )

@@ -24,8 +24,10 @@ def test_transcripts_are_present() -> None:
 
 async def _warm_up(server, session: aiohttp.ClientSession) -> None:
     """The recording server had older jobs in its history (the jobs list says has_more)."""
-    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 1}},
-              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "warmup"}}}
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 1}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "warmup"}},
+    }
     async with session.post(server.url + "/prompt", json={"prompt": prompt}) as r:
         prompt_id = (await r.json())["prompt_id"]
     for _ in range(200):

@@ -86,12 +86,26 @@ async def test_execution_error_matches_recorded_shape(server, session) -> None:
     await control(session, server.url, execution_error=1)
     entry, messages = await run_prompt(session, server.url, SIMPLE)
     error = next(m for m in messages if m["type"] == "execution_error")["data"]
-    assert list(error) == ["prompt_id", "node_id", "node_type", "executed", "exception_message", "exception_type",
-                           "traceback", "current_inputs", "current_outputs", "timestamp"]
+    assert list(error) == [
+        "prompt_id",
+        "node_id",
+        "node_type",
+        "executed",
+        "exception_message",
+        "exception_type",
+        "traceback",
+        "current_inputs",
+        "current_outputs",
+        "timestamp",
+    ]
     assert error["exception_message"].endswith("\n") and all(isinstance(t, str) for t in error["traceback"])
     assert entry["status"] == {"status_str": "error", "completed": False, "messages": entry["status"]["messages"]}
     assert entry["status"]["messages"][-1][0] == "execution_error"
-    second, _ = await run_prompt(session, server.url, {**SIMPLE, "3": {**SIMPLE["3"], "inputs": {**SIMPLE["3"]["inputs"], "filename_prefix": "again"}}})
+    second, _ = await run_prompt(
+        session,
+        server.url,
+        {**SIMPLE, "3": {**SIMPLE["3"], "inputs": {**SIMPLE["3"]["inputs"], "filename_prefix": "again"}}},
+    )
     assert second["status"]["status_str"] == "success"
 
 
@@ -121,9 +135,11 @@ async def test_die_mid_job_in_process_goes_silent(make_server, session) -> None:
     await control(session, server.url, die_mid_job=True)
     async with session.ws_connect(server.url + "/ws?clientId=d1") as ws:
         await ws.receive_json()
-        async with session.post(server.url + "/prompt", json={"prompt": sampler_graph(steps=3), "client_id": "d1"}) as r:
+        async with session.post(
+            server.url + "/prompt", json={"prompt": sampler_graph(steps=3), "client_id": "d1"}
+        ) as r:
             assert r.status == 200
-        while (msg := await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+        while (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
             pass
     assert server.dead
     with pytest.raises(aiohttp.ClientConnectionError):

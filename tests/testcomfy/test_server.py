@@ -21,11 +21,23 @@ from .replay import Binder, Mismatch, Replayer, load
 async def test_message_order_of_one_prompt(server, session) -> None:
     entry, messages = await run_prompt(session, server.url, SIMPLE)
     assert types(messages) == [
-        "status", "status", "execution_start", "execution_cached",
-        "progress_state", "executing", "progress_state",
-        "progress_state", "executing", "progress_state",
-        "progress_state", "executing", "executed", "progress_state",
-        "execution_success", "status", "executing",
+        "status",
+        "status",
+        "execution_start",
+        "execution_cached",
+        "progress_state",
+        "executing",
+        "progress_state",
+        "progress_state",
+        "executing",
+        "progress_state",
+        "progress_state",
+        "executing",
+        "executed",
+        "progress_state",
+        "execution_success",
+        "status",
+        "executing",
     ]
     assert entry["outputs"]["3"]["images"] == [{"filename": "simple_00001_.png", "subfolder": "t", "type": "output"}]
     async with session.get(server.url + "/view?filename=simple_00001_.png&subfolder=t&type=output") as r:
@@ -58,21 +70,47 @@ async def test_sampler_progress_and_decoded_size(server, session) -> None:
 async def test_flux_upscale_controlnet_graph_runs(server, session) -> None:
     prompt = {
         "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
-        "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl_fp16.safetensors", "type": "flux"}},
+        "2": {
+            "class_type": "DualCLIPLoader",
+            "inputs": {"clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl_fp16.safetensors", "type": "flux"},
+        },
         "3": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["2", 0]}},
         "5": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 32, "batch_size": 1}},
         "6": {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}},
         "7": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
-        "8": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "simple", "steps": 3, "denoise": 1.0}},
+        "8": {
+            "class_type": "BasicScheduler",
+            "inputs": {"model": ["1", 0], "scheduler": "simple", "steps": 3, "denoise": 1.0},
+        },
         "9": {"class_type": "BasicGuider", "inputs": {"model": ["1", 0], "conditioning": ["4", 0]}},
-        "10": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["6", 0], "guider": ["9", 0], "sampler": ["7", 0], "sigmas": ["8", 0], "latent_image": ["5", 0]}},
+        "10": {
+            "class_type": "SamplerCustomAdvanced",
+            "inputs": {
+                "noise": ["6", 0],
+                "guider": ["9", 0],
+                "sampler": ["7", 0],
+                "sigmas": ["8", 0],
+                "latent_image": ["5", 0],
+            },
+        },
         "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["3", 0]}},
         "12": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "RealESRGAN_x4plus.pth"}},
         "13": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["12", 0], "image": ["11", 0]}},
         "14": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "control_v11p_sd15_canny.pth"}},
         "15": {"class_type": "Canny", "inputs": {"image": ["11", 0], "low_threshold": 0.4, "high_threshold": 0.8}},
-        "16": {"class_type": "ControlNetApplyAdvanced", "inputs": {"positive": ["4", 0], "negative": ["4", 0], "control_net": ["14", 0], "image": ["15", 0], "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}},
+        "16": {
+            "class_type": "ControlNetApplyAdvanced",
+            "inputs": {
+                "positive": ["4", 0],
+                "negative": ["4", 0],
+                "control_net": ["14", 0],
+                "image": ["15", 0],
+                "strength": 1.0,
+                "start_percent": 0.0,
+                "end_percent": 1.0,
+            },
+        },
         "17": {"class_type": "SaveImage", "inputs": {"images": ["13", 0], "filename_prefix": "flux"}},
         "18": {"class_type": "PreviewAny", "inputs": {"source": ["16", 0]}},
     }
@@ -111,15 +149,21 @@ async def test_long_combo_and_cycle_and_type_errors(server, session) -> None:
     err = (await _rejected(session, server.url, graph))["node_errors"]["3"]["errors"][0]
     assert err["type"] == "value_not_in_list" and err["extra_info"]["input_config"] is None
     assert err["details"].startswith("sampler_name: 'nope' not in (list of length ")
-    cycle = {"1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
-             "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
-             "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "c"}}}
+    cycle = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "c"}},
+    }
     errors = (await _rejected(session, server.url, cycle))["node_errors"]
     assert {e["errors"][0]["type"] for e in errors.values()} == {"dependency_cycle"}
     assert errors["2"]["errors"][0]["details"] == "2 (ImageInvert) -> 1 (ImageInvert) -> 2 (ImageInvert)"
     bad_link = {"3": {"class_type": "SaveImage", "inputs": {"images": [1, 0], "filename_prefix": "c"}}}
     err = (await _rejected(session, server.url, bad_link))["node_errors"]["3"]["errors"][0]
-    assert (err["type"], err["details"], err["extra_info"]["exception_type"]) == ("exception_during_validation", "1", "KeyError")
+    assert (err["type"], err["details"], err["extra_info"]["exception_type"]) == (
+        "exception_during_validation",
+        "1",
+        "KeyError",
+    )
 
 
 async def test_front_number_and_explicit_number(server, session) -> None:
@@ -159,8 +203,12 @@ def test_replay_detects_differences() -> None:
 def _fake_value(kind, options):
     if isinstance(kind, list):
         return kind[0] if kind else "x"
-    defaults = {"INT": options.get("default", 1), "FLOAT": options.get("default", 0.5), "STRING": options.get("default", "x"),
-                "BOOLEAN": options.get("default", False)}
+    defaults = {
+        "INT": options.get("default", 1),
+        "FLOAT": options.get("default", 0.5),
+        "STRING": options.get("default", "x"),
+        "BOOLEAN": options.get("default", False),
+    }
     if kind == "COMBO":
         opts = options.get("options") or ["x"]
         return opts[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from comfyportal.errors import NotFound
-from comfyportal.redis_client import shared_redis
+from core.errors import NotFound
+from core.redis_client import shared_redis
 from tests.factories import make_workflow
 from workflows import services
 from workflows.models import Workflow

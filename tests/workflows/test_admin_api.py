@@ -14,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 def files(slug="image-filters", **spec_changes):
     spec = {**example_json(slug, "spec.json"), **spec_changes}
-    return {"workflow": SimpleUploadedFile("workflow.json", (EXAMPLES / slug / "workflow.json").read_bytes()),
-            "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode())}
+    return {
+        "workflow": SimpleUploadedFile("workflow.json", (EXAMPLES / slug / "workflow.json").read_bytes()),
+        "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode()),
+    }
 
 
 def test_uploaded_workflow_is_runnable_at_once(admin_api, alice_api):
@@ -32,10 +34,13 @@ def test_uploaded_workflow_is_runnable_at_once(admin_api, alice_api):
 
 
 def test_bad_upload_lists_every_problem(admin_api):
-    response = admin_api.multipart("/api/admin/workflows", {
-        "workflow": SimpleUploadedFile("workflow.json", b'{"nodes": [], "links": []}'),
-        "spec": SimpleUploadedFile("spec.json", b"{not json"),
-    })
+    response = admin_api.multipart(
+        "/api/admin/workflows",
+        {
+            "workflow": SimpleUploadedFile("workflow.json", b'{"nodes": [], "links": []}'),
+            "spec": SimpleUploadedFile("spec.json", b"{not json"),
+        },
+    )
     assert response.status_code == 400
     detail = response.json()["detail"]
     assert "UI format" in detail or "UI-format" in detail or "ui format" in detail.lower()
@@ -64,9 +69,12 @@ def test_deactivate_hides_and_delete_is_409_when_jobs_use_it(admin_api, alice_ap
 
 
 def test_draft_spec_proposes_a_valid_spec(admin_api):
-    response = admin_api.multipart("/api/admin/workflows/draft-spec", {
-        "workflow": SimpleUploadedFile("workflow.json", (EXAMPLES / "sd15-txt2img" / "workflow.json").read_bytes()),
-    })
+    response = admin_api.multipart(
+        "/api/admin/workflows/draft-spec",
+        {
+            "workflow": SimpleUploadedFile("workflow.json", (EXAMPLES / "sd15-txt2img" / "workflow.json").read_bytes()),
+        },
+    )
     assert response.status_code == 200
     spec = response.json()["spec"]
     assert {f["type"] for f in spec["inputs"]} >= {"text", "seed"}

@@ -107,7 +107,7 @@ def test_build_prompt_is_deterministic_and_valid(slug, rng_seed):
     graph, spec = load_example(slug)
     raw = {"prompt": "a red fox"} if any(f["id"] == "prompt" for f in spec["inputs"]) else {}
     uploads = {f["id"]: f"x/{f['id']}.png" for f in spec["inputs"] if f["type"] in ("image", "mask")}
-    raw.update({k: "u1" for k in uploads})
+    raw.update(dict.fromkeys(uploads, "u1"))
     values = validate_inputs(spec, raw, rng=random.Random(rng_seed))
     wf = SimpleNamespace(graph=graph, spec=spec)
     first, second = build_prompt(wf, values, uploads), build_prompt(wf, values, uploads)

@@ -51,7 +51,7 @@ def test_defaults_applied_and_seed_resolved():
     assert out["steps"] == 20 and out["note"] == "hi" and out["tiled"] is False and out["sampler"] == "euler"
     assert 0 <= out["seed"] <= JS_SAFE_MAX
     assert "cfg" not in out and "image" not in out  # optional without default: the graph keeps its value
-    assert list(out) == [k for k in ("prompt", "note", "steps", "tiled", "sampler", "seed")]
+    assert list(out) == ["prompt", "note", "steps", "tiled", "sampler", "seed"]
 
 
 @pytest.mark.parametrize(

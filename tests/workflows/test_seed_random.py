@@ -5,9 +5,13 @@ import random
 from workflows.prompt import validate_inputs
 
 SPEC = {
-    "spec_version": "1.0", "slug": "s", "name": "S", "version": "1.0.0",
-    "inputs": [{"id": "seed", "label": "Seed", "type": "seed", "default": 42,
-                "bind": [{"node": "1", "input": "seed"}]}],
+    "spec_version": "1.0",
+    "slug": "s",
+    "name": "S",
+    "version": "1.0.0",
+    "inputs": [
+        {"id": "seed", "label": "Seed", "type": "seed", "default": 42, "bind": [{"node": "1", "input": "seed"}]}
+    ],
     "outputs": [{"node": "9", "type": "image"}],
 }
 

@@ -31,9 +31,11 @@ class Command(BaseCommand):
         if os.environ.get("ADMIN_PASSWORD"):
             self.stdout.write(f"Created admin '{username}' with the password from ADMIN_PASSWORD.")
         else:
-            self.stdout.write(self.style.WARNING(
-                f"Created admin '{username}' with password '{password}' (shown once; change it in /admin/)."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Created admin '{username}' with password '{password}' (shown once; change it in /admin/)."
+                )
+            )
 
     def import_workflows(self) -> None:
         from workflows.models import Workflow

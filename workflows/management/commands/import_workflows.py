@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
 
-from comfyportal.errors import DomainError
+from core.errors import DomainError
 from workflows import services
 from workflows.models import Workflow
 

@@ -14,8 +14,15 @@ from typing import Any
 from django.db import connection
 
 
-def update_each(model, rows: dict[Any, Sequence[Any]], columns: Sequence[str], *, where: str = "",
-                where_params: Sequence[Any] = (), set_also: dict[str, Any] | None = None) -> int:
+def update_each(
+    model,
+    rows: dict[Any, Sequence[Any]],
+    columns: Sequence[str],
+    *,
+    where: str = "",
+    where_params: Sequence[Any] = (),
+    set_also: dict[str, Any] | None = None,
+) -> int:
     """`rows`: {primary key: (a value for each of `columns`)}; `set_also`: {field: value} for
     every row; `where`: an extra SQL condition (columns by their database names). Values go
     through each field's own conversion, as the ORM's would. Returns how many rows changed."""
@@ -27,7 +34,9 @@ def update_each(model, rows: dict[Any, Sequence[Any]], columns: Sequence[str], *
     params: list[Any] = []
     for position, name in enumerate(columns):
         field = meta.get_field(name)
-        assignments.append(f"{field.column} = CASE {meta.pk.column} " + " ".join(["WHEN %s THEN %s"] * len(ids)) + " END")
+        assignments.append(
+            f"{field.column} = CASE {meta.pk.column} " + " ".join(["WHEN %s THEN %s"] * len(ids)) + " END"
+        )
         for db_id, values in zip(ids, rows.values()):
             params += [db_id, field.get_db_prep_value(values[position], connection)]
     for name, value in (set_also or {}).items():
@@ -36,6 +45,7 @@ def update_each(model, rows: dict[Any, Sequence[Any]], columns: Sequence[str], *
         params.append(field.get_db_prep_value(value, connection))
     condition = f"{meta.pk.column} IN ({', '.join(['%s'] * len(ids))})" + (f" AND ({where})" if where else "")
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE {condition}",
-                       [*params, *ids, *where_params])
+        cursor.execute(
+            f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE {condition}", [*params, *ids, *where_params]
+        )
         return cursor.rowcount

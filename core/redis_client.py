@@ -12,6 +12,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
+
 @lru_cache(maxsize=1)
 def shared_redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
