@@ -168,8 +168,8 @@ CACHES = {
 
 # Redis pub/sub: a group message is one PUBLISH, pushed to the web instances that hold the
 # group's sockets. Job events only notify (the job row is the truth; pages poll as a
-# fallback), so at-most-once delivery is right, and it costs a fraction of the list-based
-# layer's several round trips per message on both ends (docs/performance.md).
+# fallback), so at-most-once delivery is right, and it saves the list-based layer's several
+# round trips per message on both ends.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -246,8 +246,8 @@ RUNNER_LEASE = env_int("RUNNER_LEASE", 600)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # HTTP requests running Django code at once per web instance (see comfyportal/asgi_handler.py).
-# 2: a submit costs ~4 ms of CPU, so two threads accept a burst faster than 32 GPUs run it,
-# and leave the cores to the runners and the live events (docs/performance.md, fifth session).
+# Two keep the queue ahead of a busy pool during a burst of submits and leave the cores to the
+# runners and the live events; more only compete with them for the interpreter (docs/performance.md).
 WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)

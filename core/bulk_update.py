@@ -2,8 +2,8 @@
 
 Django's `bulk_update` (and `update()` with `Case`/`When`) builds an expression per row and
 field and compiles it on every call. For the runner's batches (a dispatch step's claims, the
-progress of a few dozen running jobs twice a second) that compiling cost several times more
-CPU than the database spent running the statement.
+progress of a few dozen running jobs twice a second) that compiling costs more CPU than the
+database spends running the statement.
 """
 
 from __future__ import annotations

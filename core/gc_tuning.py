@@ -1,9 +1,8 @@
 """Keep Python's garbage collector from stalling the long-lived event loops.
 
 A full (oldest-generation) collection walks every object the process tracks: with Django,
-the API schemas and the runner loaded, that took 100–270 ms on busy cores (timed with
-gc.callbacks during `python -m bench.jobs`), while the loop relayed no progress event and
-started no job. What exists once a process has started lives as long as the process, so it
+the API schemas and the runner loaded, that is long enough to stall the loop, which then
+relays no progress event and starts no job. What exists once a process has started lives as long as the process, so it
 is moved out of the collector's sight; what is created afterwards is collected as usual.
 """
 
