@@ -6,8 +6,12 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from accounts import api as accounts_api
 from accounts.auth import JWTAuth
 from core.errors import DomainError
+from jobs import api as jobs_api
+from nodes import api as nodes_api
+from workflows import api as workflows_api
 
 api = NinjaAPI(
     title="comfyportal API",
@@ -50,27 +54,11 @@ def http_error(request: HttpRequest, exc: HttpError):
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
-def _add_routers() -> None:
-    from accounts.api import admin_router as users_admin_router
-    from accounts.api import auth_router, me_router
-
-    api.add_router("/auth", auth_router)
-    api.add_router("/", me_router)
-    api.add_router("/admin/users", users_admin_router)
-    for module_name, prefix in (
-        ("nodes.api", "/admin/nodes"),
-        ("workflows.api", "/"),
-        ("jobs.api", "/"),
-    ):
-        try:
-            module = __import__(module_name, fromlist=["router"])
-        except ModuleNotFoundError as exc:  # an app whose API is not written yet
-            if exc.name != module_name:
-                raise
-            continue
-        api.add_router(prefix, module.router)
-        if hasattr(module, "admin_router"):
-            api.add_router("/admin", module.admin_router)
-
-
-_add_routers()
+api.add_router("/auth", accounts_api.auth_router)
+api.add_router("/", accounts_api.me_router)
+api.add_router("/admin/users", accounts_api.admin_router)
+api.add_router("/admin/nodes", nodes_api.router)
+api.add_router("/", workflows_api.router)
+api.add_router("/admin", workflows_api.admin_router)
+api.add_router("/", jobs_api.router)
+api.add_router("/admin", jobs_api.admin_router)

@@ -177,14 +177,17 @@ CHANNEL_LAYERS = {
     }
 }
 
+JOB_TIMEOUT = env_float("JOB_TIMEOUT", 3600.0)
+RUNNER_LEASE = env_int("RUNNER_LEASE", 600)
+
 Q_CLUSTER = {
     "name": f"comfyportal-{REDIS_NAMESPACE}",
     "workers": env_int("Q_WORKERS", 4),
     "recycle": 500,
     # A job runner dispatches for RUNNER_LEASE seconds, then finishes the jobs it holds
     # (each bounded by JOB_TIMEOUT): no task may run longer than that.
-    "timeout": int(env_int("RUNNER_LEASE", 600) + env_float("JOB_TIMEOUT", 3600.0) + 60),
-    "retry": int(env_int("RUNNER_LEASE", 600) + env_float("JOB_TIMEOUT", 3600.0) + 120),
+    "timeout": int(RUNNER_LEASE + JOB_TIMEOUT + 60),
+    "retry": int(RUNNER_LEASE + JOB_TIMEOUT + 120),
     "max_attempts": 1,
     "queue_limit": 50,
     "bulk": 1,
@@ -240,9 +243,7 @@ NODE_OBJECT_INFO_EVERY = env_float("NODE_OBJECT_INFO_EVERY", 300.0)
 NODE_CONNECT_TIMEOUT = env_float("NODE_CONNECT_TIMEOUT", 3.0)
 NODE_READ_TIMEOUT = env_float("NODE_READ_TIMEOUT", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
-JOB_TIMEOUT = env_float("JOB_TIMEOUT", 3600.0)
 JOB_RUNNERS = env_int("JOB_RUNNERS", 2)
-RUNNER_LEASE = env_int("RUNNER_LEASE", 600)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # HTTP requests running Django code at once per web instance (see comfyportal/asgi_handler.py).
