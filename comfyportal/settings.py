@@ -246,8 +246,8 @@ RUNNER_LEASE = env_int("RUNNER_LEASE", 600)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # HTTP requests running Django code at once per web instance (see comfyportal/asgi_handler.py).
-# 2: a submit costs ~4 ms of CPU, so two threads accept a burst faster than 32 GPUs run it,
-# and leave the cores to the runners and the live events (docs/performance.md, fifth session).
+# Two accept a burst of submits faster than a large pool of nodes runs it, and leave the
+# cores to the runners and the live events (docs/performance.md).
 WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
