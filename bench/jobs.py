@@ -210,6 +210,7 @@ def production_env(runners: int) -> dict:
         "LOG_LEVEL": "WARNING",
         "JOB_RUNNERS": runners,
         "Q_WORKERS": max(4, runners + 1),
+        "EVENT_TIMESTAMPS": "1",  # the progress latency split (sent, published, relayed)
     }
 
 

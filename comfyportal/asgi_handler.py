@@ -4,18 +4,21 @@ Under ASGI Django builds an async middleware chain and crosses between the event
 a worker thread at every sync/async boundary: into the first sync middleware, back out
 before an async-capable one, into each MiddlewareMixin's hooks, into the view. Each
 crossing is a thread hand-off costing CPU on every request. All our HTTP views (pages,
-admin, API) are sync, so the whole chain runs in one go in the request's thread. (Live
-updates are Channels consumers; they do not pass through here.)
+admin, API) are sync, so this handler loads the sync chain, as Django's WSGI handler does,
+and runs it with the view through the public `get_response` in one hand-off. (Live updates
+are Channels consumers; they do not pass through here.)
 
 Django also starts a new thread for every request and joins it at the end, and the event
-loop waits for both: during a burst of submits that was a fifth of the loop's time, and
-every live job event this instance relays waited behind it. Here a request borrows one of
-WEB_REQUEST_THREADS long-lived threads instead (asgiref runs a request's thread-sensitive
-code, signals included, on the executor its context names), and waits on the event loop,
-without a thread, while all are busy. Python runs one thread at a time, so more threads add
-no speed, only more contenders for the interpreter against the event loop. (A slow client
-never holds a thread: daphne receives a request's whole body before calling the application
-and buffers what it sends back.)
+loop waits for both, while every live job event this instance relays waits behind it. Here
+a request borrows one of WEB_REQUEST_THREADS long-lived threads instead (asgiref runs a
+request's thread-sensitive code, signals included, on the executor its context names), and
+waits on the event loop, without a thread, while all are busy. Python runs one thread at a
+time, so more threads add no speed, only more contenders for the interpreter against the
+event loop. (A slow client never holds a thread: daphne receives a request's whole body
+before calling the application and buffers what it sends back.)
+
+Only public handler methods are overridden (load_middleware, get_response_async, __call__);
+tests/production/test_asgi_handler.py fails if a Django upgrade stops routing through them.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ class SyncSiteASGIHandler(ASGIHandler):
             self.idle_threads.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{number}"))
 
     def load_middleware(self, is_async=False):
-        super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        super().load_middleware(is_async=False)  # the sync chain, whatever ASGIHandler asks for
+
+    async def get_response_async(self, request):
+        """The whole middleware chain and the view in one hand-off to the request's thread."""
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -1,90 +1,43 @@
-"""Prometheus `/metrics`: jobs, nodes and errors, read from the database at scrape time.
+"""Prometheus `/metrics`: job counters and histograms, and the current state of jobs and nodes.
 
-Figures come from the same rows the admin dashboard reads. When METRICS_TOKEN is set, only
+Counters and histograms (jobs started, requeued, finished, errors; run time, queue wait,
+dispatch latency) are cumulative, kept in Redis by every process where jobs start and end
+(jobs.metrics). Gauges of the current state are read from the database at scrape time. Any
+web instance reports the same site-wide figures. When METRICS_TOKEN is set, only
 `Authorization: Bearer <METRICS_TOKEN>` may read them.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 
+import redis
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F
+from django.db.models import Count
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 
-DURATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600]
-WAIT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900]
+from core.redis_client import shared_redis
+from core.redis_metrics import RedisCollector
+from jobs.metrics import JOB_METRICS
+from jobs.models import Job
+from nodes.models import ComfyNode
 
-
-def _histogram(name: str, doc: str, values_by_label: dict[str, list[float]], buckets: list[float], label: str):
-    family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
-    for key, values in values_by_label.items():
-        counts = [sum(1 for v in values if v <= b) for b in buckets]
-        family.add_metric(
-            [key] if label else [],
-            [(str(float(b)), c) for b, c in zip(buckets, counts)] + [("+Inf", len(values))],
-            sum(values),
-        )
-    return family
+logger = logging.getLogger("comfyportal")
 
 
 class DatabaseCollector:
-    """Collects at scrape time, so every web instance reports the same shared truth."""
+    """The current state, read at scrape time from the rows the admin dashboard reads."""
 
     def collect(self):
-        from jobs.models import Job
-        from nodes.models import ComfyNode
-
         jobs = GaugeMetricFamily("comfyportal_jobs", "Jobs by status.", labels=["status"])
         counts = dict(Job.objects.values_list("status").annotate(n=Count("id")))
         for status, _ in Job.Status.choices:
             jobs.add_metric([status], counts.get(status, 0))
         yield jobs
-
-        finished = Job.objects.filter(status=Job.Status.DONE, started_at__isnull=False, finished_at__isnull=False)
-        duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-        wait = ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
-        per_workflow: dict[str, list[float]] = {}
-        waits: list[float] = []
-        dispatch: list[float] = []
-        for slug, d, w, created, submitted in (
-            finished.annotate(d=duration, w=wait)
-            .order_by("-finished_at")
-            .values_list("workflow__slug", "d", "w", "created_at", "submitted_at")[:5000]
-        ):
-            per_workflow.setdefault(slug, []).append(d.total_seconds())
-            waits.append(w.total_seconds())
-            if submitted:
-                dispatch.append((submitted - created).total_seconds())
-        yield _histogram(
-            "comfyportal_job_duration_seconds",
-            "Run time of finished jobs (last 5000).",
-            per_workflow,
-            DURATION_BUCKETS,
-            "workflow",
-        )
-        yield _histogram(
-            "comfyportal_queue_wait_seconds",
-            "Time from submit to a node slot (last 5000).",
-            {"": waits},
-            WAIT_BUCKETS,
-            "",
-        )
-        yield _histogram(
-            "comfyportal_dispatch_latency_seconds",
-            "Time from submit to POST /prompt (last 5000).",
-            {"": dispatch},
-            WAIT_BUCKETS,
-            "",
-        )
-
-        errors = GaugeMetricFamily("comfyportal_job_errors", "Jobs that ended in ERROR, by kind.", labels=["kind"])
-        for kind, count in _error_kinds(Job).items():
-            errors.add_metric([kind], count)
-        yield errors
 
         up = GaugeMetricFamily("comfyportal_node_up", "1 when the node answers health checks.", labels=["node"])
         queue = GaugeMetricFamily("comfyportal_node_queue", "Prompts on the node (all sources).", labels=["node"])
@@ -100,23 +53,8 @@ class DatabaseCollector:
         yield from (up, queue, vram_used, vram_total)
 
 
-def _error_kinds(Job) -> dict[str, int]:
-    kinds = {"rejected": 0, "execution": 0, "node_lost": 0, "timeout": 0, "other": 0}
-    for error in Job.objects.filter(status=Job.Status.ERROR).values_list("error", flat=True)[:10000]:
-        if error.startswith("ComfyUI rejected"):
-            kinds["rejected"] += 1
-        elif error.startswith("ComfyUI error"):
-            kinds["execution"] += 1
-        elif error.startswith("Gave up after"):
-            kinds["node_lost"] += 1
-        elif error.startswith("Timed out"):
-            kinds["timeout"] += 1
-        else:
-            kinds["other"] += 1
-    return kinds
-
-
 _registry = CollectorRegistry(auto_describe=False)
+_registry.register(RedisCollector(JOB_METRICS, shared_redis))
 _registry.register(DatabaseCollector())
 
 
@@ -126,4 +64,9 @@ def metrics_view(request):
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent, f"Bearer {settings.METRICS_TOKEN}"):
             return HttpResponseForbidden("metrics need the bearer token\n", content_type="text/plain")
-    return HttpResponse(generate_latest(_registry), content_type="text/plain; version=0.0.4; charset=utf-8")
+    try:
+        body = generate_latest(_registry)
+    except redis.RedisError as exc:  # a failed scrape, not counters that seem to restart from zero
+        logger.warning("cannot read the metrics from Redis: %s", exc)
+        return HttpResponse("metrics unavailable: Redis does not answer\n", status=503, content_type="text/plain")
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -286,6 +286,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Benchmarks only: progress events carry when they left the runner, Redis and the web tier.
+EVENT_TIMESTAMPS = env_bool("EVENT_TIMESTAMPS", False)
 
 # --- Logging: one readable line per request and per job event on stdout -------------------
 LOG_FORMAT = env_str("LOG_FORMAT", "text")

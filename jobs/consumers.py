@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
+from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
 from jobs.models import Job
 from jobs.notify import user_group
 from jobs.presenters import for_presenting, present_job
@@ -26,19 +26,8 @@ def _still_allowed(user) -> bool:
     return get_user_model().objects.filter(pk=user.pk, is_active=True, is_blocked=False).exists()
 
 
-class JobsConsumer(AsyncJsonWebsocketConsumer):
-    async def dispatch(self, message):
-        """Handle a message without channels' per-message `close_old_connections()` hop.
-
-        That hop runs in the one thread that also runs Django's sync views, so a burst of
-        HTTP requests (people submitting jobs) would hold back every live progress event.
-        Our handlers that touch the database go through `database_sync_to_async`, which
-        closes stale connections itself.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
+    """Relays job events without waiting for Django's sync thread (see core.ws_consumer)."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -64,7 +53,7 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_update(self, event):
         job = event["job"]
-        if "sent_at" in job:  # progress events: stamp the hop through the web tier (benchmark figures)
+        if settings.EVENT_TIMESTAMPS and "sent_at" in job:  # see notify.EventBatcher
             job = {**job, "relayed_at": time.time()}
         await self.send_json({"type": "job", "job": job})
 

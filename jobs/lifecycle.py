@@ -3,7 +3,7 @@ dispatch handing many queued jobs to nodes at once, `claim()`).
 
 A transition is a conditional UPDATE (`WHERE id = … AND status = from`), so of two
 processes racing to move a job only one wins, and an illegal move is an error, never a
-silent overwrite.
+silent overwrite. Each committed change also updates the job metrics (jobs.metrics).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from core.bulk_update import update_each
+from jobs import metrics
 from jobs.models import Job
 
 S = Job.Status
@@ -54,7 +55,13 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
     updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
         status=to_status, **fields
     )
-    return updated == 1
+    if updated != 1:
+        return False
+    if to_status in Job.FINISHED:
+        metrics.job_finished(job_id)
+    elif to_status == S.QUEUED:
+        metrics.job_requeued()
+    return True
 
 
 def claim(assignments: dict, *, runner_id: str, now) -> None:
@@ -63,7 +70,7 @@ def claim(assignments: dict, *, runner_id: str, now) -> None:
     A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
     back which were claimed by their prompt ids."""
     _ensure_allowed(S.QUEUED, S.RUNNING)
-    update_each(
+    claimed = update_each(
         Job,
         assignments,
         ("node", "prompt_id", "client_id"),
@@ -79,6 +86,7 @@ def claim(assignments: dict, *, runner_id: str, now) -> None:
             "error": "",
         },
     )
+    metrics.jobs_started(claimed)
 
 
 def _ensure_allowed(from_status: str, to_status: str) -> None:

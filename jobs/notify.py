@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core import channel_batch
 from core.redis_client import shared_redis, shared_script
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -53,7 +54,7 @@ def announce_new_job(user_id: int, payload: dict, *, turn_key: str, turn_seconds
     """What a submit tells, in one Redis round trip instead of three: wake a runner (if a node
     slot may be free), publish the new job to its owner's sockets, and take the turn `turn_key`
     (held `turn_seconds`). Returns whether this call took the turn."""
-    if not uses_pubsub_layer():
+    if not channel_batch.available():
         wake_dispatch(NEW_JOB)
         send_job_event(user_id, payload)
         try:
@@ -64,7 +65,7 @@ def announce_new_job(user_id: int, payload: dict, *, turn_key: str, turn_seconds
     # EVAL, not a registered script: in a pipeline, redis-py checks registered scripts with an
     # extra SCRIPT EXISTS round trip every time. Redis keeps the compiled script either way.
     pipe.eval(WAKE_SCRIPT, 2, WAKE_KEY, NODES_FULL_KEY, NEW_JOB)
-    pipe.publish(*pubsub_message(user_id, payload))
+    channel_batch.add_group_send(pipe, user_group(user_id), job_update(payload))
     pipe.set(turn_key, 1, nx=True, ex=turn_seconds)
     try:
         return bool(pipe.execute()[-1])
@@ -73,24 +74,40 @@ def announce_new_job(user_id: int, payload: dict, *, turn_key: str, turn_seconds
         return False
 
 
+def job_update(payload: dict) -> dict:
+    """The Channels message that carries a job event to the consumers of /ws/jobs/."""
+    return {"type": "job.update", "job": payload}
+
+
 async def send_job_event_async(user_id: int, payload: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "job.update", "job": payload}
     try:
-        await layer.group_send(user_group(user_id), message)
+        await layer.group_send(user_group(user_id), job_update(payload))
     except Exception as exc:  # a notification must never break a job
         logger.warning("could not send a job event: %s", exc)
+
+
+def send_job_event(user_id: int, payload: dict) -> None:
+    """Send a job event from sync code (a request thread)."""
+    async_to_sync(send_job_event_async)(user_id, payload)
+
+
+def uses_pubsub_layer() -> bool:
+    """Whether an EventBatcher can publish events (see core.channel_batch)."""
+    return channel_batch.available()
 
 
 class EventBatcher:
     """Job events from one event loop (the runner's), published in batches.
 
-    Every event ready at the same moment goes out in one Redis round trip (a pipeline of
-    PUBLISHes to the users' group channels, exactly as the pub/sub channel layer's
-    group_send writes them), instead of one round trip each behind the layer's lock: with a
-    pool of busy nodes that queue is where progress events waited.
+    Every event ready at the same moment goes out in one Redis round trip (see
+    core.channel_batch) instead of one round trip each behind the channel layer's lock: with
+    a pool of busy nodes, that queue is where progress events waited.
+
+    With EVENT_TIMESTAMPS on (benchmarks), a progress event carries `sent_at` (queued here)
+    and `published_at` (sent to Redis); the web tier's consumer adds `relayed_at`.
     """
 
     def __init__(self, redis_client):
@@ -100,6 +117,8 @@ class EventBatcher:
 
     def send(self, user_id: int, payload: dict) -> None:
         """Queue an event (never blocks; events go out in the order they were queued)."""
+        if settings.EVENT_TIMESTAMPS and payload.get("event") == "progress":
+            payload = {**payload, "sent_at": time.time()}
         self.pending.append((user_id, payload))
         self.ready.set()
 
@@ -115,34 +134,13 @@ class EventBatcher:
             now = time.time()
             pipe = self.redis.pipeline(transaction=False)
             for user_id, payload in batch:
-                if "sent_at" in payload:  # a progress event: stamp when it left (latency split)
+                if "sent_at" in payload:
                     payload = {**payload, "published_at": now}
-                pipe.publish(*pubsub_message(user_id, payload))
+                channel_batch.add_group_send(pipe, user_group(user_id), job_update(payload))
             try:
                 await pipe.execute()
             except Exception as exc:  # a notification must never break a job
                 logger.warning("could not send %d job events: %s", len(batch), exc)
-
-
-def pubsub_message(user_id: int, payload: dict) -> tuple[str, bytes]:
-    """A job event as the pub/sub channel layer's group_send writes it: (channel, bytes)."""
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
-    message = get_channel_layer().serialize({"type": "job.update", "job": payload})
-    return f"{prefix}__group__{user_group(user_id)}", message
-
-
-def uses_pubsub_layer() -> bool:
-    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
-
-
-def send_job_event(user_id: int, payload: dict) -> None:
-    if uses_pubsub_layer():  # one PUBLISH from this thread, no hop to the event loop
-        try:
-            shared_redis().publish(*pubsub_message(user_id, payload))
-        except redis.RedisError as exc:  # a notification must never break a request
-            logger.warning("could not send a job event: %s", exc)
-        return
-    async_to_sync(send_job_event_async)(user_id, payload)
 
 
 def disconnect_user(user_id: int) -> None:

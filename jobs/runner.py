@@ -403,7 +403,6 @@ class Runner:
             "progress_text": progress.text,
             "node": job.node.name if job.node else None,
             "event": "progress",
-            "sent_at": time.time(),
         }
         await self._send_event(job.user_id, payload)
         self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_running_state

@@ -56,3 +56,28 @@ async def test_an_event_sent_from_a_request_thread_reaches_only_the_users_socket
             await asyncio.wait_for(layer.receive(stranger), 0.3)
     finally:
         await layer.flush()
+
+
+async def test_progress_events_are_stamped_only_when_event_timestamps_is_on(settings):
+    layer, socket, _ = await sockets_of_users_7_and_8(settings)
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        batcher = EventBatcher(client)
+        settings.EVENT_TIMESTAMPS = False
+        batcher.send(7, {"id": "job-a", "event": "progress", "progress": 0.5})
+        await batcher.flush()
+        assert (await asyncio.wait_for(layer.receive(socket), 2))["job"] == {
+            "id": "job-a",
+            "event": "progress",
+            "progress": 0.5,
+        }
+        settings.EVENT_TIMESTAMPS = True
+        batcher.send(7, {"id": "job-a", "event": "progress", "progress": 0.75})
+        batcher.send(7, {"id": "job-a", "event": "finished", "status": "DONE"})  # only progress is timed
+        await batcher.flush()
+        stamped, finished = [(await asyncio.wait_for(layer.receive(socket), 2))["job"] for _ in range(2)]
+        assert stamped["sent_at"] <= stamped["published_at"] and stamped["progress"] == 0.75
+        assert "sent_at" not in finished and "published_at" not in finished
+    finally:
+        await layer.flush()
+        await client.aclose()

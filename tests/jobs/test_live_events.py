@@ -14,8 +14,9 @@ from tests.conftest import communicator
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user):
+async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user, settings):
     """Django's sync views share one thread; an event must not wait for it to be free."""
+    settings.EVENT_TIMESTAMPS = True  # the benchmarks' latency split: the web tier stamps its hop
     comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
@@ -30,4 +31,16 @@ async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user):
     assert message["job"]["progress"] == 0.5 and "relayed_at" in message["job"]
     assert time.monotonic() - started < 1.5, "the event waited for the sync thread"
     await busy
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_events_carry_no_benchmark_timestamps_unless_turned_on(ws_user, settings):
+    assert settings.EVENT_TIMESTAMPS is False  # the default
+    comm = communicator(f"/ws/jobs/?token={ws_user.token}")
+    connected, _ = await comm.connect()
+    assert connected
+    event = {"id": "x", "event": "progress", "progress": 0.5, "sent_at": 1.0}
+    await get_channel_layer().group_send(user_group(ws_user.pk), {"type": "job.update", "job": event})
+    assert (await comm.receive_json_from(timeout=2))["job"] == event  # relayed as it came, no relayed_at
     await comm.disconnect()

@@ -1,0 +1,93 @@
+"""What /metrics counts about jobs: updated in Redis when jobs start and end (jobs.lifecycle
+calls these), so the figures are cumulative and shared by every process.
+
+Each status change costs one pipelined Redis call, in the thread of its database step, after
+the change is committed. A failure is logged, never raised: metrics must not break a job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from core.redis_client import shared_redis
+from core.redis_metrics import Counter, Histogram
+from jobs.models import Job
+
+logger = logging.getLogger("comfyportal.jobs")
+
+DURATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600]
+WAIT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900]
+
+JOBS_STARTED = Counter("comfyportal_jobs_started", "Jobs handed to a node (a requeued job counts again).")
+JOBS_REQUEUED = Counter("comfyportal_jobs_requeued", "Jobs queued again because their node failed them.")
+JOBS_FINISHED = Counter("comfyportal_jobs_finished", "Jobs that ended, by status and workflow.", ["status", "workflow"])
+JOB_ERRORS = Counter("comfyportal_job_errors", "Jobs that ended in ERROR, by kind.", ["kind"])
+JOB_DURATION = Histogram(
+    "comfyportal_job_duration_seconds", "Run time of jobs that ended DONE.", DURATION_BUCKETS, ["workflow"]
+)
+QUEUE_WAIT = Histogram(
+    "comfyportal_queue_wait_seconds", "Time from submit to a node slot (last start), of ended jobs.", WAIT_BUCKETS
+)
+DISPATCH_LATENCY = Histogram(
+    "comfyportal_dispatch_latency_seconds",
+    "Time from submit to the node accepting the prompt, of ended jobs.",
+    WAIT_BUCKETS,
+)
+JOB_METRICS = [JOBS_STARTED, JOBS_REQUEUED, JOBS_FINISHED, JOB_ERRORS, JOB_DURATION, QUEUE_WAIT, DISPATCH_LATENCY]
+
+
+def error_kind(message: str) -> str:
+    if message.startswith("ComfyUI rejected"):
+        return "rejected"
+    if message.startswith("ComfyUI error"):
+        return "execution"
+    if message.startswith("Gave up after"):
+        return "node_lost"
+    if message.startswith("Timed out"):
+        return "timeout"
+    return "other"
+
+
+def jobs_started(count: int) -> None:
+    if count:
+        transaction.on_commit(lambda: _record(lambda pipe: JOBS_STARTED.inc(pipe, amount=count)))
+
+
+def job_requeued() -> None:
+    transaction.on_commit(lambda: _record(lambda pipe: JOBS_REQUEUED.inc(pipe)))
+
+
+def job_finished(job_id) -> None:
+    """Count a job that has just ended, and observe its times (read from its row)."""
+    transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, job_id)))
+
+
+def _observe_finished(pipe, job_id) -> None:
+    row = (
+        Job.objects.filter(pk=job_id)
+        .values_list("status", "workflow__slug", "error", "created_at", "started_at", "submitted_at", "finished_at")
+        .first()
+    )
+    if row is None:  # deleted meanwhile
+        return
+    status, workflow, error, created, started, submitted, finished = row
+    JOBS_FINISHED.inc(pipe, [status, workflow])
+    if status == Job.Status.ERROR:
+        JOB_ERRORS.inc(pipe, [error_kind(error)])
+    if started is not None:
+        QUEUE_WAIT.observe(pipe, (started - created).total_seconds())
+        if status == Job.Status.DONE and finished is not None:
+            JOB_DURATION.observe(pipe, (finished - started).total_seconds(), [workflow])
+    if submitted is not None:
+        DISPATCH_LATENCY.observe(pipe, (submitted - created).total_seconds())
+
+
+def _record(update) -> None:
+    try:
+        pipe = shared_redis().pipeline(transaction=False)
+        update(pipe)
+        pipe.execute()
+    except Exception as exc:  # a metric must never break a job
+        logger.warning("could not update job metrics: %s", exc)
