@@ -18,6 +18,7 @@ from jobs import files, imaging, lifecycle
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_job
 from nodes.comfy.client import ComfyClient
+from nodes.comfy.follow import output_images
 from nodes.health import mark_offline
 from workflows.prompt import build_prompt
 from workflows.spec import file_fields
@@ -164,13 +165,38 @@ def graph_for(job: Job, uploaded_names: dict[str, str]) -> dict:
 
 def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
     """The images of a history entry that the spec names as outputs (all saved ones if none)."""
-    from nodes.comfy.follow import output_images
-
     images = output_images(entry)
     nodes = {str(o["node"]) for o in spec.get("outputs", []) if o.get("node") is not None}
     if nodes:
         return [image for image in images if image["node"] in nodes]
     return [image for image in images if image.get("type", "output") == "output"]
+
+
+def missing_outputs(spec: dict, entry: dict) -> list[str]:
+    """The spec's required output nodes that produced no image in a finished prompt's history entry.
+
+    ComfyUI runs a prompt whose other outputs failed validation and calls it a success; only
+    this check tells that the job did not give what its workflow promises."""
+    produced = {image["node"] for image in output_images(entry)}
+    return [
+        str(o["node"])
+        for o in spec.get("outputs", [])
+        if o.get("node") is not None and not o.get("optional") and str(o["node"]) not in produced
+    ]
+
+
+def missing_outputs_error(graph: dict, node_ids: list[str]) -> str:
+    """The job's error for missing outputs, naming each node with its title and class."""
+    names = []
+    for node_id in node_ids:
+        node = graph.get(node_id) if isinstance(graph.get(node_id), dict) else {}
+        title = (node.get("_meta") or {}).get("title")
+        named = f'node {node_id} "{title}"' if title else f"node {node_id}"
+        names.append(f"{named} ({node.get('class_type') or '?'})")
+    return (
+        f"Incomplete result: output {', '.join(names)} produced no image. "
+        "The images that were made are kept as partial results."
+    )
 
 
 def has_file_inputs(job: Job) -> bool:

@@ -393,6 +393,12 @@ class Runner:
                 image["filename"], subfolder=image.get("subfolder", ""), type=image.get("type", "output")
             )
             results.append((data, f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"))
+        missing = outcomes.missing_outputs(job.workflow.spec, entry)
+        if missing:  # what was made is kept, as partial results of a failed job
+            await self._finish(
+                job, S.ERROR, outcomes.missing_outputs_error(job.workflow.graph, missing), results=results
+            )
+            return
         await self._finish(job, S.DONE, "", results=results)
 
     async def _on_progress(self, job: Job, progress: Progress) -> None:

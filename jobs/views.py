@@ -93,7 +93,10 @@ def delete(request: HttpRequest, job_id) -> HttpResponse:
 @login_required
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    results = JobFile.objects.filter(owner=request.user, kind=JobFile.Kind.RESULT).select_related("job__workflow")
+    # Only a finished job's results: the partial results of a failed one are not the user's pictures.
+    results = JobFile.objects.filter(
+        owner=request.user, kind=JobFile.Kind.RESULT, job__status=Job.Status.DONE
+    ).select_related("job__workflow")
     workflows = sorted(set(results.values_list("job__workflow__slug", "job__workflow__name")), key=lambda w: w[1] or "")
     selected = request.GET.get("workflow", "")
     if selected:

@@ -235,6 +235,11 @@ class Output(_Model):
 
     node: str = Field(min_length=1)
     type: Literal["image"] = "image"
+    optional: StrictBool = Field(
+        default=False,
+        description="The job may end DONE without an image from this node; "
+        "by default a job whose outputs did not all produce one ends in ERROR.",
+    )
 
 
 class WorkflowSpec(_Model):

@@ -42,6 +42,14 @@ class PromptRejected(ComfyError):
         super().__init__(summarize_rejection(self.error, self.node_errors))
 
 
+class PromptPartlyRejected(PromptRejected):
+    """`POST /prompt` answered 200 with `node_errors`: some outputs failed validation and the node
+    runs the others only. Not what the workflow promised, so it counts as a rejection."""
+
+    def __init__(self, node_errors: dict[str, Any]):
+        super().__init__({}, node_errors)
+
+
 class ExecutionFailed(ComfyError):
     """The prompt ran and a node raised (`execution_error`)."""
 

@@ -17,7 +17,14 @@ from typing import Any
 import websockets
 
 from nodes.comfy.client import ComfyClient, decode_ws_message
-from nodes.comfy.errors import ComfyError, ExecutionFailed, Interrupted, NodeUnreachable, PromptLost
+from nodes.comfy.errors import (
+    ComfyError,
+    ExecutionFailed,
+    Interrupted,
+    NodeUnreachable,
+    PromptLost,
+    PromptPartlyRejected,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +133,19 @@ class PromptRun:
         self.submitted = False
 
     async def run(self) -> dict:
-        """Connect the socket, POST the prompt, follow it; return the history entry."""
+        """Connect the socket, POST the prompt, follow it; return the history entry.
+
+        A prompt the node accepts only in part (200 with `node_errors`) is withdrawn from the
+        node and raised as PromptPartlyRejected: its surviving branch is not the job's result."""
         try:
             async with self.client.websocket(self.client_id) as ws:
-                await self.client.submit_prompt(self.graph, client_id=self.client_id, prompt_id=self.prompt_id)
+                accepted = await self.client.submit_prompt(
+                    self.graph, client_id=self.client_id, prompt_id=self.prompt_id
+                )
                 self.submitted = True
+                if accepted.node_errors:
+                    await self._withdraw()
+                    raise PromptPartlyRejected(accepted.node_errors)
                 if self.on_submitted is not None:
                     await self.on_submitted()
                 return await self._follow(ws)
@@ -138,6 +153,13 @@ class PromptRun:
             if not self.submitted:
                 raise
             return await self._follow(None)  # the socket died after the prompt was accepted
+
+    async def _withdraw(self) -> None:
+        """Stop our prompt on the node, pending or running; never another prompt (protocol §4)."""
+        try:
+            await self.client.cancel(self.prompt_id)
+        except ComfyError as exc:  # the job fails all the same; the node's copy may run on
+            logger.warning("cannot withdraw %s from %s: %s", self.prompt_id, self.client.base_url, exc)
 
     async def resume(self) -> dict:
         """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket."""

@@ -90,3 +90,11 @@ def test_consistency_is_checked_by_plain_model_validate():
     field = {"id": "a", "label": "A", "type": "bool", "bind": [{"node": "1", "input": "x"}]}
     with pytest.raises(ValidationError, match="duplicate field id 'a'"):
         WorkflowSpec.model_validate(base(inputs=[field, field]))
+
+
+def test_an_output_may_be_optional_and_says_so_with_a_json_boolean():
+    spec = WorkflowSpec.model_validate(base(outputs=[{"node": "9"}, {"node": "16", "optional": True}]))
+    assert [o.optional for o in spec.outputs] == [False, True]
+    with pytest.raises(ValidationError, match="optional"):
+        WorkflowSpec.model_validate(base(outputs=[{"node": "9", "optional": "yes"}]))
+    assert "optional" in json.dumps(spec_json_schema()["$defs"]["Output"])
