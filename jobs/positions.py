@@ -41,7 +41,7 @@ def queue_positions(jobs: Iterable[Job]) -> dict:
     per_user = {"partition_by": F("user_id")}
     oldest_first = F("created_at").asc()
     # Every queued job, with its owner's queue: keep each user's first (for their count) and ours.
-    rows = (
+    rows = list(
         Job.objects.filter(status=S.QUEUED)
         .annotate(
             queued=Window(Count("pk"), **per_user),
@@ -52,7 +52,6 @@ def queue_positions(jobs: Iterable[Job]) -> dict:
         .order_by()
         .values_list("pk", "user_id", "queued", "ahead")
     )
-    rows = list(rows)
-    queued = {user_id: count for _, user_id, count, _ in rows}.items()
-    wanted = set(wanted)
-    return {pk: _estimate(user_id, ahead, queued) for pk, user_id, _, ahead in rows if pk in wanted}
+    queued = {user_id: count for _, user_id, count, _ in rows}
+    listed = set(wanted)
+    return {pk: _estimate(user_id, ahead, queued.items()) for pk, user_id, _, ahead in rows if pk in listed}

@@ -108,7 +108,7 @@ def waiting_users() -> dict:
     """{user id: user} for the users not blocked with queued jobs, with only the fields
     dispatch reads (id, priority and the limits; the effective_* properties work on them).
 
-    SQL: a raw() with a subquery builds these users without the ORM's compile."""
+    SQL (through raw(), as users): every step asks, and the ORM's compile cost more than the answer."""
     User = get_user_model()
     users = User.objects.raw(
         f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
