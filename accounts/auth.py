@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts import throttle
+from accounts import queries, throttle
 from core.errors import Forbidden, TooManyRequests
 
 
@@ -24,11 +23,7 @@ def user_from_access_token(raw: str):
         user_id = int(token.get("user_id"))
     except (TokenError, TypeError, ValueError):
         return None
-    User = get_user_model()
-    # Every API request reads its user: as SQL, the ORM's compiling doubled the cost (0.57 → 0.26 ms).
-    user = next(
-        iter(User.objects.raw(f"SELECT * FROM {User._meta.db_table} WHERE id = %s AND is_active", [user_id])), None
-    )
+    user = queries.active_user(user_id)
     if user is None:
         return None
     ensure_not_blocked(user)

@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from core.redis_client import shared_redis, shared_script
+from core.redis_client import shared_script
 
 LOGIN_WINDOW = 300
 
@@ -36,11 +36,6 @@ redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
 return tostring(wait)
 """
-
-
-def redis_connection():
-    """The process's shared client (Django's cache would connect anew in every request)."""
-    return shared_redis()
 
 
 def bucket_key(user_id: int) -> str:

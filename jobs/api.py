@@ -12,7 +12,7 @@ from core.errors import InvalidInput, TooLarge
 from core.pagination import PageParams
 from jobs import files, services, stats
 from jobs.models import Job
-from jobs.presenters import for_presenting, present_job
+from jobs.presenters import for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
 
 router = Router(tags=["jobs"])
@@ -63,7 +63,7 @@ def list_jobs(request, page: Query[PageParams], status: str = "", workflow: str 
     jobs = _filtered(Job.objects.filter(user=request.user), status, workflow)
     jobs = for_presenting(jobs).order_by("-created_at")
     result = page.paginate(jobs)
-    return {"count": result["count"], "items": [present_job(job) for job in result["items"]]}
+    return {"count": result["count"], "items": present_jobs(result["items"])}
 
 
 @router.get("/jobs/{job_id}", response=JobOut)
@@ -120,7 +120,7 @@ def admin_list_jobs(request, page: Query[PageParams], status: str = "", workflow
         jobs = jobs.filter(user__username=user)
     jobs = for_presenting(jobs).order_by("-created_at")
     result = page.paginate(jobs)
-    return {"count": result["count"], "items": [present_job(job, position=False) for job in result["items"]]}
+    return {"count": result["count"], "items": present_jobs(result["items"], position=False)}
 
 
 @admin_router.get("/stats", summary="Load, generation times and errors")

@@ -10,13 +10,13 @@ from django.conf import settings
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
 from jobs.models import Job
 from jobs.notify import user_group
-from jobs.presenters import for_presenting, present_job
+from jobs.presenters import for_presenting, present_jobs
 
 
 @database_sync_to_async
 def _active_jobs(user) -> list[dict]:
     jobs = for_presenting(Job.objects.filter(user=user, status__in=Job.ACTIVE))
-    return [present_job(job) for job in jobs[:200]]
+    return present_jobs(jobs[:200])
 
 
 @database_sync_to_async

@@ -40,10 +40,6 @@ def cancel_was_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
-def mark_node_finished(job_ids: list[str]) -> None:
-    Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
-
-
 def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
     when their nodes accepted them, {job id: datetime}, in another."""

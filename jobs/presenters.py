@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from jobs.models import Job, JobFile
-from jobs.scheduler import queue_position
+from jobs.positions import queue_position, queue_positions
 
 
 def for_presenting(jobs):
@@ -30,7 +32,21 @@ def present_file(record: JobFile) -> dict:
 def present_job(
     job: Job, *, with_outputs: bool = True, position: bool = True, results: list[JobFile] | None = None
 ) -> dict:
-    """`results`: the job's result files when the caller already has them (a new job has none)."""
+    """One job; its queue position, if queued, costs a query (a list goes through present_jobs).
+    `results`: the job's result files when the caller already has them (a new job has none)."""
+    place = queue_position(job) if position else None
+    return _job_dict(job, place, with_outputs=with_outputs, results=results)
+
+
+def present_jobs(jobs: Iterable[Job], *, position: bool = True) -> list[dict]:
+    """A list of jobs (a page, a WebSocket's snapshot), with the queue positions of all of
+    them read in one query."""
+    jobs = list(jobs)
+    places = queue_positions(jobs) if position else {}
+    return [_job_dict(job, places.get(job.pk)) for job in jobs]
+
+
+def _job_dict(job: Job, position: int | None, *, with_outputs: bool = True, results: list | None = None) -> dict:
     data = {
         "id": str(job.id),
         "status": job.status,
@@ -39,7 +55,7 @@ def present_job(
         "workflow_version": job.workflow.version,
         "progress": round(job.progress, 4),
         "progress_text": job.progress_text,
-        "position": queue_position(job) if position else None,
+        "position": position,
         "node": job.node.name if job.node_id and job.node else None,
         "attempts": job.attempts,
         "error": job.error,

@@ -34,7 +34,7 @@ from django.utils import timezone
 from jobs import outcomes
 from jobs.models import Job
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
-from jobs.scheduler import dispatch
+from jobs.scheduler import dispatch, mark_node_finished
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
     ComfyError,
@@ -175,7 +175,7 @@ class Runner:
 
     async def _record_node_finished(self, finished: list[str]) -> None:
         if finished:
-            await self.db(outcomes.mark_node_finished, finished)
+            await self.db(mark_node_finished, finished)
 
     async def _tell_whether_full(self, full: bool) -> None:
         """Let submitters skip waking runners while no slot is free (see notify.WAKE_SCRIPT).

@@ -13,15 +13,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import NamedTuple
 
-from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from jobs import lifecycle
+from jobs import lifecycle, queries
 from jobs.models import Job, quota_day_start
+from jobs.queries import QueuedJob
 from nodes.health import CLIENT_ID_PREFIX
 from nodes.models import ComfyNode
 from workflows.services import workflow_versions
@@ -62,56 +61,30 @@ def forget_kept_nodes() -> None:
     _nodes.clear()
 
 
-# The nodes dispatch may use, once for both the step's lock and the "is any node usable?" check.
-_ELIGIBLE = f"""FROM {ComfyNode._meta.db_table} WHERE is_active = %s AND status = %s AND remove_when_drained = %s"""
-_ELIGIBLE_PARAMS = (True, ComfyNode.Status.ONLINE, False)
-
-
-def _any_eligible() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 {_ELIGIBLE} LIMIT 1", _ELIGIBLE_PARAMS)
-        return cursor.fetchone() is not None
-
-
 def eligible_nodes() -> tuple[list[NodeSlots], int]:
     """Lock active ONLINE nodes (inside a transaction); return those with free slots, and how
-    many nodes were locked (those another dispatcher holds are skipped, not counted).
-
-    Plain SQL, as tuples: every dispatch step asks, and compiling the two ORM queries and
-    building a model per node cost more than the database spent answering them."""
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
-            _ELIGIBLE_PARAMS,
-        )
-        nodes = cursor.fetchall()
-        if not nodes:
-            return [], 0
-        # Counted after the lock, in a statement of its own: it sees every claim committed by
-        # whoever held these nodes before us. A slot is taken until the node has finished the
-        # prompt, not until we stored its outputs.
-        cursor.execute(
-            f"""SELECT node_id, COUNT(*) FROM {Job._meta.db_table}
-                WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(nodes))})
-                GROUP BY node_id""",
-            [S.RUNNING, *(node[0] for node in nodes)],
-        )
-        running = dict(cursor.fetchall())
-    load = {pk: running.get(pk, 0) + foreign for pk, _, _, foreign, _ in nodes}
-    free_nodes = [node for node in nodes if node[2] > load[node[0]]]
-    known = known_nodes({pk: updated_at for pk, _, _, _, updated_at in free_nodes})
+    many nodes were locked (those another dispatcher holds are skipped, not counted)."""
+    nodes = queries.lock_eligible_nodes()
+    if not nodes:
+        return [], 0
+    # Counted after the lock, in a statement of its own: it sees every claim committed by
+    # whoever held these nodes before us. A slot is taken until the node has finished the
+    # prompt, not until we stored its outputs.
+    running = queries.busy_slots([node.pk for node in nodes])
+    load = {node.pk: running.get(node.pk, 0) + node.foreign_queue for node in nodes}
+    free_nodes = [node for node in nodes if node.max_queue > load[node.pk]]
+    known = known_nodes({node.pk: node.updated_at for node in free_nodes})
     return [
         NodeSlots(
-            node=known[pk][0],
-            priority=priority,
-            max_queue=max_queue,
-            free=max_queue - load[pk],
-            load=load[pk],
-            class_types=known[pk][1],
+            node=known[node.pk][0],
+            priority=node.priority,
+            max_queue=node.max_queue,
+            free=node.max_queue - load[node.pk],
+            load=load[node.pk],
+            class_types=known[node.pk][1],
         )
-        for pk, priority, max_queue, _, _ in free_nodes
-        if pk in known
+        for node in free_nodes
+        if node.pk in known
     ], len(nodes)
 
 
@@ -135,35 +108,20 @@ class Dispatched:
     contended: bool = False
 
 
-def dispatch_once(*, runner_id: str) -> list[Job]:
-    """Assign as many queued jobs as there are free slots. Returns the claimed jobs (RUNNING)."""
-    return dispatch(runner_id=runner_id).jobs
-
-
 def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
-    """One dispatch step. `node_finished`: jobs whose node has just finished their prompt
-    (their slots count as free from now), recorded in the same transaction."""
-    if node_finished:
-        from jobs.outcomes import mark_node_finished
-
-        mark_node_finished(node_finished)
-    User = get_user_model()
+    """One dispatch step. `node_finished`: jobs whose node has just finished their prompt,
+    recorded first and committed at once, so that their slots count as free from now, for
+    this step and every other dispatcher."""
+    mark_node_finished(node_finished)
     assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
     with transaction.atomic():
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
         if seen == 0:
-            return Dispatched([], 0, 0, contended=_any_eligible())
+            return Dispatched([], 0, 0, contended=queries.any_eligible_node())
         if total_free == 0:
             return Dispatched([], 0, seen)
-        users = {
-            u.pk: u
-            for u in User.objects.raw(  # with only the fields dispatch reads
-                f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
-                WHERE is_blocked = %s AND id IN (SELECT user_id FROM {Job._meta.db_table} WHERE status = %s)""",
-                [False, S.QUEUED],
-            )
-        }
+        users = queries.waiting_users()
         if not users:
             return Dispatched([], total_free, seen)
         now = timezone.now()
@@ -185,7 +143,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if row["last"] is not None:
                 last_served[row["user"]] = row["last"]
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
-        heads = queue_heads(wanted, total_free)
+        heads = queries.queue_heads(wanted, total_free)
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
@@ -235,43 +193,6 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     return Dispatched(jobs, total_free + unclaimed, seen)
 
 
-class QueuedJob(NamedTuple):
-    """What dispatch reads of a queued job."""
-
-    pk: uuid.UUID
-    user_id: int
-    workflow_id: int
-    priority: int
-    created_at: object  # only compared with the others from the same query
-
-
-def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]]:
-    """Each user's first `per_user` queued jobs by priority then age, in one query.
-
-    Written as SQL, read as tuples: the ORM spends longer compiling this window query and
-    building its models than the database spends running it, on every dispatch step. Claims
-    are conditional updates, so two dispatchers reading the same job never both get it.
-    """
-    if not user_ids or per_user < 1:
-        return {}
-    users = ", ".join(["%s"] * len(user_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
-                  SELECT id, user_id, workflow_id, priority, created_at,
-                         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
-                  FROM {Job._meta.db_table} WHERE status = %s AND user_id IN ({users})
-                ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
-            [S.QUEUED, *user_ids, per_user],
-        )
-        rows = cursor.fetchall()
-    heads: dict[int, list[QueuedJob]] = {}
-    for row in rows:
-        job = QueuedJob(*row)
-        heads.setdefault(job.user_id, []).append(job)
-    return heads
-
-
 def _first_runnable(
     jobs: list[QueuedJob], slots: list[NodeSlots], needs: dict[int, frozenset]
 ) -> tuple[QueuedJob | None, NodeSlots | None]:
@@ -282,23 +203,8 @@ def _first_runnable(
     return None, None
 
 
-def queue_position(job: Job) -> int | None:
-    """Where a queued job stands under fair scheduling (1 = next), an estimate for people.
-
-    Round-robin across users: ahead of it are its owner's earlier jobs, and from every other
-    user as many jobs as that (plus one). One query: queued jobs counted per user (as SQL:
-    every submit and every page of jobs asks, and the ORM took longer to compile it than
-    the database to answer).
-    """
-    if job.status != S.QUEUED:
-        return None
-    created_at = Job._meta.get_field("created_at").get_db_prep_value(job.created_at, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT user_id, COUNT(*), COUNT(*) FILTER (WHERE user_id = %s AND created_at < %s)
-                FROM {Job._meta.db_table} WHERE status = %s GROUP BY user_id""",
-            [job.user_id, created_at, S.QUEUED],
-        )
-        rows = cursor.fetchall()
-    mine_ahead = sum(ahead for _, _, ahead in rows)
-    return 1 + mine_ahead + sum(min(n, mine_ahead + 1) for user_id, n, _ in rows if user_id != job.user_id)
+def mark_node_finished(job_ids: list[str]) -> None:
+    """The nodes finished these jobs' prompts: their slots are free (their outputs may still be
+    on their way)."""
+    if job_ids:
+        Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())

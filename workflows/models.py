@@ -2,7 +2,26 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
+
+# Sent after changes that send no post_save: QuerySet.update() (admin bulk actions), bulk_create().
+workflows_changed_in_bulk = Signal()
+
+
+class WorkflowQuerySet(models.QuerySet):
+    """Bulk changes announce themselves like single saves do, so that no process keeps serving
+    a workflow version that was switched off (see services.get_active_workflow)."""
+
+    def update(self, **kwargs):
+        rows = super().update(**kwargs)
+        workflows_changed_in_bulk.send(sender=self.model)
+        return rows
+
+    def bulk_create(self, *args, **kwargs):
+        created = super().bulk_create(*args, **kwargs)
+        workflows_changed_in_bulk.send(sender=self.model)
+        return created
 
 
 class Workflow(models.Model):
@@ -27,6 +46,8 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkflowQuerySet.as_manager()
 
     class Meta:
         ordering = ["category", "name", "-created_at"]

@@ -12,9 +12,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def empty_buckets(alice, bob):
     """User ids repeat across test runs; start every test with full buckets."""
-    from accounts.throttle import bucket_key, redis_connection
+    from accounts.throttle import bucket_key
+    from core.redis_client import shared_redis
 
-    redis_connection().delete(bucket_key(alice.pk), bucket_key(bob.pk))
+    shared_redis().delete(bucket_key(alice.pk), bucket_key(bob.pk))
 
 
 def test_api_rate_limit_gives_429_with_retry_after(settings, alice):

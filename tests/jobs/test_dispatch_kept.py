@@ -11,7 +11,7 @@ from core.redis_client import shared_redis
 from jobs.models import Job
 from jobs.scheduler import dispatch
 from tests.conftest import make_user
-from tests.factories import make_job, make_node, make_workflow
+from tests.factories import change_row_elsewhere, make_job, make_node, make_workflow
 from workflows.models import Workflow
 from workflows.services import CHANGES_KEY
 
@@ -59,8 +59,8 @@ def test_a_workflow_change_anywhere_makes_the_next_step_read_versions_again():
     make_node(max_queue=4, class_types=["EmptyImage"])
     make_job(user, workflow)
     dispatch(runner_id="r1")
-    # Changed behind this process's back (a raw edit), then any process replaces the mark.
-    Workflow.objects.filter(pk=workflow.pk).update(class_types=["EmptyImage", "NotOnAnyNode"])
+    # Changed by another process: this one hears of it only when the mark is replaced.
+    change_row_elsewhere(Workflow, workflow.pk, class_types=["EmptyImage", "NotOnAnyNode"])
     shared_redis().set(CHANGES_KEY, "another-process")
     make_job(user, workflow)
     assert dispatch(runner_id="r1").jobs == []  # its node lacks a class the version now needs

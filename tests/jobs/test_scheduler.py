@@ -1,4 +1,4 @@
-"""dispatch_once: eligibility, capacity, fairness, and safety with concurrent dispatchers."""
+"""dispatch: eligibility, capacity, fairness, and safety with concurrent dispatchers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from jobs import lifecycle
 from jobs.models import Job
-from jobs.scheduler import dispatch, dispatch_once, queue_position
+from jobs.positions import queue_position
+from jobs.scheduler import dispatch
 from tests.conftest import make_user
 from tests.factories import make_job, make_node, make_workflow
 
@@ -27,13 +28,13 @@ def test_assigns_up_to_max_queue_per_node(alice):
         make_job(alice, workflow)
     alice.max_concurrent_jobs = 10
     alice.save()
-    claimed = dispatch_once(runner_id="r1")
+    claimed = dispatch(runner_id="r1").jobs
     assert len(claimed) == 3
     per_node = Counter(job.node.name for job in claimed)
     assert sorted(per_node.values()) == [1, 2]
     assert all(j.status == S.RUNNING and j.prompt_id and j.client_id.startswith("comfyportal-") for j in claimed)
     assert Job.objects.filter(status=S.QUEUED).count() == 2
-    assert dispatch_once(runner_id="r1") == []  # every slot is taken
+    assert dispatch(runner_id="r1").jobs == []  # every slot is taken
 
 
 def test_dispatch_reports_free_slots_left_and_frees_finished_slots(alice):
@@ -63,10 +64,10 @@ def test_skips_offline_inactive_draining_and_foreign_load(alice):
     make_node(remove_when_drained=True)
     busy = make_node(max_queue=2, foreign_queue=2)  # someone else's prompts fill it
     make_job(alice, workflow)
-    assert dispatch_once(runner_id="r1") == []
+    assert dispatch(runner_id="r1").jobs == []
     busy.foreign_queue = 1
     busy.save()
-    assert [j.node_id for j in dispatch_once(runner_id="r1")] == [busy.pk]
+    assert [j.node_id for j in dispatch(runner_id="r1").jobs] == [busy.pk]
 
 
 def test_job_goes_only_to_a_node_that_has_its_classes(alice):
@@ -74,7 +75,7 @@ def test_job_goes_only_to_a_node_that_has_its_classes(alice):
     make_node(class_types=["EmptyImage", "SaveImage"])
     able = make_node(class_types=["EmptyImage", "KSampler", "SaveImage", "VAEDecode"])
     make_job(alice, workflow)
-    claimed = dispatch_once(runner_id="r1")
+    claimed = dispatch(runner_id="r1").jobs
     assert [j.node_id for j in claimed] == [able.pk]
 
 
@@ -83,10 +84,10 @@ def test_a_node_that_learns_new_classes_gets_the_jobs_needing_them(alice):
     workflow = make_workflow(class_types=["EmptyImage", "KSampler", "SaveImage"])
     node = make_node(class_types=["EmptyImage", "SaveImage"])
     make_job(alice, workflow)
-    assert dispatch_once(runner_id="r1") == []
+    assert dispatch(runner_id="r1").jobs == []
     node.class_types = ["EmptyImage", "KSampler", "SaveImage"]
     node.save()
-    assert [j.node_id for j in dispatch_once(runner_id="r1")] == [node.pk]
+    assert [j.node_id for j in dispatch(runner_id="r1").jobs] == [node.pk]
 
 
 def test_node_priority_then_least_loaded(alice):
@@ -97,7 +98,7 @@ def test_node_priority_then_least_loaded(alice):
     alice.save()
     for _ in range(3):
         make_job(alice, workflow)
-    claimed = dispatch_once(runner_id="r1")
+    claimed = dispatch(runner_id="r1").jobs
     assert claimed[0].node_id == high.pk or Counter(j.node_id for j in claimed) == {high.pk: 1, low.pk: 2}
     assert Counter(j.node_id for j in claimed) == {high.pk: 1, low.pk: 2}
 
@@ -111,12 +112,12 @@ def test_fair_between_users(alice, bob):
     for _ in range(50):
         make_job(alice, workflow)
     bobs = make_job(bob, workflow)
-    first = dispatch_once(runner_id="r1")
+    first = dispatch(runner_id="r1").jobs
     assert len(first) == 1
     # Whoever went first, Bob's job runs no later than the second slot.
     if first[0].user_id != bob.pk:
         assert lifecycle.transition(first[0].pk, from_status=S.RUNNING, to_status=S.DONE)
-        second = dispatch_once(runner_id="r1")
+        second = dispatch(runner_id="r1").jobs
         assert [j.pk for j in second] == [bobs.pk]
     assert node.jobs.filter(user=bob).exists()
 
@@ -131,7 +132,7 @@ def test_user_priority_weights_the_share(alice, bob):
     for _ in range(10):
         make_job(alice, workflow)
         make_job(bob, workflow)
-    claimed = dispatch_once(runner_id="r1")
+    claimed = dispatch(runner_id="r1").jobs
     assert Counter(j.user_id for j in claimed) == {alice.pk: 3, bob.pk: 1}
 
 
@@ -140,7 +141,7 @@ def test_job_priority_then_age_within_a_user(alice):
     make_node(max_queue=1)
     make_job(alice, workflow)
     urgent = make_job(alice, workflow, priority=5)
-    assert [j.pk for j in dispatch_once(runner_id="r1")] == [urgent.pk]
+    assert [j.pk for j in dispatch(runner_id="r1").jobs] == [urgent.pk]
 
 
 def test_max_concurrent_jobs_is_enforced_at_dispatch(alice):
@@ -150,8 +151,8 @@ def test_max_concurrent_jobs_is_enforced_at_dispatch(alice):
     alice.save()
     for _ in range(4):
         make_job(alice, workflow)
-    assert len(dispatch_once(runner_id="r1")) == 2
-    assert dispatch_once(runner_id="r1") == []
+    assert len(dispatch(runner_id="r1").jobs) == 2
+    assert dispatch(runner_id="r1").jobs == []
 
 
 def test_blocked_users_jobs_wait(alice):
@@ -160,7 +161,7 @@ def test_blocked_users_jobs_wait(alice):
     make_job(alice, workflow)
     alice.is_blocked = True
     alice.save()
-    assert dispatch_once(runner_id="r1") == []
+    assert dispatch(runner_id="r1").jobs == []
 
 
 def test_queue_position_is_round_robin(alice, bob):
@@ -210,21 +211,21 @@ def test_claim_moves_each_job_to_its_own_node_and_ids_and_leaves_a_job_no_longer
 
 
 def test_a_job_cancelled_while_dispatch_decides_is_not_sent_and_its_slot_stays_free(alice, monkeypatch):
-    from jobs import scheduler
+    from jobs import queries
 
     workflow = make_workflow()
     make_node(max_queue=2)
     kept, cancelled = make_job(alice, workflow), make_job(alice, workflow)
     alice.max_concurrent_jobs = 10
     alice.save()
-    read_queue = scheduler.queue_heads
+    read_queue = queries.queue_heads
 
     def cancel_after_reading(*args):
         heads = read_queue(*args)
         lifecycle.transition(cancelled.pk, from_status=S.QUEUED, to_status=S.CANCELLED)
         return heads
 
-    monkeypatch.setattr(scheduler, "queue_heads", cancel_after_reading)
+    monkeypatch.setattr(queries, "queue_heads", cancel_after_reading)
     result = dispatch(runner_id="r1")
     assert [j.pk for j in result.jobs] == [kept.pk] and result.free_slots == 1
     assert Job.objects.get(pk=cancelled.pk).status == S.CANCELLED
@@ -248,7 +249,7 @@ def test_concurrent_dispatchers_never_double_assign_or_overfill():
         barrier.wait()
         try:
             for _ in range(5):
-                got = dispatch_once(runner_id=f"r{n}")
+                got = dispatch(runner_id=f"r{n}").jobs
                 with lock:
                     claimed.extend(j.pk for j in got)
         finally:
@@ -318,5 +319,5 @@ def test_daily_limit_is_enforced_at_dispatch(alice):
         make_job(alice, workflow)
     alice.daily_job_limit = 2  # lowered by an admin after the jobs were queued
     alice.save()
-    assert len(dispatch_once(runner_id="r1")) == 2
-    assert dispatch_once(runner_id="r1") == []
+    assert len(dispatch(runner_id="r1").jobs) == 2
+    assert dispatch(runner_id="r1").jobs == []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import redis
+from django.urls import reverse
 
 from core.errors import NotFound
 from core.redis_client import shared_redis
-from tests.factories import make_workflow
+from tests.factories import change_row_elsewhere, make_workflow
 from workflows import services
 from workflows.models import Workflow
 from workflows.services import CHANGES_KEY, get_active_workflow, set_active
@@ -29,7 +30,7 @@ def test_a_change_by_another_process_is_seen_at_once():
     workflow = make_workflow("elsewhere")
     get_active_workflow("elsewhere")
     # Another process switches the workflow off: its row changes, and its signal replaces the mark.
-    Workflow.objects.filter(pk=workflow.pk).update(is_active=False)
+    change_row_elsewhere(Workflow, workflow.pk, is_active=False)
     assert get_active_workflow("elsewhere").pk == workflow.pk  # no mark change yet: still the kept one
     shared_redis().set(CHANGES_KEY, "another-process")
     with pytest.raises(NotFound):
@@ -52,7 +53,7 @@ def test_switching_off_or_uploading_a_version_here_is_seen_at_once(django_captur
 def test_a_redis_that_restarted_empty_does_not_match_an_old_mark():
     workflow = make_workflow("restart")
     get_active_workflow("restart")
-    Workflow.objects.filter(pk=workflow.pk).update(is_active=False)
+    change_row_elsewhere(Workflow, workflow.pk, is_active=False)
     shared_redis().delete(CHANGES_KEY)  # Redis restarted without its data
     with pytest.raises(NotFound):
         get_active_workflow("restart")
@@ -68,3 +69,39 @@ def test_without_redis_every_read_goes_to_the_database(monkeypatch, django_asser
     for _ in range(2):
         with django_assert_num_queries(1):
             assert get_active_workflow("no-redis").slug == "no-redis"
+
+
+def _admin_action(admin_user, action: str, workflow: Workflow) -> None:
+    from tests.pages.conftest import logged_in
+
+    changelist = reverse("admin:workflows_workflow_changelist")
+    response = logged_in(admin_user).post(changelist, {"action": action, "_selected_action": [workflow.pk]})
+    assert response.status_code == 302
+    assert Workflow.objects.get(pk=workflow.pk).is_active is (action == "activate")
+
+
+# The admin's bulk actions change rows with QuerySet.update(), which sends no post_save: the
+# change must reach the other processes all the same. Each test keeps what "another process"
+# (a second web instance) kept before the action, then submits as that process.
+
+
+def test_a_workflow_switched_off_by_the_admin_action_is_refused_by_every_process(admin_user, alice_api, monkeypatch):
+    workflow = make_workflow("switched-off")
+    get_active_workflow("switched-off")
+    other_process = dict(services._active)
+    _admin_action(admin_user, "deactivate", workflow)
+    monkeypatch.setattr(services, "_active", other_process)  # from here on, this is that other process
+    refused = alice_api.post("/api/jobs", {"workflow": "switched-off", "inputs": {}})
+    assert refused.status_code == 404
+    assert refused.json()["detail"] == "workflow: no active workflow 'switched-off'."
+
+
+def test_a_version_switched_on_by_the_admin_action_is_used_by_every_process(admin_user, alice_api, monkeypatch):
+    make_workflow("switched-on", version="1.0.0")
+    newer = make_workflow("switched-on", version="1.1.0", is_active=False)
+    assert get_active_workflow("switched-on").version == "1.0.0"
+    other_process = dict(services._active)
+    _admin_action(admin_user, "activate", newer)
+    monkeypatch.setattr(services, "_active", other_process)
+    submitted = alice_api.post("/api/jobs", {"workflow": "switched-on", "inputs": {}})
+    assert submitted.status_code == 201 and submitted.json()["workflow_version"] == "1.1.0"

@@ -1,0 +1,170 @@
+"""The raw SQL of jobs, each statement a small function returning plain values.
+
+Most of these run on every submit or every dispatch step: written as SQL and read as tuples
+because compiling the ORM query and building models cost more than the database spent
+answering. Each function says in one line why it is SQL; everything else uses the ORM.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import NamedTuple
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from jobs.models import Job
+from nodes.models import ComfyNode
+
+S = Job.Status
+JOBS = Job._meta.db_table
+
+
+def _db_datetime(value):
+    return Job._meta.get_field("created_at").get_db_prep_value(value, connection)
+
+
+# Submit
+
+
+def lock_user(user_id: int) -> None:
+    """Serialize one user's submits (inside a transaction), so that two at once cannot both
+    pass a quota with one place left. (SQLite has no row locks: it serializes writers itself.)
+
+    SQL: every submit runs it, and the ORM spent longer compiling it than the database locking."""
+    if not connection.features.has_select_for_update:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {get_user_model()._meta.db_table} WHERE id = %s FOR UPDATE", [user_id])
+
+
+def count_queued_and_today(user_id: int, day_start) -> tuple[int, int]:
+    """The user's queued jobs, and their jobs created since `day_start` (for the quotas).
+
+    SQL: every submit runs it, and the ORM spent longer compiling it than the database answering."""
+    start = _db_datetime(day_start)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
+                FROM {JOBS} WHERE user_id = %s AND (status = %s OR created_at >= %s)""",
+            [S.QUEUED, start, user_id, S.QUEUED, start],
+        )
+        return cursor.fetchone()
+
+
+# Dispatch (every step runs these, many times a second under load)
+
+# The nodes dispatch may use, defined once for both the step's lock and the "is any usable?" check.
+_ELIGIBLE = f"FROM {ComfyNode._meta.db_table} WHERE is_active = %s AND status = %s AND remove_when_drained = %s"
+_ELIGIBLE_PARAMS = (True, ComfyNode.Status.ONLINE, False)
+
+
+class EligibleNode(NamedTuple):
+    pk: int
+    priority: int
+    max_queue: int
+    foreign_queue: int  # prompts others put on the node
+    updated_at: object  # changes whenever the row is saved (see scheduler.known_nodes)
+
+
+def lock_eligible_nodes() -> list[EligibleNode]:
+    """Lock the active ONLINE nodes, by priority (inside a transaction); those another
+    dispatcher holds are skipped.
+
+    SQL: the ORM's compile and a model per node cost more than the database's answer."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
+            _ELIGIBLE_PARAMS,
+        )
+        return [EligibleNode(*row) for row in cursor.fetchall()]
+
+
+def any_eligible_node() -> bool:
+    """Is any node usable at all (whoever holds its lock)?
+
+    SQL: it shares its definition of "usable" with lock_eligible_nodes, so the two never differ."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 {_ELIGIBLE} LIMIT 1", _ELIGIBLE_PARAMS)
+        return cursor.fetchone() is not None
+
+
+def busy_slots(node_ids: list[int]) -> dict[int, int]:
+    """{node id: our jobs holding one of its slots}: RUNNING and not yet finished on the node.
+
+    SQL: the ORM's GROUP BY compile cost more than the database's answer, on every step."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT node_id, COUNT(*) FROM {JOBS}
+                WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(node_ids))})
+                GROUP BY node_id""",
+            [S.RUNNING, *node_ids],
+        )
+        return dict(cursor.fetchall())
+
+
+def waiting_users() -> dict:
+    """{user id: user} for the users not blocked with queued jobs, with only the fields
+    dispatch reads (id, priority and the limits; the effective_* properties work on them).
+
+    SQL (through raw(), as users): every step asks, and the ORM's compile cost more than the answer."""
+    User = get_user_model()
+    users = User.objects.raw(
+        f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
+            WHERE is_blocked = %s AND id IN (SELECT user_id FROM {JOBS} WHERE status = %s)""",
+        [False, S.QUEUED],
+    )
+    return {user.pk: user for user in users}
+
+
+class QueuedJob(NamedTuple):
+    """What dispatch reads of a queued job."""
+
+    pk: uuid.UUID
+    user_id: int
+    workflow_id: int
+    priority: int
+    created_at: object  # only compared with the others from the same query
+
+
+def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]]:
+    """Each user's first `per_user` queued jobs by priority then age, in one query.
+
+    SQL: the ORM spent longer compiling this window query and building its models than the
+    database spent running it."""
+    if not user_ids or per_user < 1:
+        return {}
+    users = ", ".join(["%s"] * len(user_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
+                  SELECT id, user_id, workflow_id, priority, created_at,
+                         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
+                  FROM {JOBS} WHERE status = %s AND user_id IN ({users})
+                ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
+            [S.QUEUED, *user_ids, per_user],
+        )
+        rows = cursor.fetchall()
+    heads: dict[int, list[QueuedJob]] = {}
+    for row in rows:
+        job = QueuedJob(*row)
+        heads.setdefault(job.user_id, []).append(job)
+    return heads
+
+
+# Queue position of one job (jobs.positions)
+
+
+def queued_per_user(user_id: int, created_at) -> list[tuple[int, int, int]]:
+    """[(user id, their queued jobs, how many of them `user_id` queued before `created_at`)].
+
+    SQL: every submit answers with the new job's position, and the ORM took longer to compile
+    this than the database to answer."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT user_id, COUNT(*), COUNT(*) FILTER (WHERE user_id = %s AND created_at < %s)
+                FROM {JOBS} WHERE status = %s GROUP BY user_id""",
+            [user_id, _db_datetime(created_at), S.QUEUED],
+        )
+        return cursor.fetchall()

@@ -1,0 +1,165 @@
+"""The raw SQL statements (jobs/queries.py, accounts/queries.py), each alone. The suite runs
+on SQLite and on PostgreSQL (DATABASE_URL): these are the tests that differ between them."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, connection, connections, transaction
+from django.utils import timezone
+
+from accounts import queries as account_queries
+from jobs import queries
+from jobs.models import Job, quota_day_start
+from nodes.models import ComfyNode
+from tests.conftest import PASSWORD, make_user
+from tests.factories import make_job, make_node, make_workflow
+
+S = Job.Status
+pytestmark = pytest.mark.django_db
+
+
+def _created(job: Job, when) -> Job:
+    Job.objects.filter(pk=job.pk).update(created_at=when)
+    return Job.objects.get(pk=job.pk)
+
+
+def test_count_queued_and_today(alice, bob):
+    workflow = make_workflow()
+    yesterday = quota_day_start() - timedelta(hours=1)
+    make_job(alice, workflow)
+    _created(make_job(alice, workflow), yesterday)  # queued since yesterday: counts as queued only
+    make_job(alice, workflow, status=S.DONE)  # today, finished: counts for today only
+    _created(make_job(alice, workflow, status=S.DONE), yesterday)  # neither
+    make_job(bob, workflow)
+    assert tuple(queries.count_queued_and_today(alice.pk, quota_day_start())) == (2, 2)
+    assert tuple(queries.count_queued_and_today(make_user("nobody").pk, quota_day_start())) == (0, 0)
+
+
+def test_lock_user_costs_nothing_where_the_database_has_no_row_locks(alice, django_assert_num_queries):
+    if connection.features.has_select_for_update:
+        pytest.skip("this database locks the row: see the next test")
+    with django_assert_num_queries(0):
+        queries.lock_user(alice.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_user_holds_the_users_row_until_the_transaction_ends():
+    if not connection.features.has_select_for_update:
+        pytest.skip("row locks are a PostgreSQL feature; SQLite serializes writers")
+    alice = make_user("alice")
+    locked, attempts = threading.Event(), []
+
+    def another_submit():
+        try:
+            locked.wait(10)
+            with transaction.atomic():
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                    queries.lock_user(alice.pk)
+                    attempts.append("locked")
+                except OperationalError:
+                    attempts.append("waited")
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=another_submit)
+    other.start()
+    with transaction.atomic():
+        queries.lock_user(alice.pk)
+        locked.set()
+        other.join(10)
+    assert attempts == ["waited"]
+    with transaction.atomic():  # released at commit
+        queries.lock_user(alice.pk)
+
+
+def test_lock_eligible_nodes_and_any_eligible_node():
+    low = make_node(priority=1)
+    high = make_node(priority=5, foreign_queue=2)
+    make_node(status=ComfyNode.Status.OFFLINE)
+    make_node(is_active=False)
+    make_node(remove_when_drained=True)
+    with transaction.atomic():
+        nodes = queries.lock_eligible_nodes()
+    assert [n.pk for n in nodes] == [high.pk, low.pk]  # by priority
+    assert (nodes[0].priority, nodes[0].max_queue, nodes[0].foreign_queue) == (5, high.max_queue, 2)
+    high.save()  # what tells dispatch to read the node's row again
+    assert queries.lock_eligible_nodes()[0].updated_at != nodes[0].updated_at
+    assert queries.any_eligible_node()
+    ComfyNode.objects.filter(pk__in=[low.pk, high.pk]).update(status=ComfyNode.Status.OFFLINE)
+    assert queries.lock_eligible_nodes() == [] and not queries.any_eligible_node()
+
+
+def test_busy_slots_counts_running_jobs_until_their_node_finished_them(alice):
+    workflow = make_workflow()
+    busy, idle = make_node(), make_node()
+    make_job(alice, workflow, status=S.RUNNING, node=busy)
+    make_job(alice, workflow, status=S.RUNNING, node=busy)
+    make_job(alice, workflow, status=S.RUNNING, node=busy, node_finished_at=timezone.now())  # slot free again
+    make_job(alice, workflow, status=S.DONE, node=idle)
+    make_job(alice, workflow)
+    assert queries.busy_slots([busy.pk, idle.pk]) == {busy.pk: 2}
+
+
+def test_waiting_users_are_those_not_blocked_with_queued_jobs(alice, bob, outsider, settings):
+    workflow = make_workflow()
+    alice.priority, alice.daily_job_limit = 3, 7
+    alice.save()
+    make_job(alice, workflow)
+    make_job(alice, workflow)
+    bob.is_blocked = True
+    bob.save()
+    make_job(bob, workflow)
+    make_job(outsider, workflow, status=S.RUNNING)
+    users = queries.waiting_users()
+    assert list(users) == [alice.pk]
+    waiting = users[alice.pk]
+    assert (waiting.priority, waiting.effective_daily_job_limit) == (3, 7)
+    assert waiting.effective_max_concurrent_jobs == settings.DEFAULT_MAX_CONCURRENT_JOBS
+
+
+def test_queue_heads_gives_each_users_first_jobs_by_priority_then_age(alice, bob, outsider):
+    workflow = make_workflow()
+    start = timezone.now() - timedelta(minutes=10)
+    old = _created(make_job(alice, workflow), start)
+    urgent = _created(make_job(alice, workflow, priority=5), start + timedelta(minutes=2))
+    _created(make_job(alice, workflow), start + timedelta(minutes=1))  # third: beyond per_user
+    theirs = make_job(bob, workflow)
+    make_job(bob, workflow, status=S.RUNNING)
+    make_job(outsider, workflow)  # not asked for
+    heads = queries.queue_heads([alice.pk, bob.pk], 2)
+    assert {user: [uuid.UUID(str(job.pk)) for job in jobs] for user, jobs in heads.items()} == {
+        alice.pk: [urgent.pk, old.pk],
+        bob.pk: [theirs.pk],
+    }
+    first = heads[alice.pk][0]
+    assert (first.user_id, first.workflow_id, first.priority) == (alice.pk, workflow.pk, 5)
+    assert queries.queue_heads([], 2) == {} and queries.queue_heads([alice.pk], 0) == {}
+
+
+def test_queued_per_user_counts_everyones_queue_and_the_owners_earlier_jobs(alice, bob):
+    workflow = make_workflow()
+    start = timezone.now() - timedelta(minutes=10)
+    mine = [_created(make_job(alice, workflow), start + timedelta(minutes=i)) for i in range(3)]
+    make_job(alice, workflow, status=S.RUNNING)
+    make_job(bob, workflow)
+    make_job(bob, workflow)
+    rows = {user: (count, ahead) for user, count, ahead in queries.queued_per_user(alice.pk, mine[2].created_at)}
+    assert rows == {alice.pk: (3, 2), bob.pk: (2, 0)}
+
+
+def test_active_user_reads_an_active_user_blocked_or_not(alice, bob, outsider):
+    bob.is_blocked = True
+    bob.save()
+    outsider.is_active = False
+    outsider.save()
+    found = account_queries.active_user(alice.pk)
+    assert found.pk == alice.pk and found.username == "alice" and found.check_password(PASSWORD)
+    assert account_queries.active_user(bob.pk).is_blocked
+    assert account_queries.active_user(outsider.pk) is None
+    assert account_queries.active_user(10**9) is None
