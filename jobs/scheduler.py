@@ -144,7 +144,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     """One dispatch step. `node_finished`: jobs whose node has just finished their prompt
     (their slots count as free from now), recorded in the same transaction."""
     if node_finished:
-        from jobs.outcomes import mark_node_finished
+        from jobs.steps import mark_node_finished
 
         mark_node_finished(node_finished)
     User = get_user_model()

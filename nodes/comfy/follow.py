@@ -17,7 +17,7 @@ from typing import Any
 import websockets
 
 from nodes.comfy.client import ComfyClient, decode_ws_message
-from nodes.comfy.errors import ComfyError, ExecutionFailed, Interrupted, NodeUnreachable, PromptLost
+from nodes.comfy.errors import ComfyError, ExecutionFailed, Interrupted, NodeUnreachable, PromptLost, PromptUnknown
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,15 @@ class PromptRun:
             return await self._follow(None)  # the socket died after the prompt was accepted
 
     async def resume(self) -> dict:
-        """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket."""
+        """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket.
+
+        Raises PromptUnknown, before following anything, if the node has no trace of it."""
         self.submitted = True
         entry = await self.client.history(self.prompt_id)
         if entry is not None:
             return self._finish(entry)
         if self.prompt_id not in (await self.client.queue()).prompt_ids:
-            raise PromptLost(f"the node does not know prompt {self.prompt_id} (restarted or cleared)")
+            raise PromptUnknown(f"the node does not know prompt {self.prompt_id} (restarted or cleared)")
         try:
             async with self.client.websocket(self.client_id) as ws:
                 return await self._follow(ws)
