@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
-        from jobs.tasks import on_worker_spawned
+        from jobs.supervision import on_worker_spawned
         from nodes.signals import node_came_online
 
         post_spawn.connect(on_worker_spawned, dispatch_uid="jobs-ensure-runners")

@@ -522,8 +522,10 @@ def encode_mask_file_mode(mask: Image.Image) -> bytes:
     ComfyUI decodes 8-bit RGB PNGs exactly (value/255), so white arrives as 1.0 = masked.
     Raises ``ValueError`` if ``mask`` is not mode "L" (or "1").
     """
-    m = _require_mask(mask)
-    return _png_bytes(Image.merge("RGB", (m, m, m)))
+    m = np.asarray(_require_mask(mask), dtype=np.uint8)
+    rgb = np.empty((*m.shape, 3), dtype=np.uint8)
+    rgb[...] = m[..., None]  # numpy, not Image.merge: numpy lets other threads run meanwhile
+    return _png_bytes(Image.fromarray(rgb, "RGB"))
 
 
 def encode_mask_alpha_mode(mask: Image.Image) -> bytes:
@@ -533,10 +535,10 @@ def encode_mask_alpha_mode(mask: Image.Image) -> bytes:
     output is 1 − alpha/255, i.e. exactly mask/255. Raises ``ValueError`` if ``mask`` is not
     mode "L" (or "1").
     """
-    m = _require_mask(mask)
-    alpha = Image.fromarray((255 - np.asarray(m, dtype=np.uint8)).astype(np.uint8), "L")
-    zero = Image.new("L", m.size, 0)
-    return _png_bytes(Image.merge("RGBA", (zero, zero, zero, alpha)))
+    m = np.asarray(_require_mask(mask), dtype=np.uint8)
+    rgba = np.zeros((*m.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = 255 - m  # numpy, not Image.merge: numpy lets other threads run meanwhile
+    return _png_bytes(Image.fromarray(rgba, "RGBA"))
 
 
 # --------------------------------------------------------------------------------------------

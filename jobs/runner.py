@@ -4,14 +4,15 @@ Following a job is mostly waiting on a socket, so one process follows every job 
 claimed at once (hundreds), instead of pinning a process per job. Each loop turn:
 
 1. `dispatch()` records which nodes finished a prompt and claims queued jobs for free node
-   slots; each gets a follower task;
-2. beside dispatch, every second: heartbeat our jobs, act on cancel requests;
-3. beside dispatch, every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat) and reconcile
-   them with their node (finished there → collect; still there → follow; gone → requeue);
+   slots; each gets a `JobFollower` task (`jobs.follower`), which runs it on its node;
+2. beside dispatch, every second: announce presence, heartbeat our jobs, act on cancel requests;
+3. beside dispatch, every few seconds: adopt RUNNING jobs whose runner died (stale heartbeat),
+   and start runners if some are missing (`jobs.supervision`);
 4. every NODE_HEALTH_INTERVAL: health-check all nodes (one runner at a time, by a lock).
 
-Several runners (in several qcluster processes or machines) may run at once: the database
-decides who owns what.
+The followers' progress and "node accepted the prompt" times are written in batches, twice a
+second. Several runners (in several qcluster processes or machines) may run at once: the
+database decides who owns what.
 """
 
 from __future__ import annotations
@@ -23,41 +24,33 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
-from django.utils import timezone
 
-from jobs import outcomes
+from jobs import steps
+from jobs.follower import JobFollower, cancel_on_node
 from jobs.models import Job
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
 from jobs.scheduler import dispatch, mark_node_finished
+from jobs.supervision import PRESENCE_TTL, RUNNER_KEY, ensure_runners
 from nodes.comfy.client import ComfyClient
-from nodes.comfy.errors import (
-    ComfyError,
-    ExecutionFailed,
-    Interrupted,
-    NodeUnreachable,
-    PromptLost,
-    PromptRejected,
-)
-from nodes.comfy.follow import Progress, PromptRun, finished_entry
-from nodes.health import check_nodes_async
+from nodes.health import check_nodes_async, remove_drained_nodes
 from nodes.models import ComfyNode
 
 logger = logging.getLogger("comfyportal.jobs")
-S = Job.Status
 
-RUNNER_KEY = f"{settings.REDIS_PREFIX}:runner:"
 PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for all jobs (live
 # progress goes over /ws/jobs/ at once; the row serves page loads and the polling fallback)
-PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 
 
 class Runner:
+    """Dispatches jobs and follows them, each with a `JobFollower`, which sees the runner
+    as a `jobs.follower.RunnerLink`."""
+
     def __init__(self, *, runner_id: str | None = None, max_jobs: int = 500, health: bool = True):
         self.id = runner_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.max_jobs = max_jobs
@@ -210,12 +203,10 @@ class Runner:
             await self._beat()
         if now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
             self._last["adopt"] = now
-            for job in await self.db(outcomes.adopt_stale_jobs, runner_id=self.id, following=list(self.tasks)):
+            for job in await self.db(steps.adopt_stale_jobs, runner_id=self.id, following=list(self.tasks)):
                 self.start(job, resume=True)
         if now - self._last["peers"] >= 10.0:  # a peer died with its qcluster: replace it
             self._last["peers"] = now
-            from jobs.tasks import ensure_runners
-
             await asyncio.to_thread(ensure_runners)
         if (
             self.health
@@ -229,7 +220,7 @@ class Runner:
         try:
             if await self.db(cache.add, "health-lock", self.id, settings.NODE_HEALTH_INTERVAL * 0.9):
                 nodes = await self.db(lambda: list(ComfyNode.objects.filter(is_active=True)))
-                await self.db(_remove_drained)
+                await self.db(remove_drained_nodes)
                 if nodes:
                     await check_nodes_async(nodes, db=self.db, client_for=self.client_for)
         except Exception:
@@ -237,8 +228,6 @@ class Runner:
 
     async def _hand_over(self) -> None:
         """Stop counting as a live runner and start a successor before finishing our jobs."""
-        from jobs.tasks import ensure_runners
-
         try:
             await self._redis.delete(RUNNER_KEY + self.id)
         except Exception:
@@ -264,7 +253,7 @@ class Runner:
 
     async def _beat(self) -> None:
         """Keep our jobs' heartbeats fresh and act on cancel requests."""
-        cancel_ids = await self.db(outcomes.heartbeat, runner_id=self.id, job_ids=list(self.tasks))
+        cancel_ids = await self.db(steps.heartbeat, runner_id=self.id, job_ids=list(self.tasks))
         for job_id in cancel_ids:
             if job_id in self.tasks and job_id not in self.cancelling:
                 self.cancelling.add(job_id)
@@ -286,13 +275,14 @@ class Runner:
                 pass
         self.executor.shutdown(wait=False)
 
-    # --- one job ------------------------------------------------------------------------------
+    # --- the jobs it follows ----------------------------------------------------------------
     def start(self, job: Job, *, resume: bool) -> None:
         job_id = str(job.pk)
         previous = self.tasks.get(job_id)
         # A job requeued by its own follower can be claimed again before that follower has
         # returned: run the new attempt after it, never beside it and never not at all.
-        task = asyncio.create_task(self._after(previous, self.run_job(job, resume=resume)), name=f"job-{job_id}")
+        attempt = JobFollower(self, job).run(resume=resume)
+        task = asyncio.create_task(self._after(previous, attempt), name=f"job-{job_id}")
         self.tasks[job_id] = task
         task.add_done_callback(lambda t, job_id=job_id: self._done(job_id, t))
 
@@ -310,108 +300,40 @@ class Runner:
         self.submitted.pop(job_id, None)  # requeued or adopted elsewhere: not ours to write
         self.wake.set()  # a slot is free: dispatch again now
 
-    async def run_job(self, job: Job, *, resume: bool) -> None:
-        job_id = str(job.pk)
-        node = job.node
-        if node is None:  # its node was deleted while nobody followed the job
-            await self.db(outcomes.requeue_or_fail, job.pk, runner_id=self.id, reason="its node was removed")
+    async def _cancel(self, job_id: str) -> None:
+        """A user asked to cancel a running job: stop it on its node, then stop following."""
+        job = await self.db(steps.load_job, job_id)
+        if job is None or job.node is None:
             return
-        client = self.client_for(node)
-        remaining = settings.JOB_TIMEOUT - (timezone.now() - (job.started_at or timezone.now())).total_seconds()
-        try:
-            async with asyncio.timeout(max(0.0, remaining)):
-                entry = await self._execute(job, client, resume=resume)
-                await self._collect(job, client, entry)
-        except PromptRejected as exc:
-            await self._finish(job, S.ERROR, exc.message)
-        except ExecutionFailed as exc:
-            await self._finish(job, S.ERROR, f"ComfyUI error: {exc.message}")
-        except Interrupted as exc:
-            if await self.db(outcomes.cancel_was_requested, job.pk):
-                await self._finish(job, S.CANCELLED, "Cancelled while running.")
-            else:
-                await self._finish(job, S.ERROR, f"Interrupted on node {node.name} by someone else ({exc.message}).")
-        except ComfyError as exc:  # transient: the node is gone or lost the prompt
-            await self._on_transient(job, client, node, exc)
-        except TimeoutError:
-            await self._safe_cancel_on_node(client, job)
-            await self._finish(job, S.ERROR, f"Timed out: not finished after {settings.JOB_TIMEOUT:g} s.")
-        except asyncio.CancelledError:
-            if job_id in self.cancelling:
-                await self._finish(job, S.CANCELLED, "Cancelled while running.")
-                return
-            raise  # the runner is shutting down: the job stays RUNNING and is adopted
-        except Exception as exc:
-            logger.exception("job %s failed inside comfyportal", job_id)
-            await self._finish(job, S.ERROR, f"Internal error while running the job: {type(exc).__name__}: {exc}")
+        await cancel_on_node(self.client_for(job.node), job.prompt_id)
+        task = self.tasks.get(job_id)
+        if task is None:
+            return
+        done, _ = await asyncio.wait([task], timeout=8)
+        if not done:  # the node did not confirm in time: stop following, it is cancelled
+            task.cancel()
 
-    async def _execute(self, job: Job, client: ComfyClient, *, resume: bool) -> dict:
-        def prompt_run(graph: dict) -> PromptRun:
-            return PromptRun(
-                client,
-                graph,
-                prompt_id=job.prompt_id,
-                client_id=job.client_id,
-                on_progress=lambda p: self._on_progress(job, p),
-                on_submitted=lambda: self._submitted(job),
-                on_finished=lambda: self._node_slot_free(job),
-            )
+    # --- what followers hand over (RunnerLink) ---------------------------------------------------
+    def record_progress(self, job_id: str, fraction: float, text: str) -> None:
+        self.progress[job_id] = (fraction, text)  # written by _write_running_state
 
-        if resume:  # reconcile with the node: finished there, still there, or gone
-            entry = await client.history(job.prompt_id)
-            if entry is not None:
-                return finished_entry(entry, job.prompt_id)
-            if job.prompt_id in (await client.queue()).prompt_ids:
-                return await prompt_run(job.workflow.graph).resume()
-            if job.submitted_at is not None:
-                raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)")
-        if outcomes.has_file_inputs(job):
-            records = await self.db(outcomes.inputs_to_send, job.pk)
-        else:  # nothing to read: the claim has just loaded the job (a later cancel is seen by the heartbeat)
-            records = None if job.cancel_requested else {}
-        if records is None:
-            raise Interrupted("cancelled before it was sent to the node")
-        uploaded = await outcomes.upload_inputs(client, job, records)
-        return await prompt_run(outcomes.graph_for(job, uploaded)).run()
+    def record_submitted(self, job_id: str, at: datetime) -> None:
+        self.submitted[job_id] = at  # written by _write_running_state
 
-    async def _submitted(self, job: Job) -> None:
-        # Written by _write_running_state, or with the job's end: kept on the job too, for a job
-        # that ends while the batch holding it is being written (that UPDATE skips ended jobs).
-        job.submitted_at = timezone.now()
-        self.submitted[str(job.pk)] = job.submitted_at
-
-    async def _node_slot_free(self, job: Job) -> None:
-        """The node finished the prompt: let dispatch fill its slot (and record that, in the same
-        database step) while we collect the outputs."""
-        self.node_finished.append(str(job.pk))
+    def slot_freed(self, job_id: str) -> None:
+        """Let dispatch fill the slot now (and record that the node finished, in the same step)."""
+        self.node_finished.append(job_id)
         self.wake.set()
 
-    async def _collect(self, job: Job, client: ComfyClient, entry: dict) -> None:
-        results = []
-        for image in outcomes.wanted_outputs(job.workflow.spec, entry):
-            data = await client.view(
-                image["filename"], subfolder=image.get("subfolder", ""), type=image.get("type", "output")
-            )
-            results.append((data, f"{image.get('type', 'output')}/{image.get('subfolder', '')}/{image['filename']}"))
-        missing = outcomes.missing_outputs(job.workflow.spec, entry)
-        if missing:  # what was made is kept, as partial results of a failed job
-            await self._finish(
-                job, S.ERROR, outcomes.missing_outputs_error(job.workflow.graph, missing), results=results
-            )
-            return
-        await self._finish(job, S.DONE, "", results=results)
+    def forget(self, job_id: str) -> None:
+        self.progress.pop(job_id, None)
+        self.submitted.pop(job_id, None)
 
-    async def _on_progress(self, job: Job, progress: Progress) -> None:
-        payload = {
-            "id": str(job.pk),
-            "status": S.RUNNING,
-            "progress": progress.fraction,
-            "progress_text": progress.text,
-            "node": job.node.name if job.node else None,
-            "event": "progress",
-        }
-        await self._send_event(job.user_id, payload)
-        self.progress[str(job.pk)] = (progress.fraction, progress.text)  # written by _write_running_state
+    async def send_event(self, user_id: int, payload: dict) -> None:
+        if self.events is not None:
+            self.events.send(user_id, payload)
+        else:  # not serving (tests drive a job directly), or another channel layer
+            await send_job_event_async(user_id, payload)
 
     async def _write_running_state(self) -> None:
         """Every PROGRESS_DB_INTERVAL: the latest progress of all our jobs in one UPDATE (and
@@ -423,72 +345,7 @@ class Runner:
             if not batch and not submitted:
                 continue
             try:
-                await self.db(outcomes.write_running_state, batch, submitted)
+                await self.db(steps.write_running_state, batch, submitted)
             except Exception as exc:  # progress is informative; the next batch will do
                 self.submitted = {**submitted, **self.submitted}  # these are kept for the next try
                 logger.warning("runner %s: cannot write progress: %s", self.id, exc)
-
-    async def _on_transient(self, job: Job, client: ComfyClient, node: ComfyNode, exc: ComfyError) -> None:
-        if await self.db(outcomes.cancel_was_requested, job.pk):
-            await self._finish(job, S.CANCELLED, "Cancelled while running.")
-            return
-        if isinstance(exc, NodeUnreachable) or not isinstance(exc, PromptLost):
-            await self.db(outcomes.node_failed, node.pk, exc.message)
-        await self._safe_cancel_on_node(client, job)  # never let a stray copy run on
-        await self.db(outcomes.requeue_or_fail, job.pk, runner_id=self.id, reason=exc.message)
-        await self._publish(job.pk)
-
-    async def _safe_cancel_on_node(self, client: ComfyClient, job: Job) -> None:
-        try:
-            async with asyncio.timeout(3):
-                await client.cancel(job.prompt_id)
-        except (ComfyError, TimeoutError):
-            pass
-
-    async def _cancel(self, job_id: str) -> None:
-        """A user asked to cancel a running job: stop it on its node, then stop following."""
-        job = await self.db(outcomes.load_job, job_id)
-        if job is None or job.node is None:
-            return
-        await self._safe_cancel_on_node(self.client_for(job.node), job)
-        task = self.tasks.get(job_id)
-        if task is None:
-            return
-        done, _ = await asyncio.wait([task], timeout=8)
-        if not done:  # the node did not confirm in time: stop following, it is cancelled
-            task.cancel()
-
-    async def _finish(self, job: Job, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
-        self.progress.pop(str(job.pk), None)
-        self.submitted.pop(str(job.pk), None)
-        payload = await self.db(
-            outcomes.finish_and_present,
-            job,
-            status=status,
-            message=message,
-            results=results,
-            submitted_at=job.submitted_at,
-        )
-        if payload is not None:
-            await self._send_event(payload["user_id"], payload["job"])
-
-    async def _send_event(self, user_id: int, payload: dict) -> None:
-        if self.events is not None:
-            self.events.send(user_id, payload)
-        else:  # not serving (tests drive a job directly), or another channel layer
-            await send_job_event_async(user_id, payload)
-
-    async def _publish(self, job_id) -> None:
-        payload = await self.db(outcomes.payload_for, job_id)
-        if payload is not None:
-            await self._send_event(payload["user_id"], payload["job"])
-
-
-def _remove_drained() -> None:
-    from nodes.health import remove_drained_nodes
-
-    remove_drained_nodes()
-
-
-def stale_cutoff():
-    return timezone.now() - timedelta(seconds=settings.RUNNER_STALE_AFTER)

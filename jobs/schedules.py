@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django_q.models import Schedule
 
+from jobs.supervision import ensure_runners
+
 SCHEDULES = [
     # (name, function, minutes)
     ("keep job runners alive", "jobs.tasks.ensure_runners", 1),
@@ -16,6 +18,4 @@ def upsert_schedules() -> None:
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
         )
-    from jobs.tasks import ensure_runners
-
     ensure_runners()

@@ -9,6 +9,7 @@ from jobs import files, lifecycle, queries
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
+from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
@@ -107,8 +108,6 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
 
 
 def _announce(job: Job) -> None:
-    from jobs.tasks import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
-
     job.announced = present_job(job, results=[])  # a new job has no results yet
     # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
     if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):

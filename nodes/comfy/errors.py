@@ -72,6 +72,11 @@ class PromptLost(ComfyError):
     transient = True
 
 
+class PromptUnknown(PromptLost):
+    """Coming back to a prompt (`PromptRun.resume`), the node has it neither in its history nor
+    in its queue: lost, or never received if nobody saw the node accept it."""
+
+
 def summarize_rejection(error: dict[str, Any], node_errors: dict[str, Any]) -> str:
     """A human summary of a 400 from /prompt: one clause per failing input, no tracebacks."""
     parts: list[str] = []

@@ -24,6 +24,7 @@ from nodes.comfy.errors import (
     NodeUnreachable,
     PromptLost,
     PromptPartlyRejected,
+    PromptUnknown,
 )
 
 logger = logging.getLogger(__name__)
@@ -162,13 +163,15 @@ class PromptRun:
             logger.warning("cannot withdraw %s from %s: %s", self.prompt_id, self.client.base_url, exc)
 
     async def resume(self) -> dict:
-        """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket."""
+        """Follow a prompt sent earlier (by a runner that died): history, queue, then the socket.
+
+        Raises PromptUnknown, before following anything, if the node has no trace of it."""
         self.submitted = True
         entry = await self.client.history(self.prompt_id)
         if entry is not None:
             return self._finish(entry)
         if self.prompt_id not in (await self.client.queue()).prompt_ids:
-            raise PromptLost(f"the node does not know prompt {self.prompt_id} (restarted or cleared)")
+            raise PromptUnknown(f"the node does not know prompt {self.prompt_id} (restarted or cleared)")
         try:
             async with self.client.websocket(self.client_id) as ws:
                 return await self._follow(ws)

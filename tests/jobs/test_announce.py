@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 
 from core.redis_client import shared_redis
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY, announce_new_job, user_group
-from jobs.tasks import RUNNER_CHECK_KEY
+from jobs.supervision import RUNNER_CHECK_KEY
 from tests.factories import make_workflow
 
 
@@ -57,7 +57,7 @@ def test_only_the_submit_that_takes_the_turn_checks_the_runners(
 ):
     make_workflow("tiny")
     checks = []
-    monkeypatch.setattr("jobs.tasks.ensure_runners", lambda force=False: checks.append(force) or 0)
+    monkeypatch.setattr("jobs.services.ensure_runners", lambda force=False: checks.append(force) or 0)
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             assert alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}}).status_code == 201

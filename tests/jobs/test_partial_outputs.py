@@ -14,7 +14,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from jobs import outcomes
+from jobs import transfer
+from jobs.follower import JobFollower
 from jobs.models import Job, JobFile
 from jobs.runner import Runner
 from nodes.comfy.client import ComfyClient
@@ -73,7 +74,7 @@ def running_job(base_url: str, *, picture_optional: bool = False) -> Job:
 async def run(job: Job, *, resume: bool = False) -> Job:
     runner = Runner(health=False)
     try:
-        await runner.run_job(job, resume=resume)
+        await JobFollower(runner, job).run(resume=resume)
     finally:
         await runner.close()
     return await sync_to_async(Job.objects.get)(pk=job.pk)
@@ -165,15 +166,15 @@ def recorded_entry() -> dict:
 
 def test_the_recorded_partial_run_misses_its_dropped_output():
     spec = {"outputs": [{"node": "4", "type": "image"}, {"node": "6", "type": "image"}]}
-    assert outcomes.missing_outputs(spec, recorded_entry()) == ["6"]
+    assert transfer.missing_outputs(spec, recorded_entry()) == ["6"]
     spec["outputs"][1]["optional"] = True
-    assert outcomes.missing_outputs(spec, recorded_entry()) == []
+    assert transfer.missing_outputs(spec, recorded_entry()) == []
 
 
 def test_the_missing_outputs_error_names_each_node_with_its_title_and_class():
     graph = recorded_entry()["prompt"][2]
     graph["6"]["_meta"] = {"title": "Scaled"}
-    assert outcomes.missing_outputs_error(graph, ["6"]).startswith(
+    assert transfer.missing_outputs_error(graph, ["6"]).startswith(
         'Incomplete result: output node 6 "Scaled" (SaveImage) produced no image.'
     )
-    assert "node 9 (?)" in outcomes.missing_outputs_error(graph, ["4", "9"])
+    assert "node 9 (?)" in transfer.missing_outputs_error(graph, ["4", "9"])

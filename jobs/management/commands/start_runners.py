@@ -1,6 +1,6 @@
 from django.core.management import BaseCommand
 
-from jobs.tasks import ensure_runners
+from jobs.supervision import ensure_runners
 
 
 class Command(BaseCommand):

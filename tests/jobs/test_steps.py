@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from jobs import outcomes
+from jobs import steps
+from jobs.follower import JobFollower
 from jobs.models import Job
 from jobs.presenters import for_presenting, present_job
 from tests.factories import make_job, make_node, make_workflow
@@ -30,7 +31,7 @@ def claimed_job(user) -> Job:
 
 def test_the_event_says_what_the_row_says(alice):
     job = claimed_job(alice)
-    event = outcomes.finish_and_present(job, status=S.DONE, message="", results=[(png(), "output//a.png")])
+    event = steps.finish_and_present(job, status=S.DONE, message="", results=[(png(), "output//a.png")])
     fresh = present_job(for_presenting(Job.objects.filter(pk=job.pk)).get())
     assert event["user_id"] == alice.pk
     assert event["job"] == fresh
@@ -40,7 +41,7 @@ def test_the_event_says_what_the_row_says(alice):
 def test_a_job_someone_else_ended_is_presented_as_they_left_it(alice):
     job = claimed_job(alice)
     Job.objects.filter(pk=job.pk).update(status=S.CANCELLED, error="Cancelled while running.")
-    event = outcomes.finish_and_present(job, status=S.ERROR, message="node died")
+    event = steps.finish_and_present(job, status=S.ERROR, message="node died")
     assert event["job"]["status"] == S.CANCELLED and event["job"]["error"] == "Cancelled while running."
 
 
@@ -54,14 +55,14 @@ def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_
         for _ in range(2)
     )
     requeued = make_job(alice, workflow, status=S.QUEUED)
-    outcomes.write_running_state(
+    steps.write_running_state(
         {str(followed.pk): (0.5, "KSampler 10/20")}, {str(followed.pk): accepted, str(requeued.pk): accepted}
     )
     followed.refresh_from_db()
     assert followed.submitted_at == accepted and followed.progress == 0.5
     assert Job.objects.get(pk=requeued.pk).submitted_at is None  # no longer running: not ours to stamp
     # A job that ends before the next progress write gets it with its ending.
-    outcomes.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted)
+    steps.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted)
     assert Job.objects.get(pk=short.pk).submitted_at == accepted
 
 
@@ -103,11 +104,12 @@ async def test_when_the_node_accepted_a_job_is_kept_when_the_job_ends_while_that
 
     job = await sync_to_async(lambda: claimed_job(make_user("dora")))()
     runner = Runner(health=False)
+    follower = JobFollower(runner, job)
     try:
-        await runner._submitted(job)
+        await follower._submitted()
         batch, runner.submitted = runner.submitted, {}  # the progress writer took the batch…
-        await runner._finish(job, S.DONE, "")  # …and the job ended before the batch's UPDATE ran,
-        await runner.db(outcomes.write_running_state, {}, batch)  # which skips jobs no longer running
+        await follower._finish(S.DONE, "")  # …and the job ended before the batch's UPDATE ran,
+        await runner.db(steps.write_running_state, {}, batch)  # which skips jobs no longer running
         fresh = await sync_to_async(Job.objects.get)(pk=job.pk)
         assert fresh.status == S.DONE and fresh.submitted_at == batch[str(job.pk)]
     finally:

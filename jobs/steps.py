@@ -1,7 +1,7 @@
-"""Single steps of running a job, each one small and testable alone (the runner calls them).
+"""The database steps of running a job, each one small and testable alone.
 
-Database steps are plain functions (the runner runs them off its event loop); node steps
-are async and take the node's client.
+Plain blocking functions: the runner and its followers call them off the event loop, through
+the runner's database thread (`Runner.db`). Talking to the node is `jobs.transfer`'s business.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs import files, imaging, lifecycle
+from jobs import files, lifecycle
 from jobs.models import Job, JobFile
+from jobs.notify import wake_dispatch
 from jobs.presenters import for_presenting, present_job
-from nodes.comfy.client import ComfyClient
-from nodes.comfy.follow import output_images
 from nodes.health import mark_offline
-from workflows.prompt import build_prompt
 from workflows.spec import file_fields
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -146,53 +144,11 @@ def requeue_or_fail(job_id, *, runner_id: str, reason: str) -> None:
         error=f"Attempt {attempt} failed ({reason}); waiting for another node.",
     ):
         logger.info("job %s requeued (attempt %s): %s", job_id, attempt, reason, extra={"job": str(job_id)})
-        from jobs.notify import wake_dispatch
-
         wake_dispatch()
 
 
 def node_failed(node_id: int, message: str) -> None:
     mark_offline(node_id, message)
-
-
-def graph_for(job: Job, uploaded_names: dict[str, str]) -> dict:
-    return build_prompt(job.workflow, job.inputs, uploaded_names)
-
-
-def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
-    """The images of a history entry that the spec names as outputs (all saved ones if none)."""
-    images = output_images(entry)
-    nodes = {str(o["node"]) for o in spec.get("outputs", []) if o.get("node") is not None}
-    if nodes:
-        return [image for image in images if image["node"] in nodes]
-    return [image for image in images if image.get("type", "output") == "output"]
-
-
-def missing_outputs(spec: dict, entry: dict) -> list[str]:
-    """The spec's required output nodes that produced no image in a finished prompt's history entry.
-
-    ComfyUI runs a prompt whose other outputs failed validation and calls it a success; only
-    this check tells that the job did not give what its workflow promises."""
-    produced = {image["node"] for image in output_images(entry)}
-    return [
-        str(o["node"])
-        for o in spec.get("outputs", [])
-        if o.get("node") is not None and not o.get("optional") and str(o["node"]) not in produced
-    ]
-
-
-def missing_outputs_error(graph: dict, node_ids: list[str]) -> str:
-    """The job's error for missing outputs, naming each node with its title and class."""
-    names = []
-    for node_id in node_ids:
-        node = graph.get(node_id) if isinstance(graph.get(node_id), dict) else {}
-        title = (node.get("_meta") or {}).get("title")
-        named = f'node {node_id} "{title}"' if title else f"node {node_id}"
-        names.append(f"{named} ({node.get('class_type') or '?'})")
-    return (
-        f"Incomplete result: output {', '.join(names)} produced no image. "
-        "The images that were made are kept as partial results."
-    )
 
 
 def has_file_inputs(job: Job) -> bool:
@@ -213,51 +169,6 @@ def inputs_to_send(job_id) -> dict[str, tuple[JobFile, bytes]] | None:
     if job is None or job.cancel_requested:
         return None
     return _input_records(job)
-
-
-async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[JobFile, bytes]]) -> dict[str, str]:
-    """Send the job's images and masks to the node; return {field id: name to put in the graph}.
-
-    Masks are normalized against their image here (size, binarization, invert, grow) and
-    encoded as comfyui-protocol.md §10 says: an RGB PNG in file mode, RGBA with alpha =
-    255 − mask merged through /upload/mask in alpha mode.
-    """
-    fields = {f["id"]: f for f in job.workflow.spec.get("inputs", [])}
-    uploaded: dict[str, str] = {}
-    image_uploads = {}
-    for field_id, field in fields.items():
-        if field.get("type") == "image" and field_id in records:
-            record, data = records[field_id]
-            image_uploads[field_id] = await client.upload_image(data, f"cp_{record.pk}.png", overwrite=True)
-            uploaded[field_id] = image_uploads[field_id].ref
-    for field_id, field in fields.items():
-        if field.get("type") != "mask" or field_id not in records:
-            continue
-        mask_record, mask_data = records[field_id]
-        image_id = field.get("for_image")
-        image_record = records.get(image_id, (None, None))[0]
-        size = (image_record.width, image_record.height) if image_record else (mask_record.width, mask_record.height)
-        mask = imaging.normalize_mask(
-            mask_data,
-            size=size,
-            invert=bool(field.get("invert")),
-            grow=int(field.get("grow") or 0),
-            soft_edges=bool(field.get("soft_edges")),
-            resample=field.get("filter") or "nearest",
-        )
-        stem = f"cp_{mask_record.pk}_{image_record.pk if image_record else 'x'}"
-        if field.get("mode") == "alpha" and image_id in image_uploads:
-            merged = await client.upload_mask(
-                imaging.encode_mask_alpha_mode(mask),
-                f"{stem}_alpha.png",
-                original=image_uploads[image_id],
-                overwrite=True,
-            )
-            uploaded[field_id] = merged.ref
-        else:
-            sent = await client.upload_image(imaging.encode_mask_file_mode(mask), f"{stem}_mask.png", overwrite=True)
-            uploaded[field_id] = sent.ref
-    return uploaded
 
 
 def _input_records(job: Job) -> dict[str, tuple[JobFile, bytes]]:

@@ -1,0 +1,210 @@
+"""Run one job on its node: send it, follow it, collect its outputs, end it.
+
+A `JobFollower` is one job's task in its runner's event loop. A job the runner has just claimed
+is sent (inputs uploaded, then the prompt); a job adopted from a runner that died is first
+reconciled with its node (finished there → collect; still there → follow; unknown there → send
+it if it was never accepted, else requeue). Failures of the node (gone, prompt lost) requeue the
+job; failures of the job (rejected, a node raised, interrupted, timed out) end it.
+
+The follower does not know the runner's class: it talks to it through `RunnerLink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import steps, transfer
+from jobs.models import Job
+from nodes.comfy.client import ComfyClient
+from nodes.comfy.errors import (
+    ComfyError,
+    ExecutionFailed,
+    Interrupted,
+    NodeUnreachable,
+    PromptLost,
+    PromptRejected,
+    PromptUnknown,
+)
+from nodes.comfy.follow import Progress, PromptRun
+from nodes.models import ComfyNode
+from workflows.prompt import build_prompt
+
+logger = logging.getLogger("comfyportal.jobs")
+S = Job.Status
+
+
+class RunnerLink(Protocol):
+    """What a follower needs from the runner that owns it."""
+
+    id: str
+    cancelling: set[str]  # jobs whose owner asked to cancel: being stopped then means "cancelled"
+
+    def db(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        """Run a blocking database step (`jobs.steps`) off the event loop."""
+
+    def client_for(self, node: ComfyNode) -> ComfyClient: ...
+
+    async def send_event(self, user_id: int, payload: dict) -> None: ...
+
+    def record_progress(self, job_id: str, fraction: float, text: str) -> None:
+        """Keep a job's latest progress for the runner's next batched write."""
+
+    def record_submitted(self, job_id: str, at: datetime) -> None:
+        """Keep when a job's node accepted its prompt for the runner's next batched write."""
+
+    def slot_freed(self, job_id: str) -> None:
+        """The job's node finished its prompt: its slot may take another job now."""
+
+    def forget(self, job_id: str) -> None:
+        """The job has ended: drop whatever of it is still to be written."""
+
+
+class JobFollower:
+    def __init__(self, runner: RunnerLink, job: Job):
+        self.runner = runner
+        self.job = job
+        self.job_id = str(job.pk)
+
+    async def run(self, *, resume: bool) -> None:
+        """Run the job to its end (or back to the queue). `resume`: adopted from a dead runner."""
+        job, runner = self.job, self.runner
+        node = job.node
+        if node is None:  # its node was deleted while nobody followed the job
+            await runner.db(steps.requeue_or_fail, job.pk, runner_id=runner.id, reason="its node was removed")
+            return
+        client = runner.client_for(node)
+        remaining = settings.JOB_TIMEOUT - (timezone.now() - (job.started_at or timezone.now())).total_seconds()
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                entry = await self._execute(client, resume=resume)
+                await self._collect(client, entry)
+        except PromptRejected as exc:
+            await self._finish(S.ERROR, exc.message)
+        except ExecutionFailed as exc:
+            await self._finish(S.ERROR, f"ComfyUI error: {exc.message}")
+        except Interrupted as exc:
+            if await runner.db(steps.cancel_was_requested, job.pk):
+                await self._finish(S.CANCELLED, "Cancelled while running.")
+            else:
+                await self._finish(S.ERROR, f"Interrupted on node {node.name} by someone else ({exc.message}).")
+        except ComfyError as exc:  # transient: the node is gone or lost the prompt
+            await self._on_transient(client, node, exc)
+        except TimeoutError:
+            await cancel_on_node(client, job.prompt_id)
+            await self._finish(S.ERROR, f"Timed out: not finished after {settings.JOB_TIMEOUT:g} s.")
+        except asyncio.CancelledError:
+            if self.job_id in runner.cancelling:
+                await self._finish(S.CANCELLED, "Cancelled while running.")
+                return
+            raise  # the runner is shutting down: the job stays RUNNING and is adopted
+        except Exception as exc:
+            logger.exception("job %s failed inside comfyportal", self.job_id)
+            await self._finish(S.ERROR, f"Internal error while running the job: {type(exc).__name__}: {exc}")
+
+    async def _execute(self, client: ComfyClient, *, resume: bool) -> dict:
+        """Send the job (or find it again on its node) and follow it; return its history entry."""
+        job = self.job
+        if resume:
+            try:
+                return await self._prompt_run(client, job.workflow.graph).resume()
+            except PromptUnknown as exc:
+                if job.submitted_at is not None:
+                    raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)") from exc
+                # Never accepted: its runner died before the node took it. Send it now.
+        if steps.has_file_inputs(job):
+            records = await self.runner.db(steps.inputs_to_send, job.pk)
+        else:  # nothing to read: the claim has just loaded the job (a later cancel is seen by the heartbeat)
+            records = None if job.cancel_requested else {}
+        if records is None:
+            raise Interrupted("cancelled before it was sent to the node")
+        uploaded = await transfer.upload_inputs(client, job, records)
+        return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
+
+    def _prompt_run(self, client: ComfyClient, graph: dict) -> PromptRun:
+        return PromptRun(
+            client,
+            graph,
+            prompt_id=self.job.prompt_id,
+            client_id=self.job.client_id,
+            on_progress=self._on_progress,
+            on_submitted=self._submitted,
+            on_finished=self._node_slot_free,
+        )
+
+    async def _submitted(self) -> None:
+        # Written with the runner's progress batch, or with the job's end: kept on the job too,
+        # for a job that ends while the batch holding it is being written (that UPDATE skips
+        # ended jobs).
+        self.job.submitted_at = timezone.now()
+        self.runner.record_submitted(self.job_id, self.job.submitted_at)
+
+    async def _node_slot_free(self) -> None:
+        """The node finished the prompt: dispatch may fill its slot while we collect the outputs."""
+        self.runner.slot_freed(self.job_id)
+
+    async def _on_progress(self, progress: Progress) -> None:
+        job = self.job
+        payload = {
+            "id": self.job_id,
+            "status": S.RUNNING,
+            "progress": progress.fraction,
+            "progress_text": progress.text,
+            "node": job.node.name if job.node else None,
+            "event": "progress",
+        }
+        await self.runner.send_event(job.user_id, payload)
+        self.runner.record_progress(self.job_id, progress.fraction, progress.text)
+
+    async def _collect(self, client: ComfyClient, entry: dict) -> None:
+        results = []
+        for image in transfer.wanted_outputs(self.job.workflow.spec, entry):
+            results.append(await transfer.download_output(client, image))
+        missing = transfer.missing_outputs(self.job.workflow.spec, entry)
+        if missing:  # what was made is kept, as partial results of a failed job
+            message = transfer.missing_outputs_error(self.job.workflow.graph, missing)
+            await self._finish(S.ERROR, message, results=results)
+            return
+        await self._finish(S.DONE, "", results=results)
+
+    async def _on_transient(self, client: ComfyClient, node: ComfyNode, exc: ComfyError) -> None:
+        job, runner = self.job, self.runner
+        if await runner.db(steps.cancel_was_requested, job.pk):
+            await self._finish(S.CANCELLED, "Cancelled while running.")
+            return
+        if isinstance(exc, NodeUnreachable) or not isinstance(exc, PromptLost):
+            await runner.db(steps.node_failed, node.pk, exc.message)
+        await cancel_on_node(client, job.prompt_id)  # never let a stray copy run on
+        await runner.db(steps.requeue_or_fail, job.pk, runner_id=runner.id, reason=exc.message)
+        payload = await runner.db(steps.payload_for, job.pk)
+        if payload is not None:
+            await runner.send_event(payload["user_id"], payload["job"])
+
+    async def _finish(self, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
+        job = self.job
+        self.runner.forget(self.job_id)
+        payload = await self.runner.db(
+            steps.finish_and_present,
+            job,
+            status=status,
+            message=message,
+            results=results,
+            submitted_at=job.submitted_at,
+        )
+        if payload is not None:
+            await self.runner.send_event(payload["user_id"], payload["job"])
+
+
+async def cancel_on_node(client: ComfyClient, prompt_id: str) -> None:
+    """Ask the node to drop or interrupt a prompt; give up quietly after a few seconds."""
+    try:
+        async with asyncio.timeout(3):
+            await client.cancel(prompt_id)
+    except (ComfyError, TimeoutError):
+        pass
