@@ -1,4 +1,4 @@
-"""bcrypt with the fewest rounds, for tests only: the same algorithm and hash format, 60× faster."""
+"""bcrypt with the fewest rounds, for tests only: the same algorithm and hash format, fast enough for a test suite."""
 
 from django.contrib.auth.hashers import BCryptSHA256PasswordHasher
 

@@ -561,8 +561,8 @@ def make_thumbnail(data: bytes, *, max_side: int = 320, max_pixels: int = DEFAUL
 
 
 def inspect_with_thumbnail(data: bytes, *, max_pixels: int, max_side: int = 320) -> tuple[ImageInfo, bytes, str]:
-    """:func:`inspect_upload` and :func:`make_thumbnail` with one decode (a 1024×1024 result
-    costs tens of milliseconds to decode). Raises :class:`ImageRejected` as they do."""
+    """:func:`inspect_upload` and :func:`make_thumbnail` with one decode (decoding is the costly
+    part of both). Raises :class:`ImageRejected` as they do."""
     img, fmt = _open_checked(data, max_pixels=max_pixels)
     return (_info_of(img, fmt), *_thumbnail_of(img, max_side))
 

@@ -103,8 +103,8 @@ class EventBatcher:
     """Job events from one event loop (the runner's), published in batches.
 
     Every event ready at the same moment goes out in one Redis round trip (see
-    core.channel_batch) instead of one round trip each behind the channel layer's lock: with
-    a pool of busy nodes, that queue is where progress events waited.
+    core.channel_batch) instead of one round trip each behind the channel layer's lock, where
+    the progress events of many busy nodes would queue behind each other.
 
     With EVENT_TIMESTAMPS on (benchmarks), a progress event carries `sent_at` (queued here)
     and `published_at` (sent to Redis); the web tier's consumer adds `relayed_at`.
