@@ -8,10 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import throttle
 from accounts.auth import ensure_not_blocked
+from accounts.signals import profile_usage, user_blocked
 from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
 User = get_user_model()
@@ -125,17 +127,10 @@ def unblock_user(*, user: User) -> None:
 
 
 def on_user_blocked(user: User) -> None:
-    """Cut a blocked user off everywhere: refresh tokens and open WebSockets."""
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
+    """Cut a blocked user off everywhere: refresh tokens here, the rest by `user_blocked`'s receivers."""
     for token in OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()):
         BlacklistedToken.objects.get_or_create(token=token)
-    try:
-        from jobs.notify import disconnect_user
-
-        disconnect_user(user.pk)
-    except ImportError:  # the jobs app's notifier is optional for accounts
-        pass
+    user_blocked.send(sender=User, user=user)
 
 
 def get_user(user_id: int) -> User:
@@ -151,25 +146,15 @@ def delete_user(*, user: User, actor) -> None:
     user.delete()
 
 
-def jobs_today(user) -> int:
-    """How many jobs the user started since midnight (site time zone)."""
-    try:
-        from jobs.models import Job, quota_day_start
-    except ImportError:
-        return 0
-    return Job.objects.filter(user=user, created_at__gte=quota_day_start()).count()
+# What a user with no usage reported has; the counts come from `profile_usage`'s receivers.
+NO_USAGE = {"jobs_today": 0, "jobs_queued": 0, "jobs_running": 0}
 
 
 def profile(user) -> dict:
     """The caller's profile with effective limits and today's usage (for /api/me and the menu)."""
-    try:
-        from jobs.models import Job
-
-        active = Job.objects.filter(user=user, status__in=["QUEUED", "RUNNING"])
-        queued = active.filter(status="QUEUED").count()
-        running = active.filter(status="RUNNING").count()
-    except ImportError:
-        queued = running = 0
+    usage = dict(NO_USAGE)
+    for _receiver, counts in profile_usage.send(sender=User, user=user):
+        usage.update(counts)
     return {
         "id": user.pk,
         "username": user.username,
@@ -181,7 +166,5 @@ def profile(user) -> dict:
             "max_queued_jobs": user.effective_max_queued_jobs,
             "daily_job_limit": user.effective_daily_job_limit,
         },
-        "jobs_today": jobs_today(user),
-        "jobs_queued": queued,
-        "jobs_running": running,
+        **usage,
     }

@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
+
+from accounts.services import profile
 
 
 class PortalAuthenticationForm(AuthenticationForm):
@@ -37,10 +40,6 @@ def user_menu(request) -> dict:
     Works as a context processor too (``accounts.views.user_menu``); until it is registered in
     settings, the page views merge it into their context.
     """
-    from django.utils.functional import SimpleLazyObject
-
-    from accounts.services import profile
-
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,28 @@ from pathlib import Path
 from comfyportal import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# What `python -m testcomfy` prints for each server once it accepts connections.
+TESTCOMFY_READY = re.compile(r"testcomfy listening on (http://\S+)")
+
+
+def start_demo_nodes(count: int, env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
+    """Start `count` test ComfyUI servers in one `python -m testcomfy` process (a program of its
+    own: the product never imports it) and return that process and the servers' URLs."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testcomfy", "--servers", str(count), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=BASE_DIR,
+        env=env,
+    )
+    urls = []
+    for line in process.stdout:  # ends early only if the process exits
+        if match := TESTCOMFY_READY.search(line):
+            urls.append(match.group(1))
+            if len(urls) == count:
+                return process, urls
+    process.wait()
+    raise RuntimeError(f"the demo nodes did not start: python -m testcomfy exited with {process.returncode}")
 
 
 def main(argv: list[str]) -> int:
@@ -50,11 +73,9 @@ def main(argv: list[str]) -> int:
         manage = [python, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)
         if args.demo_nodes:
-            from testcomfy.process import spawn
-
-            nodes = [spawn(port=0) for _ in range(args.demo_nodes)]
-            env["COMFY_NODES"] = ",".join(node.url for node in nodes)
-            children.extend(node.process for node in nodes)
+            demo_nodes, urls = start_demo_nodes(args.demo_nodes, env)
+            children.append(demo_nodes)
+            env["COMFY_NODES"] = ",".join(urls)
         subprocess.run([*manage, "bootstrap"], env=env, check=True)
         children.append(subprocess.Popen([*manage, "qcluster"], env=env))
         children.append(

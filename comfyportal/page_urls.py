@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", account_views.logout_view, name="logout"),
     path("", workflow_views.catalogue, name="catalogue"),
     path("w/<slug:slug>/", workflow_views.workflow_form, name="workflow_form"),
+    path("jobs/new/<slug:slug>/", job_views.submit_from_form, name="job_submit"),
     path("jobs/", job_views.my_jobs, name="my_jobs"),
     path("jobs/<uuid:job_id>/", job_views.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/cancel/", job_views.cancel, name="job_cancel"),

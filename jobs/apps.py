@@ -8,14 +8,12 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from accounts.signals import profile_usage, user_blocked
+        from jobs import receivers
         from jobs.supervision import on_worker_spawned
         from nodes.signals import node_came_online
 
         post_spawn.connect(on_worker_spawned, dispatch_uid="jobs-ensure-runners")
-        node_came_online.connect(_wake_on_node_online, dispatch_uid="jobs-wake-on-node")
-
-
-def _wake_on_node_online(sender, node_id, **kwargs):
-    from jobs.notify import wake_dispatch
-
-    wake_dispatch()
+        node_came_online.connect(receivers.wake_on_node_online, dispatch_uid="jobs-wake-on-node")
+        user_blocked.connect(receivers.close_blocked_users_sockets, dispatch_uid="jobs-disconnect-blocked")
+        profile_usage.connect(receivers.report_job_usage, dispatch_uid="jobs-profile-usage")

@@ -1,4 +1,5 @@
-"""Pages: my jobs (live progress), one job, the results gallery, and their POST actions."""
+"""Pages: starting a job from the workflow form, my jobs (live progress), one job, the results
+gallery, and their POST actions."""
 
 from __future__ import annotations
 
@@ -9,18 +10,48 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
-from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge, TooManyRequests
 from jobs import services
+from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_file, present_job, present_jobs
+from workflows.services import get_active_workflow
+from workflows.ui_schema import ui_schema
+from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
 JOBS_PER_PAGE = 25
 FILES_PER_PAGE = 48
 STATUSES = [value for value, _label in Job.Status.choices]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workflow form's POST: start the job and go to its page, or show the form again with
+    what is wrong (a GET, e.g. reloading that answer, goes back to the form)."""
+    if request.method == "GET":
+        return redirect("workflow_form", slug=slug)
+    try:
+        workflow = get_active_workflow(slug)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    inputs, values, errors = _read_submission(request, ui_schema(workflow.spec)["fields"])
+    form_error = ""
+    if not errors:
+        try:
+            job = services.submit_job(user=request.user, workflow_slug=slug, inputs=inputs)
+        except InvalidInput as exc:
+            errors = dict(exc.errors or {}) or {"": exc.detail}
+        except (TooManyRequests, NotFound) as exc:
+            form_error = exc.detail
+        else:
+            url = reverse("job_detail", args=[job.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return render_workflow_form(request, workflow, values=values, errors=errors, form_error=form_error)
 
 
 @login_required
@@ -132,6 +163,43 @@ def delete_file(request: HttpRequest, file_id) -> HttpResponse:
     if request.htmx:
         return HttpResponse("")
     return redirect(_next_url(request, default=reverse("gallery")))
+
+
+def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, dict, dict]:
+    """Return (inputs for submit_job, values to show again, upload errors by field id).
+
+    New files are stored with store_upload right away, so that a form re-rendered with errors
+    keeps them (as upload ids in hidden inputs) and the user does not pick them again.
+    """
+    post, inputs, values, errors = request.POST, {}, {}, {}
+    for field in fields:
+        fid, widget = field["id"], field["widget"]
+        if widget in FILE_WIDGETS:
+            upload = request.FILES.get(fid)
+            kept = post.get(fid + KEEP_SUFFIX, "").strip()
+            if upload is not None and upload.size:
+                try:
+                    record = store_upload(
+                        owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget], filename=upload.name
+                    )
+                except (TooLarge, InvalidInput) as exc:
+                    errors[fid] = (exc.errors or {}).get("file") or exc.detail
+                    continue
+                kept = str(record.pk)
+            values[fid] = kept
+            if kept:
+                inputs[fid] = kept
+        elif widget == "checkbox":
+            values[fid] = inputs[fid] = fid in post
+        elif widget == "seed":
+            if post.get(fid + RANDOM_SUFFIX):
+                values[fid] = inputs[fid] = -1
+            else:
+                values[fid] = post.get(fid, "")
+                inputs[fid] = values[fid].strip() or -1
+        elif fid in post:
+            values[fid] = inputs[fid] = post[fid]
+    return inputs, values, errors
 
 
 def _job_or_404(request: HttpRequest, job_id) -> Job:

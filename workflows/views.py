@@ -1,4 +1,5 @@
-"""Pages: the workflow catalogue and the form generated from a workflow's UI schema."""
+"""Pages: the workflow catalogue and the form generated from a workflow's UI schema (the
+form posts to the jobs app, which starts the job)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,17 @@ from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from accounts.views import user_menu
-from core.errors import InvalidInput, NotFound, TooLarge, TooManyRequests
-from jobs.files import store_upload
-from jobs.services import submit_job
+from core.errors import NotFound
+from workflows.models import Workflow
 from workflows.services import active_workflows, get_active_workflow
 from workflows.ui_schema import ui_schema
 
-FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK"}
+# How the form's inputs are named (jobs.views reads a submission by these).
+FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK"}  # widget → the upload's kind
 KEEP_SUFFIX = "__upload"  # hidden input that carries an upload id across a re-rendered form
 RANDOM_SUFFIX = "__random"  # the seed's "random" checkbox
 
@@ -35,30 +34,30 @@ def catalogue(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def workflow_form(request: HttpRequest, slug: str) -> HttpResponse:
+    """The form; it posts to jobs.views.submit_from_form, which starts the job."""
     try:
         workflow = get_active_workflow(slug)
     except NotFound as exc:
         raise Http404(exc.detail) from exc
+    return render_workflow_form(request, workflow)
+
+
+def render_workflow_form(
+    request: HttpRequest,
+    workflow: Workflow,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    form_error: str = "",
+) -> HttpResponse:
+    """The form page (for htmx, the form alone) showing `values` (the defaults if None) and
+    `errors` by field id; the jobs app shows it again this way when a submission is refused."""
     schema = ui_schema(workflow.spec)
-    values = {f["id"]: f.get("default") for f in schema["fields"]}
-    errors: dict[str, str] = {}
-    form_error = ""
-    if request.method == "POST":
-        inputs, values, errors = _read_submission(request, schema["fields"])
-        if not errors:
-            try:
-                job = submit_job(user=request.user, workflow_slug=slug, inputs=inputs)
-            except InvalidInput as exc:
-                errors = dict(exc.errors or {}) or {"": exc.detail}
-            except TooManyRequests as exc:
-                form_error = exc.detail
-            except NotFound as exc:
-                form_error = exc.detail
-            else:
-                url = reverse("job_detail", args=[job.pk])
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if values is None:
+        values = {f["id"]: f.get("default") for f in schema["fields"]}
+    errors = errors or {}
     field_ids = {f["id"] for f in schema["fields"]}
     context = {
         "workflow": workflow,
@@ -72,43 +71,6 @@ def workflow_form(request: HttpRequest, slug: str) -> HttpResponse:
     # htmx swaps only 2xx answers; a plain post says what went wrong in its status.
     status = 200 if request.htmx or not (errors or form_error) else (400 if errors else 429)
     return _render(request, template, context, status=status)
-
-
-def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, dict, dict]:
-    """Return (inputs for submit_job, values to show again, upload errors by field id).
-
-    New files are stored with store_upload right away, so that a form re-rendered with errors
-    keeps them (as upload ids in hidden inputs) and the user does not pick them again.
-    """
-    post, inputs, values, errors = request.POST, {}, {}, {}
-    for field in fields:
-        fid, widget = field["id"], field["widget"]
-        if widget in FILE_WIDGETS:
-            upload = request.FILES.get(fid)
-            kept = post.get(fid + KEEP_SUFFIX, "").strip()
-            if upload is not None and upload.size:
-                try:
-                    record = store_upload(
-                        owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget], filename=upload.name
-                    )
-                except (TooLarge, InvalidInput) as exc:
-                    errors[fid] = (exc.errors or {}).get("file") or exc.detail
-                    continue
-                kept = str(record.pk)
-            values[fid] = kept
-            if kept:
-                inputs[fid] = kept
-        elif widget == "checkbox":
-            values[fid] = inputs[fid] = fid in post
-        elif widget == "seed":
-            if post.get(fid + RANDOM_SUFFIX):
-                values[fid] = inputs[fid] = -1
-            else:
-                values[fid] = post.get(fid, "")
-                inputs[fid] = values[fid].strip() or -1
-        elif fid in post:
-            values[fid] = inputs[fid] = post[fid]
-    return inputs, values, errors
 
 
 def _bound(field: dict, value, error: str) -> dict:

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from jobs.models import Job
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,7 @@ def test_blocked_user_is_logged_out_on_the_next_request(alice, alice_client):
     [
         ("catalogue", []),
         ("workflow_form", ["tiny"]),
+        ("job_submit", ["tiny"]),
         ("my_jobs", []),
         ("job_detail", [uuid.uuid4()]),
         ("gallery", []),
@@ -71,6 +73,12 @@ def test_blocked_user_is_logged_out_on_the_next_request(alice, alice_client):
 def test_pages_need_login(name, args):
     response = Client().get(reverse(name, args=args))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_submitting_the_workflow_form_needs_login(tiny):
+    response = Client().post(reverse("job_submit", args=["tiny"]), {"width": "32"})
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    assert not Job.objects.exists()
 
 
 @pytest.mark.parametrize("name", ["job_cancel", "job_retry", "job_delete", "file_delete"])
@@ -83,6 +91,6 @@ def test_actions_need_login_and_post(name, alice_client):
 def test_forms_are_csrf_protected(alice, every_widget):
     client = Client(enforce_csrf_checks=True)
     client.login(username="alice", password=PASSWORD)
-    assert client.post(reverse("workflow_form", args=["every-widget"]), {"prompt": "x"}).status_code == 403
+    assert client.post(reverse("job_submit", args=["every-widget"]), {"prompt": "x"}).status_code == 403
     page = client.get(reverse("catalogue")).content.decode()
     assert "X-CSRFToken" in page  # htmx requests carry the token from <body hx-headers>

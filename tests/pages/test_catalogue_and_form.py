@@ -41,11 +41,31 @@ def test_unknown_or_inactive_workflow_form_is_404(alice_client, filters):
     assert alice_client.get(reverse("workflow_form", args=["image-filters"])).status_code == 404
 
 
+def test_the_form_page_does_not_take_posts(alice_client, every_widget):
+    response = alice_client.post(reverse("workflow_form", args=["every-widget"]), {"prompt": "p"})
+    assert response.status_code == 405
+    assert not Job.objects.exists()
+
+
+def test_submitting_to_an_unknown_or_inactive_workflow_is_404(alice_client, tiny):
+    assert alice_client.post(reverse("job_submit", args=["nope"]), {"width": "32"}).status_code == 404
+    set_active(workflow=tiny, is_active=False)
+    assert alice_client.post(reverse("job_submit", args=["tiny"]), {"width": "32"}).status_code == 404
+    assert not Job.objects.exists()
+
+
+def test_opening_the_submit_url_goes_back_to_the_form(alice_client, tiny):
+    response = alice_client.get(reverse("job_submit", args=["tiny"]))
+    assert response.status_code == 302 and response.url == reverse("workflow_form", args=["tiny"])
+
+
 def test_form_renders_every_widget(alice_client, every_widget):
     response = alice_client.get(reverse("workflow_form", args=["every-widget"]))
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="workflow-form"' in html and 'enctype="multipart/form-data"' in html
+    submit_url = reverse("job_submit", args=["every-widget"])
+    assert f'action="{submit_url}"' in html and f'hx-post="{submit_url}"' in html
     assert re.search(r'<textarea name="prompt" id="id_prompt"[^>]* required', html)
     assert re.search(r'<input type="text" name="title" id="id_title" value="hi"', html)
     assert re.search(r'<input type="number" name="width" id="id_width" value="64" min="8" max="512" step="8"', html)
@@ -67,7 +87,7 @@ def test_floats_are_not_localized_in_inputs(alice_client, every_widget):
 
 def test_errors_are_shown_inline_and_values_kept(alice_client, every_widget):
     response = alice_client.post(
-        reverse("workflow_form", args=["every-widget"]),
+        reverse("job_submit", args=["every-widget"]),
         {"prompt": "", "title": "keep me", "width": "9999", "strength": "0.25", "mode": "fast"},
     )
     assert response.status_code == 400
@@ -80,9 +100,7 @@ def test_errors_are_shown_inline_and_values_kept(alice_client, every_widget):
 
 
 def test_htmx_submit_with_errors_returns_the_form_partial(alice_client, every_widget):
-    response = alice_client.post(
-        reverse("workflow_form", args=["every-widget"]), {"prompt": ""}, HTTP_HX_REQUEST="true"
-    )
+    response = alice_client.post(reverse("job_submit", args=["every-widget"]), {"prompt": ""}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<form id="workflow-form"') and "<html" not in html
@@ -92,7 +110,7 @@ def test_htmx_submit_with_errors_returns_the_form_partial(alice_client, every_wi
 def test_valid_submit_creates_a_job_and_redirects(alice, alice_client, filters):
     image = SimpleUploadedFile("cat.png", png_bytes(), content_type="image/png")
     response = alice_client.post(
-        reverse("workflow_form", args=["image-filters"]),
+        reverse("job_submit", args=["image-filters"]),
         {
             "image": image,
             "blur_radius": "3",
@@ -111,7 +129,7 @@ def test_valid_submit_creates_a_job_and_redirects(alice, alice_client, filters):
 
 def test_htmx_valid_submit_answers_hx_redirect(alice, alice_client, tiny):
     response = alice_client.post(
-        reverse("workflow_form", args=["tiny"]), {"width": "32", "color": "1", "prefix": "x"}, HTTP_HX_REQUEST="true"
+        reverse("job_submit", args=["tiny"]), {"width": "32", "color": "1", "prefix": "x"}, HTTP_HX_REQUEST="true"
     )
     job = Job.objects.get(user=alice)
     assert response.headers["HX-Redirect"] == reverse("job_detail", args=[job.pk])
@@ -119,7 +137,7 @@ def test_htmx_valid_submit_answers_hx_redirect(alice, alice_client, tiny):
 
 def test_uploaded_image_is_kept_when_the_form_has_errors(alice, alice_client, filters):
     image = SimpleUploadedFile("cat.png", png_bytes(), content_type="image/png")
-    url = reverse("workflow_form", args=["image-filters"])
+    url = reverse("job_submit", args=["image-filters"])
     response = alice_client.post(url, {"image": image, "blur_radius": "99"})
     assert response.status_code == 400
     upload = JobFile.objects.get(owner=alice, kind="IMAGE")
@@ -133,7 +151,7 @@ def test_uploaded_image_is_kept_when_the_form_has_errors(alice, alice_client, fi
 
 def test_a_bad_upload_is_an_inline_error(alice_client, filters):
     bad = SimpleUploadedFile("cat.png", b"<svg></svg>", content_type="image/png")
-    response = alice_client.post(reverse("workflow_form", args=["image-filters"]), {"image": bad})
+    response = alice_client.post(reverse("job_submit", args=["image-filters"]), {"image": bad})
     assert response.status_code == 400
     assert 'data-error-for="image"' in response.content.decode()
 
@@ -142,7 +160,7 @@ def test_someone_elses_upload_id_is_refused(alice_client, bob, filters):
     from jobs.files import store_upload
 
     theirs = store_upload(owner=bob, data=png_bytes(), kind="IMAGE", filename="b.png")
-    response = alice_client.post(reverse("workflow_form", args=["image-filters"]), {"image__upload": str(theirs.pk)})
+    response = alice_client.post(reverse("job_submit", args=["image-filters"]), {"image__upload": str(theirs.pk)})
     assert response.status_code == 400
     assert 'data-error-for="image"' in response.content.decode()
     assert not Job.objects.exists()
@@ -150,7 +168,7 @@ def test_someone_elses_upload_id_is_refused(alice_client, bob, filters):
 
 def test_checkbox_and_random_seed(alice, alice_client, every_widget):
     response = alice_client.post(
-        reverse("workflow_form", args=["every-widget"]),
+        reverse("job_submit", args=["every-widget"]),
         {"prompt": "p", "width": "64", "strength": "0.5", "mode": "slow", "seed__random": "1"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -160,7 +178,7 @@ def test_checkbox_and_random_seed(alice, alice_client, every_widget):
 
 
 def test_fixed_seed_is_kept(alice, alice_client, every_widget):
-    alice_client.post(reverse("workflow_form", args=["every-widget"]), {"prompt": "p", "flip": "true", "seed": "1234"})
+    alice_client.post(reverse("job_submit", args=["every-widget"]), {"prompt": "p", "flip": "true", "seed": "1234"})
     job = Job.objects.get(user=alice)
     assert job.inputs["seed"] == 1234 and job.inputs["flip"] is True
 
@@ -168,6 +186,6 @@ def test_fixed_seed_is_kept(alice, alice_client, every_widget):
 def test_quota_is_shown_as_a_form_error(alice, alice_client, tiny):
     alice.max_queued_jobs = 0
     alice.save()
-    response = alice_client.post(reverse("workflow_form", args=["tiny"]), {"width": "32"})
+    response = alice_client.post(reverse("job_submit", args=["tiny"]), {"width": "32"})
     assert response.status_code == 429
     assert 'id="form-errors"' in response.content.decode() and "max_queued_jobs" in response.content.decode()

@@ -65,7 +65,7 @@ def test_job_page_shows_inputs_escaped(alice, alice_client, tiny):
 
 
 def test_prompt_with_script_submitted_through_the_form_is_escaped(alice, alice_client, tiny):
-    alice_client.post(reverse("workflow_form", args=["tiny"]), {"prefix": "<script>alert(1)</script>"})
+    alice_client.post(reverse("job_submit", args=["tiny"]), {"prefix": "<script>alert(1)</script>"})
     job = Job.objects.get(user=alice)
     html = alice_client.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html

@@ -4,11 +4,12 @@ block, a logged-in session, a refresh token, a new login and an open WebSocket."
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services
-from tests.conftest import PASSWORD, Api, communicator
+from tests.conftest import PASSWORD, Api, communicator, token_for
 from tests.security.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +114,37 @@ async def test_blocked_users_token_cannot_open_a_websocket(ws_user):
     comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, code = await comm.connect()
     assert not connected and code == 4401
+
+
+async def _open_socket(user):
+    comm = communicator(f"/ws/jobs/?token={user.token}")
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def _assert_closed_as_blocked(comm):
+    assert await comm.receive_json_from(timeout=2) == {"type": "blocked"}
+    assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_blocking_through_the_admin_api_closes_the_users_websocket(ws_user, admin_user):
+    comm = await _open_socket(ws_user)
+    admin = Api(await sync_to_async(token_for)(admin_user))
+    response = await sync_to_async(admin.patch)(
+        f"/api/admin/users/{ws_user.pk}", {"is_blocked": True, "blocked_reason": "abuse"}
+    )
+    assert response.status_code == 200
+    await _assert_closed_as_blocked(comm)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_blocking_through_the_django_admin_action_closes_the_users_websocket(ws_user, admin_user):
+    comm = await _open_socket(ws_user)
+    admin = await sync_to_async(logged_in)(admin_user)
+    response = await sync_to_async(admin.post)(
+        "/admin/accounts/user/", {"action": "block_users", "_selected_action": [ws_user.pk]}
+    )
+    assert response.status_code == 302
+    await _assert_closed_as_blocked(comm)
