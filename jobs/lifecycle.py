@@ -28,10 +28,13 @@ class IllegalTransition(Exception):
     pass
 
 
-def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict | None = None, **fields) -> bool:
+def transition(
+    job_id, *, from_status: str, to_status: str, extra_filter: dict | None = None, held: Job | None = None, **fields
+) -> bool:
     """Move a job from one status to another; False if it was no longer in `from_status`.
 
-    Raises IllegalTransition for a move the lifecycle does not allow.
+    `held`: the caller's copy of the job (with its workflow), so that metrics need not read
+    the row back. Raises IllegalTransition for a move the lifecycle does not allow.
     """
     _ensure_allowed(from_status, to_status)
     if to_status in Job.FINISHED:
@@ -58,7 +61,7 @@ def transition(job_id, *, from_status: str, to_status: str, extra_filter: dict |
     if updated != 1:
         return False
     if to_status in Job.FINISHED:
-        metrics.job_finished(job_id)
+        metrics.job_finished(job_id, to_status, fields, held=held)
     elif to_status == S.QUEUED:
         metrics.job_requeued()
     return True

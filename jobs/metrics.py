@@ -59,17 +59,33 @@ def job_requeued() -> None:
     transaction.on_commit(lambda: _record(lambda pipe: JOBS_REQUEUED.inc(pipe)))
 
 
-def job_finished(job_id) -> None:
-    """Count a job that has just ended, and observe its times (read from its row)."""
-    transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, job_id)))
+def job_finished(job_id, status: str, fields: dict, *, held: Job | None = None) -> None:
+    """Count a job that has just ended with `fields` written, and observe its times: from
+    `held`, the caller's copy of the job, or else read from its row."""
+    if held is not None:
+        row = (
+            status,
+            held.workflow.slug,
+            fields.get("error", ""),
+            held.created_at,
+            held.started_at,
+            fields.get("submitted_at", held.submitted_at),
+            fields.get("finished_at"),
+        )
+        transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, row)))
+    else:
+        transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, _read_row(job_id))))
 
 
-def _observe_finished(pipe, job_id) -> None:
-    row = (
+def _read_row(job_id) -> tuple | None:
+    return (
         Job.objects.filter(pk=job_id)
         .values_list("status", "workflow__slug", "error", "created_at", "started_at", "submitted_at", "finished_at")
         .first()
     )
+
+
+def _observe_finished(pipe, row: tuple | None) -> None:
     if row is None:  # deleted meanwhile
         return
     status, workflow, error, created, started, submitted, finished = row

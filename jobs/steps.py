@@ -107,7 +107,7 @@ def finish_and_present(
     ending = {"finished_at": timezone.now()}
     if submitted_at is not None:
         ending["submitted_at"] = submitted_at
-    if not finish(job.pk, status=status, message=message, **ending) or len(stored) != len(results):
+    if not finish(job.pk, status=status, message=message, held=job, **ending) or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.
     job.status, job.finished_at, job.cancel_requested = status, ending["finished_at"], False
@@ -117,11 +117,14 @@ def finish_and_present(
     return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
 
 
-def finish(job_id, *, status: str, message: str, **fields) -> bool:
+def finish(job_id, *, status: str, message: str, held: Job | None = None, **fields) -> bool:
     """End a RUNNING job (DONE, ERROR or CANCELLED). False if someone else ended it first.
-    `fields`: more columns to set in the same UPDATE (finished_at defaults to now)."""
+    `fields`: more columns to set in the same UPDATE (finished_at defaults to now); `held`:
+    the caller's copy of the job, if it has one (see lifecycle.transition)."""
     fields["error"] = message[:5000]
-    ended = lifecycle.transition(job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, **fields)
+    ended = lifecycle.transition(
+        job_id, from_status=S.RUNNING, to_status=status, cancel_requested=False, held=held, **fields
+    )
     if ended:
         logger.info("job %s %s %s", job_id, status, message[:200], extra={"job": str(job_id), "status": status})
     return ended

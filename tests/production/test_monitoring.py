@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 import redis
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -214,3 +215,35 @@ def test_retention_deletes_old_files_but_never_of_active_jobs(settings, alice):
     import os
 
     assert not os.path.exists(path)
+
+
+def test_a_job_ended_from_the_runners_copy_is_observed_without_reading_it_back(alice, job_metrics):
+    """The runner ends a job with the copy it holds: the metrics read the same times from it
+    as from the row, and the ending costs no SELECT of the job."""
+    workflow, node = make_workflow(), make_node(name="gpu-a")
+    by_row = run_job(alice, workflow, node, wait=1, dispatch=0.5, run=12)
+    held = make_job(alice, workflow)
+    started = timezone.now()
+    Job.objects.filter(pk=held.pk).update(created_at=started - timedelta(seconds=1))
+    lifecycle.claim({held.pk: (node.pk, str(held.pk), "client")}, runner_id="r1", now=started)
+    held = Job.objects.select_related("workflow").get(pk=held.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert lifecycle.transition(
+            held.pk,
+            from_status="RUNNING",
+            to_status="DONE",
+            held=held,
+            submitted_at=held.started_at - timedelta(seconds=0.5),
+            finished_at=held.started_at + timedelta(seconds=12),
+        )
+    assert [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")] == []
+    assert by_row.pk != held.pk
+    families = scrape()
+    duration = samples(families, "comfyportal_job_duration_seconds")
+    assert duration[("comfyportal_job_duration_seconds_count", (("workflow", "tiny"),))] == 2.0
+    assert duration[("comfyportal_job_duration_seconds_bucket", (("le", "20.0"), ("workflow", "tiny")))] == 2.0
+    assert duration[("comfyportal_job_duration_seconds_bucket", (("le", "10.0"), ("workflow", "tiny")))] == 0.0
+    wait = samples(families, "comfyportal_queue_wait_seconds")
+    assert wait[("comfyportal_queue_wait_seconds_bucket", (("le", "1.0"),))] == 2.0
+    latency = samples(families, "comfyportal_dispatch_latency_seconds")
+    assert latency[("comfyportal_dispatch_latency_seconds_bucket", (("le", "0.5"),))] == 2.0
