@@ -34,9 +34,9 @@ def refresh(request, payload: RefreshIn):
     return services.refresh_tokens(refresh=payload.refresh)
 
 
-@auth_router.post("/logout", response={204: None}, summary="Revoke a refresh token")
+@auth_router.post("/logout", response={204: None}, summary="Revoke the caller's refresh token")
 def logout(request, payload: RefreshIn):
-    services.revoke_refresh_token(refresh=payload.refresh)
+    services.revoke_refresh_token(refresh=payload.refresh, user=request.user)
     return 204, None
 
 

@@ -1,4 +1,4 @@
-"""Password login that refuses while a username or IP is throttled, for pages and API alike."""
+"""Password login that refuses while a username or address is throttled, for pages and API alike."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from accounts import throttle
 
 class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if username and throttle.login_wait_seconds(username, throttle.client_ip(request)):
+        ip = throttle.client_ip(request)
+        if username and throttle.login_wait_seconds(username, ip):
             raise PermissionDenied("too many failed logins")
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and username:
+            throttle.record_login_success(username, ip)
+        return user
 
 
 @receiver(user_login_failed)

@@ -30,8 +30,20 @@ class User(AbstractUser):
     priority = models.PositiveSmallIntegerField(
         _("priority"), default=1, help_text=_("Share of the GPUs when several users wait (1 = normal).")
     )
+    token_version = models.PositiveIntegerField(
+        _("token version"),
+        default=0,
+        editable=False,
+        help_text=_("Every JWT carries it; raising it revokes all of the user's tokens at once."),
+    )
 
     def save(self, *args, **kwargs):
+        if self._password is not None and self.pk is not None:
+            # A new password (set_password, not a hash upgrade) ends every token issued under the old one.
+            self.token_version += 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "token_version" not in update_fields:
+                kwargs["update_fields"] = [*update_fields, "token_version"]
         # The role is the one switch admins use; staff/superuser follow it.
         if self.role == self.Role.ADMIN:
             self.is_staff = True

@@ -6,13 +6,15 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import throttle
-from accounts.auth import ensure_not_blocked
+from accounts.auth import ensure_not_blocked, is_current, refresh_token_for
 from accounts.signals import profile_usage, user_blocked
 from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
@@ -35,15 +37,22 @@ def issue_tokens(*, username: str, password: str, request=None) -> dict[str, str
 
 
 def refresh_tokens(*, refresh: str) -> dict[str, str]:
-    """Rotate a refresh token: the used one is blacklisted, a new pair is returned."""
+    """Rotate a refresh token: the used one is blacklisted, a new pair is returned.
+
+    Presenting a refresh token that was already used means a copy of it leaked: every token of
+    its user is revoked, the thief's new pair included.
+    """
     try:
         old = RefreshToken(refresh)  # verifies signature, expiry, type and the blacklist
     except TokenError as exc:
+        _revoke_all_if_reused(refresh)
         raise NotAuthenticated(f"Refresh token rejected: {exc}.") from exc
     user = User.objects.filter(pk=old.get("user_id"), is_active=True).first()
     if user is None:
         raise NotAuthenticated("Refresh token rejected: the user no longer exists.")
     ensure_not_blocked(user)
+    if not is_current(old, user):
+        raise NotAuthenticated("Refresh token rejected: it was revoked.")
     try:
         old.blacklist()
     except Exception:
@@ -51,15 +60,44 @@ def refresh_tokens(*, refresh: str) -> dict[str, str]:
     return _token_pair(user)
 
 
-def revoke_refresh_token(*, refresh: str) -> None:
+def _revoke_all_if_reused(raw: str) -> None:
+    """Revoke all of a user's tokens when a genuine, unexpired, current refresh token of theirs
+    comes back after it was blacklisted (rotated or logged out)."""
     try:
-        RefreshToken(refresh).blacklist()
+        claims = token_backend.decode(raw, verify=True)  # signature and expiry, not the blacklist
+    except TokenBackendError:
+        return
+    if claims.get("token_type") != "refresh" or not claims.get("jti"):
+        return
+    if not BlacklistedToken.objects.filter(token__jti=claims["jti"]).exists():
+        return
+    user = User.objects.filter(pk=claims.get("user_id")).first()
+    if user is not None and is_current(claims, user):
+        revoke_all_tokens(user)
+
+
+def revoke_all_tokens(user: User) -> None:
+    """End every access and refresh token of the user by raising their token version."""
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    user.refresh_from_db(fields=["token_version"])
+
+
+def revoke_refresh_token(*, refresh: str, user: User) -> None:
+    """Log out one client: blacklist the caller's own refresh token.
+
+    Other clients of the user keep their tokens, and access tokens already issued from this one
+    work until they expire (ACCESS_TOKEN_MINUTES)."""
+    try:
+        token = RefreshToken(refresh)
     except TokenError as exc:
         raise NotAuthenticated(f"Refresh token rejected: {exc}.") from exc
+    if str(token.get("user_id")) != str(user.pk):
+        raise NotAuthenticated("Refresh token rejected: it is not yours.")
+    token.blacklist()
 
 
 def _token_pair(user) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+    refresh = refresh_token_for(user)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
@@ -127,7 +165,8 @@ def unblock_user(*, user: User) -> None:
 
 
 def on_user_blocked(user: User) -> None:
-    """Cut a blocked user off everywhere: refresh tokens here, the rest by `user_blocked`'s receivers."""
+    """Cut a blocked user off everywhere: tokens here, the rest by `user_blocked`'s receivers."""
+    revoke_all_tokens(user)
     for token in OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()):
         BlacklistedToken.objects.get_or_create(token=token)
     user_blocked.send(sender=User, user=user)

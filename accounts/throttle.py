@@ -1,8 +1,12 @@
 """Limits on request rates, kept in Redis (the Django cache) so every web instance shares them.
 
 - API requests: a token bucket per user, API_RATE_LIMIT requests a minute, bursts up to that.
-- Logins: failures counted per username and per client IP over 5 minutes; past
-  LOGIN_RATE_LIMIT, further attempts are refused until the window passes.
+- Logins: LOGIN_RATE_LIMIT failures in 5 minutes per (username, address) or per address
+  refuse further attempts from that address, so an attacker locks out only themselves: the right
+  password from another address still gets in. Against guessing spread over many addresses,
+  LOGIN_USER_RATE_LIMIT failures in an hour per username refuse the username from every address
+  except those it logged in from before (remembered 30 days). Refused attempts are not counted,
+  so a lock ends when its window does however long the attacker goes on.
 """
 
 from __future__ import annotations
@@ -54,30 +58,67 @@ def api_wait_seconds(user_id: int) -> int:
     return math.ceil(wait) if wait > 0 else 0
 
 
-def _login_keys(username: str, ip: str) -> list[str]:
-    return [f"login-fail:user:{username.lower()[:150]}", f"login-fail:ip:{ip}"]
+USER_WINDOW = 3600
+KNOWN_ADDRESS_SECONDS = 30 * 86400
+
+
+def _login_keys(username: str, ip: str) -> dict[str, str]:
+    name = username.lower()[:150]
+    return {
+        "pair": f"login-fail:user-ip:{name}:{ip}",
+        "address": f"login-fail:ip:{ip}",
+        "username": f"login-fail:user:{name}",
+        "known": f"login-ok:{name}:{ip}",
+    }
 
 
 def login_wait_seconds(username: str, ip: str) -> int:
-    limit = settings.LOGIN_RATE_LIMIT
-    if not limit:
+    """0 if this username may try to log in from this address now, else seconds to wait."""
+    limit, user_limit = settings.LOGIN_RATE_LIMIT, settings.LOGIN_USER_RATE_LIMIT
+    if not limit and not user_limit:
         return 0
+    keys = _login_keys(username, ip)
     try:
-        counts = cache.get_many(_login_keys(username, ip))
-    except Exception:
+        values = cache.get_many(list(keys.values()))
+    except Exception:  # Redis down: do not take logins down with it
         return 0
-    return LOGIN_WINDOW if any(int(v) >= limit for v in counts.values()) else 0
+
+    def count(name: str) -> int:
+        return int(values.get(keys[name]) or 0)
+
+    if limit and (count("pair") >= limit or count("address") >= limit):
+        return LOGIN_WINDOW
+    if user_limit and count("username") >= user_limit and not values.get(keys["known"]):
+        return USER_WINDOW
+    return 0
 
 
 def record_login_failure(username: str, ip: str) -> None:
-    if not settings.LOGIN_RATE_LIMIT:
+    """Count a wrong password; attempts the throttle refused are not counted (see the module doc)."""
+    if login_wait_seconds(username, ip):
         return
-    for key in _login_keys(username, ip):
+    keys = _login_keys(username, ip)
+    windows = []
+    if settings.LOGIN_RATE_LIMIT:
+        windows += [(keys["pair"], LOGIN_WINDOW), (keys["address"], LOGIN_WINDOW)]
+    if settings.LOGIN_USER_RATE_LIMIT:
+        windows.append((keys["username"], USER_WINDOW))
+    for key, window in windows:
         try:
-            if not cache.add(key, 1, LOGIN_WINDOW):
+            if not cache.add(key, 1, window):
                 cache.incr(key)
         except Exception:
             pass
+
+
+def record_login_success(username: str, ip: str) -> None:
+    """Remember the address, which stays open when the username is under distributed attack."""
+    if not settings.LOGIN_USER_RATE_LIMIT:
+        return
+    try:
+        cache.set(_login_keys(username, ip)["known"], 1, KNOWN_ADDRESS_SECONDS)
+    except Exception:
+        pass
 
 
 def client_ip(request) -> str:

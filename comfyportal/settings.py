@@ -233,7 +233,8 @@ DEFAULT_MAX_CONCURRENT_JOBS = env_int("DEFAULT_MAX_CONCURRENT_JOBS", 4)
 DEFAULT_MAX_QUEUED_JOBS = env_int("DEFAULT_MAX_QUEUED_JOBS", 100)
 DEFAULT_DAILY_JOB_LIMIT = env_int("DEFAULT_DAILY_JOB_LIMIT", 1000)
 API_RATE_LIMIT = env_int("API_RATE_LIMIT", 120)  # requests per minute per user; 0 = off
-LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)  # failed logins per 5 minutes per username / IP
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)  # failed logins per 5 minutes per (username, IP) and per IP
+LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 100)  # failed logins per hour per username, from any IP
 
 # --- Nodes and jobs -------------------------------------------------------------------
 COMFY_NODES = env_list("COMFY_NODES")

@@ -16,6 +16,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 API_RATE_LIMIT = 0
 LOGIN_RATE_LIMIT = 0
+LOGIN_USER_RATE_LIMIT = 0
 
 # One SQLite test database per pytest process, so that parallel runs never share a file.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

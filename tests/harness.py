@@ -98,6 +98,7 @@ class Stack:
                 "Q_WORKERS": "3",
                 "API_RATE_LIMIT": "0",
                 "LOGIN_RATE_LIMIT": "0",
+                "LOGIN_USER_RATE_LIMIT": "0",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
                 "REDIS_NAMESPACE": self.namespace,

@@ -42,13 +42,13 @@ def test_login_throttled_per_username(settings, anon_api, alice):
     settings.LOGIN_RATE_LIMIT = 3
     from django.core.cache import cache
 
-    cache.delete_many(["login-fail:user:alice", "login-fail:ip:127.0.0.1"])
+    cache.clear()
     for _ in range(3):
         assert anon_api.post("/api/auth/token", {"username": "alice", "password": "wrong-wrong"}).status_code == 401
     locked = anon_api.post("/api/auth/token", {"username": "alice", "password": "correct-horse-battery"})
     assert locked.status_code == 429
     assert locked["Retry-After"]
-    cache.delete_many(["login-fail:user:alice", "login-fail:ip:127.0.0.1"])
+    cache.clear()  # the window passes
     assert (
         anon_api.post("/api/auth/token", {"username": "alice", "password": "correct-horse-battery"}).status_code == 200
     )
