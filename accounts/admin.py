@@ -1,11 +1,31 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.admins import ADMIN_STATE, ensure_admins_remain, ensure_change_keeps_an_admin
 from accounts.models import SiteSettings, User
+from core.errors import DomainError
+
+
+class AdminUserChangeForm(UserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        changes = {name: cleaned[name] for name in ADMIN_STATE if name in cleaned}
+        try:  # the row locks last until the admin's change view commits
+            ensure_change_keeps_an_admin(self.instance, changes)
+        except DomainError as exc:
+            field = next(iter(exc.errors or {}), None)
+            self.add_error(field if field in self.fields else None, exc.detail)
+        return cleaned
 
 
 @admin.register(User)
@@ -25,7 +45,8 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("role", "is_blocked", "is_active")
     search_fields = ("username", "email")
     ordering = ("username",)
-    actions = ["block_users", "unblock_users"]
+    actions = ["delete_selected", "block_users", "unblock_users"]
+    form = AdminUserChangeForm
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         (_("Profile"), {"fields": ("email", "first_name", "last_name", "role", "is_active")}),
@@ -40,12 +61,37 @@ class UserAdmin(BaseUserAdmin):
         if obj.is_blocked:
             services.on_user_blocked(obj)
 
+    def delete_view(self, request, object_id, extra_context=None):
+        with transaction.atomic():
+            user = self.get_object(request, unquote(object_id))
+            try:
+                ensure_admins_remain([user.pk] if user else [], field="user")
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+            return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description=admin_actions.delete_selected.short_description, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's delete action, refused when it would delete every active admin."""
+        with transaction.atomic():
+            try:
+                ensure_admins_remain(queryset.values_list("pk", flat=True), field="user")
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+                return None
+            return admin_actions.delete_selected(self, request, queryset)
+
     @admin.action(description=_("Block selected users"))
     def block_users(self, request, queryset):
         reason = request.POST.get("reason") or str(_("Blocked by an administrator."))
         count = 0
         for user in queryset.exclude(pk=request.user.pk):
-            services.block_user(user=user, reason=reason)
+            try:
+                services.block_user(user=user, reason=reason)
+            except DomainError as exc:
+                self.message_user(request, f"{user.username}: {exc.detail}", messages.ERROR)
+                continue
             count += 1
         self.message_user(request, _("%(count)d user(s) blocked.") % {"count": count}, messages.SUCCESS)
 

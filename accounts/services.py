@@ -14,6 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import throttle
+from accounts.admins import ensure_admins_remain, ensure_change_keeps_an_admin
 from accounts.auth import ensure_not_blocked, is_current, refresh_token_for
 from accounts.signals import profile_usage, user_blocked
 from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
@@ -127,6 +128,7 @@ def create_user(*, username: str, password: str, role: str = "USER", **fields) -
 NOT_NULL_USER_FIELDS = ("email", "role", "is_blocked", "blocked_reason", "priority", "password")
 
 
+@transaction.atomic
 def update_user(*, user: User, changes: dict, actor=None) -> User:
     """Apply an admin's changes: role, limits, block/unblock with a reason, password reset.
 
@@ -141,6 +143,7 @@ def update_user(*, user: User, changes: dict, actor=None) -> User:
     changes.pop("password", None)
     if changes.get("is_blocked") and actor is not None and actor.pk == user.pk:
         raise InvalidInput("is_blocked: you cannot block yourself.", errors={"is_blocked": "cannot block yourself"})
+    ensure_change_keeps_an_admin(user, changes)
     for name, value in changes.items():
         setattr(user, name, value)
     if "is_blocked" in changes and not user.is_blocked:
@@ -151,7 +154,9 @@ def update_user(*, user: User, changes: dict, actor=None) -> User:
     return user
 
 
+@transaction.atomic
 def block_user(*, user: User, reason: str) -> None:
+    ensure_change_keeps_an_admin(user, {"is_blocked": True})
     user.is_blocked = True
     user.blocked_reason = reason
     user.save(update_fields=["is_blocked", "blocked_reason"])
@@ -179,9 +184,11 @@ def get_user(user_id: int) -> User:
     return user
 
 
+@transaction.atomic
 def delete_user(*, user: User, actor) -> None:
     if actor.pk == user.pk:
         raise InvalidInput("You cannot delete your own account.")
+    ensure_admins_remain([user.pk], field="user")
     user.delete()
 
 

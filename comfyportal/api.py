@@ -8,7 +8,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
-from core.errors import DomainError
+from core.errors import DomainError, field_errors_detail, listed_errors
 from jobs import api as jobs_api
 from nodes import api as nodes_api
 from workflows import api as workflows_api
@@ -45,8 +45,8 @@ def invalid_request(request: HttpRequest, exc: ValidationError):
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path", "form")]
         errors[".".join(loc) or "body"] = error.get("msg", "invalid")
-    detail = "; ".join(f"{field}: {message}" for field, message in errors.items())
-    return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
+    body = {"detail": field_errors_detail(errors), "errors": listed_errors(errors)}
+    return api.create_response(request, body, status=422)
 
 
 @api.exception_handler(HttpError)

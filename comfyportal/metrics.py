@@ -4,7 +4,8 @@ Counters and histograms (jobs started, requeued, finished, errors; run time, que
 dispatch latency) are cumulative, kept in Redis by every process where jobs start and end
 (jobs.metrics). Gauges of the current state are read from the database at scrape time. Any
 web instance reports the same site-wide figures. When METRICS_TOKEN is set, only
-`Authorization: Bearer <METRICS_TOKEN>` may read them.
+`Authorization: Bearer <METRICS_TOKEN>` may read them; without it they are served only with
+DEBUG=1 (METRICS_OPEN_WITHOUT_TOKEN) and production answers 404.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import redis
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -64,6 +65,8 @@ def metrics_view(request):
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent, f"Bearer {settings.METRICS_TOKEN}"):
             return HttpResponseForbidden("metrics need the bearer token\n", content_type="text/plain")
+    elif not settings.METRICS_OPEN_WITHOUT_TOKEN:
+        raise Http404("metrics are off until METRICS_TOKEN is set")
     try:
         body = generate_latest(_registry)
     except redis.RedisError as exc:  # a failed scrape, not counters that seem to restart from zero

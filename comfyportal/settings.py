@@ -287,6 +287,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# /metrics names nodes and workflows: without METRICS_TOKEN it is open only for a local look
+# (DEBUG=1) and answers 404 in production.
+METRICS_OPEN_WITHOUT_TOKEN = DEBUG
 # Benchmarks only: progress events carry when they left the runner, Redis and the web tier.
 EVENT_TIMESTAMPS = env_bool("EVENT_TIMESTAMPS", False)
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from itertools import islice
+
+# An answer lists this many problems and says how many more there are, so that a request with
+# hundreds of thousands of bad fields cannot get an answer bigger than itself.
+MAX_LISTED_ERRORS = 20
+MAX_ERROR_TEXT = 500  # characters of a field name or message echoed back
+
 
 class DomainError(Exception):
     status = 400
@@ -9,7 +17,7 @@ class DomainError(Exception):
     def __init__(self, detail: str, *, errors: dict[str, str] | None = None, headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.detail = detail
-        self.errors = errors
+        self.errors = listed_errors(errors) if errors else errors
         self.headers = headers or {}
 
 
@@ -41,6 +49,29 @@ class TooManyRequests(DomainError):
     status = 429
 
 
-def field_errors_detail(errors: dict[str, str]) -> str:
-    """One readable line naming every field and its rule: ``steps: must be at most 100; …``."""
-    return "; ".join(f"{field}: {message}" for field, message in errors.items())
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+
+
+def listed_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """The first MAX_LISTED_ERRORS of ``{field: message}``, long names and messages shortened."""
+    return {_short(str(field)): _short(str(message)) for field, message in islice(errors.items(), MAX_LISTED_ERRORS)}
+
+
+def listed_lines(lines: list[str]) -> list[str]:
+    """The first MAX_LISTED_ERRORS lines (shortened), then ``and N more`` if there are others."""
+    return _with_more([_short(line) for line in lines[:MAX_LISTED_ERRORS]], len(lines))
+
+
+def field_errors_detail(errors: Mapping[str, str]) -> str:
+    """One readable line naming each field and its rule: ``steps: must be at most 100; …``.
+
+    At most MAX_LISTED_ERRORS fields are named, then ``and N more``.
+    """
+    listed = [f"{field}: {message}" for field, message in listed_errors(errors).items()]
+    return "; ".join(_with_more(listed, len(errors)))
+
+
+def _with_more(listed: list[str], total: int) -> list[str]:
+    hidden = total - len(listed)
+    return [*listed, f"and {hidden} more"] if hidden > 0 else listed

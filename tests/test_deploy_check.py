@@ -230,9 +230,22 @@ def test_nginx_config_matches_the_layout():
     assert "static:/var/lib/comfyportal/static:ro" in compose()["services"]["nginx"]["volumes"]
     assert "/media" not in conf_no_comments, "media is served only through auth-checked views"
 
-    assert conf_no_comments.count("proxy_set_header X-Forwarded-Proto $scheme;") == 2
-    assert conf_no_comments.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
+    proxied = re.findall(r"location ([^{]+)\{([^}]*proxy_pass[^}]*)\}", conf_no_comments)
+    assert len(proxied) == 3, "/ws/, /metrics and /"
+    for place, block in proxied:
+        assert "proxy_set_header X-Forwarded-Proto $scheme;" in block, place
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in block, place
+        assert "proxy_set_header Host $host;" in block, place
     assert settings.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_nginx_forwards_metrics_only_from_this_host():
+    """/metrics names nodes and workflows: nginx keeps it from the internet even with a token."""
+    conf_no_comments = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx.conf").read_text())
+    block = re.search(r"location = /metrics \{(.*?)\}", conf_no_comments, re.S).group(1)
+    rules = re.findall(r"^\s*(allow|deny)\s+([^;]+);", block, re.M)
+    assert rules[-1] == ("deny", "all")
+    assert {address for rule, address in rules if rule == "allow"} <= {"127.0.0.1", "::1"}
 
 
 def test_systemd_units_run_the_same_commands(monkeypatch):
@@ -288,6 +301,21 @@ def test_check_deploy_passes_with_only_the_required_settings(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "/metrics is off (404) until METRICS_TOKEN is set." in result.stdout + result.stderr
+
+
+def test_deploy_check_says_metrics_are_off_until_a_token_is_set(settings):
+    from django.core import checks
+
+    def metrics_messages():
+        found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+        return [message.msg for message in found if message.id == "comfyportal.I001"]
+
+    settings.METRICS_OPEN_WITHOUT_TOKEN = False
+    settings.METRICS_TOKEN = ""
+    assert metrics_messages() == ["/metrics is off (404) until METRICS_TOKEN is set."]
+    settings.METRICS_TOKEN = "s3cret"
+    assert metrics_messages() == []
 
 
 def test_debug_off_without_secret_key_refuses_to_start(tmp_path):

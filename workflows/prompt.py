@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from core.errors import field_errors_detail
 from workflows.spec import WorkflowSpec, parse_spec
 
 # Random seeds stay below 2**53 so that a browser (JSON numbers are doubles) can show and reuse
@@ -29,7 +30,7 @@ class InputsInvalid(ValueError):
 
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__(field_errors_detail(errors))
 
 
 class PromptBuildError(ValueError):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
 from workflows.models import Workflow
 from workflows.validation import WorkflowInvalid, validate_upload
@@ -25,7 +25,7 @@ def _spec_dict(spec) -> dict:
 
 
 def describe_errors(exc: WorkflowInvalid) -> list[str]:
-    """Each validation error as one line that names its file and place."""
+    """Each validation error as one line that names its file and place (the first ones, then how many more)."""
     lines = []
     for error in exc.errors:
         if isinstance(error, str):
@@ -33,7 +33,7 @@ def describe_errors(exc: WorkflowInvalid) -> list[str]:
             continue
         place = f"{error.file}: {error.path}" if getattr(error, "path", "") else error.file
         lines.append(f"{place}: {error.message}")
-    return lines
+    return listed_lines(lines)
 
 
 def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:

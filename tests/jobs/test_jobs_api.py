@@ -104,6 +104,27 @@ def test_submit_with_bad_inputs_names_each_field(alice_api):
     assert "31" in errors["blur_radius"]
 
 
+def test_a_thousand_unknown_inputs_get_a_short_answer(alice_api):
+    """The answer lists the first 20 problems and counts the rest: it never outgrows the request."""
+    upload_example("image-filters")
+    inputs = {f"unknown_{i:04d}": 1 for i in range(1000)}
+    response = alice_api.post("/api/jobs", {"workflow": "image-filters", "inputs": inputs})
+    assert response.status_code == 400
+    assert len(response.content) < 4000
+    body = response.json()
+    assert len(body["errors"]) == 20
+    assert "unknown_0000" in body["errors"]
+    assert body["detail"].endswith("; and 981 more")  # 1,000 unknown ids and the missing image
+
+
+def test_a_huge_unknown_field_name_is_not_echoed_whole(alice_api):
+    upload_example("image-filters")
+    response = alice_api.post("/api/jobs", {"workflow": "image-filters", "inputs": {"x" * 100_000: 1}})
+    assert response.status_code == 400
+    assert len(response.content) < 4000
+    assert any(field.startswith("xxx") for field in response.json()["errors"])
+
+
 def test_submit_with_someone_elses_upload_is_refused(alice_api, bob_api):
     upload_example("image-filters")
     bobs = upload(bob_api, png_bytes()).json()["id"]

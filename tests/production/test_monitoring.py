@@ -179,6 +179,19 @@ def test_metrics_token_guards_the_endpoint(settings):
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
 
 
+def test_metrics_without_a_token_are_404_in_production_and_open_with_debug(settings):
+    """Node names and workflow names are not for anyone who finds the URL."""
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_OPEN_WITHOUT_TOKEN = False  # DEBUG=0
+    assert Client().get("/metrics").status_code == 404
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 404
+    settings.METRICS_TOKEN = "s3cret"
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_OPEN_WITHOUT_TOKEN = True  # DEBUG=1: a local look
+    assert Client().get("/metrics").status_code == 200
+
+
 def test_admin_stats_api(admin_api, alice):
     make_job(alice, make_workflow(), status="DONE")
     stats = admin_api.get("/api/admin/stats").json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -45,6 +46,23 @@ def test_bad_upload_lists_every_problem(admin_api):
     detail = response.json()["detail"]
     assert "UI format" in detail or "UI-format" in detail or "ui format" in detail.lower()
     assert "spec" in detail
+
+
+def test_an_upload_with_many_problems_lists_the_first_20(admin_api):
+    spec = example_json("image-filters", "spec.json")
+    spec["inputs"] += [
+        {"id": f"extra_{i}", "label": "x", "type": "int", "bind": [{"node": "999", "input": "x"}]} for i in range(100)
+    ]
+    body = {
+        "workflow": SimpleUploadedFile("workflow.json", (EXAMPLES / "image-filters" / "workflow.json").read_bytes()),
+        "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode()),
+    }
+    response = admin_api.multipart("/api/admin/workflows", body)
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert len(errors) == 20
+    assert re.search(r"\| and \d+ more$", response.json()["detail"]), response.json()["detail"][-200:]
+    assert len(response.content) < 20_000
 
 
 def test_same_version_is_409_and_new_version_replaces(admin_api, alice_api):
