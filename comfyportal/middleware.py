@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 logger = logging.getLogger("comfyportal.request")
 
@@ -68,9 +71,26 @@ class ApiJsonErrorsMiddleware:
 
     def process_exception(self, request, exception):
         if request.path.startswith("/api/"):
+            unreadable = _unreadable_body_response(exception)
+            if unreadable is not None:
+                return unreadable
             logger.exception("unhandled error on %s %s", request.method, request.path)
             return JsonResponse({"detail": "Internal server error."}, status=500)
         return None
+
+
+def _unreadable_body_response(exception: Exception) -> JsonResponse | None:
+    """The 4xx for a body Django refuses to parse (too large, a broken multipart form), or None."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse({"detail": f"body: larger than the {limit} bytes allowed."}, status=413)
+    if isinstance(exception, MultiPartParserError):
+        # Django caps a part's headers at 1 KB, so a very long file name lands here.
+        detail = f"body: not a readable multipart form ({exception}); keep file names short."
+        return JsonResponse({"detail": detail}, status=400)
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return JsonResponse({"detail": f"body: {exception}"}, status=400)
+    return None
 
 
 def _has_nul(request) -> bool:
