@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import pytest
+from channels.testing import HttpCommunicator
 
+from comfyportal.asgi import application
 from tests.security.conftest import png_bytes
 from tests.security.test_path_traversal import raw_multipart
 
@@ -30,3 +32,29 @@ def test_upload_with_a_long_but_allowed_file_name_is_stored(alice_api):
     body, content_type = raw_multipart({"kind": "image"}, "file", "a" * 800 + ".png", png_bytes())
     response = alice_api.client.post("/api/uploads", body, content_type=content_type, **alice_api._headers())
     assert response.status_code == 201, response.content[:500]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/%2e%2e/comfyportal/settings.py",
+        "/static/%2E%2E/%2E%2E/etc/passwd",
+        "/static/../comfyportal/settings.py",
+        "/static/..%2fcomfyportal%2fsettings.py",
+    ],
+)
+@pytest.mark.parametrize("debug", [True, False])
+async def test_static_path_out_of_the_static_folders_is_a_404(settings, path, debug):
+    settings.DEBUG = debug
+    communicator = HttpCommunicator(application, "GET", path, headers=[(b"host", b"localhost")])
+    response = await communicator.get_response(timeout=10)
+    assert response["status"] == 404, response["body"][:500]
+    assert b"SECRET_KEY" not in response["body"]
+
+
+async def test_static_files_are_still_served():
+    communicator = HttpCommunicator(application, "GET", "/static/css/site.css", headers=[(b"host", b"localhost")])
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=10)  # a file: streamed, so the start alone
+    assert start["status"] == 200
+    await communicator.wait(timeout=10)
