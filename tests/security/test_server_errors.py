@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import pytest
 from channels.testing import HttpCommunicator
 
-from comfyportal.asgi import application
+from tests.conftest import communicator
 from tests.security.conftest import png_bytes
 from tests.security.test_path_traversal import raw_multipart
 
 pytestmark = pytest.mark.django_db
+
+
+def http_get(path: str) -> HttpCommunicator:
+    """A GET through the whole ASGI application, static files handler included."""
+    from comfyportal.asgi import application  # imported in the test, as tests.conftest.communicator does
+
+    return HttpCommunicator(application, "GET", path, headers=[(b"host", b"localhost")])
 
 
 def assert_json_detail(response, status: int, *words: str) -> None:
@@ -46,15 +56,24 @@ def test_upload_with_a_long_but_allowed_file_name_is_stored(alice_api):
 @pytest.mark.parametrize("debug", [True, False])
 async def test_static_path_out_of_the_static_folders_is_a_404(settings, path, debug):
     settings.DEBUG = debug
-    communicator = HttpCommunicator(application, "GET", path, headers=[(b"host", b"localhost")])
+    communicator = http_get(path)
     response = await communicator.get_response(timeout=10)
     assert response["status"] == 404, response["body"][:500]
     assert b"SECRET_KEY" not in response["body"]
 
 
 async def test_static_files_are_still_served():
-    communicator = HttpCommunicator(application, "GET", "/static/css/site.css", headers=[(b"host", b"localhost")])
+    communicator = http_get("/static/css/site.css")
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(timeout=10)  # a file: streamed, so the start alone
     assert start["status"] == 200
     await communicator.wait(timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/ws/jobs/{uuid}/", "/ws/nothing/", "/ws/", "/api/me"])
+async def test_websocket_to_an_unknown_path_is_refused_without_a_traceback(ws_user, caplog, path):
+    comm = communicator(path.format(uuid=uuid.uuid4()) + f"?token={ws_user.token}")
+    connected, _ = await comm.connect(timeout=5)
+    assert not connected
+    await comm.wait(timeout=5)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
