@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from channels.testing import HttpCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import communicator
 from tests.security.conftest import png_bytes
@@ -77,3 +78,29 @@ async def test_websocket_to_an_unknown_path_is_refused_without_a_traceback(ws_us
     assert not connected
     await comm.wait(timeout=5)
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+@pytest.mark.parametrize("endpoint", ["/api/admin/workflows/draft-spec", "/api/admin/workflows"])
+def test_deeply_nested_workflow_is_a_400(admin_api, depth, endpoint):
+    nested = b'{"1": {"class_type": "SaveImage", "inputs": {"images": ' + b"[" * depth + b"]" * depth + b"}}}"
+    files = {"workflow": SimpleUploadedFile("workflow.json", nested, "application/json")}
+    if endpoint == "/api/admin/workflows":
+        files["spec"] = SimpleUploadedFile("spec.json", b"{}", "application/json")
+    response = admin_api.multipart(endpoint, files)
+    assert_json_detail(response, 400, "workflow", "nested too deeply")
+
+
+@pytest.mark.parametrize("depth", [200, 900])
+def test_draft_spec_of_a_nested_but_parsable_workflow_is_answered(admin_api, depth):
+    nested = b'{"1": {"class_type": "SaveImage", "inputs": {"images": ' + b"[" * depth + b"]" * depth + b"}}}"
+    files = {"workflow": SimpleUploadedFile("workflow.json", nested, "application/json")}
+    response = admin_api.multipart("/api/admin/workflows/draft-spec", files)
+    assert response.status_code in (200, 400), response.content[:500]
+    assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/api/jobs", "/api/admin/users"])
+def test_deeply_nested_json_body_is_a_400(admin_api, path):
+    response = admin_api.post_raw(path, b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert_json_detail(response, 400, "body")
