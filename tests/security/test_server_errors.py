@@ -11,7 +11,7 @@ from channels.testing import HttpCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import communicator
-from tests.security.conftest import png_bytes
+from tests.security.conftest import logged_in, png_bytes
 from tests.security.test_path_traversal import raw_multipart
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +104,38 @@ def test_draft_spec_of_a_nested_but_parsable_workflow_is_answered(admin_api, dep
 def test_deeply_nested_json_body_is_a_400(admin_api, path):
     response = admin_api.post_raw(path, b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     assert_json_detail(response, 400, "body")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/gallery/?workflow=%00", "/jobs/?status=a%00b", "/?q=%00", "/gallery/?%00=1", "/login/?next=/%00"],
+)
+def test_nul_in_a_page_query_is_a_400(alice, path):
+    response = logged_in(alice).get(path)
+    assert response.status_code == 400, response.content[:300]
+    assert b"NUL" in response.content
+
+
+def test_nul_in_a_page_form_is_a_400(alice):
+    response = logged_in(alice).post("/login/", {"username": "alice\x00", "password": "x"})
+    assert response.status_code == 400
+    assert b"username" in response.content
+
+
+def test_nul_in_an_api_query_or_form_is_a_400_naming_the_field(alice_api):
+    assert_json_detail(alice_api.get("/api/jobs", workflow="a\x00b"), 400, "workflow", "NUL")
+    response = alice_api.client.post("/api/uploads", {"kind": "image\x00"}, **alice_api._headers())
+    assert_json_detail(response, 400, "kind", "NUL")
+
+
+@pytest.mark.parametrize("escaped", ['"\\u0000x"', '"a\\\\\\u0000"', '"\\\\\\\\\\u0000"'])
+def test_nul_escape_in_a_json_body_is_a_400(alice_api, escaped):
+    response = alice_api.post_raw("/api/jobs", '{"workflow": ' + escaped + ', "inputs": {}}')
+    assert_json_detail(response, 400, "body", "NUL")
+
+
+@pytest.mark.parametrize("text", ["\\u0000", "a\\u0000b", "\\\\u0000"])
+def test_the_literal_text_backslash_u0000_is_accepted(alice_api, tiny, text):
+    response = alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {"width": 64, "color": 1, "prefix": text}})
+    assert response.status_code == 201, response.content[:500]
+    assert response.json()["inputs"]["prefix"] == text
