@@ -8,6 +8,7 @@ Imports no Django: it is the protocol, nothing else.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +82,24 @@ def parse_auth_header(value: str | None) -> dict[str, str]:
     if sep and name.strip() and " " not in name.strip():
         return {name.strip(): rest.strip()}
     return {"Authorization": value.strip()}
+
+
+# The characters of a header name (RFC 9110's `token`).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def auth_header_problem(value: str | None) -> str | None:
+    """Why `value` cannot be sent as the header `parse_auth_header` makes of it, or None.
+
+    HTTP carries only printable ASCII in a header; anything else fails every request to the node."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isprintable()):
+        return "must be printable ASCII text (HTTP headers cannot carry other characters)"
+    ((name, _),) = parse_auth_header(value).items()
+    if not _HEADER_NAME.fullmatch(name):
+        return f"'{name}' is not a valid header name"
+    return None
 
 
 class ComfyClient:

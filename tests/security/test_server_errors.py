@@ -10,6 +10,8 @@ import pytest
 from channels.testing import HttpCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from nodes.admin import ComfyNodeForm
+from nodes.models import ComfyNode
 from tests.conftest import communicator
 from tests.security.conftest import logged_in, png_bytes
 from tests.security.test_path_traversal import raw_multipart
@@ -139,3 +141,45 @@ def test_the_literal_text_backslash_u0000_is_accepted(alice_api, tiny, text):
     response = alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {"width": 64, "color": 1, "prefix": text}})
     assert response.status_code == 201, response.content[:500]
     assert response.json()["inputs"]["prefix"] == text
+
+
+BAD_AUTH_HEADERS = ["Authorization: Bearer tökén", "Bearer 秘密", "X-Token: a\r\nX-Evil: 1", "Bad(Name): x"]
+
+
+@pytest.mark.parametrize("auth_header", BAD_AUTH_HEADERS)
+def test_node_auth_header_that_http_cannot_carry_is_refused_by_the_api(admin_api, auth_header):
+    created = admin_api.post(
+        "/api/admin/nodes", {"name": "gpu1", "base_url": "http://10.0.0.5:8188", "auth_header": auth_header}
+    )
+    assert_json_detail(created, 400, "auth_header")
+    assert created.json()["errors"] == {"auth_header": created.json()["detail"].removeprefix("auth_header: ")}
+    node = ComfyNode.objects.create(name="gpu2", base_url="http://10.0.0.6:8188")
+    patched = admin_api.patch(f"/api/admin/nodes/{node.pk}", {"auth_header": auth_header})
+    assert_json_detail(patched, 400, "auth_header")
+    assert not ComfyNode.objects.filter(name="gpu1").exists()
+    assert ComfyNode.objects.get(pk=node.pk).auth_header == ""
+
+
+@pytest.mark.parametrize("auth_header", BAD_AUTH_HEADERS)
+def test_node_auth_header_that_http_cannot_carry_is_refused_by_the_admin_form(auth_header):
+    form = ComfyNodeForm(
+        data={
+            "name": "gpu1",
+            "base_url": "http://10.0.0.5:8188",
+            "max_queue": 2,
+            "priority": 0,
+            "auth_header": auth_header,
+        }
+    )
+    assert not form.is_valid()
+    message = " ".join(form.errors["auth_header"])
+    assert "ASCII" in message or "header name" in message, message
+
+
+def test_node_auth_header_of_printable_ascii_is_accepted(admin_api):
+    header = "X-Api-Key: abc~!#$%&'*+-.^_`|0123 =/"
+    created = admin_api.post(
+        "/api/admin/nodes", {"name": "gpu1", "base_url": "http://10.0.0.5:8188", "auth_header": header}
+    )
+    assert created.status_code == 201, created.content
+    assert ComfyNode.objects.get().auth_header == header
