@@ -183,3 +183,37 @@ def test_node_auth_header_of_printable_ascii_is_accepted(admin_api):
     )
     assert created.status_code == 201, created.content
     assert ComfyNode.objects.get().auth_header == header
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_json_body_over_the_size_limit_is_a_413_json(alice_api, settings, debug, method):
+    settings.DEBUG = debug
+    body = '{"workflow": "tiny", "inputs": {"prompt": "' + "a" * 30_000_000 + '"}}'
+    send = getattr(alice_api.client, method)
+    response = send("/api/jobs", body, content_type="application/json", **alice_api._headers())
+    assert_json_detail(response, 413, "body", str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+
+
+def test_form_body_over_the_size_limit_is_a_413_json(alice_api):
+    body = "kind=" + "a" * 30_000_000
+    response = alice_api.post_raw("/api/uploads", body, content_type="application/x-www-form-urlencoded")
+    assert_json_detail(response, 413, "body")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; boundary=\x7f"]
+)
+def test_multipart_without_a_usable_boundary_is_a_400_json(alice_api, content_type):
+    response = alice_api.post_raw(
+        "/api/uploads", b"--x\r\nContent-Disposition: form-data\r\n\r\n", content_type=content_type
+    )
+    assert_json_detail(response, 400, "body", "multipart")
+
+
+@pytest.mark.parametrize("path", ["/api/uploads", "/api/admin/workflows/draft-spec", "/api/admin/workflows"])
+def test_truncated_multipart_body_is_a_4xx_json(admin_api, path):
+    body, content_type = raw_multipart({"kind": "image"}, "file", "x.png", png_bytes())
+    response = admin_api.post_raw(path, body[: len(body) // 2], content_type=content_type)
+    assert 400 <= response.status_code < 500, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
