@@ -10,6 +10,7 @@ import pytest
 from channels.testing import HttpCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from nodes import health
 from nodes.admin import ComfyNodeForm
 from nodes.models import ComfyNode
 from tests.conftest import communicator
@@ -217,3 +218,13 @@ def test_truncated_multipart_body_is_a_4xx_json(admin_api, path):
     response = admin_api.post_raw(path, body[: len(body) // 2], content_type=content_type)
     assert 400 <= response.status_code < 500, response.content[:300]
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_node_stored_with_an_unsendable_auth_header_goes_offline_saying_why(caplog):
+    """A row saved before the check above: the health check reports it, never a traceback."""
+    node = ComfyNode.objects.create(name="gpu1", base_url="http://127.0.0.1:9", auth_header="Bearer tökén")
+    health.check_all_nodes()
+    node.refresh_from_db()
+    assert node.status == "OFFLINE" and "auth_header" in node.last_error and "ASCII" in node.last_error
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
