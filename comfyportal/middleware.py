@@ -102,8 +102,9 @@ def _unreadable_body_response(exception: Exception) -> JsonResponse | None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return JsonResponse({"detail": f"body: larger than the {limit} bytes allowed."}, status=413)
     if isinstance(exception, MultiPartParserError):
-        # Django caps a part's headers at 1 KB, so a very long file name lands here.
-        detail = f"body: not a readable multipart form ({exception}); keep file names short."
+        detail = f"body: not a readable multipart form ({exception})."
+        if "header size" in str(exception):  # Django caps a part's headers at 1 KB: a long file name
+            detail += " Keep file names under 1,000 characters."
         return JsonResponse({"detail": detail}, status=400)
     if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
         return JsonResponse({"detail": f"body: {exception}"}, status=400)
