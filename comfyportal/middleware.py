@@ -73,7 +73,7 @@ class ApiJsonErrorsMiddleware:
                 return JsonResponse({"detail": detail}, status=400)
             return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")
         response = self.get_response(request)
-        if not request.path.startswith("/api/") or response.status_code < 400:
+        if not is_api or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -121,7 +121,7 @@ def _field_with_nul(request) -> str | None:
         fields += request.POST.lists()  # the form's text values; uploaded files may hold any byte
     for name, values in fields:
         if "\x00" in name or any("\x00" in value for value in values):
-            return name.replace("\x00", "") or "query"
+            return name.replace("\x00", "") or "a field name"
     if request.method in ("POST", "PUT", "PATCH") and request.content_type.endswith("json"):
         body = request.body
         if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
