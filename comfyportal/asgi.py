@@ -8,16 +8,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyportal.settings")
 
 import django
 from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.urls import get_resolver
 
 from comfyportal.asgi_handler import SyncSiteASGIHandler
+from comfyportal.daphne_request import install as leave_request_bodies_to_django
+from comfyportal.static_files import StaticFilesHandler
 from core.gc_tuning import freeze_startup_objects
 
 django.setup(set_prefix=False)
+leave_request_bodies_to_django()
 django_application = SyncSiteASGIHandler()
 if settings.SERVE_STATIC:  # behind nginx in production, /static/ is served from STATIC_ROOT
-    django_application = ASGIStaticFilesHandler(django_application)
+    django_application = StaticFilesHandler(django_application)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -1,13 +1,22 @@
-"""Request logging, and JSON bodies for every error under /api/ (unknown routes, 405, 500)."""
+"""Request logging; JSON bodies for every error under /api/ (unknown routes, 405, 500, unreadable
+bodies); NUL characters refused in query, form and JSON values on every path."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 
-from django.http import JsonResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 logger = logging.getLogger("comfyportal.request")
+
+UNREADABLE_BODY_ERRORS = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, MultiPartParserError)
+# A `\u0000` escape in JSON text; `\\u0000` (an escaped backslash, then "u0000") is plain text.
+_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class RequestLogMiddleware:
@@ -49,11 +58,22 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and _has_nul(request):
-            # PostgreSQL cannot store NUL in text or JSON; say so instead of failing later.
-            return JsonResponse({"detail": "body: NUL characters (\\u0000) are not allowed."}, status=400)
+        is_api = request.path.startswith("/api/")
+        try:
+            nul_field = _field_with_nul(request)
+        except UNREADABLE_BODY_ERRORS as exc:
+            if not is_api:
+                raise  # Django's own 400 page
+            return _unreadable_body_response(exc)
+        if nul_field:
+            # PostgreSQL can neither store NUL in text or JSON nor compare with it: refuse it on
+            # every path, pages included, instead of failing in a query.
+            detail = f"{nul_field}: NUL characters (\\u0000) are not allowed."
+            if is_api:
+                return JsonResponse({"detail": detail}, status=400)
+            return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")
         response = self.get_response(request)
-        if not request.path.startswith("/api/") or response.status_code < 400:
+        if not is_api or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -68,15 +88,42 @@ class ApiJsonErrorsMiddleware:
 
     def process_exception(self, request, exception):
         if request.path.startswith("/api/"):
+            unreadable = _unreadable_body_response(exception)
+            if unreadable is not None:
+                return unreadable
             logger.exception("unhandled error on %s %s", request.method, request.path)
             return JsonResponse({"detail": "Internal server error."}, status=500)
         return None
 
 
-def _has_nul(request) -> bool:
-    if any("\x00" in value for _, values in request.GET.lists() for value in values):
-        return True
-    if request.method not in ("POST", "PUT", "PATCH") or not request.content_type.endswith("json"):
-        return False  # multipart uploads are binary: NUL bytes are fine there
-    body = request.body
-    return b"\x00" in body or b"\\u0000" in body
+def _unreadable_body_response(exception: Exception) -> JsonResponse | None:
+    """The 4xx for a body Django refuses to parse (too large, a broken multipart form), or None."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse({"detail": f"body: larger than the {limit} bytes allowed."}, status=413)
+    if isinstance(exception, MultiPartParserError):
+        detail = f"body: not a readable multipart form ({exception})."
+        if "header size" in str(exception):  # Django caps a part's headers at 1 KB: a long file name
+            detail += " Keep file names under 1,000 characters."
+        return JsonResponse({"detail": detail}, status=400)
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return JsonResponse({"detail": f"body: {exception}"}, status=400)
+    return None
+
+
+def _field_with_nul(request) -> str | None:
+    """The name of the first query or form value (or "body" for a JSON body) holding NUL."""
+    fields = list(request.GET.lists())
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        fields += request.POST.lists()  # the form's text values; uploaded files may hold any byte
+    for name, values in fields:
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "") or "a field name"
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type.endswith("json"):
+        body = request.body
+        if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
+            return "body"
+    return None

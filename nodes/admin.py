@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from nodes import health, services
+from nodes.comfy.client import auth_header_problem
 from nodes.models import ComfyNode
 from nodes.urls_validation import normalize_base_url
 
@@ -39,6 +40,9 @@ class ComfyNodeForm(forms.ModelForm):
         value = self.cleaned_data.get("auth_header", "")
         if value == "-":
             return ""
+        problem = auth_header_problem(value)
+        if problem:
+            raise forms.ValidationError(_("The auth header %(problem)s.") % {"problem": problem})
         return value or (self.instance.auth_header if self.instance.pk else "")
 
 

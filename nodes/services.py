@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, InvalidInput, NotFound
+from nodes.comfy.client import auth_header_problem
 from nodes.health import node_has_running_jobs
 from nodes.models import ComfyNode
 from nodes.urls_validation import normalize_base_url
@@ -39,6 +40,9 @@ def _clean(changes: dict) -> dict:
         raise InvalidInput("max_queue: must be at least 1.", errors={"max_queue": "must be at least 1"})
     if cleaned.get("auth_header") is None and "auth_header" in cleaned:
         cleaned["auth_header"] = ""
+    problem = auth_header_problem(cleaned.get("auth_header"))
+    if problem:
+        raise InvalidInput(f"auth_header: {problem}.", errors={"auth_header": f"{problem}."})
     return cleaned
 
 

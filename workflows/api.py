@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import groupby
 
 from ninja import File, Router
@@ -79,12 +80,12 @@ def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]
     summary="Propose a spec for a workflow.json (edit it, then upload both)",
 )
 def admin_draft_spec(request, workflow: File[UploadedFile]):
-    import json
-
     try:
         graph = json.loads(_read(workflow, "workflow"))
     except ValueError as exc:
         raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
+    except RecursionError as exc:  # the decoder recurses once per bracket
+        raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
     if not isinstance(graph, dict) or detect_ui_format(graph):
         raise InvalidInput("workflow: this is ComfyUI's UI format; export it with 'Export (API)' and try again.")
     try:

@@ -8,6 +8,7 @@ Imports no Django: it is the protocol, nothing else.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ import websockets
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from nodes.comfy.errors import BadResponse, NodeTimeout, NodeUnreachable, PromptRejected
+from nodes.comfy.errors import BadResponse, NodeMisconfigured, NodeTimeout, NodeUnreachable, PromptRejected
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,24 @@ def parse_auth_header(value: str | None) -> dict[str, str]:
     return {"Authorization": value.strip()}
 
 
+# The characters of a header name (RFC 9110's `token`).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def auth_header_problem(value: str | None) -> str | None:
+    """Why `value` cannot be sent as the header `parse_auth_header` makes of it, or None.
+
+    HTTP carries only printable ASCII in a header; anything else fails every request to the node."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isprintable()):
+        return "must be printable ASCII text (HTTP headers cannot carry other characters)"
+    ((name, _),) = parse_auth_header(value).items()
+    if not _HEADER_NAME.fullmatch(name):
+        return f"'{name}' is not a valid header name"
+    return None
+
+
 class ComfyClient:
     def __init__(
         self,
@@ -93,7 +112,10 @@ class ComfyClient:
         read_timeout: float = 30.0,
     ):
         self.base_url = base_url.rstrip("/")
-        self.headers = parse_auth_header(auth_header)
+        # A header saved before it was checked at save: every request fails saying why, so
+        # that health checks show it on the node instead of raising.
+        self.header_problem = auth_header_problem(auth_header)
+        self.headers = {} if self.header_problem else parse_auth_header(auth_header)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._ws_proxy: str | None | object = _UNRESOLVED
@@ -116,7 +138,12 @@ class ComfyClient:
         await self.aclose()
 
     # --- HTTP plumbing -----------------------------------------------------------------
+    def _check_settings(self) -> None:
+        if self.header_problem:
+            raise NodeMisconfigured(f"auth_header {self.header_problem}; set a new one for this node")
+
     async def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs) -> httpx.Response:
+        self._check_settings()
         if timeout is not None:
             kwargs["timeout"] = httpx.Timeout(timeout, connect=self.connect_timeout)
         try:
@@ -247,6 +274,7 @@ class ComfyClient:
     @asynccontextmanager
     async def websocket(self, client_id: str) -> AsyncIterator[websockets.ClientConnection]:
         """Open /ws?clientId=… (connect before posting the prompt that carries this client id)."""
+        self._check_settings()
         parts = urlsplit(self.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         url = urlunsplit((scheme, parts.netloc, f"{parts.path}/ws", f"clientId={client_id}", ""))

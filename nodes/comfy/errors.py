@@ -23,6 +23,10 @@ class NodeTimeout(NodeUnreachable):
     """The node accepted the connection but did not answer in time (hung or overloaded)."""
 
 
+class NodeMisconfigured(ComfyError):
+    """Our settings for the node cannot work (an auth header HTTP cannot carry): nothing is sent."""
+
+
 class BadResponse(ComfyError):
     """The node answered something that is not the ComfyUI protocol (HTML, bad JSON, 5xx)."""
 
