@@ -31,7 +31,7 @@ def token(request, payload: TokenIn):
 
 @auth_router.post("/refresh", auth=None, response=TokenPairOut, summary="Rotate a refresh token")
 def refresh(request, payload: RefreshIn):
-    return services.refresh_tokens(refresh=payload.refresh)
+    return services.refresh_tokens(refresh=payload.refresh, request=request)
 
 
 @auth_router.post("/logout", response={204: None}, summary="Revoke the caller's refresh token")

@@ -8,7 +8,6 @@ the user row is read for every request anyway.
 
 from __future__ import annotations
 
-from django.conf import settings
 from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 from rest_framework_simplejwt.exceptions import TokenError
@@ -57,17 +56,21 @@ def ensure_not_blocked(user) -> None:
         raise Forbidden(f"Your account is blocked: {user.blocked_reason or 'no reason given'}.")
 
 
+def ensure_within_rate_limit(wait: int) -> None:
+    """Raise the 429 for a wait from accounts.throttle (0 = go ahead)."""
+    if wait:
+        raise TooManyRequests(throttle.rate_limit_message(), headers={"Retry-After": str(wait)})
+
+
 class JWTAuth(HttpBearer):
     def authenticate(self, request, token: str):
         user = user_from_access_token(token)
-        if user is not None:
-            wait = throttle.api_wait_seconds(user.pk)
-            if wait:
-                raise TooManyRequests(
-                    f"Rate limit: at most {settings.API_RATE_LIMIT} requests a minute.",
-                    headers={"Retry-After": str(wait)},
-                )
-            request.user = user
+        if user is None:
+            # Guessing or replaying tokens costs a signature check each: bound it per address.
+            ensure_within_rate_limit(throttle.address_wait_seconds(throttle.client_ip(request)))
+            return None
+        ensure_within_rate_limit(throttle.api_wait_seconds(user.pk))
+        request.user = user
         return user
 
 
@@ -80,10 +83,12 @@ class AdminAuth(JWTAuth):
 
 
 class SessionAuth(NinjaSessionAuth):
-    """The pages' session cookie (for file downloads in galleries), refusing blocked users."""
+    """The pages' session cookie (for file downloads in galleries), refusing blocked users; its
+    calls count against the same per-user rate limit as bearer-token calls."""
 
     def authenticate(self, request, key):
         user = super().authenticate(request, key)
         if user is not None:
             ensure_not_blocked(user)
+            ensure_within_rate_limit(throttle.api_wait_seconds(user.pk))
         return user

@@ -1,11 +1,16 @@
-"""Cut a blocked user off at the next page request: log them out and say why."""
+"""Page middleware: cut a blocked user off at the next page request (log them out and say why);
+count a signed-in user's page POSTs against their rate limit."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+
+from accounts import throttle
 
 
 class BlockedUserMiddleware:
@@ -21,4 +26,35 @@ class BlockedUserMiddleware:
                 request, _("Your account is blocked: %(reason)s") % {"reason": reason or _("no reason given")}
             )
             return redirect("login")
+        return self.get_response(request)
+
+
+class PagePostRateLimitMiddleware:
+    """A signed-in user's page POSTs (forms, uploads, htmx actions) count against the same
+    per-user bucket as their API calls; beyond it, 429 with Retry-After. The API counts its
+    own calls in its authentication, so /api/ is left to it."""
+
+    SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            request.method not in self.SAFE_METHODS
+            and user is not None
+            and user.is_authenticated
+            and not request.path.startswith("/api/")
+        ):
+            wait = throttle.api_wait_seconds(user.pk)
+            if wait:
+                response = HttpResponse(
+                    _("Too many requests: at most %(limit)s a minute. Try again in %(wait)s seconds.")
+                    % {"limit": settings.API_RATE_LIMIT, "wait": wait},
+                    status=429,
+                    content_type="text/plain; charset=utf-8",
+                )
+                response["Retry-After"] = str(wait)
+                return response
         return self.get_response(request)

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import throttle
 from accounts.admins import ensure_admins_remain, ensure_change_keeps_an_admin
-from accounts.auth import ensure_not_blocked, is_current, refresh_token_for
+from accounts.auth import ensure_not_blocked, ensure_within_rate_limit, is_current, refresh_token_for
 from accounts.signals import profile_usage, user_blocked
 from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
@@ -37,12 +37,14 @@ def issue_tokens(*, username: str, password: str, request=None) -> dict[str, str
     return _token_pair(user)
 
 
-def refresh_tokens(*, refresh: str) -> dict[str, str]:
-    """Rotate a refresh token: the used one is blacklisted, a new pair is returned.
+def refresh_tokens(*, refresh: str, request=None) -> dict[str, str]:
+    """Rotate a refresh token: the used one is blacklisted, a new pair is returned; 429 when the
+    caller's address made more than API_RATE_LIMIT such requests in a minute.
 
     Presenting a refresh token that was already used means a copy of it leaked: every token of
     its user is revoked, the thief's new pair included.
     """
+    ensure_within_rate_limit(throttle.address_wait_seconds(throttle.client_ip(request)))
     try:
         old = RefreshToken(refresh)  # verifies signature, expiry, type and the blacklist
     except TokenError as exc:

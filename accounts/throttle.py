@@ -1,6 +1,9 @@
 """Limits on request rates, kept in Redis (the Django cache) so every web instance shares them.
 
-- API requests: a token bucket per user, API_RATE_LIMIT requests a minute, bursts up to that.
+- Requests of a signed-in user: a token bucket per user, API_RATE_LIMIT requests a minute, bursts
+  up to that. Every API call counts (bearer token or session cookie), and so does every page POST.
+- Requests no user is known for yet (token refresh, an invalid or expired token): the same figure
+  per client address, in a bucket of its own.
 - Logins: LOGIN_RATE_LIMIT failures in 5 minutes per (username, address) or per address
   refuse further attempts from that address, so an attacker locks out only themselves: the right
   password from another address still gets in. Against guessing spread over many addresses,
@@ -46,16 +49,34 @@ def bucket_key(user_id: int) -> str:
     return f"{settings.REDIS_PREFIX}:rate:{user_id}"
 
 
-def api_wait_seconds(user_id: int) -> int:
-    """0 if the user may make another API request now, else seconds until they may."""
+def address_bucket_key(ip: str) -> str:
+    return f"{settings.REDIS_PREFIX}:rate:ip:{ip}"
+
+
+def _wait_seconds(key: str) -> int:
+    """Take one token from the bucket (one Redis call): 0 if allowed, else seconds until one is back."""
     limit = settings.API_RATE_LIMIT
     if not limit:
         return 0
     try:
-        wait = float(shared_script(_BUCKET)(keys=[bucket_key(user_id)], args=[limit, limit / 60.0, time.time()]))
-    except Exception:  # Redis down: do not take the API down with it
+        wait = float(shared_script(_BUCKET)(keys=[key], args=[limit, limit / 60.0, time.time()]))
+    except Exception:  # Redis down: do not take the site down with it
         return 0
     return math.ceil(wait) if wait > 0 else 0
+
+
+def api_wait_seconds(user_id: int) -> int:
+    """0 if the user may make another request now, else seconds until they may."""
+    return _wait_seconds(bucket_key(user_id))
+
+
+def address_wait_seconds(ip: str) -> int:
+    """0 if this address may make another request no user is known for, else seconds to wait."""
+    return _wait_seconds(address_bucket_key(ip))
+
+
+def rate_limit_message() -> str:
+    return f"Rate limit: at most {settings.API_RATE_LIMIT} requests a minute."
 
 
 USER_WINDOW = 3600
