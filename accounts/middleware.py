@@ -49,12 +49,22 @@ class PagePostRateLimitMiddleware:
         ):
             wait = throttle.api_wait_seconds(user.pk)
             if wait:
-                response = HttpResponse(
-                    _("Too many requests: at most %(limit)s a minute. Try again in %(wait)s seconds.")
-                    % {"limit": settings.API_RATE_LIMIT, "wait": wait},
-                    status=429,
-                    content_type="text/plain; charset=utf-8",
-                )
-                response["Retry-After"] = str(wait)
-                return response
+                return _too_many_requests(request, wait)
         return self.get_response(request)
+
+
+def _too_many_requests(request, wait: int) -> HttpResponse:
+    """A 429 saying when to try again. htmx swaps only 2xx answers, so for htmx the reason is
+    kept as a message and the page reloads to show it."""
+    text = _("Too many requests: at most %(limit)s a minute. Try again in %(wait)s seconds.") % {
+        "limit": settings.API_RATE_LIMIT,
+        "wait": wait,
+    }
+    if request.headers.get("HX-Request") == "true":  # django-htmx runs after this middleware
+        messages.error(request, text)
+        response = HttpResponse(status=429)
+        response["HX-Refresh"] = "true"
+    else:
+        response = HttpResponse(text, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(wait)
+    return response

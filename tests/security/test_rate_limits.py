@@ -63,8 +63,18 @@ def test_page_posts_of_a_signed_in_user_are_limited(settings, alice, tiny):
     refused = client.post(form, {"width": "32"})
     assert_refused(refused, json=False)
     assert "Too many requests" in refused.content.decode()
-    assert_refused(client.post(form, {"width": "32"}, HTTP_HX_REQUEST="true"), json=False)
     assert client.get(reverse("catalogue")).status_code == 200  # reading pages is not counted
+
+
+def test_htmx_post_over_the_limit_reloads_the_page_to_say_why(settings, alice, tiny):
+    settings.API_RATE_LIMIT = 1
+    client = logged_in(alice)
+    form = reverse("job_submit", args=["tiny"])
+    assert client.post(form, {"width": "32"}, HTTP_HX_REQUEST="true").status_code != 429
+    refused = client.post(form, {"width": "32"}, HTTP_HX_REQUEST="true")
+    assert_refused(refused, json=False)
+    assert refused["HX-Refresh"] == "true"  # htmx swaps no 4xx answer: reload the page instead
+    assert "Too many requests" in client.get(reverse("catalogue")).content.decode()
 
 
 def test_page_posts_share_the_bucket_with_api_calls(settings, alice, tiny):
