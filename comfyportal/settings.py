@@ -252,6 +252,8 @@ LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 100)  # failed logins p
 
 # --- Nodes and jobs -------------------------------------------------------------------
 COMFY_NODES = env_list("COMFY_NODES")
+# The test nodes `make demo` started, registered as demo-1..N (see nodes.services.register_demo_nodes).
+DEMO_NODES = env_list("DEMO_NODES")
 NODE_HEALTH_INTERVAL = env_float("NODE_HEALTH_INTERVAL", 10.0)
 NODE_OFFLINE_AFTER = env_int("NODE_OFFLINE_AFTER", 2)
 NODE_OBJECT_INFO_EVERY = env_float("NODE_OBJECT_INFO_EVERY", 300.0)
