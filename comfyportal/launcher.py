@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
         if args.demo_nodes:
             demo_nodes, urls = start_demo_nodes(args.demo_nodes, env)
             children.append(demo_nodes)
-            env["COMFY_NODES"] = ",".join(urls)
+            env["DEMO_NODES"] = ",".join(urls)
         subprocess.run([*manage, "bootstrap"], env=env, check=True)
         children.append(subprocess.Popen([*manage, "qcluster"], env=env))
         children.append(

@@ -46,7 +46,8 @@ class DatabaseCollector:
         vram_total = GaugeMetricFamily("comfyportal_node_vram_total_bytes", "VRAM in all.", labels=["node"])
         for node in ComfyNode.objects.filter(remove_when_drained=False):
             up.add_metric([node.name], 1 if node.status == ComfyNode.Status.ONLINE else 0)
-            queue.add_metric([node.name], node.queue_remaining)
+            if node.live_queue is not None:  # an offline node's last queue is not its queue now
+                queue.add_metric([node.name], node.live_queue)
             free, total = node.vram
             if total is not None:
                 vram_total.add_metric([node.name], total)

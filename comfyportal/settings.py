@@ -48,17 +48,31 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def _local_secret_key() -> str:
-    """A key generated once into var/ so that sessions survive restarts of a local install."""
-    path = VAR_DIR / "secret_key"
+def local_secret_key(path: Path) -> str:
+    """A key generated once into var/ so that sessions survive restarts of a local install.
+
+    Several processes may start together on a fresh folder (web and worker): each writes its
+    candidate to a private temporary file and links it into place; os.link fails if the key
+    exists, so the first writer wins and every process reads that one key (different keys in
+    web and worker make django-q's signed tasks fail with BadSignature).
+    """
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+            try:
+                os.link(candidate, path)
+            except FileExistsError:
+                pass  # another process won: read its key
+        finally:
+            candidate.unlink()
     return path.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY") or (_local_secret_key() if DEBUG else "")
+SECRET_KEY = env_str("SECRET_KEY") or (local_secret_key(VAR_DIR / "secret_key") if DEBUG else "")
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -239,6 +253,8 @@ LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 100)  # failed logins p
 
 # --- Nodes and jobs -------------------------------------------------------------------
 COMFY_NODES = env_list("COMFY_NODES")
+# The test nodes `make demo` started, registered as demo-1..N (see nodes.services.register_demo_nodes).
+DEMO_NODES = env_list("DEMO_NODES")
 NODE_HEALTH_INTERVAL = env_float("NODE_HEALTH_INTERVAL", 10.0)
 NODE_OFFLINE_AFTER = env_int("NODE_OFFLINE_AFTER", 2)
 NODE_OBJECT_INFO_EVERY = env_float("NODE_OBJECT_INFO_EVERY", 300.0)

@@ -57,7 +57,7 @@ def overview(*, now=None) -> dict:
                 "name": n.name,
                 "status": n.status,
                 "is_active": n.is_active,
-                "queue": n.queue_remaining,
+                "queue": n.live_queue,
                 "max_queue": n.max_queue,
                 "vram_free": n.vram[0],
                 "vram_total": n.vram[1],

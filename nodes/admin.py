@@ -75,7 +75,8 @@ class ComfyNodeAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("queue"))
     def queue(self, node):
-        return f"{node.queue_remaining} / {node.max_queue}"
+        queue = node.live_queue
+        return f"{'—' if queue is None else queue} / {node.max_queue}"
 
     @admin.display(description=_("VRAM free / total (GiB)"))
     def vram(self, node):

@@ -57,9 +57,23 @@ class ComfyNode(models.Model):
         return self.name
 
     @property
+    def figures_are_live(self) -> bool:
+        """Only an online node's last /system_stats and queue describe it now; an offline or
+        unchecked node's are stale and are not shown as if live."""
+        return self.status == self.Status.ONLINE
+
+    @property
+    def live_queue(self) -> int | None:
+        """Prompts outstanding on the node, None when its figures are not live."""
+        return self.queue_remaining if self.figures_are_live else None
+
+    @property
     def vram(self) -> tuple[int | None, int | None]:
-        """(free, total) bytes of the first device, from the last /system_stats."""
+        """(free, total) bytes of the first device from the last /system_stats, (None, None) when
+        the node's figures are not live."""
         devices = (self.system_stats or {}).get("devices") or []
+        if not self.figures_are_live or not devices:
+            return None, None
         if not devices:
             return None, None
         return devices[0].get("vram_free"), devices[0].get("vram_total")

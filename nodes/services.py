@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
@@ -111,3 +112,27 @@ def register_nodes_from_urls(urls: list[str]) -> list[ComfyNode]:
             name = f"{base}-{n}"
         created.append(ComfyNode.objects.create(name=name, base_url=url))
     return created
+
+
+DEMO_NODE_NAME = re.compile(r"demo-\d+")
+
+
+def register_demo_nodes(urls: list[str]) -> list[ComfyNode]:
+    """Register `make demo`'s test nodes as demo-1..N, reusing the nodes of an earlier demo run.
+
+    Each run starts its test servers on new ports: demo-i gets the new address (and a fresh
+    health and class list), and demo nodes beyond N from a larger earlier run are removed, so a
+    demo never shows the dead servers of the runs before it.
+    """
+    nodes = []
+    for number, url in enumerate(urls, start=1):
+        name = f"demo-{number}"
+        node = ComfyNode.objects.filter(name=name).first()
+        if node is None:
+            nodes.append(create_node(name=name, base_url=url))
+        else:
+            nodes.append(update_node(node=node, changes={"base_url": url, "is_active": True}))
+    for node in ComfyNode.objects.filter(name__startswith="demo-", remove_when_drained=False):
+        if DEMO_NODE_NAME.fullmatch(node.name) and int(node.name.removeprefix("demo-")) > len(urls):
+            delete_node(node=node)
+    return nodes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.test import Client
 
 PASSWORD = "correct-horse-battery"
@@ -41,6 +43,21 @@ class Api:
 
     def delete(self, path):
         return self.client.delete(path, **self._headers())
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Close the worker thread's database connections before the test database is dropped."""
+    yield
+    close_worker_thread_connections()
+
+
+def close_worker_thread_connections() -> None:
+    """Async tests call the ORM through sync_to_async, which outside an async_to_sync context runs
+    in asgiref's one shared worker thread; Django keeps that thread's connection open, and
+    PostgreSQL refuses to drop a database with a session on it ("being accessed by other users").
+    connections.close_all() closes only the calling thread's connections, so it runs there."""
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 def make_user(username: str, role: str = "USER", **fields):

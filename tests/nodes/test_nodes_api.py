@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from nodes.models import ComfyNode
 from nodes.services import register_nodes_from_urls
@@ -84,3 +87,23 @@ def test_register_from_comfy_nodes_is_idempotent():
     assert len(register_nodes_from_urls(urls)) == 2
     assert register_nodes_from_urls(urls) == []
     assert sorted(ComfyNode.objects.values_list("name", flat=True)) == ["10.0.0.1-8188", "10.0.0.2-8188"]
+
+
+def test_each_demo_run_reuses_its_demo_nodes_and_removes_the_surplus(settings):
+    settings.DEMO_NODES = ["http://127.0.0.1:40001", "http://127.0.0.1:40002", "http://127.0.0.1:40003"]
+    call_command("bootstrap", stdout=io.StringIO())
+    first = {n.name: n.pk for n in ComfyNode.objects.all()}
+    assert sorted(first) == ["demo-1", "demo-2", "demo-3"]
+    ComfyNode.objects.update(status="ONLINE", system_stats={"devices": [{"vram_free": 1, "vram_total": 2}]})
+    kept = make_node(name="gpu-real")
+
+    settings.DEMO_NODES = ["http://127.0.0.1:40101", "http://127.0.0.1:40102"]  # the next run, new ports
+    call_command("bootstrap", stdout=io.StringIO())
+
+    nodes = {n.name: n for n in ComfyNode.objects.all()}
+    assert sorted(nodes) == ["demo-1", "demo-2", "gpu-real"]
+    assert nodes["demo-1"].pk == first["demo-1"] and nodes["demo-1"].base_url == "http://127.0.0.1:40101"
+    assert nodes["demo-2"].base_url == "http://127.0.0.1:40102"
+    for name in ("demo-1", "demo-2"):  # the old server's figures are not the new one's
+        assert nodes[name].status == "UNKNOWN" and nodes[name].system_stats == {}
+    assert nodes["gpu-real"].pk == kept.pk

@@ -82,6 +82,19 @@ def test_dashboard_is_for_staff_only(alice_client, admin_client_, alice, tiny):
     assert 'data-node="gpu-1"' in html and "<svg" in html and 'id="chart-errors"' in html
 
 
+def test_offline_nodes_show_no_live_figures(admin_client_):
+    stale = {"devices": [{"vram_free": 2 * 1024**3, "vram_total": 8 * 1024**3}]}
+    make_node("gpu-on", system_stats=stale, queue_remaining=7)
+    make_node("gpu-off", status="OFFLINE", system_stats=stale, queue_remaining=5)
+    html = admin_client_.get(reverse("admin_dashboard")).content.decode()
+    online, offline = (html.split(f'data-node="{name}"')[1].split("</tr>")[0] for name in ("gpu-on", "gpu-off"))
+    assert "<meter" in online and "7 / " in online and "8.0" in online
+    assert "<meter" not in offline and "5 / " not in offline and "8.0" not in offline
+    admin_html = admin_client_.get(reverse("admin:nodes_comfynode_changelist")).content.decode()
+    offline_row = admin_html.split(">gpu-off<")[1].split("</tr>")[0]
+    assert "5 / " not in offline_row and "8.0" not in offline_row and "— / 2" in offline_row
+
+
 def test_admin_index_links_the_dashboard(admin_client_):
     html = admin_client_.get(reverse("admin:index")).content.decode()
     assert 'id="admin-dashboard-link"' in html

@@ -75,7 +75,12 @@ def samples(families: dict, name: str) -> dict:
 def test_metrics_report_jobs_nodes_and_histograms(alice, job_metrics):
     workflow = make_workflow()
     gpu_a = make_node(name="gpu-a", system_stats={"devices": [{"vram_free": 4, "vram_total": 10}]}, queue_remaining=3)
-    make_node(name="gpu-b", status="OFFLINE")
+    make_node(
+        name="gpu-b",
+        status="OFFLINE",
+        system_stats={"devices": [{"vram_free": 4, "vram_total": 10}]},
+        queue_remaining=2,
+    )
     run_job(alice, workflow, gpu_a, wait=1, dispatch=0.5, run=12)
     run_job(alice, workflow, gpu_a, wait=1, dispatch=0.5, run=1, status="ERROR", error="ComfyUI error: node 3 failed")
     make_job(alice, workflow)
@@ -85,6 +90,8 @@ def test_metrics_report_jobs_nodes_and_histograms(alice, job_metrics):
     assert 'comfyportal_node_up{node="gpu-a"} 1.0' in body and 'comfyportal_node_up{node="gpu-b"} 0.0' in body
     assert 'comfyportal_node_queue{node="gpu-a"} 3.0' in body
     assert 'comfyportal_node_vram_used_bytes{node="gpu-a"} 6.0' in body
+    assert 'comfyportal_node_queue{node="gpu-b"}' not in body, "an offline node's figures are stale"
+    assert 'comfyportal_node_vram_used_bytes{node="gpu-b"}' not in body
     assert 'comfyportal_job_duration_seconds_bucket{le="20.0",workflow="tiny"} 1.0' in body
     assert 'comfyportal_job_duration_seconds_bucket{le="10.0",workflow="tiny"} 0.0' in body
     assert 'comfyportal_job_errors_total{kind="execution"} 1.0' in body

@@ -47,11 +47,14 @@ class Command(BaseCommand):
             call_command("import_workflows", str(examples), stdout=self.stdout)
 
     def register_nodes(self) -> None:
-        from nodes.services import register_nodes_from_urls
+        from nodes.services import register_demo_nodes, register_nodes_from_urls
 
         created = register_nodes_from_urls(settings.COMFY_NODES)
         for node in created:
             self.stdout.write(f"Registered node {node.name} at {node.base_url}.")
+        if settings.DEMO_NODES:
+            for node in register_demo_nodes(settings.DEMO_NODES):
+                self.stdout.write(f"Demo node {node.name} at {node.base_url}.")
 
     def upsert_schedules(self) -> None:
         from jobs.schedules import upsert_schedules
