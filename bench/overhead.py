@@ -1,0 +1,366 @@
+"""What the portal adds to a job, against the same test node driven directly.
+
+One test ComfyUI node with a short job time (~15 ms, like a fast model-free workflow) runs the
+same work two ways, alternated in one sitting: a program talking to the node as ComfyUI's own
+clients do (upload, queue the prompt, wait on the node's WebSocket, read /history, download)
+and a program using the portal's API (upload, submit, wait on /ws/jobs/, download). It prints:
+
+- (a) one job at a time, submit → result bytes in hand: p50/p95 each way and the difference;
+- (b) M jobs at once, time to the last result: the throughput ratio portal ÷ direct;
+- (c) CPU per job in each portal process (web, worker) during (a) and (b).
+
+Run with `python -m bench.overhead` (also part of `make bench`); see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.common import add_database_argument, setup  # noqa: E402
+from bench.jobs import percentile, production_env, reference_loop_ms  # noqa: E402
+
+PASSWORD = "bench-password-123"
+SLUG = "overhead"
+
+# Upload a picture, scale it, invert it, save it: model-free, as in the issue's measurement.
+GRAPH = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+    "2": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "bilinear", "scale_by": 0.5}},
+    "3": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+    "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "overhead"}},
+}
+SPEC = {
+    "spec_version": "1.0",
+    "slug": SLUG,
+    "name": "Overhead",
+    "version": "1.0.0",
+    "category": "tools",
+    "description": "Scale and invert a picture.",
+    "inputs": [
+        {"id": "image", "label": "Image", "type": "image", "required": True, "bind": [{"node": "1", "input": "image"}]}
+    ],
+    "outputs": [{"node": "4", "type": "image"}],
+}
+
+
+def sample_png(side: int = 256) -> bytes:
+    """A picture with some detail (a flat one would make PNG coding unrealistically cheap)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, side, dtype=np.float32)
+    base = (ramp[None, :, None] + ramp[:, None, None]) / 2
+    noisy = np.clip(base + rng.normal(0, 24, (side, side, 3)), 0, 255).astype("uint8")
+    out = io.BytesIO()
+    Image.fromarray(noisy).save(out, format="PNG")
+    return out.getvalue()
+
+
+class Finished:
+    """Futures resolved by a WebSocket listener, keyed by prompt or job id (an end may arrive
+    before the submitter starts waiting for it)."""
+
+    def __init__(self):
+        self.waiting: dict[str, asyncio.Future] = {}
+        self.ended: dict[str, object] = {}
+
+    def end(self, key: str, value: object) -> None:
+        future = self.waiting.pop(key, None)
+        if future is None:
+            self.ended[key] = value
+        elif not future.done():
+            future.set_result(value)
+
+    async def wait(self, key: str, timeout: float = 60) -> object:
+        if key in self.ended:
+            return self.ended.pop(key)
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[key] = future
+        return await asyncio.wait_for(future, timeout)
+
+
+class Direct:
+    """A program talking to the node itself, as ComfyUI's clients do."""
+
+    def __init__(self, session, node_url: str, png: bytes):
+        self.session, self.url, self.png = session, node_url, png
+        self.client_id = uuid.uuid4().hex
+        self.finished = Finished()
+
+    async def listen(self, ready: asyncio.Event) -> None:
+        ws_url = self.url.replace("http", "ws") + f"/ws?clientId={self.client_id}"
+        async with self.session.ws_connect(ws_url, max_msg_size=2**24) as socket:
+            ready.set()
+            async for message in socket:
+                if message.type != 1:  # binary previews
+                    continue
+                data = json.loads(message.data)
+                body = data.get("data") or {}
+                if data.get("type") == "executing" and body.get("node") is None and body.get("prompt_id"):
+                    self.finished.end(body["prompt_id"], True)
+                elif data.get("type") == "execution_error":
+                    self.finished.end(body.get("prompt_id", ""), RuntimeError(str(body)[:200]))
+
+    async def job(self) -> None:
+        import aiohttp
+
+        form = aiohttp.FormData()
+        form.add_field("image", self.png, filename=f"in-{uuid.uuid4().hex[:12]}.png", content_type="image/png")
+        form.add_field("overwrite", "true")
+        async with self.session.post(self.url + "/upload/image", data=form) as response:
+            name = (await response.json())["name"]
+        prompt = copy.deepcopy(GRAPH)
+        prompt["1"]["inputs"]["image"] = name
+        async with self.session.post(
+            self.url + "/prompt", json={"prompt": prompt, "client_id": self.client_id}
+        ) as response:
+            prompt_id = (await response.json())["prompt_id"]
+        outcome = await self.finished.wait(prompt_id)
+        if isinstance(outcome, Exception):
+            raise outcome
+        async with self.session.get(self.url + f"/history/{prompt_id}") as response:
+            image = (await response.json())[prompt_id]["outputs"]["4"]["images"][0]
+        async with self.session.get(self.url + "/view", params=image) as response:
+            if response.status != 200 or not await response.read():
+                raise RuntimeError(f"direct download failed: {response.status}")
+
+
+class Portal:
+    """A program using the portal's API with an access token."""
+
+    def __init__(self, session, web_url: str, token: str, png: bytes):
+        self.session, self.url, self.png = session, web_url, png
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.token = token
+        self.finished = Finished()
+
+    async def listen(self, ready: asyncio.Event) -> None:
+        ws_url = self.url.replace("http", "ws") + f"/ws/jobs/?token={self.token}"
+        async with self.session.ws_connect(ws_url, max_msg_size=2**24) as socket:
+            ready.set()
+            async for message in socket:
+                job = json.loads(message.data).get("job") or {}
+                if job.get("status") in ("DONE", "ERROR", "CANCELLED"):
+                    self.finished.end(job["id"], job)
+
+    async def job(self) -> None:
+        import aiohttp
+
+        form = aiohttp.FormData()
+        form.add_field("file", self.png, filename="in.png", content_type="image/png")
+        form.add_field("kind", "image")
+        async with self.session.post(self.url + "/api/uploads", data=form, headers=self.headers) as response:
+            if response.status != 201:
+                raise RuntimeError(f"upload failed: {response.status} {(await response.read())[:200]!r}")
+            upload_id = (await response.json())["id"]
+        async with self.session.post(
+            self.url + "/api/jobs", json={"workflow": SLUG, "inputs": {"image": upload_id}}, headers=self.headers
+        ) as response:
+            if response.status != 201:
+                raise RuntimeError(f"submit failed: {response.status} {(await response.read())[:200]!r}")
+            job_id = (await response.json())["id"]
+        job = await self.finished.wait(job_id)
+        if job["status"] != "DONE":
+            raise RuntimeError(f"portal job ended {job['status']}: {job.get('error')}")
+        outputs = job.get("outputs")
+        if not outputs:  # an event without the results: ask for the job
+            async with self.session.get(self.url + f"/api/jobs/{job_id}", headers=self.headers) as response:
+                outputs = (await response.json())["outputs"]
+        async with self.session.get(self.url + outputs[0]["url"], headers=self.headers) as response:
+            if response.status != 200 or not await response.read():
+                raise RuntimeError(f"portal download failed: {response.status}")
+
+
+class PortalCpu:
+    """CPU seconds of the web and worker process trees between start() and stop()."""
+
+    def __init__(self, stack):
+        self.roots = {"web": [p for p, _ in stack.webs], "worker": list(stack.workers)}
+
+    def _now(self) -> dict[str, float]:
+        import psutil
+
+        used: dict[str, float] = {}
+        for part, roots in self.roots.items():
+            for root in roots:
+                try:
+                    proc = psutil.Process(root.pid)
+                    for p in [proc, *proc.children(recursive=True)]:
+                        times = p.cpu_times()
+                        used[part] = used.get(part, 0.0) + times.user + times.system
+                except psutil.Error:
+                    pass
+        return used
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self) -> dict[str, float]:
+        after = self._now()
+        return {part: after.get(part, 0.0) - self.before.get(part, 0.0) for part in self.roots}
+
+
+async def measure(stack, token: str, rounds: int, backlog: int) -> dict:
+    import aiohttp
+
+    png = sample_png()
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        direct = Direct(session, stack.nodes[0].url, png)
+        portal = Portal(session, stack.web_url, token, png)
+        listeners = []
+        for side in (direct, portal):
+            ready = asyncio.Event()
+            listeners.append(asyncio.create_task(side.listen(ready)))
+            await asyncio.wait_for(ready.wait(), 10)
+        for _ in range(5):  # warm both paths (connections, caches, the runner's pools)
+            await direct.job()
+            await portal.job()
+
+        cpu = PortalCpu(stack)
+        single: dict[str, list[float]] = {"direct": [], "portal": []}
+        cpu.start()
+        for i in range(rounds):
+            order = (("direct", direct), ("portal", portal)) if i % 2 else (("portal", portal), ("direct", direct))
+            for name, side in order:
+                started = time.perf_counter()
+                await side.job()
+                single[name].append(time.perf_counter() - started)
+        single_cpu = cpu.stop()
+
+        burst: dict[str, list[float]] = {"direct": [], "portal": []}
+        burst_cpu = {"web": 0.0, "worker": 0.0}
+        for i in range(2):
+            order = (("direct", direct), ("portal", portal)) if i % 2 else (("portal", portal), ("direct", direct))
+            for name, side in order:
+                if name == "portal":
+                    cpu.start()
+                started = time.perf_counter()
+                await asyncio.gather(*(side.job() for _ in range(backlog)))
+                burst[name].append(time.perf_counter() - started)
+                if name == "portal":
+                    for part, seconds in cpu.stop().items():
+                        burst_cpu[part] += seconds
+        for task in listeners:
+            task.cancel()
+    return {
+        "rounds": rounds,
+        "backlog": backlog,
+        "single": single,
+        "single_cpu": {part: seconds / rounds for part, seconds in single_cpu.items()},
+        "burst": burst,
+        "burst_cpu": {part: seconds / (2 * backlog) for part, seconds in burst_cpu.items()},
+    }
+
+
+def run(rounds: int, backlog: int, job_time: float) -> dict:
+    import httpx
+
+    from accounts.models import User
+    from jobs.models import Job
+    from nodes.models import ComfyNode
+    from tests.harness import Stack, reset_redis, wait_for
+    from workflows.models import Workflow
+
+    Job.objects.all().delete()
+    Workflow.objects.all().delete()
+    ComfyNode.objects.all().delete()
+    User.objects.all().delete()
+    Workflow.objects.create(
+        slug=SLUG,
+        name="Overhead",
+        version="1.0.0",
+        graph=GRAPH,
+        spec=SPEC,
+        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
+    )
+    user = User(username="overhead", max_concurrent_jobs=10_000, max_queued_jobs=100_000, daily_job_limit=10**6)
+    user.set_password(PASSWORD)
+    user.save()
+    reset_redis()
+    env = {**production_env(runners=2), "API_RATE_LIMIT": "0", "EVENT_TIMESTAMPS": "0"}
+    media = Path(os.environ.get("BENCH_MEDIA", "/tmp/comfyportal-bench-media"))
+    speed_before = reference_loop_ms()
+    with Stack(
+        nodes=1,
+        node_args={"job_time": job_time, "cache_none": True, "step_time": 0.0},
+        webs=1,
+        workers=1,
+        env=env,
+        media_root=media,
+    ) as stack:
+        ComfyNode.objects.create(name="gpu00", base_url=stack.nodes[0].url, max_queue=2)
+        wait_for(lambda: ComfyNode.objects.filter(status="ONLINE").exists(), timeout=30, what="the node online")
+        token = httpx.post(
+            stack.web_url + "/api/auth/token", json={"username": "overhead", "password": PASSWORD}
+        ).json()["access"]
+        result = asyncio.run(measure(stack, token, rounds, backlog))
+    result["speed"] = (speed_before, reference_loop_ms())
+    result["job_time"] = job_time
+    return result
+
+
+def table(r: dict) -> str:
+    def ms(values: list[float], p: float) -> float:
+        return percentile(values, p) * 1000
+
+    d, p = r["single"]["direct"], r["single"]["portal"]
+    direct_burst, portal_burst = min(r["burst"]["direct"]), min(r["burst"]["portal"])
+    rows = [
+        ("test node job time", f"{r['job_time'] * 1000:.0f} ms"),
+        (f"(a) one at a time, {r['rounds']} each: direct p50 / p95", f"{ms(d, 50):.1f} / {ms(d, 95):.1f} ms"),
+        ("(a) through the portal p50 / p95", f"{ms(p, 50):.1f} / {ms(p, 95):.1f} ms"),
+        ("(a) added by the portal p50 / p95", f"{ms(p, 50) - ms(d, 50):.1f} / {ms(p, 95) - ms(d, 95):.1f} ms"),
+        (
+            f"(b) {r['backlog']} at once, best of 2: direct / portal",
+            f"{direct_burst:.2f} s / {portal_burst:.2f} s",
+        ),
+        ("(b) portal throughput ÷ direct", f"{direct_burst / portal_burst:.2f}×"),
+        (
+            "(c) portal CPU per job, one at a time: web / worker / all",
+            "{web:.1f} / {worker:.1f} / {all:.1f} ms".format(
+                all=sum(r["single_cpu"].values()) * 1000, **{k: v * 1000 for k, v in r["single_cpu"].items()}
+            ),
+        ),
+        (
+            "(c) portal CPU per job, backlog: web / worker / all",
+            "{web:.1f} / {worker:.1f} / {all:.1f} ms".format(
+                all=sum(r["burst_cpu"].values()) * 1000, **{k: v * 1000 for k, v in r["burst_cpu"].items()}
+            ),
+        ),
+        ("machine alone: reference loop before / after", f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = ["| " + "metric".ljust(width) + " | value |", "|" + "-" * (width + 2) + "|---|"]
+    lines += ["| " + name.ljust(width) + f" | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=40, help="jobs one at a time, each way")
+    parser.add_argument("--backlog", type=int, default=100, help="jobs submitted at once, each way (M)")
+    parser.add_argument("--job-time", type=float, default=0.015, help="the test node's seconds per prompt")
+    add_database_argument(parser)
+    args = parser.parse_args(argv)
+    setup(args.database_url)
+    print(f"running overhead: {args.rounds} single jobs and {args.backlog} at once, each way …", flush=True)
+    print(table(run(args.rounds, args.backlog, args.job_time)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
