@@ -21,9 +21,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m pytest $(PYTEST_ARGS)
 
-## Throughput benchmark against test ComfyUI nodes (see docs/performance.md)
+## Benchmarks against test ComfyUI nodes: throughput, then the portal's overhead per job (see docs/performance.md)
 bench: $(STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.jobs $(BENCH_ARGS)
+	$(PY) -m comfyportal.embedded -- $(PY) -m bench.overhead
 
 ## make run with four test ComfyUI nodes registered
 demo: $(STAMP)
