@@ -1,4 +1,5 @@
-"""Retention: delete results and uploads older than RESULT_RETENTION_DAYS (off by default)."""
+"""Retention: delete results and uploads older than RESULT_RETENTION_DAYS (off by default), and
+uploads no job used after UPLOAD_UNUSED_HOURS."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.files import delete_files
+from jobs.files import delete_files, delete_stored
 from jobs.models import Job, JobFile
 
 
@@ -22,4 +23,24 @@ def delete_expired(*, now=None) -> int:
     count = old.count()
     delete_files(old)
     Job.objects.filter(finished_at__lt=cutoff, status__in=Job.FINISHED, files__isnull=True).delete()
+    return count
+
+
+def delete_unused_uploads(*, now=None) -> int:
+    """Delete uploads older than UPLOAD_UNUSED_HOURS that no job uses. Returns how many.
+
+    A job uses an upload from its submit on (the upload is attached to it, and a job's files go
+    with the job), so an upload still unattached after that long was never used. Each row is
+    deleted only if still unattached, before its file: a submit that takes it meanwhile wins."""
+    hours = settings.UPLOAD_UNUSED_HOURS
+    if not hours:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    unused = JobFile.objects.filter(job__isnull=True, created_at__lt=cutoff).exclude(kind=JobFile.Kind.RESULT)
+    count = 0
+    for record in unused.iterator():
+        deleted, _by_model = JobFile.objects.filter(pk=record.pk, job__isnull=True).delete()
+        if deleted:
+            delete_stored(record)
+            count += 1
     return count

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
-from jobs import files, lifecycle, queries
+from jobs import files, lifecycle, queries, storage
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
@@ -96,6 +96,7 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
+    storage.check_room_for_job(user)
     with transaction.atomic():
         queries.lock_user(user.pk)
         check_quotas(user)
@@ -144,6 +145,7 @@ def cancel_job(*, job: Job) -> Job:
 
 def retry_job(*, user, job: Job) -> Job:
     """A new job with the same inputs (and the same uploaded files, copied)."""
+    storage.check_room_for_job(user)  # before copying, so that a refusal leaves no copies
     inputs = dict(job.inputs)
     for field_id in file_fields(job.workflow.spec):
         upload_id = inputs.get(field_id)
