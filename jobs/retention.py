@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,16 +32,21 @@ def delete_unused_uploads(*, now=None) -> int:
 
     A job uses an upload from its submit on (the upload is attached to it, and a job's files go
     with the job), so an upload still unattached after that long was never used. Each row is
-    deleted only if still unattached, before its file: a submit that takes it meanwhile wins."""
+    deleted only if still unattached, then its file."""
     hours = settings.UPLOAD_UNUSED_HOURS
     if not hours:
         return 0
     cutoff = (now or timezone.now()) - timedelta(hours=hours)
     unused = JobFile.objects.filter(job__isnull=True, created_at__lt=cutoff).exclude(kind=JobFile.Kind.RESULT)
     count = 0
-    for record in unused.iterator():
-        deleted, _by_model = JobFile.objects.filter(pk=record.pk, job__isnull=True).delete()
-        if deleted:
-            delete_stored(record)
-            count += 1
+    for pk in list(unused.values_list("pk", flat=True)):
+        # Locked and checked again: a submit attaching it meanwhile either wins (it stays) or
+        # finds it gone and refuses the job (jobs.services._check_uploads_still_there).
+        with transaction.atomic():
+            record = JobFile.objects.select_for_update().filter(pk=pk, job__isnull=True).first()
+            if record is None:
+                continue
+            record.delete()
+        delete_stored(record)  # once the row is gone for good
+        count += 1
     return count

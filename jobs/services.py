@@ -101,11 +101,21 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
         queries.lock_user(user.pk)
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
-        upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
-        if upload_ids:  # (an empty filter still costs the ORM a compile)
-            JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
+        uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
+        if uploads:  # (an empty filter still costs the ORM a compile)
+            JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            _check_uploads_still_there(uploads)
         transaction.on_commit(lambda: _announce(job))
     return job
+
+
+def _check_uploads_still_there(uploads: dict[str, str]) -> None:
+    """An unused upload expiring (jobs.retention.delete_unused_uploads) between the check and
+    the attachment above: refuse the job rather than run it without its file."""
+    there = {str(pk) for pk in JobFile.objects.filter(pk__in=uploads.values()).values_list("pk", flat=True)}
+    errors = {field: "upload expired: upload the file again" for field, pk in uploads.items() if pk not in there}
+    if errors:
+        raise InvalidInput(field_errors_detail(errors), errors=errors)
 
 
 def _announce(job: Job) -> None:

@@ -143,3 +143,22 @@ def test_the_clean_up_recounts_what_went_around_the_count(alice, bob, alice_api)
     assert storage.recount() == 2
     assert used(alice) == JobFile.objects.get().size and used(bob) == 0
     assert storage.recount() == 0
+
+
+def test_a_submit_whose_upload_expires_meanwhile_is_refused_not_run_without_it(alice, alice_api, monkeypatch):
+    from jobs import services
+
+    upload_example("image-filters")
+    upload_id = upload(alice_api, noise_png(16)).json()["id"]
+    check = services._check_uploads
+
+    def check_then_expire(user, spec, values):
+        check(user, spec, values)
+        JobFile.objects.filter(pk=upload_id).update(created_at=timezone.now() - timedelta(days=2))
+        assert delete_unused_uploads() == 1  # the hourly clean-up, right between check and attach
+
+    monkeypatch.setattr(services, "_check_uploads", check_then_expire)
+    response = alice_api.post("/api/jobs", {"workflow": "image-filters", "inputs": {"image": upload_id}})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"image": "upload expired: upload the file again"}
+    assert not Job.objects.exists()
