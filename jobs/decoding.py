@@ -11,6 +11,7 @@ retries after Retry-After), so no user's uploads can make another's wait long.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from core import offload
 from core.errors import TooManyRequests
 
 T = TypeVar("T")
+DECODE_NICENESS = 10  # added to the process's nice value, for the decoding threads only
 
 _lock = threading.Lock()
 _per_user: Counter = Counter()

@@ -173,3 +173,12 @@ def big_png() -> bytes:
     buf = io.BytesIO()
     Image.new("L", (6300, 6300)).save(buf, "PNG", compress_level=9)
     return buf.getvalue()
+
+
+def test_decoding_threads_yield_the_cpu_to_requests():
+    import os
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert decoding.run("someone", niceness) > niceness()
