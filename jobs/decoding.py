@@ -75,6 +75,17 @@ def _decoder() -> ThreadPoolExecutor:
     with _lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(
-                max_workers=max(1, settings.UPLOAD_DECODE_THREADS), thread_name_prefix="decode"
+                max_workers=max(1, settings.UPLOAD_DECODE_THREADS), thread_name_prefix="decode", initializer=_yield_cpu
             )
         return _executor
+
+
+def _yield_cpu() -> None:
+    """Run this thread at a lower CPU priority (Linux sets it per thread): when the cores are
+    busy, requests go first and only the uploads wait. (Pillow lets go of the interpreter
+    while it decodes, so this thread rarely holds anything requests need.)"""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + DECODE_NICENESS))
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same priority as requests
+        pass
