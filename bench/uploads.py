@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import threading
@@ -144,6 +145,7 @@ def main(argv: list[str]) -> int:
 
     print(f"PNG: {len(data) / 1024:.0f} KB declaring 6300×6300; one upload alone: {one_upload:.2f} s")
     print(f"{args.senders} senders of one user, {args.seconds} s per phase, API_RATE_LIMIT=120/min")
+    print(f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()
     print("| GET /api/me of other users | requests | p50 | p95 | max | their answers | uploads answered |")
     print("|---|---|---|---|---|---|---|")
