@@ -62,14 +62,14 @@ class PreparedUpload:
 
 def _prepare_upload(data: bytes, kind: str) -> PreparedUpload:
     """The decoding work (seconds for a large image): run in a decoding thread, no database."""
+    # One decode each (check_header has checked the byte count already).
     if kind == JobFile.Kind.IMAGE:
-        normalized = imaging.normalize_image(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
-        data, width, height, content_type = normalized.png, normalized.width, normalized.height, "image/png"
-    else:
-        info = imaging.inspect_upload(data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
-        width, height, content_type = info.width, info.height, info.content_type
-    thumb, thumb_type = imaging.make_thumbnail(data)
-    return PreparedUpload(data, width, height, content_type, thumb, thumb_type)
+        normalized, thumb, thumb_type = imaging.normalize_image_with_thumbnail(
+            data, max_pixels=settings.UPLOAD_MAX_PIXELS
+        )
+        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", thumb, thumb_type)
+    info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    return PreparedUpload(data, info.width, info.height, info.content_type, thumb, thumb_type)
 
 
 def _checked(work, *args, **kwargs):

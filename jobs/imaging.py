@@ -38,6 +38,7 @@ __all__ = [
     "inspect_with_thumbnail",
     "mask_png",
     "normalize_image",
+    "normalize_image_with_thumbnail",
     "normalize_mask",
 ]
 
@@ -361,6 +362,18 @@ def normalize_image(data: bytes, *, max_pixels: int) -> NormalizedImage:
     Raises :class:`ImageRejected` (status 400) for anything :func:`inspect_upload` rejects
     (the byte limit is the caller's business here).
     """
+    return _normalized(data, max_pixels=max_pixels)[0]
+
+
+def normalize_image_with_thumbnail(
+    data: bytes, *, max_pixels: int, max_side: int = 320
+) -> tuple[NormalizedImage, bytes, str]:
+    """:func:`normalize_image` and :func:`make_thumbnail` of its PNG with one decode."""
+    normalized, out = _normalized(data, max_pixels=max_pixels)
+    return (normalized, *_thumbnail_of(out, max_side))
+
+
+def _normalized(data: bytes, *, max_pixels: int) -> tuple[NormalizedImage, Image.Image]:
     img, _fmt = _open_checked(data, max_pixels=max_pixels)
     try:
         img = _oriented(img)
@@ -372,7 +385,7 @@ def normalize_image(data: bytes, *, max_pixels: int) -> NormalizedImage:
         raise ImageRejected("The image is too large to process.") from None
     except Exception:
         raise ImageRejected("The image could not be converted.") from None
-    return NormalizedImage(png=png, width=out.width, height=out.height, mode=out.mode)
+    return NormalizedImage(png=png, width=out.width, height=out.height, mode=out.mode), out
 
 
 # --------------------------------------------------------------------------------------------
