@@ -40,6 +40,8 @@ class UserAdmin(BaseUserAdmin):
         "max_concurrent_jobs",
         "max_queued_jobs",
         "daily_job_limit",
+        "storage_quota_mb",
+        "storage_used",
         "last_login",
     )
     list_filter = ("role", "is_blocked", "is_active")
@@ -51,9 +53,14 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ("username", "password")}),
         (_("Profile"), {"fields": ("email", "first_name", "last_name", "role", "is_active")}),
         (_("Blocking"), {"fields": ("is_blocked", "blocked_reason")}),
-        (_("Limits"), {"fields": ("priority", "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit")}),
+        (
+            _("Limits"),
+            {"fields": ("priority", "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "storage_quota_mb")},
+        ),
+        (_("Storage"), {"fields": ("storage_used",)}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
+    readonly_fields = ("storage_used",)
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "password1", "password2", "role")}),)
 
     def save_model(self, request, obj, form, change):
@@ -104,7 +111,14 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "updated_at")
+    list_display = (
+        "__str__",
+        "max_concurrent_jobs",
+        "max_queued_jobs",
+        "daily_job_limit",
+        "storage_quota_mb",
+        "updated_at",
+    )
 
     def has_add_permission(self, request):
         return not SiteSettings.objects.exists()

@@ -30,6 +30,15 @@ class User(AbstractUser):
     priority = models.PositiveSmallIntegerField(
         _("priority"), default=1, help_text=_("Share of the GPUs when several users wait (1 = normal).")
     )
+    storage_quota_mb = models.PositiveIntegerField(
+        _("storage quota (MiB)"),
+        null=True,
+        blank=True,
+        help_text=_("Uploads and results kept at once. Empty = site default."),
+    )
+    # Bytes of the user's stored files (uploads and results); kept up to date by the jobs part
+    # as files come and go, so checking the quota costs no query.
+    storage_used = models.PositiveBigIntegerField(_("storage used (bytes)"), default=0, editable=False)
     token_version = models.PositiveIntegerField(
         _("token version"),
         default=0,
@@ -69,6 +78,11 @@ class User(AbstractUser):
     def effective_daily_job_limit(self) -> int:
         return _or_default(self.daily_job_limit, "daily_job_limit")
 
+    @property
+    def effective_storage_quota(self) -> int:
+        """In bytes."""
+        return _or_default(self.storage_quota_mb, "storage_quota_mb") * 1024 * 1024
+
 
 def _or_default(value: int | None, name: str) -> int:
     return value if value is not None else SiteSettings.default_for(name)
@@ -88,6 +102,9 @@ class SiteSettings(models.Model):
     )
     daily_job_limit = models.PositiveIntegerField(
         _("default daily job limit"), null=True, blank=True, help_text=_("Empty = DEFAULT_DAILY_JOB_LIMIT.")
+    )
+    storage_quota_mb = models.PositiveIntegerField(
+        _("default storage quota (MiB)"), null=True, blank=True, help_text=_("Empty = DEFAULT_STORAGE_QUOTA_MB.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,7 +127,11 @@ class SiteSettings(models.Model):
     def default_for(cls, name: str) -> int:
         now = time.monotonic()
         if cls._cached is None or now - cls._cached[0] > cls.CACHE_SECONDS:
-            row = cls.objects.filter(pk=1).values("max_concurrent_jobs", "max_queued_jobs", "daily_job_limit").first()
+            row = (
+                cls.objects.filter(pk=1)
+                .values("max_concurrent_jobs", "max_queued_jobs", "daily_job_limit", "storage_quota_mb")
+                .first()
+            )
             cls._cached = (now, row or {})
         value = cls._cached[1].get(name)
         if value is None:

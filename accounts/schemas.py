@@ -25,6 +25,7 @@ class LimitsOut(Schema):
     max_concurrent_jobs: int
     max_queued_jobs: int
     daily_job_limit: int
+    storage_quota: int  # bytes
 
 
 class MeOut(Schema):
@@ -37,6 +38,7 @@ class MeOut(Schema):
     jobs_today: int
     jobs_queued: int
     jobs_running: int
+    storage_used: int  # bytes of uploads and results kept
 
 
 class UserOut(Schema):

@@ -213,6 +213,8 @@ def profile(user) -> dict:
             "max_concurrent_jobs": user.effective_max_concurrent_jobs,
             "max_queued_jobs": user.effective_max_queued_jobs,
             "daily_job_limit": user.effective_daily_job_limit,
+            "storage_quota": user.effective_storage_quota,
         },
+        "storage_used": user.storage_used,
         **usage,
     }

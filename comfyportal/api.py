@@ -25,7 +25,7 @@ api = NinjaAPI(
 
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, exc: DomainError):
-    body: dict = {"detail": exc.detail}
+    body: dict = {"detail": exc.detail, **exc.extra}
     if exc.errors:
         body["errors"] = exc.errors
     response = api.create_response(request, body, status=exc.status)

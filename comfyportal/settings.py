@@ -250,6 +250,7 @@ DEFAULT_DAILY_JOB_LIMIT = env_int("DEFAULT_DAILY_JOB_LIMIT", 1000)
 API_RATE_LIMIT = env_int("API_RATE_LIMIT", 120)  # requests per minute per user; 0 = off
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)  # failed logins per 5 minutes per (username, IP) and per IP
 LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 100)  # failed logins per hour per username, from any IP
+DEFAULT_STORAGE_QUOTA_MB = env_int("DEFAULT_STORAGE_QUOTA_MB", 2048)  # uploads + results kept per user, MiB
 
 # --- Nodes and jobs -------------------------------------------------------------------
 COMFY_NODES = env_list("COMFY_NODES")
@@ -279,6 +280,14 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Decoding an upload (up to 3 s for a large image) runs off the request threads, in this many
+# threads per web instance; a request waiting for it holds no request slot (core/offload.py).
+UPLOAD_DECODE_THREADS = env_int("UPLOAD_DECODE_THREADS", 1)
+# Uploads being decoded or waiting for it at once, per user and in all, per web instance; more → 429.
+UPLOAD_DECODES_PER_USER = env_int("UPLOAD_DECODES_PER_USER", 2)
+UPLOAD_DECODE_QUEUE = env_int("UPLOAD_DECODE_QUEUE", 16)
+# An upload no job has used is deleted after this many hours (by the hourly clean-up); 0 = kept.
+UPLOAD_UNUSED_HOURS = env_int("UPLOAD_UNUSED_HOURS", 24)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -14,11 +14,19 @@ MAX_ERROR_TEXT = 500  # characters of a field name or message echoed back
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, detail: str, *, errors: dict[str, str] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.errors = listed_errors(errors) if errors else errors
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields of the answer's body, e.g. a quota's used and limit
 
 
 class InvalidInput(DomainError):

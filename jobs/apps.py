@@ -6,10 +6,12 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
         from django_q.signals import post_spawn
 
         from accounts.signals import profile_usage, user_blocked
-        from jobs import receivers
+        from jobs import receivers, storage
+        from jobs.models import JobFile
         from jobs.supervision import on_worker_spawned
         from nodes.signals import node_came_online
 
@@ -17,3 +19,5 @@ class JobsConfig(AppConfig):
         node_came_online.connect(receivers.wake_on_node_online, dispatch_uid="jobs-wake-on-node")
         user_blocked.connect(receivers.close_blocked_users_sockets, dispatch_uid="jobs-disconnect-blocked")
         profile_usage.connect(receivers.report_job_usage, dispatch_uid="jobs-profile-usage")
+        post_save.connect(storage.count_saved_file, sender=JobFile, dispatch_uid="jobs-storage-saved")
+        post_delete.connect(storage.count_deleted_file, sender=JobFile, dispatch_uid="jobs-storage-deleted")

@@ -1,23 +1,27 @@
-"""Storing files: user uploads (normalized on the way in) and result images from nodes."""
+"""Storing files: user uploads (normalized on the way in, off the request threads) and result
+images from nodes."""
 
 from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 
 from core.errors import InvalidInput, TooLarge
-from jobs import imaging
+from jobs import decoding, imaging, storage
 from jobs.models import JobFile
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
 
 
 def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFile:
-    """Check and store an uploaded image or mask. Raises TooLarge (413) or InvalidInput (400).
+    """Check and store an uploaded image or mask. Raises TooLarge (413: too many bytes, or more
+    than the owner's storage quota), InvalidInput (400) or TooManyRequests (429: too many
+    uploads being decoded, see jobs/decoding.py).
 
     Images are stored normalized (EXIF orientation applied, RGB/RGBA PNG). Masks are stored
     as sent: they are normalized against their image's size at run time.
@@ -25,31 +29,56 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFil
     kind = kind.upper()
     if kind not in (JobFile.Kind.IMAGE, JobFile.Kind.MASK):
         raise InvalidInput("kind: must be 'image' or 'mask'.", errors={"kind": "must be 'image' or 'mask'"})
-    try:
-        info = imaging.inspect_upload(data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
-        if kind == JobFile.Kind.IMAGE:
-            normalized = imaging.normalize_image(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
-            data, width, height, content_type = normalized.png, normalized.width, normalized.height, "image/png"
-        else:
-            width, height, content_type = info.width, info.height, info.content_type
-        thumb, thumb_type = imaging.make_thumbnail(data)
-    except imaging.ImageRejected as exc:
-        error_class = TooLarge if exc.status == 413 else InvalidInput
-        raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
+    # What would be refused anyway is refused at once, from the header alone, on this thread.
+    _checked(imaging.check_header, data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    storage.check_room_for_upload(owner, len(data))
+    prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind)
+    storage.check_room_for_upload(owner, len(prepared.data), fresh=True)  # as stored, seconds later
     record = JobFile(
         owner=owner,
         kind=kind,
         original_name=_safe_name(filename),
-        content_type=content_type,
-        width=width,
-        height=height,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=prepared.content_type,
+        width=prepared.width,
+        height=prepared.height,
+        size=len(prepared.data),
+        sha256=hashlib.sha256(prepared.data).hexdigest(),
     )
-    record.file.save(f"upload{_ext(content_type)}", ContentFile(data), save=False)
-    record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    record.file.save(f"upload{_ext(prepared.content_type)}", ContentFile(prepared.data), save=False)
+    record.thumbnail.save(f"thumb{_ext(prepared.thumb_type)}", ContentFile(prepared.thumb), save=False)
     record.save()
     return record
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    data: bytes
+    width: int
+    height: int
+    content_type: str
+    thumb: bytes
+    thumb_type: str
+
+
+def _prepare_upload(data: bytes, kind: str) -> PreparedUpload:
+    """The decoding work (seconds for a large image): run in a decoding thread, no database."""
+    # One decode each (check_header has checked the byte count already).
+    if kind == JobFile.Kind.IMAGE:
+        normalized, thumb, thumb_type = imaging.normalize_image_with_thumbnail(
+            data, max_pixels=settings.UPLOAD_MAX_PIXELS
+        )
+        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", thumb, thumb_type)
+    info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    return PreparedUpload(data, info.width, info.height, info.content_type, thumb, thumb_type)
+
+
+def _checked(work, *args, **kwargs):
+    """``work``'s result, its ImageRejected as the API's TooLarge (413) or InvalidInput (400)."""
+    try:
+        return work(*args, **kwargs)
+    except imaging.ImageRejected as exc:
+        error_class = TooLarge if exc.status == 413 else InvalidInput
+        raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
 
 
 def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:

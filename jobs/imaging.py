@@ -32,11 +32,13 @@ __all__ = [
     "NormalizedImage",
     "encode_mask_alpha_mode",
     "encode_mask_file_mode",
+    "check_header",
     "inspect_upload",
     "make_thumbnail",
     "inspect_with_thumbnail",
     "mask_png",
     "normalize_image",
+    "normalize_image_with_thumbnail",
     "normalize_mask",
 ]
 
@@ -181,6 +183,26 @@ def _open_checked(data: bytes, *, max_pixels: int, max_bytes: int | None = None)
     The returned image is loaded (its file is no longer needed). Raises :class:`ImageRejected`
     for every problem with the bytes, never another exception.
     """
+    data = _as_bytes(data, max_bytes=max_bytes)
+    fmt = ""
+    try:
+        img, fmt = _open_header(data, max_pixels=max_pixels)
+        declared = img.size
+        if fmt == "PNG":
+            # verify() checks every chunk CRC, which load() does not; it needs a fresh file.
+            Image.open(io.BytesIO(data), formats=["PNG"]).verify()
+        img.seek(0)
+        img.load()
+        if img.size != declared and img.width * img.height > max_pixels:
+            raise ImageRejected(  # pragma: no cover - defensive
+                f"The image is {img.width}×{img.height} pixels; the limit is {max_pixels:,}."
+            )
+    except Exception as exc:
+        raise _rejection(exc, data, fmt) from None
+    return img, fmt
+
+
+def _as_bytes(data, *, max_bytes: int | None) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageRejected("No file data was received.")
     data = bytes(data)
@@ -188,51 +210,59 @@ def _open_checked(data: bytes, *, max_pixels: int, max_bytes: int | None = None)
         raise ImageRejected(f"The file is {len(data):,} bytes; the limit is {max_bytes:,} bytes.", status=413)
     if not data:
         raise ImageRejected("The file is empty.")
+    return data
 
-    fmt = ""
+
+def _open_header(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
+    """Read only the header (Image.open is lazy): the format and the declared size, checked."""
     try:
-        try:
-            img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
-        except Image.UnidentifiedImageError:
-            raise ImageRejected(_describe_unknown(data)) from None
-        fmt = (img.format or "").upper()
-        if fmt not in ACCEPTED_FORMATS:  # pragma: no cover - formats= already restricts
-            raise ImageRejected(f"{fmt or 'This'} files are not accepted; upload PNG, JPEG, WebP, BMP or GIF.")
-        width, height = img.size
-        if width < 1 or height < 1:
-            raise ImageRejected("The image has no pixels (zero width or height).")
-        if width * height > max_pixels:
-            raise ImageRejected(
-                f"The image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,} pixels."
-            )
-        # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; we refuse. (Not using
-        # warnings.catch_warnings: it mutates process-global state and is not thread-safe.)
-        bomb_limit = Image.MAX_IMAGE_PIXELS
-        if bomb_limit and width * height > bomb_limit:
-            raise ImageRejected(_BOMB_MESSAGE)
-        if fmt == "PNG":
-            # verify() checks every chunk CRC, which load() does not; it needs a fresh file.
-            Image.open(io.BytesIO(data), formats=["PNG"]).verify()
-        img.seek(0)
-        img.load()
-        if img.size != (width, height) and img.width * img.height > max_pixels:
-            raise ImageRejected(  # pragma: no cover - defensive
-                f"The image is {img.width}×{img.height} pixels; the limit is {max_pixels:,}."
-            )
-    except ImageRejected:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # The warning arrives as an exception when warning filters say "error".
-        raise ImageRejected(_BOMB_MESSAGE) from None
-    except MemoryError:
-        raise ImageRejected("The image is too large to decode.") from None
-    except Exception as exc:
-        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
-            raise ImageRejected("The image file is truncated (incomplete data).") from None
-        claimed = fmt or _sniff_name(data)
-        what = f"{claimed} file" if claimed else "file"
-        raise ImageRejected(f"The {what} is corrupt or truncated and could not be decoded.") from None
+        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.UnidentifiedImageError:
+        raise ImageRejected(_describe_unknown(data)) from None
+    fmt = (img.format or "").upper()
+    if fmt not in ACCEPTED_FORMATS:  # pragma: no cover - formats= already restricts
+        raise ImageRejected(f"{fmt or 'This'} files are not accepted; upload PNG, JPEG, WebP, BMP or GIF.")
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageRejected("The image has no pixels (zero width or height).")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"The image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,} pixels."
+        )
+    # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; we refuse. (Not using
+    # warnings.catch_warnings: it mutates process-global state and is not thread-safe.)
+    bomb_limit = Image.MAX_IMAGE_PIXELS
+    if bomb_limit and width * height > bomb_limit:
+        raise ImageRejected(_BOMB_MESSAGE)
     return img, fmt
+
+
+def _rejection(exc: Exception, data: bytes, fmt: str) -> ImageRejected:
+    """Any failure while opening or decoding, as the ImageRejected to raise."""
+    if isinstance(exc, ImageRejected):
+        return exc
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        # The warning arrives as an exception when warning filters say "error".
+        return ImageRejected(_BOMB_MESSAGE)
+    if isinstance(exc, MemoryError):
+        return ImageRejected("The image is too large to decode.")
+    if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+        return ImageRejected("The image file is truncated (incomplete data).")
+    claimed = fmt or _sniff_name(data)
+    what = f"{claimed} file" if claimed else "file"
+    return ImageRejected(f"The {what} is corrupt or truncated and could not be decoded.")
+
+
+def check_header(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, int]:
+    """``(format, width, height)`` from the header alone, nothing decoded: cheap enough for a
+    request thread, so that what is refused anyway (too many bytes or declared pixels, not an
+    accepted image) is refused at once. Raises :class:`ImageRejected` as :func:`inspect_upload`."""
+    data = _as_bytes(data, max_bytes=max_bytes)
+    try:
+        img, fmt = _open_header(data, max_pixels=max_pixels)
+    except Exception as exc:
+        raise _rejection(exc, data, "") from None
+    return fmt, img.width, img.height
 
 
 def _oriented(img: Image.Image) -> Image.Image:
@@ -332,6 +362,18 @@ def normalize_image(data: bytes, *, max_pixels: int) -> NormalizedImage:
     Raises :class:`ImageRejected` (status 400) for anything :func:`inspect_upload` rejects
     (the byte limit is the caller's business here).
     """
+    return _normalized(data, max_pixels=max_pixels)[0]
+
+
+def normalize_image_with_thumbnail(
+    data: bytes, *, max_pixels: int, max_side: int = 320
+) -> tuple[NormalizedImage, bytes, str]:
+    """:func:`normalize_image` and :func:`make_thumbnail` of its PNG with one decode."""
+    normalized, out = _normalized(data, max_pixels=max_pixels)
+    return (normalized, *_thumbnail_of(out, max_side))
+
+
+def _normalized(data: bytes, *, max_pixels: int) -> tuple[NormalizedImage, Image.Image]:
     img, _fmt = _open_checked(data, max_pixels=max_pixels)
     try:
         img = _oriented(img)
@@ -343,7 +385,7 @@ def normalize_image(data: bytes, *, max_pixels: int) -> NormalizedImage:
         raise ImageRejected("The image is too large to process.") from None
     except Exception:
         raise ImageRejected("The image could not be converted.") from None
-    return NormalizedImage(png=png, width=out.width, height=out.height, mode=out.mode)
+    return NormalizedImage(png=png, width=out.width, height=out.height, mode=out.mode), out
 
 
 # --------------------------------------------------------------------------------------------

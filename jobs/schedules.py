@@ -9,7 +9,7 @@ from jobs.supervision import ensure_runners
 SCHEDULES = [
     # (name, function, minutes)
     ("keep job runners alive", "jobs.tasks.ensure_runners", 1),
-    ("delete expired results", "jobs.tasks.cleanup_retention", 60),
+    ("delete expired results", "jobs.tasks.cleanup_retention", 60),  # and unused uploads
 ]
 
 

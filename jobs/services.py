@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
-from jobs import files, lifecycle, queries
+from jobs import files, lifecycle, queries, storage
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
@@ -96,15 +96,26 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
+    storage.check_room_for_job(user)
     with transaction.atomic():
         queries.lock_user(user.pk)
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
-        upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
-        if upload_ids:  # (an empty filter still costs the ORM a compile)
-            JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)
+        uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
+        if uploads:  # (an empty filter still costs the ORM a compile)
+            JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            _check_uploads_still_there(uploads)
         transaction.on_commit(lambda: _announce(job))
     return job
+
+
+def _check_uploads_still_there(uploads: dict[str, str]) -> None:
+    """An unused upload expiring (jobs.retention.delete_unused_uploads) between the check and
+    the attachment above: refuse the job rather than run it without its file."""
+    there = {str(pk) for pk in JobFile.objects.filter(pk__in=uploads.values()).values_list("pk", flat=True)}
+    errors = {field: "upload expired: upload the file again" for field, pk in uploads.items() if pk not in there}
+    if errors:
+        raise InvalidInput(field_errors_detail(errors), errors=errors)
 
 
 def _announce(job: Job) -> None:
@@ -144,6 +155,7 @@ def cancel_job(*, job: Job) -> Job:
 
 def retry_job(*, user, job: Job) -> Job:
     """A new job with the same inputs (and the same uploaded files, copied)."""
+    storage.check_room_for_job(user)  # before copying, so that a refusal leaves no copies
     inputs = dict(job.inputs)
     for field_id in file_fields(job.workflow.spec):
         upload_id = inputs.get(field_id)

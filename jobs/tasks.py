@@ -10,8 +10,8 @@ import asyncio
 from django.conf import settings
 
 from core.gc_tuning import freeze_startup_objects
-from jobs import supervision
-from jobs.retention import delete_expired
+from jobs import storage, supervision
+from jobs.retention import delete_expired, delete_unused_uploads
 from jobs.runner import Runner
 
 
@@ -27,4 +27,7 @@ def ensure_runners() -> int:
 
 
 def cleanup_retention() -> int:
-    return delete_expired()
+    """Hourly: expired results, unused uploads, then every user's storage count checked."""
+    deleted = delete_expired() + delete_unused_uploads()
+    storage.recount()
+    return deleted

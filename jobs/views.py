@@ -46,7 +46,7 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
             job = services.submit_job(user=request.user, workflow_slug=slug, inputs=inputs)
         except InvalidInput as exc:
             errors = dict(exc.errors or {}) or {"": exc.detail}
-        except (TooManyRequests, NotFound) as exc:
+        except (TooManyRequests, NotFound, Conflict) as exc:
             form_error = exc.detail
         else:
             url = reverse("job_detail", args=[job.pk])
@@ -182,7 +182,7 @@ def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, di
                     record = store_upload(
                         owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget], filename=upload.name
                     )
-                except (TooLarge, InvalidInput) as exc:
+                except (TooLarge, InvalidInput, TooManyRequests) as exc:
                     errors[fid] = (exc.errors or {}).get("file") or exc.detail
                     continue
                 kept = str(record.pk)
