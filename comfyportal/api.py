@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from ninja import Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
@@ -39,6 +40,9 @@ api = ErrorsDocumentedAPI(
     auth=JWTAuth(),
     urls_namespace="api",
     parser=ObjectBodyParser(),
+    # Swagger UI from ninja's static files (ninja is in INSTALLED_APPS), without the online
+    # validator's badge: it would load an image from validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 
