@@ -72,14 +72,14 @@ def test_pages_admin_and_api_docs_without_violations(stack_factory, user_factory
     seen.visit("/", ready=f"#workflow-{workflow.slug}")
     seen.visit(f"/w/{workflow.slug}/", ready="#workflow-form")
     page.set_input_files("#id_image", {"name": "p.png", "mimeType": "image/png", "buffer": png_bytes()})
-    page.wait_for_function("document.getElementById('id_image-preview').naturalWidth > 0")  # a blob: preview
+    page.wait_for_function("() => document.getElementById('id_image-preview').naturalWidth > 0")  # a blob: preview
     seen.assert_none("the form with a picture chosen")
     seen.visit("/jobs/", ready="[data-job-row]")
-    page.wait_for_function("window.__wsOpen === true")  # the live socket is allowed to connect
+    page.wait_for_function("() => window.__wsOpen === true")  # the live socket is allowed to connect
     seen.visit(f"/jobs/{job.pk}/", ready="#job-panel")
     seen.visit("/gallery/", ready="a[data-lightbox]")
     page.click("a[data-lightbox]")
-    page.wait_for_function("document.getElementById('lightbox').open")
+    page.wait_for_function("() => document.getElementById('lightbox').open")
     seen.assert_none("the gallery's lightbox")
     shot(page, "csp-gallery")
 
