@@ -5,6 +5,7 @@ attributes, style blocks). tests/browser/test_csp_in_browser.py checks the same 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib import admin
@@ -34,6 +35,8 @@ BLOCKED = {
     "style attribute": re.compile(r"<[^>]*\sstyle\s*=", re.I),
     "event attribute": re.compile(r"<[^>]*\son[a-z]+\s*=", re.I),
     "javascript: URL": re.compile(r"""(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I),
+    # htmx runs these with eval, which the policy forbids (and htmx's allowEval is off).
+    "htmx code": re.compile(r"""\s(?:data-)?hx-on|hx-(?:vals|headers)\s*=\s*["']\s*(?:js|javascript):""", re.I),
 }
 
 
@@ -131,3 +134,19 @@ def test_every_admin_page(admin_user, rows):
         assert_strict(response)
         checked += 1
     assert checked >= 15
+
+
+def test_no_template_holds_what_the_policy_blocks():
+    """Every template of ours, partials only htmx renders included (static/js and static/css are
+    where scripts and styles go; data reaches scripts through data-* attributes or json_script)."""
+    from django.conf import settings
+
+    roots = [Path(d) for d in settings.TEMPLATES[0]["DIRS"]]
+    roots += [Path(settings.BASE_DIR) / app / "templates" for app in ("accounts", "nodes", "workflows", "jobs")]
+    templates = [path for root in roots if root.exists() for path in root.rglob("*.html")]
+    assert len(templates) > 15
+    for path in templates:
+        text = path.read_text()
+        for what, pattern in BLOCKED.items():
+            found = pattern.search(text)
+            assert found is None, f"{path}: {what}: {text[max(0, found.start() - 80) : found.end() + 80]}"
