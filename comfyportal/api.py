@@ -10,7 +10,7 @@ from ninja.parser import Parser
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
 from core.errors import DomainError, field_errors_detail, listed_errors
-from core.openapi import ErrorsDocumentedAPI
+from core.openapi import ErrorsDocumentedAPI, pattern_rule
 from jobs import api as jobs_api
 from nodes import api as nodes_api
 from workflows import api as workflows_api
@@ -67,7 +67,12 @@ def invalid_request(request: HttpRequest, exc: ValidationError):
     errors = {}
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path", "form")]
-        errors[".".join(loc) or "body"] = error.get("msg", "invalid")
+        rule = (
+            pattern_rule(error.get("ctx", {}).get("pattern", ""))
+            if error.get("type") == "string_pattern_mismatch"
+            else None
+        )
+        errors[".".join(loc) or "body"] = rule or error.get("msg", "invalid")
     body = {"detail": field_errors_detail(errors), "errors": listed_errors(errors)}
     return api.create_response(request, body, status=422)
 

@@ -84,6 +84,15 @@ class ErrorsDocumentedAPI(NinjaAPI):
         return ErrorsDocumentedSchema(api=self, path_prefix=path_prefix)
 
 
+# What each pattern made here means, in words: a 422 names the rule, not the regular expression.
+PATTERN_RULES: dict[str, str] = {}
+
+
+def pattern_rule(pattern: str) -> str | None:
+    """The readable rule of a pattern made by one_of_pattern or list_of_pattern, else None."""
+    return PATTERN_RULES.get(pattern)
+
+
 def _any_case(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
 
@@ -92,10 +101,16 @@ def one_of_pattern(words: Iterable[str]) -> str:
     """A regular expression (the same in Python, pydantic and JSON Schema) for one of ``words`` in
     any letter case: a parameter that the server reads case-insensitively declares exactly what it
     accepts, so that the document and the server agree on every value."""
-    return "^(?:" + "|".join(_any_case(w) for w in words) + ")$"
+    words = list(words)
+    pattern = "^(?:" + "|".join(_any_case(w) for w in words) + ")$"
+    PATTERN_RULES[pattern] = f"must be one of {', '.join(w.lower() for w in words)} (any letter case)"
+    return pattern
 
 
 def list_of_pattern(words: Iterable[str]) -> str:
     """Like one_of_pattern, for a comma-separated list (spaces and empty items allowed; "" too)."""
+    words = list(words)
     word = "(?:" + "|".join(_any_case(w) for w in words) + ")"
-    return f"^ *(?:{word} *)?(?:, *(?:{word} *)?)*$"
+    pattern = f"^ *(?:{word} *)?(?:, *(?:{word} *)?)*$"
+    PATTERN_RULES[pattern] = f"must be a comma-separated list of {', '.join(words)} (any letter case)"
+    return pattern

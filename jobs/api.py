@@ -20,7 +20,7 @@ from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
-UPLOAD_KINDS = (JobFile.Kind.IMAGE, JobFile.Kind.MASK)  # the kinds files.store_upload accepts
+UPLOAD_KINDS = [kind for kind in JobFile.Kind if kind != JobFile.Kind.RESULT]  # what a user may upload
 # The filters are read case-insensitively; their declared patterns say exactly that (core/openapi.py).
 StatusFilter = Annotated[str, Query(pattern=list_of_pattern(sorted(STATUSES)), description="Comma-separated statuses")]
 
