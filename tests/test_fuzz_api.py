@@ -235,6 +235,7 @@ def test_schemathesis_all_checks_pass_as_a_user_and_as_an_admin(tmp_path):
                     f"--max-examples={CLI_EXAMPLES}",
                     "--seed=20",
                     "--workers=1",
+                    "--request-timeout=60",  # a loaded CI machine answers slowly, never wrongly
                     "--no-color",
                 ],
                 cwd=REPO,
