@@ -17,6 +17,7 @@ from accounts.schemas import (
     UserPageOut,
     UserPatchIn,
 )
+from core.openapi import ErrorOut
 from core.pagination import PageParams
 
 auth_router = Router(tags=["auth"])
@@ -24,12 +25,22 @@ me_router = Router(tags=["me"])
 admin_router = Router(tags=["admin: users"], auth=AdminAuth())
 
 
-@auth_router.post("/token", auth=None, response=TokenPairOut, summary="Log in: get an access and a refresh token")
+@auth_router.post(
+    "/token",
+    auth=None,
+    response={200: TokenPairOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
+    summary="Log in: get an access and a refresh token",
+)
 def token(request, payload: TokenIn):
     return services.issue_tokens(username=payload.username, password=payload.password, request=request)
 
 
-@auth_router.post("/refresh", auth=None, response=TokenPairOut, summary="Rotate a refresh token")
+@auth_router.post(
+    "/refresh",
+    auth=None,
+    response={200: TokenPairOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
+    summary="Rotate a refresh token",
+)
 def refresh(request, payload: RefreshIn):
     return services.refresh_tokens(refresh=payload.refresh, request=request)
 
@@ -53,7 +64,7 @@ def list_users(request, page: Query[PageParams], search: str = ""):
     return page.paginate(users)
 
 
-@admin_router.post("", response={201: UserOut})
+@admin_router.post("", response={201: UserOut, 409: ErrorOut})
 def create_user(request, payload: UserCreateIn):
     data = payload.dict()
     user = services.create_user(username=data.pop("username"), password=data.pop("password"), **data)
@@ -65,13 +76,13 @@ def get_user(request, user_id: int):
     return services.get_user(user_id)
 
 
-@admin_router.patch("/{int:user_id}", response=UserOut)
+@admin_router.patch("/{int:user_id}", response={200: UserOut, 409: ErrorOut})
 def update_user(request, user_id: int, payload: UserPatchIn):
     user = services.get_user(user_id)
     return services.update_user(user=user, changes=payload.dict(exclude_unset=True), actor=request.user)
 
 
-@admin_router.delete("/{int:user_id}", response={204: None})
+@admin_router.delete("/{int:user_id}", response={204: None, 409: ErrorOut})
 def delete_user(request, user_id: int):
     services.delete_user(user=services.get_user(user_id), actor=request.user)
     return 204, None

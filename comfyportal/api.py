@@ -3,23 +3,46 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import NinjaAPI
+from ninja import Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
 from core.errors import DomainError, field_errors_detail, listed_errors
+from core.openapi import ErrorsDocumentedAPI, pattern_rule
 from jobs import api as jobs_api
 from nodes import api as nodes_api
 from workflows import api as workflows_api
 
-api = NinjaAPI(
+
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class ObjectBodyParser(Parser):
+    """JSON bodies must be objects: ninja would otherwise read `[]` or `"x"` as an empty object
+    and, for a PATCH whose fields are all optional, answer 200 without a change."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject("body: must be a JSON object.")
+        return data
+
+
+# Each operation's error answers are declared in the OpenAPI document (core/openapi.py).
+api = ErrorsDocumentedAPI(
     title="comfyportal API",
     version="1.0",
     description="Run standardized ComfyUI workflows on a pool of GPU nodes. "
     "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`.",
     auth=JWTAuth(),
     urls_namespace="api",
+    parser=ObjectBodyParser(),
+    # Swagger UI from ninja's static files (ninja is in INSTALLED_APPS), without the online
+    # validator's badge: it would load an image from validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 
@@ -44,14 +67,21 @@ def invalid_request(request: HttpRequest, exc: ValidationError):
     errors = {}
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path", "form")]
-        errors[".".join(loc) or "body"] = error.get("msg", "invalid")
+        rule = (
+            pattern_rule(error.get("ctx", {}).get("pattern", ""))
+            if error.get("type") == "string_pattern_mismatch"
+            else None
+        )
+        errors[".".join(loc) or "body"] = rule or error.get("msg", "invalid")
     body = {"detail": field_errors_detail(errors), "errors": listed_errors(errors)}
     return api.create_response(request, body, status=422)
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError):
-    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+    # ninja wraps any parser error in "Cannot parse request body"; ours says what is wrong.
+    detail = str(exc.__cause__) if isinstance(exc.__cause__, BodyNotAnObject) else str(exc)
+    return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 
 api.add_router("/auth", accounts_api.auth_router)

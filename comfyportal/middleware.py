@@ -1,5 +1,6 @@
 """Request logging; JSON bodies for every error under /api/ (unknown routes, 405, 500, unreadable
-bodies); NUL characters refused in query, form and JSON values on every path."""
+bodies); NUL characters refused in query, form and JSON values on every path; the
+Content-Security-Policy header."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import logging
 import re
 import time
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
@@ -127,3 +129,18 @@ def _field_with_nul(request) -> str | None:
         if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
             return "body"
     return None
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with this host's WebSocket address in connect-src: CSP Level 3
+    lets 'self' match ws:/wss: of the same host, older browsers (Safari before 15.4) need it named."""
+
+    def get_policy_parts(self, request, response, report_only: bool = False):
+        parts = super().get_policy_parts(request, response, report_only)
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return parts
+        socket_origin = f"{'wss' if request.is_secure() else 'ws'}://{host}"
+        parts.update = {**(parts.update or {}), "connect-src": [socket_origin]}
+        return parts

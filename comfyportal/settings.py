@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # Swagger UI for /api/docs from our static files, not a CDN
     "template_partials",
     "channels",
     "django_q",
@@ -103,6 +104,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "comfyportal.middleware.ContentSecurityPolicyMiddleware",
     "comfyportal.middleware.RequestLogMiddleware",
     "comfyportal.middleware.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -316,6 +318,23 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # /metrics names nodes and workflows: without METRICS_TOKEN it is open only for a local look
 # (DEBUG=1) and answers 404 in production.
 METRICS_OPEN_WITHOUT_TOKEN = DEBUG
+# Content-Security-Policy (django-csp) on every answer: scripts, styles and everything else only
+# from this site's own files (no inline script, style or event attribute, no eval), WebSockets to
+# this host only (added per request by comfyportal.middleware), never framed, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],  # data: icons in Swagger's CSS; blob: upload previews
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 # Benchmarks only: progress events carry when they left the runner, Redis and the web tier.
 EVENT_TIMESTAMPS = env_bool("EVENT_TIMESTAMPS", False)
 

@@ -20,7 +20,7 @@ class JobFileInline(admin.TabularInline):
     def preview(self, record):
         return format_html(
             '<a href="/api/files/{}" target="_blank"><img src="/api/files/{}?variant=thumb" '
-            'alt="" style="max-height:96px"></a>',
+            'alt="" class="admin-thumb"></a>',
             record.pk,
             record.pk,
         )
@@ -82,7 +82,9 @@ class JobAdmin(admin.ModelAdmin):
     def outputs(self, job):
         results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT][:4]
         return format_html_join(
-            "", '<img src="/api/files/{}?variant=thumb" alt="" style="max-height:40px">', ((f.pk,) for f in results)
+            "",
+            '<img src="/api/files/{}?variant=thumb" alt="" class="admin-thumb admin-thumb--small">',
+            ((f.pk,) for f in results),
         )
 
     def get_queryset(self, request):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.conf import settings
 from django.http import FileResponse
 from ninja import File, Form, Query, Router
@@ -9,18 +11,24 @@ from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth, JWTAuth, SessionAuth
 from core.errors import InvalidInput, TooLarge
+from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
 from jobs import files, services, stats
-from jobs.models import Job
+from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
+UPLOAD_KINDS = [kind for kind in JobFile.Kind if kind != JobFile.Kind.RESULT]  # what a user may upload
+# The filters are read case-insensitively; their declared patterns say exactly that (core/openapi.py).
+StatusFilter = Annotated[str, Query(pattern=list_of_pattern(sorted(STATUSES)), description="Comma-separated statuses")]
 
 
 @router.post("/uploads", response={201: UploadOut}, summary="Upload an image or a mask (multipart `file`, `kind`)")
-def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
+def upload(
+    request, file: File[UploadedFile], kind: Annotated[str, Form(pattern=one_of_pattern(UPLOAD_KINDS))] = "image"
+):
     if file.size and file.size > settings.UPLOAD_MAX_BYTES:
         raise TooLarge(
             f"file: {file.size} bytes is more than the {settings.UPLOAD_MAX_BYTES} allowed.",
@@ -37,7 +45,7 @@ def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
     }
 
 
-@router.post("/jobs", response={201: JobOut}, summary="Start a workflow")
+@router.post("/jobs", response={201: JobOut, 404: ErrorOut}, summary="Start a workflow")
 def create_job(request, payload: JobIn):
     job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
     return 201, services.presented_new_job(job)
@@ -59,7 +67,7 @@ def _filtered(jobs, status: str, workflow: str):
 
 
 @router.get("/jobs", response=JobPageOut, summary="My jobs, newest first")
-def list_jobs(request, page: Query[PageParams], status: str = "", workflow: str = ""):
+def list_jobs(request, page: Query[PageParams], status: StatusFilter = "", workflow: str = ""):
     jobs = _filtered(Job.objects.filter(user=request.user), status, workflow)
     jobs = for_presenting(jobs).order_by("-created_at")
     result = page.paginate(jobs)
@@ -71,7 +79,7 @@ def get_job(request, job_id: str):
     return present_job(services.get_job_for_user(request.user, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response=JobOut)
+@router.post("/jobs/{job_id}/cancel", response={200: JobOut, 409: ErrorOut})
 def cancel_job(request, job_id: str):
     job = services.cancel_job(job=services.get_job_for_user(request.user, job_id))
     return present_job(services.get_job_for_user(request.user, job.pk))
@@ -83,7 +91,7 @@ def retry_job(request, job_id: str):
     return 201, present_job(services.get_job_for_user(request.user, job.pk))
 
 
-@router.delete("/jobs/{job_id}", response={204: None})
+@router.delete("/jobs/{job_id}", response={204: None, 409: ErrorOut})
 def delete_job(request, job_id: str):
     services.delete_job(job=services.get_job_for_user(request.user, job_id))
     return 204, None
@@ -104,7 +112,7 @@ def get_file(request, file_id: str, variant: str = ""):
     return response
 
 
-@router.delete("/files/{file_id}", response={204: None}, auth=[JWTAuth(), SessionAuth()])
+@router.delete("/files/{file_id}", response={204: None, 409: ErrorOut}, auth=[JWTAuth(), SessionAuth()])
 def delete_file(request, file_id: str):
     services.delete_file(record=services.get_file_for_user(request.user, file_id))
     return 204, None
@@ -114,7 +122,7 @@ admin_router = Router(tags=["admin: jobs"], auth=AdminAuth())
 
 
 @admin_router.get("/jobs", response=JobPageOut)
-def admin_list_jobs(request, page: Query[PageParams], status: str = "", workflow: str = "", user: str = ""):
+def admin_list_jobs(request, page: Query[PageParams], status: StatusFilter = "", workflow: str = "", user: str = ""):
     jobs = _filtered(Job.objects.all(), status, workflow)
     if user:
         jobs = jobs.filter(user__username=user)

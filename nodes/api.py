@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import Router
 
 from accounts.auth import AdminAuth
+from core.openapi import ErrorOut
 from nodes import health, services
 from nodes.models import ComfyNode
 from nodes.schemas import NodeDeletedOut, NodeIn, NodeOut, NodePatchIn
@@ -17,7 +18,7 @@ def list_nodes(request):
     return list(ComfyNode.objects.filter(remove_when_drained=False))
 
 
-@router.post("", response={201: NodeOut})
+@router.post("", response={201: NodeOut, 409: ErrorOut})
 def create_node(request, payload: NodeIn):
     return 201, services.create_node(**payload.dict())
 
@@ -27,7 +28,7 @@ def get_node(request, node_id: int):
     return services.get_node(node_id)
 
 
-@router.patch("/{int:node_id}", response=NodeOut)
+@router.patch("/{int:node_id}", response={200: NodeOut, 409: ErrorOut})
 def update_node(request, node_id: int, payload: NodePatchIn):
     node = services.update_node(node=services.get_node(node_id), changes=payload.dict(exclude_unset=True))
     node.note = services.drain_note(node)

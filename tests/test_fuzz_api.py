@@ -196,3 +196,53 @@ def test_patch_null_for_a_required_column_is_a_422_not_a_500(personas, path, fie
     with transaction.atomic():
         response = api.patch(url, {field: None})
     assert response.status_code in (200, 400, 422), (url, field, response.status_code, response.content)
+
+
+# --- schemathesis --checks all, as a user and as an admin ---------------------------------------
+
+CLI_EXAMPLES = 6  # per operation and phase: about 20 s a persona on two quiet cores
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_schemathesis_all_checks_pass_as_a_user_and_as_an_admin(tmp_path):
+    """The documented answers are the real ones: `schemathesis run --checks all` (every phase:
+    examples, coverage, fuzzing, stateful; the settings of schemathesis.toml) against a running
+    web instance finds nothing, neither as a user nor as an admin."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_user
+    from tests.harness import REPO, Stack
+
+    alice = make_user("alice")
+    admin = make_user("root", role="ADMIN")
+    tiny = make_workflow("tiny")
+    make_node("gpu-1")
+    make_job(alice, tiny, status="DONE")
+    make_job(alice, tiny, status="QUEUED")
+    schemathesis_cli = Path(sys.executable).with_name("schemathesis")
+    with Stack(nodes=0, workers=0, media_root=tmp_path / "media") as stack:
+        for who, user in (("user", alice), ("admin", admin)):  # the admin last: it may delete alice
+            run = subprocess.run(
+                [
+                    str(schemathesis_cli),
+                    "run",
+                    f"{stack.web_url}/api/openapi.json",
+                    "--checks=all",
+                    f"--header=Authorization: Bearer {token_for(user)}",
+                    f"--max-examples={CLI_EXAMPLES}",
+                    "--seed=20",
+                    "--workers=1",
+                    "--request-timeout=60",  # a loaded CI machine answers slowly, never wrongly
+                    "--no-color",
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            summary = run.stdout[-6000:]
+            assert run.returncode == 0, f"schemathesis as {who} found failures:\n{summary}"
+            assert re.search(r"\d+ passed", run.stdout), summary

@@ -119,13 +119,11 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("graph"))
     def graph_view(self, obj):
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.graph, indent=2))
+        return format_html('<pre class="admin-json">{}</pre>', json.dumps(obj.graph, indent=2))
 
     @admin.display(description=_("spec"))
     def spec_view(self, obj):
-        return format_html(
-            "<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.spec, indent=2, ensure_ascii=False)
-        )
+        return format_html('<pre class="admin-json">{}</pre>', json.dumps(obj.spec, indent=2, ensure_ascii=False))
 
     @admin.action(description=_("Activate selected workflows"))
     def activate(self, request, queryset):

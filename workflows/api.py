@@ -10,6 +10,7 @@ from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth
 from core.errors import InvalidInput
+from core.openapi import ErrorOut
 from workflows import services
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
@@ -65,7 +66,7 @@ def admin_list(request):
 
 @admin_router.post(
     "/workflows",
-    response={201: AdminWorkflowDetailOut},
+    response={201: AdminWorkflowDetailOut, 409: ErrorOut},
     summary="Upload a workflow (multipart files `workflow` and `spec`)",
 )
 def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]):
@@ -104,7 +105,7 @@ def admin_patch(request, workflow_id: int, payload: WorkflowPatchIn):
     return services.set_active(workflow=services.get_workflow(workflow_id), is_active=payload.is_active)
 
 
-@admin_router.delete("/workflows/{int:workflow_id}", response={204: None})
+@admin_router.delete("/workflows/{int:workflow_id}", response={204: None, 409: ErrorOut})
 def admin_delete(request, workflow_id: int):
     services.delete_workflow(workflow=services.get_workflow(workflow_id))
     return 204, None

@@ -8,6 +8,7 @@ Pure: no Django.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -209,7 +210,7 @@ class _Draft:
         for name in ("steps", "cfg", "sampler_name", "scheduler", "denoise"):
             value = self.literal(first, name)
             wanted = str if name in CHOICE_LABELS else (int, float)
-            if not isinstance(value, wanted) or isinstance(value, bool):
+            if not isinstance(value, wanted) or isinstance(value, bool) or _not_finite(value):
                 continue
             binds = [(nid, name) for nid in samplers if self.literal(nid, name) == value]
             if name in CHOICE_LABELS:
@@ -270,7 +271,7 @@ class _Draft:
             return
         for name in ("width", "height", "batch_size"):
             value = self.literal(latents[0], name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not _not_finite(value):
                 self.add(self.number(latents[0], name, int(value)), [(latents[0], name)])
 
     def images(self) -> None:
@@ -356,3 +357,8 @@ class _Draft:
         if "image" in types:
             return "img2img" if self.of_class(*SAMPLERS) else "tools"
         return "txt2img" if self.of_class(*SAMPLERS) else "general"
+
+
+def _not_finite(value: Any) -> bool:
+    """Infinity or NaN (Python's JSON reader accepts them): no form field can offer such a default."""
+    return isinstance(value, float) and not math.isfinite(value)

@@ -5,6 +5,9 @@ test database and Redis; the browser talks to daphne over HTTP and WebSocket lik
 
 Chromium is never downloaded by Playwright: the `browser` fixture uses /usr/bin/chromium and installs
 Debian's package through apt when it is missing.
+
+Pages run under the site's Content-Security-Policy (no eval): give `page.wait_for_function` a
+function, `"() => …"`, not a bare expression, which Playwright re-evaluates in the page with eval.
 """
 
 from __future__ import annotations

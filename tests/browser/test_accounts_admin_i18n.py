@@ -65,7 +65,7 @@ def test_a_blocked_user_is_logged_out_and_told_why(stack_factory, user_factory, 
     live = context.new_page()
     log_in(live, "dave")
     live.goto("/jobs/")
-    live.wait_for_function("window.__wsOpen === true")
+    live.wait_for_function("() => window.__wsOpen === true")
     block(stack, dave, "Account shared with others")
     live.wait_for_url(re.compile(r".*/login/.*"), timeout=10_000)
     live.wait_for_selector("#login-form")

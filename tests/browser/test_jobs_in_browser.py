@@ -67,7 +67,7 @@ def test_submit_watch_progress_and_download_the_result(stack_factory, user_facto
     page.wait_for_selector("#workflow-form")
     source = picture(240, 160)
     page.set_input_files("#id_image", {"name": "photo.png", "mimeType": "image/png", "buffer": png(source)})
-    page.wait_for_function("document.getElementById('id_image-preview').naturalWidth === 240")
+    page.wait_for_function("() => document.getElementById('id_image-preview').naturalWidth === 240")
     page.focus("#id_blur_radius-range")
     page.keyboard.press("ArrowRight")
     assert page.input_value("#id_blur_radius") == "2"  # the range drives the number
@@ -79,7 +79,7 @@ def test_submit_watch_progress_and_download_the_result(stack_factory, user_facto
     page.wait_for_url(JOB_URL)
     job_id = page.url.rstrip("/").rsplit("/", 1)[1]
     page.wait_for_selector(f'#job-panel[data-job-id="{job_id}"]')
-    page.wait_for_function("window.__progress.some(r => r[0] > 0 && r[0] < 1)", timeout=30_000)
+    page.wait_for_function("() => window.__progress.some(r => r[0] > 0 && r[0] < 1)", timeout=30_000)
     shot(page, "04-job-running")
     page.wait_for_selector('#job-panel[data-status="DONE"]', timeout=30_000)
 
@@ -96,7 +96,7 @@ def test_submit_watch_progress_and_download_the_result(stack_factory, user_facto
     assert page.inner_text('#job-panel [data-field="status"]') == "Done"
     assert float(page.inner_text('#job-inputs [data-input="invert"]')) == 1.0
     assert page.inner_text('#job-inputs [data-input="blur_radius"]') == "2"
-    page.wait_for_function("document.querySelector('#job-outputs img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#job-outputs img').naturalWidth > 0")
     publish(shot(page, "05-job-done"), "job-result.png")
     assert Job.objects.get(pk=job_id).status == "DONE"
 
@@ -105,11 +105,11 @@ def test_submit_watch_progress_and_download_the_result(stack_factory, user_facto
     page.wait_for_selector("#gallery-grid")
     [file_id] = page.locator("#gallery-grid [data-file-id]").evaluate_all("els => els.map(e => e.dataset.fileId)")
     assert JobFile.objects.get(pk=file_id, kind="RESULT").job_id is not None
-    page.wait_for_function("document.querySelector('#gallery-grid img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#gallery-grid img').naturalWidth > 0")
     shot(page, "06-gallery")
     page.click(f'[data-file-id="{file_id}"] a[data-lightbox]')
     page.wait_for_selector("#lightbox[open]")
-    page.wait_for_function("document.getElementById('lightbox-image').naturalWidth === 240")
+    page.wait_for_function("() => document.getElementById('lightbox-image').naturalWidth === 240")
     shot(page, "07-lightbox", full_page=False)
     with page.expect_download() as info:
         page.click("#lightbox-download")
@@ -157,7 +157,7 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
     page.mouse.down()
     page.mouse.move(x1, y, steps=25)
     page.mouse.up()
-    page.wait_for_function("document.getElementById('id_mask').files.length === 1")  # exported into the input
+    page.wait_for_function("() => document.getElementById('id_mask').files.length === 1")  # exported into the input
     size = page.evaluate("""async () => {
         const url = window.MaskCanvas.getMaskDataURL(document.getElementById('id_mask-canvas'));
         const img = new Image(); img.src = url; await img.decode();
@@ -176,8 +176,8 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
     row = f'#job-list [data-job-row][data-job-id="{job_id}"]'
     page.wait_for_selector(row)
     page.wait_for_function(
-        f"""(() => {{ const b = document.querySelector('{row} progress[data-progress]');
-                     return b && b.value > 0 && b.value < 1; }})()""",
+        f"""() => {{ const b = document.querySelector('{row} progress[data-progress]');
+                    return b && b.value > 0 && b.value < 1; }}""",
         timeout=30_000,
     )
     shot(page, "04b-my-jobs-running")
@@ -193,7 +193,7 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
 
     page.click(f"{row} a.job-row__title")
     page.wait_for_selector('#job-panel[data-status="DONE"]')
-    page.wait_for_function("document.querySelector('#job-outputs img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#job-outputs img').naturalWidth > 0")
     shot(page, "05b-job-mask-done")
     with page.expect_download() as info:
         page.click("#job-outputs a[download]")

@@ -75,3 +75,16 @@ def test_draft_of_a_model_free_graph():
 def test_draft_refuses_what_is_not_an_api_graph(bad):
     with pytest.raises(ValueError, match="API-format graph"):
         draft_spec(bad)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_number_json_cannot_hold_gives_no_field_not_a_crash(txt2img, value):
+    """Python's JSON reader accepts Infinity and NaN; such a default once crashed the draft (a 500)."""
+    graph, _ = txt2img
+    graph = {nid: {**node, "inputs": dict(node["inputs"])} for nid, node in graph.items()}
+    sampler = next(nid for nid, node in graph.items() if node["class_type"] == "KSampler")
+    latent = next(nid for nid, node in graph.items() if node["class_type"] == "EmptyLatentImage")
+    graph[sampler]["inputs"]["steps"] = value
+    graph[latent]["inputs"]["width"] = value
+    fields = {f["id"] for f in draft_spec(graph)["inputs"]}
+    assert "steps" not in fields and "width" not in fields and "prompt" in fields
