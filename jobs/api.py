@@ -45,7 +45,7 @@ def upload(
     }
 
 
-@router.post("/jobs", response={201: JobOut, 404: ErrorOut}, summary="Start a workflow")
+@router.post("/jobs", response={201: JobOut, 404: ErrorOut, 409: ErrorOut}, summary="Start a workflow")
 def create_job(request, payload: JobIn):
     job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
     return 201, services.presented_new_job(job)
@@ -85,7 +85,7 @@ def cancel_job(request, job_id: str):
     return present_job(services.get_job_for_user(request.user, job.pk))
 
 
-@router.post("/jobs/{job_id}/retry", response={201: JobOut}, summary="Run again with the same inputs")
+@router.post("/jobs/{job_id}/retry", response={201: JobOut, 409: ErrorOut}, summary="Run again with the same inputs")
 def retry_job(request, job_id: str):
     job = services.retry_job(user=request.user, job=services.get_job_for_user(request.user, job_id))
     return 201, present_job(services.get_job_for_user(request.user, job.pk))
