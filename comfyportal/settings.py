@@ -92,9 +92,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "channels",
+    # Before django_q: its `qcluster` command replaces django-q2's (a stop that cannot hang).
+    "comfyportal",
     "django_q",
     "rest_framework_simplejwt.token_blacklist",
-    "comfyportal",
     "accounts",
     "nodes",
     "workflows",
@@ -263,6 +264,8 @@ NODE_READ_TIMEOUT = env_float("NODE_READ_TIMEOUT", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_RUNNERS = env_int("JOB_RUNNERS", 2)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
+# A worker (manage.py qcluster) told to stop kills whatever of it still runs after this long.
+WORKER_STOP_TIMEOUT = env_float("WORKER_STOP_TIMEOUT", 10.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # HTTP requests running Django code at once per web instance (see comfyportal/asgi_handler.py).
 # Two keep the queue ahead of a busy pool during a burst of submits and leave the cores to the
