@@ -100,16 +100,16 @@ def launcher_commands(monkeypatch) -> list[list[str]]:
         def wait(self, timeout=None):
             return 0
 
+        def send_signal(self, signum):
+            pass
+
     fake = types.SimpleNamespace(
         run=lambda args, **kw: calls.append(list(args)), Popen=FakeProcess, TimeoutExpired=subprocess.TimeoutExpired
     )
     monkeypatch.setattr(launcher, "subprocess", fake)
+    monkeypatch.setattr(launcher, "signal_group", lambda process, signum: None)
     monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)  # no embedded Redis
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        launcher.main([])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    launcher.main([])  # restores the signal handlers it installs
     return calls
 
 
