@@ -206,7 +206,9 @@ def test_dockerfile_builds_the_image_the_commands_expect():
 
 
 def test_nginx_config_matches_the_layout():
-    conf = (DEPLOY / "nginx.conf").read_text()
+    """The container's site (deploy/nginx/compose.conf; tests/test_nginx.py checks that the
+    systemd one, deploy/nginx/comfyportal.conf, differs only in its upstream)."""
+    conf = (DEPLOY / "nginx" / "compose.conf").read_text()
     conf_no_comments = re.sub(r"#[^\n]*", "", conf)
     upstream = re.search(r"upstream\s+(\w+)\s*\{(.*?)\}", conf_no_comments, re.S)
     servers = re.findall(r"^\s*server\s+([\w.:-]+)", upstream.group(2), re.M)
@@ -241,7 +243,7 @@ def test_nginx_config_matches_the_layout():
 
 def test_nginx_forwards_metrics_only_from_this_host():
     """/metrics names nodes and workflows: nginx keeps it from the internet even with a token."""
-    conf_no_comments = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx.conf").read_text())
+    conf_no_comments = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx" / "comfyportal.conf").read_text())
     block = re.search(r"location = /metrics \{(.*?)\}", conf_no_comments, re.S).group(1)
     rules = re.findall(r"^\s*(allow|deny)\s+([^;]+);", block, re.M)
     assert rules[-1] == ("deny", "all")
