@@ -283,6 +283,7 @@ class Runner:
         for task in followers:
             task.cancel()  # a follower stopped this way leaves its job RUNNING
         await asyncio.gather(*followers, return_exceptions=True)
+        self.tasks.clear()  # nothing left to finish: the jobs are handed over
         # A job's ending already being written (its results, its status) completes before the
         # job changes hands: wait for the database calls in flight, then use a new executor.
         await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)

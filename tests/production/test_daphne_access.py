@@ -61,7 +61,8 @@ def test_a_web_process_writes_only_json_lines(transactional_db, tmp_path):
         assert httpx.get(base + "/api/workflow-spec/v1.json").status_code == 200
         assert httpx.get(base + "/api/jobs?page=2").status_code == 401
         assert httpx.get(base + "/no/such/page").status_code == 404
-        assert httpx.get(base + "/static/css/site.css").status_code == 200
+        static = httpx.get(base + "/static/css/site.css")
+        assert static.status_code == 200 and static.headers["x-content-type-options"] == "nosniff"
         try:
             with connect(base.replace("http://", "ws://") + f"/ws/jobs/?token={SECRET}", open_timeout=5) as ws:
                 ws.recv(timeout=2)
