@@ -45,7 +45,11 @@ async def _serve(runner: Runner) -> bool:
         runner.hand_over_now()
 
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (ValueError, RuntimeError):  # not the main thread (a task run in-process): no signals here
+        await runner.serve(lease=settings.RUNNER_LEASE)
+        return False
     try:
         await runner.serve(lease=settings.RUNNER_LEASE)
     finally:
