@@ -101,8 +101,8 @@ def signal_group(process, signum) -> None:
 
 
 def stop_group(process, signum, timeout: float) -> None:
-    """Send `signum` (if any) to the process's group, wait up to `timeout`, then kill the group
-    (the process and whatever it started: no orphan is left)."""
+    """Send `signum` (if any) to the process, wait up to `timeout`, then kill its group (the
+    process and whatever it started: no orphan is left)."""
     if signum is not None and process.poll() is None:
         process.send_signal(signum)
     try:
