@@ -264,8 +264,6 @@ NODE_READ_TIMEOUT = env_float("NODE_READ_TIMEOUT", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_RUNNERS = env_int("JOB_RUNNERS", 2)
 RUNNER_STALE_AFTER = env_float("RUNNER_STALE_AFTER", 20.0)
-# A worker (manage.py qcluster) told to stop kills whatever of it still runs after this long.
-WORKER_STOP_TIMEOUT = env_float("WORKER_STOP_TIMEOUT", 10.0)
 DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # HTTP requests running Django code at once per web instance (see comfyportal/asgi_handler.py).
 # Two keep the queue ahead of a busy pool during a burst of submits and leave the cores to the
@@ -274,6 +272,8 @@ WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
+# A worker (manage.py qcluster) told to stop kills whatever of it still runs after this long.
+WORKER_STOP_TIMEOUT = env_float("WORKER_STOP_TIMEOUT", 10.0)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
