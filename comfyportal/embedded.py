@@ -70,6 +70,9 @@ def start_redis(var_dir: Path) -> tuple[subprocess.Popen | None, str]:
             "2000",
         ],
         stdout=subprocess.DEVNULL,
+        # Its own session: Ctrl-C in the terminal does not stop it under the processes that use
+        # it; whoever started it stops it last (`stop`).
+        start_new_session=True,
     )
     deadline = time.monotonic() + 10
     while not socket_answers(sock):

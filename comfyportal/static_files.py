@@ -13,6 +13,10 @@ class StaticFilesHandler(ASGIStaticFilesHandler):
 
     def serve(self, request):
         try:
-            return super().serve(request)
+            response = super().serve(request)
         except SuspiciousOperation as exc:
             raise Http404("No such static file.") from exc
+        # These answers skip the middleware, SecurityMiddleware's nosniff included (nginx adds it
+        # behind the shipped site, see deploy/nginx/comfyportal.conf).
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response

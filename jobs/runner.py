@@ -10,6 +10,9 @@ claimed at once (hundreds), instead of pinning a process per job. Each loop turn
    and start runners if some are missing (`jobs.supervision`);
 4. every NODE_HEALTH_INTERVAL: health-check all nodes (one runner at a time, by a lock).
 
+It ends when its lease does (it finishes the jobs it holds, claiming none) or, when its worker
+stops, at once: `hand_over_now()` gives its jobs to the other runners (`jobs.supervision`).
+
 The followers' progress and "node accepted the prompt" times are written in batches, twice a
 second. Several runners (in several qcluster processes or machines) may run at once: the
 database decides who owns what.
@@ -36,7 +39,7 @@ from jobs.follower import JobFollower, cancel_on_node
 from jobs.models import Job
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
 from jobs.scheduler import dispatch, mark_node_finished
-from jobs.supervision import PRESENCE_TTL, RUNNER_KEY, ensure_runners
+from jobs.supervision import HANDOVER_KEY, PRESENCE_TTL, RUNNER_KEY, cluster_stopping, ensure_runners
 from nodes.comfy.client import ComfyClient
 from nodes.health import check_nodes_async, remove_drained_nodes
 from nodes.models import ComfyNode
@@ -71,6 +74,9 @@ class Runner:
         self._chores_task: asyncio.Task | None = None
         self._full_told_at = 0.0  # when we last set the "all slots full" flag
         self.events: EventBatcher | None = None  # batches job events while serving
+        self.stopping = asyncio.Event()  # set by hand_over_now()
+        self.handing_over = False
+        self._handover_seen: bytes | None = None  # the last HANDOVER_KEY value we acted on
 
     # --- plumbing ------------------------------------------------------------------------
     async def db(self, fn, /, *args, **kwargs):
@@ -102,13 +108,18 @@ class Runner:
         self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=15, socket_connect_timeout=5)
         listener = asyncio.create_task(self._listen_for_wakeups())
         progress_writer = asyncio.create_task(self._write_running_state())
+        stop_watcher = asyncio.create_task(self._watch_cluster_stop())
         if uses_pubsub_layer():
             self.events = EventBatcher(self._redis)
             event_sender = asyncio.create_task(self.events.run())
         logger.info("runner %s started", self.id)
         try:
             last_claim = -1.0
-            while not (stop is not None and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
+            while (
+                not self.stopping.is_set()
+                and not (stop is not None and stop.is_set())
+                and (deadline is None or time.monotonic() < deadline)
+            ):
                 # While jobs flow, pace the steps: one claiming several jobs costs the same few
                 # queries as one claiming a single job. An idle pool is never made to wait.
                 pause = last_claim + settings.DISPATCH_MIN_GAP - time.monotonic()
@@ -126,7 +137,10 @@ class Runner:
                     await asyncio.wait_for(self.wake.wait(), timeout=settings.DISPATCH_TICK)
                 except TimeoutError:
                     pass
-            await self._hand_over()
+            if self.handing_over:
+                await self._release_jobs()
+            else:
+                await self._hand_over()
             while self.tasks:  # the lease is over: finish what we hold, claim nothing new
                 await self._record_node_finished(self._take_node_finished())
                 await self._beat()
@@ -134,6 +148,7 @@ class Runner:
         finally:
             listener.cancel()
             progress_writer.cancel()
+            stop_watcher.cancel()
             if self.events is not None:
                 event_sender.cancel()
                 await self.events.flush()  # the last jobs' endings
@@ -197,11 +212,13 @@ class Runner:
 
     async def _do_chores(self) -> None:
         now = time.monotonic()
+        handed_over = False
         if now - self._last["beat"] >= 1.0:
             self._last["beat"] = now
             await self._announce_presence()
             await self._beat()
-        if now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
+            handed_over = await self._jobs_handed_over()
+        if handed_over or now - self._last["adopt"] >= min(5.0, settings.RUNNER_STALE_AFTER / 2):
             self._last["adopt"] = now
             for job in await self.db(steps.adopt_stale_jobs, runner_id=self.id, following=list(self.tasks)):
                 self.start(job, resume=True)
@@ -233,6 +250,64 @@ class Runner:
         except Exception:
             pass
         await asyncio.to_thread(ensure_runners, force=True)
+
+    # --- stopping with the worker ---------------------------------------------------------------
+    def hand_over_now(self) -> None:
+        """Stop now and give our jobs to the other runners (the worker is stopping). Safe to
+        call from a signal handler installed with loop.add_signal_handler."""
+        self.handing_over = True
+        self.stopping.set()
+        self.wake.set()
+
+    async def _watch_cluster_stop(self) -> None:
+        while not cluster_stopping():
+            await asyncio.sleep(0.1)
+        logger.info("runner %s: the cluster is stopping; handing its jobs over", self.id)
+        self.hand_over_now()
+
+    async def _release_jobs(self) -> None:
+        """Stop following our jobs and make them nobody's, so that another runner adopts them
+        within a second; their prompts run on, on their nodes. Nothing runs twice: the adopter
+        follows each prompt again (`JobFollower.run(resume=True)`)."""
+        try:
+            await self._redis.delete(RUNNER_KEY + self.id)  # no longer counted as alive
+        except Exception:
+            pass
+        for chore in (self._chores_task, self._health_task):  # an adoption would start followers
+            if chore is not None:
+                chore.cancel()
+        # What the followers have not written yet: taken before they stop (stopping drops it).
+        progress, self.progress = self.progress, {}
+        submitted, self.submitted = self.submitted, {}
+        followers = list(self.tasks.values())
+        for task in followers:
+            task.cancel()  # a follower stopped this way leaves its job RUNNING
+        await asyncio.gather(*followers, return_exceptions=True)
+        self.tasks.clear()  # nothing left to finish: the jobs are handed over
+        # A job's ending already being written (its results, its status) completes before the
+        # job changes hands: wait for the database calls in flight, then use a new executor.
+        await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runner-db")
+        try:
+            await self.db(steps.write_running_state, progress, submitted)
+            await self._record_node_finished(self._take_node_finished())
+            released = await self.db(steps.release_jobs, runner_id=self.id)
+            if released:
+                await self._redis.set(HANDOVER_KEY, f"{self.id}-{time.time()}", ex=60)
+        except Exception:  # then the jobs are adopted once their heartbeat is stale, as after a crash
+            logger.exception("runner %s: cannot hand its jobs over", self.id)
+        await asyncio.to_thread(ensure_runners, force=True)  # successors, if no other runner is alive
+
+    async def _jobs_handed_over(self) -> bool:
+        """Has a stopping runner handed jobs over since we last looked?"""
+        try:
+            value = await self._redis.get(HANDOVER_KEY)
+        except Exception:
+            return False
+        if value is None or value == self._handover_seen:
+            return False
+        self._handover_seen = value
+        return True
 
     async def _listen_for_wakeups(self) -> None:
         while True:

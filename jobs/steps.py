@@ -68,9 +68,20 @@ def heartbeat(*, runner_id: str, job_ids: list[str]) -> list[str]:
     return [str(pk) for pk in mine.filter(cancel_requested=True).values_list("pk", flat=True)]
 
 
+def release_jobs(*, runner_id: str) -> int:
+    """A stopping runner gives up the RUNNING jobs it holds: nobody's (`runner_id=""`), they are
+    adopted by the next runner that looks (`adopt_stale_jobs`), with no wait for a stale
+    heartbeat. Their prompts run on: the adopter follows them again on their nodes."""
+    released = Job.objects.filter(status=S.RUNNING, runner_id=runner_id).update(runner_id="")
+    if released:
+        logger.info("runner %s handed %d job(s) over", runner_id, released)
+    return released
+
+
 def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 100) -> list[Job]:
-    """Take over RUNNING jobs nobody follows (no heartbeat for RUNNER_STALE_AFTER seconds):
-    their runner died, or (a safety net) this runner lost track of one.
+    """Take over RUNNING jobs nobody follows: handed over by a stopping runner, or with no
+    heartbeat for RUNNER_STALE_AFTER seconds (their runner died, or, a safety net, this runner
+    lost track of one).
 
     Each is claimed with a conditional update on the old owner and heartbeat, so two
     runners never adopt the same job.
@@ -88,7 +99,8 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
         if Job.objects.filter(pk=pk, status=S.RUNNING, runner_id=old_runner, heartbeat_at=old_beat).update(
             runner_id=runner_id, heartbeat_at=now
         ):
-            logger.info("job %s adopted by runner %s (runner %s went silent)", pk, runner_id, old_runner or "-")
+            why = f"runner {old_runner} went silent" if old_runner else "handed over"
+            logger.info("job %s adopted by runner %s (%s)", pk, runner_id, why)
             adopted.append(pk)
     return list(Job.objects.filter(pk__in=adopted).select_related("workflow", "node", "user"))
 

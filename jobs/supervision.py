@@ -11,11 +11,17 @@
 - A runner that dies leaves its RUNNING jobs with a stale heartbeat: after RUNNER_STALE_AFTER
   seconds another runner adopts them (`jobs.steps.adopt_stale_jobs`) and reconciles each with
   its node.
+- A worker that stops hands its jobs over at once (`Runner.hand_over_now`): on SIGTERM to its
+  process (systemd's KillMode=control-group) or when its cluster is stopping (`cluster_stopping`,
+  set by `manage.py qcluster`'s master on SIGTERM/SIGINT), the runner stops following, marks its
+  jobs as nobody's and sets HANDOVER_KEY; every other runner looks at that key each second and
+  adopts them then, without waiting RUNNER_STALE_AFTER.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 
@@ -33,6 +39,23 @@ PRESENCE_TTL = 6  # seconds a runner counts as alive after its last loop turn
 RUNNER_CHECK_KEY = f"{settings.REDIS_PREFIX}:runner-starter"
 RUNNER_CHECK_SECONDS = 5
 RUN_ENGINE_TASK = "jobs.tasks.run_engine"  # by name: q2 imports it in the worker that runs it
+# Set by a runner that handed its jobs over; the others adopt them when its value changes.
+HANDOVER_KEY = f"{settings.REDIS_PREFIX}:runner-handover"
+
+# "This cluster is stopping": one byte of shared memory, created at import in the qcluster
+# master (apps load before it forks), so that its sentinel and every worker forked from it see
+# the same byte. A plain byte, never a lock: the master sets it from its main loop and a signal
+# handler may read it, so nothing here can block (django-q2's own Event can, see
+# comfyportal/management/commands/qcluster.py).
+_cluster_stopping = multiprocessing.RawValue("b", 0)
+
+
+def cluster_stopping() -> bool:
+    return bool(_cluster_stopping.value)
+
+
+def set_cluster_stopping() -> None:
+    _cluster_stopping.value = 1
 
 
 def alive_runners() -> int:
@@ -60,6 +83,13 @@ def ensure_runners(*, force: bool = False) -> int:
     return missing
 
 
+def pass_on_runner_task() -> None:
+    """A runner task reached a worker of a stopping cluster: put it back for another cluster
+    (this cluster's pusher stops within a second, so it cannot take it again for long)."""
+    async_task(RUN_ENGINE_TASK, task_name="job runner", timeout=settings.Q_CLUSTER["timeout"])
+    logger.info("cluster stopping: runner task passed on to another worker")
+
+
 def on_worker_spawned(sender, proc_name: str = "", **kwargs) -> None:
     """A qcluster worker process started (a cluster booted or recycled a worker).
 
@@ -69,6 +99,8 @@ def on_worker_spawned(sender, proc_name: str = "", **kwargs) -> None:
 
     def check():
         time.sleep(1)
+        if cluster_stopping():
+            return
         ensure_runners()
         time.sleep(PRESENCE_TTL + 1)
         ensure_runners()

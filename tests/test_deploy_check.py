@@ -100,16 +100,16 @@ def launcher_commands(monkeypatch) -> list[list[str]]:
         def wait(self, timeout=None):
             return 0
 
+        def send_signal(self, signum):
+            pass
+
     fake = types.SimpleNamespace(
         run=lambda args, **kw: calls.append(list(args)), Popen=FakeProcess, TimeoutExpired=subprocess.TimeoutExpired
     )
     monkeypatch.setattr(launcher, "subprocess", fake)
+    monkeypatch.setattr(launcher, "signal_group", lambda process, signum: None)
     monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)  # no embedded Redis
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        launcher.main([])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    launcher.main([])  # restores the signal handlers it installs
     return calls
 
 
@@ -206,7 +206,9 @@ def test_dockerfile_builds_the_image_the_commands_expect():
 
 
 def test_nginx_config_matches_the_layout():
-    conf = (DEPLOY / "nginx.conf").read_text()
+    """The container's site (deploy/nginx/compose.conf; tests/test_nginx.py checks that the
+    systemd one, deploy/nginx/comfyportal.conf, differs only in its upstream)."""
+    conf = (DEPLOY / "nginx" / "compose.conf").read_text()
     conf_no_comments = re.sub(r"#[^\n]*", "", conf)
     upstream = re.search(r"upstream\s+(\w+)\s*\{(.*?)\}", conf_no_comments, re.S)
     servers = re.findall(r"^\s*server\s+([\w.:-]+)", upstream.group(2), re.M)
@@ -241,7 +243,7 @@ def test_nginx_config_matches_the_layout():
 
 def test_nginx_forwards_metrics_only_from_this_host():
     """/metrics names nodes and workflows: nginx keeps it from the internet even with a token."""
-    conf_no_comments = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx.conf").read_text())
+    conf_no_comments = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx" / "comfyportal.conf").read_text())
     block = re.search(r"location = /metrics \{(.*?)\}", conf_no_comments, re.S).group(1)
     rules = re.findall(r"^\s*(allow|deny)\s+([^;]+);", block, re.M)
     assert rules[-1] == ("deny", "all")
@@ -291,11 +293,15 @@ def test_env_example_covers_what_production_needs():
 # --- settings in production -----------------------------------------------------------------------
 
 
-def test_check_deploy_passes_with_only_the_required_settings(tmp_path):
+@pytest.mark.parametrize("preload", [None, "0", "1"], ids=["preload default", "preload off", "preload on"])
+def test_check_deploy_passes_with_only_the_required_settings(tmp_path, preload):
+    """Also with SECURE_HSTS_PRELOAD either way: the deploy guide says to turn it on only to submit
+    the domain to the preload list, and promises that this check passes."""
+    extra = {"SECURE_HSTS_PRELOAD": preload} if preload is not None else {}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
-        env=production_env(VAR_DIR=str(tmp_path)),
+        env=production_env(VAR_DIR=str(tmp_path), **extra),
         capture_output=True,
         text=True,
         timeout=120,
