@@ -51,7 +51,7 @@ def template_files() -> list[Path]:
 
 
 def _validator() -> Validator:
-    catalog = TestCatalog(input_files=lambda: [], model_files=lambda folder: [])
+    catalog = TestCatalog(input_files=list, model_files=lambda folder: [])
     return Validator(catalog, file_exists=lambda name: True, comfy_root="/comfy")
 
 
@@ -167,7 +167,7 @@ def table(outcomes: list[Outcome]) -> str:
     pct = (lambda n: f"{100 * n / s['built_in_only']:.1f} %") if s["built_in_only"] else (lambda n: "–")
     kinds = Counter()
     for o in outcomes:
-        for what in set(_kind(w) for w in o.missing.values()):
+        for what in {_kind(w) for w in o.missing.values()}:
             kinds[what] += 1
     rows = [
         ("templates tried", s["tried"], ""),

@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workflows.catalog_rules import AUTOGROW, MATCH_TYPE, Catalog, InputKind, input_kind, is_link, literal_problem, types_compatible
+from workflows.catalog_rules import (
+    AUTOGROW,
+    MATCH_TYPE,
+    Catalog,
+    InputKind,
+    input_kind,
+    is_link,
+    literal_problem,
+    types_compatible,
+)
 
 FileName = Literal["workflow", "spec"]
 

@@ -60,3 +60,5 @@ class WorkflowPatchIn(Schema):
 class DraftSpecOut(Schema):
     spec: dict[str, Any]
     warnings: list[str] = []
+    graph: dict[str, Any] | None = Field(None, description="The API-format graph the spec binds to.")
+    converted: bool = Field(False, description="The upload was a UI-format workflow, converted to `graph`.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import uuid
 from collections.abc import Collection
@@ -14,8 +15,9 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
+from workflows.drafting import draft_spec
 from workflows.models import Workflow
-from workflows.validation import WorkflowInvalid, validate_upload
+from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
 
@@ -36,10 +38,39 @@ def describe_errors(exc: WorkflowInvalid) -> list[str]:
     return listed_lines(lines)
 
 
-def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
-    """Validate and store a workflow version. 400 listing every problem; 409 if the version exists."""
+def farm_class_types() -> set[str] | None:
+    """The node classes the active GPU servers reported, or None when none reported any yet
+    (then the recorded catalogue stands in for them)."""
+    from nodes.models import ComfyNode
+
+    classes: set[str] = set()
+    for reported in ComfyNode.objects.filter(is_active=True).values_list("class_types", flat=True):
+        classes.update(c for c in reported or [] if isinstance(c, str))
+    return classes or None
+
+
+def draft_for_upload(workflow_raw: bytes) -> dict:
+    """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
+    "converted"}``, the graph being what the spec binds to. 400 when it cannot be read."""
     try:
-        validated = validate_upload(workflow_raw, spec_raw)
+        obj = json.loads(workflow_raw)
+    except ValueError as exc:
+        raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
+    except RecursionError as exc:  # the decoder recurses once per bracket
+        raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
+    try:
+        graph, warnings = workflow_graph(obj, available=farm_class_types())
+        spec = draft_spec(graph)
+    except WorkflowInvalid as exc:
+        raise InvalidInput("workflow: " + " | ".join(describe_errors(exc))) from exc
+    return {"spec": spec, "graph": graph, "warnings": warnings, "converted": detect_ui_format(obj)}
+
+
+def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
+    """Validate and store a workflow version (a UI-format workflow is stored converted).
+    400 listing every problem; 409 if the version exists."""
+    try:
+        validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types())
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
         raise InvalidInput(
