@@ -53,6 +53,8 @@ class InputKind:
         """True for inputs that hold a typed value in the graph rather than a link."""
         if self.kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
             return True
+        if "," in self.kind and set(self.kind.split(",")) & {"INT", "FLOAT", "STRING", "BOOLEAN"}:
+            return True  # a multi-typed input ("FLOAT,INT") takes a value too
         # V3 custom widgets (a colour, a curve, a bounding box) declare whether they have a socket.
         return "socketless" in self.options or "widgetType" in self.options
 
