@@ -63,7 +63,27 @@ def draft_for_upload(workflow_raw: bytes) -> dict:
         spec = draft_spec(graph)
     except WorkflowInvalid as exc:
         raise InvalidInput("workflow: " + " | ".join(describe_errors(exc))) from exc
-    return {"spec": spec, "graph": graph, "warnings": warnings, "converted": detect_ui_format(obj)}
+    converted = detect_ui_format(obj)
+    # The answer shows a converted graph (its node ids are what the spec binds to); an API-format
+    # one is what the admin sent. A value nested deeper than any workflow's is not echoed: the
+    # JSON encoder recurses once per bracket.
+    shown = graph if converted and _depth(graph) <= MAX_ECHO_DEPTH else None
+    return {"spec": spec, "graph": shown, "warnings": warnings, "converted": converted}
+
+
+MAX_ECHO_DEPTH = 64
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return deepest
 
 
 def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
