@@ -131,7 +131,8 @@ def judge(name: str, workflow: Any, validator: Validator, *, draft: bool = True)
         outcome.status, outcome.reason = "invalid", problem
     if draft:
         try:
-            validate_upload(prompt, draft_spec(prompt, slug="corpus", name=name[:200]))
+            spec = draft_spec(prompt, slug="corpus", name=name[:200], exposed=conversion.exposed)
+            validate_upload(prompt, spec)
             outcome.draft_ok = True
         except (WorkflowInvalid, ValueError) as exc:
             errors = getattr(exc, "errors", None) or [exc]

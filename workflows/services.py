@@ -17,7 +17,7 @@ from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
-from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
+from workflows.validation import WorkflowInvalid, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
 
@@ -59,11 +59,11 @@ def draft_for_upload(workflow_raw: bytes) -> dict:
     except RecursionError as exc:  # the decoder recurses once per bracket
         raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
     try:
-        graph, warnings = workflow_graph(obj, available=farm_class_types())
-        spec = draft_spec(graph)
+        loaded = workflow_graph(obj, available=farm_class_types())
+        spec = draft_spec(loaded.graph, exposed=loaded.exposed)
     except WorkflowInvalid as exc:
         raise InvalidInput("workflow: " + " | ".join(describe_errors(exc))) from exc
-    converted = detect_ui_format(obj)
+    graph, warnings, converted = loaded.graph, loaded.warnings, loaded.converted
     # The answer shows a converted graph (its node ids are what the spec binds to); an API-format
     # one is what the admin sent. A value nested deeper than any workflow's is not echoed: the
     # JSON encoder recurses once per bracket.

@@ -140,6 +140,9 @@ class Conversion:
 
     prompt: dict[str, dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    # The inputs the author exposed on subgraph nodes (their widgets shown outside), as
+    # (label, [(node id, input)…]): what a form for this workflow should probably offer.
+    exposed: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
 
 
 def is_ui_format(obj: Any) -> bool:
@@ -424,7 +427,30 @@ class _Converter:
         if not self.prompt:
             raise UIConversionError(["the workflow has no node that runs (all are notes, muted or bypassed)"])
         self._prune()
-        return Conversion(self.prompt, self.warnings)
+        return Conversion(self.prompt, self.warnings, self._exposed())
+
+    def _exposed(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        found = []
+        for scope in self.scopes:
+            if scope.parent is None or scope.parent.parent is not None:
+                continue  # only the subgraph nodes of the workflow itself face its user
+            outer = {item.get("name"): item for item in _node_inputs(scope.instance or {})}
+            for declared in (scope.definition or {}).get("inputs") or []:
+                if not isinstance(declared, dict) or (outer.get(declared.get("name")) or {}).get("link") is not None:
+                    continue
+                targets = []
+                for link_id in declared.get("linkIds") or []:
+                    link = scope.links.get(link_id)
+                    target = scope.nodes.get(link.target_id) if link else None
+                    items = _node_inputs(target) if target else []
+                    if link and link.target_slot < len(items) and items[link.target_slot].get("widget"):
+                        name = items[link.target_slot]["widget"].get("name") or items[link.target_slot].get("name")
+                        if scope.flat_id(link.target_id) in self.prompt:
+                            targets.append((scope.flat_id(link.target_id), name))
+                label = (outer.get(declared.get("name")) or {}).get("label") or declared.get("label")
+                if targets:
+                    found.append((str(label or declared.get("name")), targets))
+        return found
 
     def _prune(self) -> None:
         """Leave out nodes that feed no output node: ComfyUI would not run them, and a form field

@@ -103,19 +103,38 @@ def graph_class_types(graph: dict[str, Any]) -> set[str]:
     }
 
 
+@dataclass
+class LoadedGraph:
+    """A decoded workflow as an API-format graph: ``converted`` when it was a UI-format one,
+    ``exposed`` the inputs its author showed on subgraph nodes (see ``ui_format.Conversion``)."""
+
+    graph: dict[str, Any]
+    warnings: list[str]
+    converted: bool = False
+    exposed: list = field(default_factory=list)
+
+
 def workflow_graph(
     obj: Any, *, catalog: Catalog | None = None, available: Collection[str] | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    """Return ``(API-format graph, warnings)`` of a decoded workflow in either format.
+) -> LoadedGraph:
+    """Return the API-format graph of a decoded workflow in either format.
 
     A UI-format workflow is converted (``workflows.ui_format``); an API-format one is returned as
     it is. Raises WorkflowInvalid when the conversion is refused or the object is no graph.
     """
+    catalog = object_info() if catalog is None else catalog
     report = Report()
-    graph = _check_graph_shape(obj, report, object_info() if catalog is None else catalog, available)
+    if detect_ui_format(obj):
+        try:
+            conversion = convert_ui_workflow(obj, catalog, available=available)
+        except UIConversionError:
+            conversion = None
+        if conversion is not None:
+            return LoadedGraph(conversion.prompt, conversion.warnings, True, conversion.exposed)
+    graph = _check_graph_shape(obj, report, catalog, available)
     if graph is None:
         raise WorkflowInvalid(report.errors, report.warnings)
-    return graph, [str(w) for w in report.warnings]
+    return LoadedGraph(graph, [str(w) for w in report.warnings])
 
 
 def validate_upload(

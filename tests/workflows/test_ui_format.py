@@ -545,7 +545,17 @@ def test_upload_validation_reports_a_refused_conversion():
 
 def test_the_drafted_spec_of_a_converted_graph_validates():
     ui_graph = sampler_graph([42, "randomize", 25, 6.5, "euler", "karras", 0.9])
-    graph, warnings = workflow_graph(ui_graph)
-    spec = draft_spec(graph)
+    spec = draft_spec(workflow_graph(ui_graph).graph)
     assert {f["id"] for f in spec["inputs"]} >= {"prompt", "negative_prompt", "seed", "steps", "width", "checkpoint"}
     validate_upload(ui_graph, spec)
+
+
+def test_inputs_exposed_on_a_subgraph_node_become_fields_of_the_draft():
+    graph = graph_with_subgraph([])
+    graph["nodes"][1]["inputs"][1]["label"] = "Target width"
+    loaded = workflow_graph(graph)
+    assert loaded.converted and loaded.exposed == [("Target width", [("7:1", "width")])]
+    spec = draft_spec(loaded.graph, exposed=loaded.exposed)
+    [field] = [f for f in spec["inputs"] if f["label"] == "Target width"]
+    assert field["type"] == "int" and field["default"] == 64 and field["bind"] == [{"node": "7:1", "input": "width"}]
+    validate_upload(graph, spec)
