@@ -20,7 +20,7 @@ class WorkflowUploadForm(forms.ModelForm):
     workflow_file = forms.FileField(
         label=_("workflow.json (UI or API format)"),
         required=False,
-        help_text=_("The file ComfyUI's Save writes, or its Export (API)."),
+        help_text=_("The file ComfyUI's Save writes, its Export (API), or a PNG image made by ComfyUI."),
     )
     spec_file = forms.FileField(
         label=_("spec.json"), required=False, help_text=_("Leave empty and press 'Draft a spec' to get a proposal.")
@@ -41,7 +41,10 @@ class WorkflowUploadForm(forms.ModelForm):
         cleaned = super().clean()
         workflow_file = cleaned.get("workflow_file")
         if workflow_file is not None:
-            workflow_bytes = workflow_file.read()
+            try:  # a PNG saved by ComfyUI: the workflow inside it
+                workflow_bytes = services.unwrap_workflow(workflow_file.read())
+            except DomainError as exc:
+                raise forms.ValidationError(exc.detail) from exc
         else:
             workflow_bytes = (cleaned.get("workflow_json") or "").encode("utf-8")
         if not workflow_bytes.strip():

@@ -17,6 +17,7 @@ from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
+from workflows.ui_format import PNG_SIGNATURE, workflow_from_png
 from workflows.validation import WorkflowInvalid, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
@@ -49,11 +50,24 @@ def farm_class_types() -> set[str] | None:
     return classes or None
 
 
+def unwrap_workflow(workflow_raw: bytes) -> bytes:
+    """The workflow JSON of an upload: the file itself, or the workflow a PNG made by ComfyUI
+    carries (how most workflows are shared). 400 for a PNG without one."""
+    if not workflow_raw.startswith(PNG_SIGNATURE):
+        return workflow_raw
+    embedded = workflow_from_png(workflow_raw)
+    if embedded is None:
+        raise InvalidInput(
+            "workflow: this PNG image carries no ComfyUI workflow (ComfyUI stores one in the images it saves)."
+        )
+    return embedded
+
+
 def draft_for_upload(workflow_raw: bytes) -> dict:
     """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
     "converted"}``, the graph being what the spec binds to. 400 when it cannot be read."""
     try:
-        obj = json.loads(workflow_raw)
+        obj = json.loads(unwrap_workflow(workflow_raw))
     except ValueError as exc:
         raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
     except RecursionError as exc:  # the decoder recurses once per bracket
@@ -89,6 +103,8 @@ def _depth(value) -> int:
 def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
     """Validate and store a workflow version (a UI-format workflow is stored converted).
     400 listing every problem; 409 if the version exists."""
+    if isinstance(workflow_raw, (bytes, bytearray)):
+        workflow_raw = unwrap_workflow(bytes(workflow_raw))
     try:
         validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types())
     except WorkflowInvalid as exc:

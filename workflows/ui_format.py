@@ -20,6 +20,7 @@ wrong prompt. Pure: no Django.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -865,3 +866,54 @@ def _what_is(cls: str, node: dict[str, Any]) -> str:
     if re.search(r"[^A-Za-z0-9_]", cls):
         return "custom node"
     return "custom node or a newer ComfyUI"
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_EMBEDDED_BYTES = 20 * 1024 * 1024
+
+
+def workflow_from_png(data: bytes) -> bytes | None:
+    """The workflow a PNG saved by ComfyUI carries in its text chunks, or None.
+
+    ComfyUI writes ``workflow`` (the UI format) and ``prompt`` (the API format) into every image it
+    saves; the editor's format is preferred, as it keeps subgraphs and titles. Only the text
+    chunks are read: the image itself is never decoded.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    found: dict[str, bytes] = {}
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IEND" or len(body) < length:
+            break
+        if kind == b"tEXt" and b"\0" in body:
+            key, text = body.split(b"\0", 1)
+            found.setdefault(key.decode("latin-1"), text.decode("latin-1").encode("utf-8"))
+        elif kind == b"zTXt" and b"\0" in body:
+            key, rest = body.split(b"\0", 1)
+            try:
+                text = zlib.decompressobj().decompress(rest[1:], MAX_EMBEDDED_BYTES)
+            except zlib.error:
+                continue
+            found.setdefault(key.decode("latin-1"), text.decode("latin-1").encode("utf-8"))
+        elif kind == b"iTXt" and b"\0" in body:
+            key, rest = body.split(b"\0", 1)
+            if len(rest) < 2:
+                continue
+            compressed, rest = rest[0], rest[2:]
+            parts = rest.split(b"\0", 2)  # language, translated keyword, text
+            if len(parts) < 3:
+                continue
+            text = parts[2]
+            if compressed:
+                inflater = zlib.decompressobj()
+                try:
+                    text = inflater.decompress(text, MAX_EMBEDDED_BYTES)
+                except zlib.error:
+                    continue
+            found.setdefault(key.decode("latin-1"), text)
+    return found.get("workflow") or found.get("prompt")

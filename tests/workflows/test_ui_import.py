@@ -146,3 +146,32 @@ def test_django_admin_keeps_the_workflow_when_the_spec_is_wrong(admin_user):
     html = page.content.decode()
     assert page.status_code == 200 and "output node &#x27;99&#x27; is not in the workflow" in html
     assert json.loads(field_value(html, "workflow_json")) == json.loads(template_bytes())
+
+
+def png_with(**texts) -> bytes:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, (text, zipped) in texts.items():
+        info.add_text(key, text, zip=zipped)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_png_saved_by_comfyui_brings_its_workflow(admin_api, zipped):
+    workflow = template_bytes().decode()
+    prompt = json.dumps({"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}}})
+    image = png_with(prompt=(prompt, zipped), workflow=(workflow, zipped))
+    response = admin_api.multipart("/api/admin/workflows/draft-spec", {"workflow": upload_file(image, "fox.png")})
+    assert response.status_code == 200, response.json()
+    assert response.json()["converted"] is True  # the editor's workflow, not the prompt
+    assert set(response.json()["graph"]) == {"2", "3", "5"}
+
+
+def test_a_png_without_a_workflow_is_refused(admin_api):
+    response = admin_api.multipart("/api/admin/workflows/draft-spec", {"workflow": upload_file(png_with(), "a.png")})
+    assert response.status_code == 400 and "carries no ComfyUI workflow" in response.json()["detail"]
