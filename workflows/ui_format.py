@@ -163,7 +163,15 @@ def convert_ui_workflow(
     if not is_ui_format(workflow):
         raise UIConversionError(["not a UI-format workflow: it has no 'nodes' array"])
     converter = _Converter(workflow, catalog, set(catalog) if available is None else set(available))
-    return converter.run()
+    try:
+        return converter.run()
+    except UIConversionError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+        # A file damaged in a way no rule above names: refuse it rather than guess (or fail).
+        raise UIConversionError(
+            [f"the workflow file is damaged and cannot be read ({type(exc).__name__}: {exc})"]
+        ) from exc
 
 
 # --- the graph as saved -------------------------------------------------------------------------
@@ -217,15 +225,24 @@ def _read_links(raw: Any, where: str, problems: list[str]) -> dict[int, _Link]:
                 )
             else:
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
+            if link.origin_slot < 0 or link.target_slot < 0:
+                raise ValueError
+        except (KeyError, TypeError, ValueError, OverflowError):
             problems.append(f"a link{where} is not [id, origin, slot, target, slot, type]: {str(item)[:80]}")
             continue
         links[link_id] = link
     return links
 
 
-def _read_nodes(raw: list, where: str, problems: list[str]) -> dict[int, dict[str, Any]]:
+def _dicts(raw: Any) -> list[dict[str, Any]]:
+    return [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+
+
+def _read_nodes(raw: Any, where: str, problems: list[str]) -> dict[int, dict[str, Any]]:
     nodes: dict[int, dict[str, Any]] = {}
+    if not isinstance(raw, list):
+        problems.append(f"the nodes of the workflow{where} are not a list")
+        return nodes
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             problems.append(f"a node{where} has no type: {str(item)[:80]}")
@@ -250,6 +267,19 @@ def _node_inputs(node: dict[str, Any]) -> list[dict[str, Any]]:
 def _node_outputs(node: dict[str, Any]) -> list[dict[str, Any]]:
     outputs = node.get("outputs")
     return [o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
+
+
+def _widget_name(item: dict[str, Any]) -> str | None:
+    """The widget an input stands for (a converted widget), else None."""
+    widget = item.get("widget")
+    name = widget.get("name") if isinstance(widget, dict) else None
+    name = name if isinstance(name, str) else item.get("name")
+    return name if isinstance(name, str) and widget else None
+
+
+def _link_ids(declared: dict[str, Any]) -> list[int]:
+    ids = declared.get("linkIds")
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
 
 
 def _mode(node: dict[str, Any]) -> int:
@@ -435,22 +465,23 @@ class _Converter:
         for scope in self.scopes:
             if scope.parent is None or scope.parent.parent is not None:
                 continue  # only the subgraph nodes of the workflow itself face its user
-            outer = {item.get("name"): item for item in _node_inputs(scope.instance or {})}
-            for declared in (scope.definition or {}).get("inputs") or []:
-                if not isinstance(declared, dict) or (outer.get(declared.get("name")) or {}).get("link") is not None:
+            outer = {i["name"]: i for i in _node_inputs(scope.instance or {}) if isinstance(i.get("name"), str)}
+            for declared in _dicts((scope.definition or {}).get("inputs")):
+                name = declared.get("name") if isinstance(declared.get("name"), str) else ""
+                if (outer.get(name) or {}).get("link") is not None:
                     continue
                 targets = []
-                for link_id in declared.get("linkIds") or []:
+                for link_id in _link_ids(declared):
                     link = scope.links.get(link_id)
                     target = scope.nodes.get(link.target_id) if link else None
                     items = _node_inputs(target) if target else []
                     if link and link.target_slot < len(items) and items[link.target_slot].get("widget"):
-                        name = items[link.target_slot]["widget"].get("name") or items[link.target_slot].get("name")
-                        if scope.flat_id(link.target_id) in self.prompt:
+                        name = _widget_name(items[link.target_slot])
+                        if name and scope.flat_id(link.target_id) in self.prompt:
                             targets.append((scope.flat_id(link.target_id), name))
-                label = (outer.get(declared.get("name")) or {}).get("label") or declared.get("label")
+                label = (outer.get(name) or {}).get("label") or declared.get("label")
                 if targets:
-                    found.append((str(label or declared.get("name")), targets))
+                    found.append((str(label or name), targets))
         return found
 
     def _prune(self) -> None:
@@ -614,7 +645,7 @@ class _Converter:
                     "widgets do not match this ComfyUI's definition of the class (saved by another version?)"
                 )
             out[widget.name] = {"__value__": value} if isinstance(value, list) else value
-            if widget.control and pos < len(values) and values[pos] in CONTROL_VALUES:
+            if widget.control and pos < len(values) and isinstance(values[pos], str) and values[pos] in CONTROL_VALUES:
                 pos += 1
                 if widget.control_filter and pos < len(values) and isinstance(values[pos], str):
                     pos += 1
@@ -689,7 +720,7 @@ class _Converter:
         link_id = items[slot].get("link")
         if link_id is None:
             return None
-        link = scope.links.get(link_id) if isinstance(link_id, int) else None
+        link = scope.links.get(link_id) if isinstance(link_id, int) and not isinstance(link_id, bool) else None
         if link is None:
             raise _Unresolved(f"link {link_id} is not in the workflow{scope.where} (a dangling link)")
         return self._resolve_output(scope, link.origin_id, link.origin_slot, items[slot].get("type"), seen)
@@ -728,7 +759,7 @@ class _Converter:
     def _resolve_subgraph_input(self, scope: _Scope, slot: int, seen: set) -> _Ref | _Value | None:
         """An inner link from the subgraph's input node: follow the instance's input outward."""
         definition, instance, parent = scope.definition or {}, scope.instance or {}, scope.parent
-        declared = [i for i in definition.get("inputs") or [] if isinstance(i, dict)]
+        declared = _dicts(definition.get("inputs"))
         if slot >= len(declared) or parent is None:
             raise _Unresolved(f"it reads input {slot} of the subgraph{scope.where}, which has no such input")
         name = declared[slot].get("name")
@@ -746,14 +777,16 @@ class _Converter:
     def _promoted_value(self, scope: _Scope, declared: dict[str, Any]) -> _Value | None:
         """The value of the inner widget a subgraph input promotes (the editor shows it on the
         subgraph node and gives it to every inner input fed by that subgraph input)."""
-        proxied = (scope.instance or {}).get("properties", {}).get("proxyWidgets") or []
+        properties = (scope.instance or {}).get("properties")
+        proxied = properties.get("proxyWidgets") if isinstance(properties, dict) else None
+        proxied = [p for p in proxied if isinstance(p, list)] if isinstance(proxied, list) else []
         targets = []
-        for link_id in declared.get("linkIds") or []:
+        for link_id in _link_ids(declared):
             link = scope.links.get(link_id)
             target = scope.nodes.get(link.target_id) if link else None
             items = _node_inputs(target) if target else []
             if link and link.target_slot < len(items) and items[link.target_slot].get("widget"):
-                name = items[link.target_slot]["widget"].get("name") or items[link.target_slot].get("name")
+                name = _widget_name(items[link.target_slot])
                 targets.append((link.target_id, target, name))
         targets.sort(key=lambda t: [str(t[0]), t[2]] not in [list(map(str, p[:2])) for p in proxied if len(p) >= 2])
         for target_id, target, name in targets:
@@ -767,7 +800,7 @@ class _Converter:
         return None  # an inner widget keeps its own value
 
     def _feeds_widget(self, scope: _Scope, declared: dict[str, Any]) -> bool:
-        for link_id in declared.get("linkIds") or []:
+        for link_id in _link_ids(declared):
             link = scope.links.get(link_id)
             target = scope.nodes.get(link.target_id) if link else None
             items = _node_inputs(target) if target else []
@@ -785,7 +818,7 @@ class _Converter:
         for link in inner.links.values():
             if link.target_id == SUBGRAPH_OUTPUT and link.target_slot == slot:
                 return self._resolve_output(inner, link.origin_id, link.origin_slot, link.type, seen)
-        declared = [o for o in (inner.definition or {}).get("outputs") or [] if isinstance(o, dict)]
+        declared = _dicts((inner.definition or {}).get("outputs"))
         name = declared[slot].get("name") if slot < len(declared) else slot
         ids = declared[slot].get("linkIds") if slot < len(declared) else None
         if ids:

@@ -559,3 +559,39 @@ def test_inputs_exposed_on_a_subgraph_node_become_fields_of_the_draft():
     [field] = [f for f in spec["inputs"] if f["label"] == "Target width"]
     assert field["type"] == "int" and field["default"] == 64 and field["bind"] == [{"node": "7:1", "input": "width"}]
     validate_upload(graph, spec)
+
+
+def test_damaged_files_are_refused_never_crash():
+    """Random damage to real templates (values swapped for junk): converted or refused, nothing else."""
+    import json
+    import random
+
+    from bench.ui_corpus import template_files
+
+    junk = [None, 1, -5, "x", [], {}, [1], [None, None], {"a": 1}, 3.5, True, [1, 2, 3, 4, 5, 6], 10**30]
+    rng = random.Random(24)
+    names = ("image_z_image_turbo", "3d_hunyuan3d-v2.1", "utility_interpolation_image_upscale", "video_wan_vace_flf2v")
+    for path in (p for p in template_files() if p.stem in names):
+        base = json.loads(path.read_text(encoding="utf-8"))
+        places: list[tuple] = []
+        stack: list[tuple[Any, tuple]] = [(base, ())]
+        while stack:
+            obj, at = stack.pop()
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
+            for key, value in items:
+                places.append((*at, key))
+                stack.append((value, (*at, key)))
+        for _ in range(40):
+            damaged = copy.deepcopy(base)
+            for place in rng.sample(places, 3):
+                target = damaged
+                try:
+                    for key in place[:-1]:
+                        target = target[key]
+                    target[place[-1]] = rng.choice(junk)
+                except (KeyError, IndexError, TypeError):
+                    pass
+            try:
+                convert(damaged)
+            except UIConversionError as exc:
+                assert exc.problems and "damaged and cannot be read" not in str(exc), str(exc)
