@@ -64,3 +64,66 @@ def test_a_ui_format_template_is_imported_and_runs(stack_factory, user_factory):
     for (qx, qy), color in QUADRANTS.items():
         center = (qx * 40 + 20, qy * 30 + 15)
         assert result.getpixel(center) == color, (center, result.getpixel(center), color)
+
+
+def test_a_ui_workflow_with_a_subgraph_bypass_and_mute_runs_as_converted(stack_factory, user_factory):
+    """LoadImage → subgraph [ImageInvert → ImageScale(width exposed as 60)] → Reroute → bypassed
+    ImageBlur → SaveImage, with a muted PreviewImage: the result is the inverted picture at 60×45."""
+    from tests.workflows.test_ui_format import node, scale_subgraph, ui
+
+    definition = scale_subgraph()
+    definition["nodes"].insert(0, node(2, "ImageInvert", inputs=[("image", "IMAGE", 4)], outputs=["IMAGE"]))
+    definition["links"][0] = {"id": 4, "origin_id": -10, "origin_slot": 0, "target_id": 2, "target_slot": 0}
+    definition["links"].append({"id": 1, "origin_id": 2, "origin_slot": 0, "target_id": 1, "target_slot": 0})
+    definition["inputs"][0]["linkIds"] = [4]
+    definition["nodes"][1]["widgets_values"] = ["bilinear", 64, 0, "disabled"]  # height 0: keep the aspect
+    workflow = ui(
+        [
+            node(1, "LoadImage", ["example.png", "image"], outputs=["IMAGE", "MASK"]),
+            node(
+                7,
+                definition["id"],
+                [60],
+                inputs=[("image", "IMAGE", 10), ("width", "INT", None, "widget")],
+                outputs=["IMAGE"],
+            ),
+            node(8, "Reroute", inputs=[("", "*", 11)], outputs=["IMAGE"]),
+            node(9, "ImageBlur", [5, 2.0], inputs=[("image", "IMAGE", 12)], outputs=["IMAGE"], mode=4),
+            node(3, "SaveImage", ["imported"], inputs=[("images", "IMAGE", 13)]),
+            node(4, "PreviewImage", inputs=[("images", "IMAGE", 14)], mode=2),
+        ],
+        [
+            [10, 1, 0, 7, 0, "IMAGE"],
+            [11, 7, 0, 8, 0, "*"],
+            [12, 8, 0, 9, 0, "IMAGE"],
+            [13, 9, 0, 3, 0, "IMAGE"],
+            [14, 1, 0, 4, 0, "IMAGE"],
+        ],
+        [definition],
+    )
+    stack = stack_factory(nodes=1, node_args={"cache_none": True})
+    user_factory("alice")
+    user_factory("root", role="ADMIN")
+    register(stack)
+    admin = HttpApi(stack.web_url, "root")
+    data = json.dumps(workflow).encode()
+    draft = admin.http.post("/api/admin/workflows/draft-spec", files={"workflow": ("workflow.json", data)})
+    assert draft.status_code == 200, draft.text
+    assert set(draft.json()["graph"]) == {"1", "7:2", "7:1", "3"}
+    spec = {**draft.json()["spec"], "slug": "sub-invert", "name": "Invert and scale"}
+    assert {"width"} <= {f["id"] for f in spec["inputs"]}  # exposed on the subgraph node
+    created = admin.http.post(
+        "/api/admin/workflows", files={"workflow": ("workflow.json", data), "spec": ("spec.json", json.dumps(spec))}
+    )
+    assert created.status_code == 201, created.text
+
+    api = HttpApi(stack.web_url, "alice")
+    job = api.submit("sub-invert", {"image": api.upload(quadrant_png())})
+    done = finished(api, job["id"])
+    assert done["status"] == "DONE", done
+    result = Image.open(io.BytesIO(api.http.get(done["outputs"][0]["url"]).content)).convert("RGB")
+    assert result.size == (60, 45)
+    for (qx, qy), (r, g, b) in QUADRANTS.items():
+        center = (qx * 30 + 15, qy * 22 + 11)
+        got = result.getpixel(center)
+        assert all(abs(a - e) <= 1 for a, e in zip(got, (255 - r, 255 - g, 255 - b))), (center, got)
