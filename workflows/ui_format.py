@@ -615,7 +615,12 @@ class _Converter:
         if values is None or values == []:
             values = []
         if isinstance(values, dict):  # some nodes save their widgets by name
-            return {k: ({"__value__": v} if isinstance(v, list) else v) for k, v in values.items()}
+            known = {w.name for w in _widgets_of(cls, info)} if info else None
+            return {
+                k: ({"__value__": v} if isinstance(v, list) else v)
+                for k, v in values.items()
+                if isinstance(k, str) and (known is None or k in known or k.split(".")[0] in known)
+            }
         if not isinstance(values, list):
             raise _Unresolved(f"{label}: widgets_values is neither a list nor an object")
         if info is None:

@@ -595,3 +595,15 @@ def test_damaged_files_are_refused_never_crash():
                 convert(damaged)
             except UIConversionError as exc:
                 assert exc.problems and "damaged and cannot be read" not in str(exc), str(exc)
+
+
+def test_widgets_saved_by_name_are_taken_by_name():
+    graph = invert_chain()
+    graph["nodes"][1] = node(
+        2,
+        "ImageScaleBy",
+        {"upscale_method": "nearest-exact", "scale_by": 3, "videopreview": {"hidden": False}},
+        inputs=[("image", "IMAGE", 10)],
+        outputs=["IMAGE"],
+    )
+    assert convert(graph).prompt["2"]["inputs"] == {"upscale_method": "nearest-exact", "scale_by": 3, "image": ["1", 0]}
