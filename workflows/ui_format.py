@@ -33,8 +33,25 @@ MODE_BYPASS = 4
 SUBGRAPH_INPUT = -10
 SUBGRAPH_OUTPUT = -20
 
-NOTE_TYPES = frozenset({"Note", "MarkdownNote", "Comment", "Label (rgthree)"})
-VIRTUAL_TYPES = NOTE_TYPES | {"Reroute", "PrimitiveNode"}
+# Nodes that live only in the editor: notes and the editor helpers of popular packs (rgthree's
+# labels, bookmarks and group bypassers, whose effect is already saved in the nodes' modes).
+NOTE_TYPES = frozenset(
+    {
+        "Note",
+        "MarkdownNote",
+        "Comment",
+        "Label (rgthree)",
+        "Bookmark (rgthree)",
+        "Fast Groups Bypasser (rgthree)",
+        "Fast Groups Muter (rgthree)",
+        "Fast Bypasser (rgthree)",
+        "Fast Muter (rgthree)",
+    }
+)
+REROUTE_TYPES = frozenset({"Reroute", "Reroute (rgthree)"})
+# KJNodes' Set/Get pair: a named wire, resolved in the editor (a GetNode reads its SetNode's input).
+SET_NODE, GET_NODE = "SetNode", "GetNode"
+VIRTUAL_TYPES = NOTE_TYPES | REROUTE_TYPES | {"PrimitiveNode", SET_NODE, GET_NODE}
 WIDGET_KINDS = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COMFY_DYNAMICCOMBO_V3"})
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize", "increment-wrap"})
 UPLOAD_KEYS = ("image_upload", "video_upload", "audio_upload", "file_upload")
@@ -437,10 +454,9 @@ class _Converter:
         missing = self._missing_classes(scopes)
         if missing:
             listed = ", ".join(f"{cls} ({what})" for cls, what in sorted(missing.items()))
-            raise UIConversionError(
-                [f"the workflow needs node classes that no GPU server has: {listed}"],
-                missing,
-            )
+            self.problems.insert(0, f"the workflow needs node classes that no GPU server has: {listed}")
+        if self.problems:
+            raise UIConversionError(self.problems, missing)
         for scope in scopes:
             for node_id, node in scope.nodes.items():
                 if self._runs(node) and not self._virtual_or_subgraph(node):
@@ -560,7 +576,13 @@ class _Converter:
                 cls = node["type"]
                 if not self._runs(node) or self._virtual_or_subgraph(node):
                     continue
-                if cls not in self.available:
+                if cls.startswith(("workflow>", "workflow/")):
+                    self.problems.append(
+                        f"node {scope.flat_id(node['id'])} ({cls}){scope.where} is a group node, the editor's older "
+                        "way of grouping; in ComfyUI, convert it to nodes (right-click → Convert to nodes) or to a "
+                        "subgraph, save, and upload again"
+                    )
+                elif cls not in self.available:
                     missing.setdefault(cls, _what_is(cls, node))
                 elif cls not in self.catalog and not isinstance(node.get("widgets_values"), dict):
                     if node.get("widgets_values"):
@@ -745,8 +767,10 @@ class _Converter:
         if _mode(node) == MODE_BYPASS:
             index = _bypass_input(node, slot, want)
             return None if index is None else self._resolve_input(scope, node, index, seen)
-        if cls == "Reroute":
+        if cls in REROUTE_TYPES or cls == SET_NODE:
             return self._resolve_input(scope, node, 0, seen)
+        if cls == GET_NODE:
+            return self._resolve_get_node(scope, node, label, seen)
         if cls == "PrimitiveNode":
             values = node.get("widgets_values")
             if not isinstance(values, list) or not values:
@@ -760,6 +784,19 @@ class _Converter:
         if isinstance(outputs, list) and slot >= len(outputs):
             raise _Unresolved(f"it is linked to output {slot} of {label}, which has only {len(outputs)} output(s)")
         return _Ref(scope.flat_id(origin), slot)
+
+    def _resolve_get_node(self, scope: _Scope, node: dict[str, Any], label: str, seen: set) -> _Ref | _Value | None:
+        values = node.get("widgets_values")
+        name = values[0] if isinstance(values, list) and values else None
+        setters = [
+            n
+            for n in scope.nodes.values()
+            if n["type"] == SET_NODE and isinstance(n.get("widgets_values"), list) and n["widgets_values"][:1] == [name]
+        ]
+        if not isinstance(name, str) or len(setters) != 1:
+            found = "none" if not setters else f"{len(setters)}"
+            raise _Unresolved(f"it comes from {label}, which reads the wire {name!r}, set by {found} SetNode(s)")
+        return self._resolve_input(scope, setters[0], 0, seen)
 
     def _resolve_subgraph_input(self, scope: _Scope, slot: int, seen: set) -> _Ref | _Value | None:
         """An inner link from the subgraph's input node: follow the instance's input outward."""

@@ -607,3 +607,29 @@ def test_widgets_saved_by_name_are_taken_by_name():
         outputs=["IMAGE"],
     )
     assert convert(graph).prompt["2"]["inputs"] == {"upscale_method": "nearest-exact", "scale_by": 3, "image": ["1", 0]}
+
+
+def test_kjnodes_set_and_get_nodes_are_named_wires():
+    graph = ui(
+        [
+            node(1, "LoadImage", ["photo.png", "image"], outputs=["IMAGE", "MASK"]),
+            node(20, "SetNode", ["picture"], inputs=[("IMAGE", "IMAGE", 10)], outputs=["*"]),
+            node(21, "GetNode", ["picture"], outputs=["IMAGE"]),
+            node(22, "Reroute (rgthree)", inputs=[("", "*", 11)], outputs=["IMAGE"]),
+            node(3, "SaveImage", ["out"], inputs=[("images", "IMAGE", 12)]),
+            node(4, "Fast Groups Bypasser (rgthree)"),
+        ],
+        [[10, 1, 0, 20, 0, "IMAGE"], [11, 21, 0, 22, 0, "IMAGE"], [12, 22, 0, 3, 0, "IMAGE"]],
+    )
+    assert set(convert(graph).prompt) == {"1", "3"}
+    assert convert(graph).prompt["3"]["inputs"]["images"] == ["1", 0]
+    graph["nodes"][2]["widgets_values"] = ["other"]
+    with pytest.raises(UIConversionError, match="reads the wire 'other', set by none SetNode"):
+        convert(graph)
+
+
+def test_an_old_group_node_is_refused_with_what_to_do():
+    graph = invert_chain()
+    graph["nodes"][1]["type"] = "workflow>Invert twice"
+    with pytest.raises(UIConversionError, match="is a group node.*Convert to nodes"):
+        convert(graph)
