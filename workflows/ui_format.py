@@ -492,12 +492,23 @@ class _Converter:
                     target = scope.nodes.get(link.target_id) if link else None
                     items = _node_inputs(target) if target else []
                     if link and link.target_slot < len(items) and items[link.target_slot].get("widget"):
-                        name = _widget_name(items[link.target_slot])
-                        if name and scope.flat_id(link.target_id) in self.prompt:
-                            targets.append((scope.flat_id(link.target_id), name))
+                        widget = _widget_name(items[link.target_slot])
+                        if widget and scope.flat_id(link.target_id) in self.prompt:
+                            targets.append((scope.flat_id(link.target_id), widget))
                 label = (outer.get(name) or {}).get("label") or declared.get("label")
                 if targets:
                     found.append((str(label or name), targets))
+            # Newer editors also promote an inner widget directly ("proxyWidgets": [[node, widget]…]).
+            properties = (scope.instance or {}).get("properties")
+            proxied = properties.get("proxyWidgets") if isinstance(properties, dict) else None
+            taken = {t for _, targets in found for t in targets}
+            for item in proxied if isinstance(proxied, list) else []:
+                if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], str)):
+                    continue
+                target = (scope.flat_id(item[0]), item[1])
+                if target not in taken and item[1] in self.prompt.get(target[0], {}).get("inputs", {}):
+                    taken.add(target)
+                    found.append((item[1], [target]))
         return found
 
     def _prune(self) -> None:

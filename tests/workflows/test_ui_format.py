@@ -633,3 +633,14 @@ def test_an_old_group_node_is_refused_with_what_to_do():
     graph["nodes"][1]["type"] = "workflow>Invert twice"
     with pytest.raises(UIConversionError, match="is a group node.*Convert to nodes"):
         convert(graph)
+
+
+def test_exposed_inputs_keep_the_subgraph_names_and_promoted_widgets():
+    graph = graph_with_subgraph([])
+    graph["definitions"]["subgraphs"][0]["inputs"][1]["name"] = "target_size"
+    graph["nodes"][1]["inputs"][1]["name"] = "target_size"
+    graph["nodes"][1]["properties"]["proxyWidgets"] = [["1", "height"], ["1", "width"]]
+    loaded = workflow_graph(graph)
+    assert loaded.exposed == [("target_size", [("7:1", "width")]), ("height", [("7:1", "height")])]
+    labels = {f["label"] for f in draft_spec(loaded.graph, exposed=loaded.exposed)["inputs"]}
+    assert {"Target size", "Height"} <= labels
