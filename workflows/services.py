@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
+from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
 from workflows.ui_format import PNG_SIGNATURE, workflow_from_png
@@ -42,8 +43,6 @@ def describe_errors(exc: WorkflowInvalid) -> list[str]:
 def farm_class_types() -> set[str] | None:
     """The node classes the active GPU servers reported, or None when none reported any yet
     (then the recorded catalogue stands in for them)."""
-    from nodes.models import ComfyNode
-
     classes: set[str] = set()
     for reported in ComfyNode.objects.filter(is_active=True).values_list("class_types", flat=True):
         classes.update(c for c in reported or [] if isinstance(c, str))
