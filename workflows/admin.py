@@ -51,7 +51,7 @@ class WorkflowUploadForm(forms.ModelForm):
             raise forms.ValidationError(_("Choose a workflow file (UI or API format)."))
         if "_draft" in self.data:
             try:
-                self.draft = services.draft_for_upload(workflow_bytes)
+                self.draft = services.draft_for_upload(workflow_bytes, getattr(workflow_file, "name", None))
             except DomainError as exc:
                 raise forms.ValidationError(_("Cannot draft a spec: %(error)s") % {"error": exc.detail}) from exc
             data = self.data.copy()

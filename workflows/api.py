@@ -77,7 +77,7 @@ def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]
     summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both)",
 )
 def admin_draft_spec(request, workflow: File[UploadedFile]):
-    return services.draft_for_upload(_read(workflow, "workflow"))
+    return services.draft_for_upload(_read(workflow, "workflow"), workflow.name)
 
 
 @admin_router.get("/workflows/{int:workflow_id}", response=AdminWorkflowDetailOut)

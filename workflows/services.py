@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import uuid
 from collections.abc import Collection
 
@@ -18,7 +19,7 @@ from core.redis_client import shared_redis
 from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
-from workflows.ui_format import PNG_SIGNATURE, workflow_from_png
+from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
 from workflows.validation import WorkflowInvalid, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
@@ -62,9 +63,10 @@ def unwrap_workflow(workflow_raw: bytes) -> bytes:
     return embedded
 
 
-def draft_for_upload(workflow_raw: bytes) -> dict:
+def draft_for_upload(workflow_raw: bytes, filename: str | None = None) -> dict:
     """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
-    "converted"}``, the graph being what the spec binds to. 400 when it cannot be read."""
+    "converted"}``, the graph being what the spec binds to. Its name comes from the workflow's
+    subgraph or the file's name. 400 when it cannot be read."""
     try:
         obj = json.loads(unwrap_workflow(workflow_raw))
     except ValueError as exc:
@@ -73,7 +75,9 @@ def draft_for_upload(workflow_raw: bytes) -> dict:
         raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
     try:
         loaded = workflow_graph(obj, available=farm_class_types())
-        spec = draft_spec(loaded.graph, exposed=loaded.exposed)
+        name = (workflow_title(obj) if loaded.converted else None) or _name_from_file(filename)
+        named = {"name": name[:200], "slug": _slug(name)} if name and _slug(name) else {}
+        spec = draft_spec(loaded.graph, exposed=loaded.exposed, **named)
     except WorkflowInvalid as exc:
         raise InvalidInput("workflow: " + " | ".join(describe_errors(exc))) from exc
     graph, warnings, converted = loaded.graph, loaded.warnings, loaded.converted
@@ -85,6 +89,21 @@ def draft_for_upload(workflow_raw: bytes) -> dict:
 
 
 MAX_ECHO_DEPTH = 64
+
+
+def _name_from_file(filename: str | None) -> str | None:
+    """ "sdxl_turbo-upscale.json" → "Sdxl turbo upscale"."""
+    stem = re.sub(r"\.(json|png)$", "", (filename or "").rsplit("/", 1)[-1], flags=re.I)
+    words = re.sub(r"[_\s]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words and words.lower() not in ("workflow", "image") else None
+
+
+def _slug(name: str) -> str:
+    """A slug (lowercase words joined by hyphens, at most 64 characters) for a workflow's name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if len(slug) > 64:
+        slug = slug[:64].rsplit("-", 1)[0] if "-" in slug[:64] else slug[:64]
+    return slug.strip("-")
 
 
 def _depth(value) -> int:

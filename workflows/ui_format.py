@@ -954,6 +954,19 @@ def _what_is(cls: str, node: dict[str, Any]) -> str:
     return "custom node or a newer ComfyUI"
 
 
+def workflow_title(workflow: dict[str, Any]) -> str | None:
+    """A name for the workflow: its only subgraph node's subgraph name (templates wrap their
+    work in one, "Text to Image (Z-Image-Turbo)"), else None."""
+    definitions = workflow.get("definitions") if isinstance(workflow.get("definitions"), dict) else {}
+    names = {s.get("id"): s.get("name") for s in _dicts(definitions.get("subgraphs"))}
+    used = [
+        names[n.get("type")]
+        for n in _dicts(workflow.get("nodes"))
+        if isinstance(n.get("type"), str) and n.get("type") in names and _mode(n) not in (MODE_NEVER, MODE_BYPASS)
+    ]
+    return used[0].strip() if len(used) == 1 and isinstance(used[0], str) and used[0].strip() else None
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_EMBEDDED_BYTES = 20 * 1024 * 1024
 

@@ -175,3 +175,17 @@ def test_a_png_saved_by_comfyui_brings_its_workflow(admin_api, zipped):
 def test_a_png_without_a_workflow_is_refused(admin_api):
     response = admin_api.multipart("/api/admin/workflows/draft-spec", {"workflow": upload_file(png_with(), "a.png")})
     assert response.status_code == 400 and "carries no ComfyUI workflow" in response.json()["detail"]
+
+
+def test_the_draft_is_named_after_the_workflow(admin_api):
+    response = admin_api.multipart(
+        "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes("image_z_image_turbo"))}
+    )
+    spec = response.json()["spec"]
+    assert (spec["name"], spec["slug"]) == ("Text to Image (Z-Image-Turbo)", "text-to-image-z-image-turbo")
+    assert {"diffusion_model", "text_encoder", "vae", "prompt", "seed", "width"} <= {f["id"] for f in spec["inputs"]}
+    response = admin_api.multipart(
+        "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes(), "pixel_art_upscale.json")}
+    )
+    spec = response.json()["spec"]
+    assert (spec["name"], spec["slug"]) == ("Pixel art upscale", "pixel-art-upscale")
