@@ -65,7 +65,8 @@ def unwrap_workflow(workflow_raw: bytes) -> bytes:
 
 def draft_for_upload(workflow_raw: bytes, filename: str | None = None) -> dict:
     """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
-    "converted"}``, the graph being what the spec binds to. Its name comes from the workflow's
+    "converted", "models"}``, the graph being what the spec binds to and ``models`` the model files
+    it says it loads. Its name comes from the workflow's
     subgraph or the file's name. 400 when it cannot be read."""
     try:
         obj = json.loads(unwrap_workflow(workflow_raw))
@@ -85,7 +86,7 @@ def draft_for_upload(workflow_raw: bytes, filename: str | None = None) -> dict:
     # one is what the admin sent. A value nested deeper than any workflow's is not echoed: the
     # JSON encoder recurses once per bracket.
     shown = graph if converted and _depth(graph) <= MAX_ECHO_DEPTH else None
-    return {"spec": spec, "graph": shown, "warnings": warnings, "converted": converted}
+    return {"spec": spec, "graph": shown, "warnings": warnings, "converted": converted, "models": loaded.models}
 
 
 MAX_ECHO_DEPTH = 64

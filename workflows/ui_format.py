@@ -161,6 +161,9 @@ class Conversion:
     # The inputs the author exposed on subgraph nodes (their widgets shown outside), as
     # (label, [(node id, input)…]): what a form for this workflow should probably offer.
     exposed: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    # Model files the workflow's nodes say they load, with where to get them (the editor saves
+    # ``properties.models`` for that): [{"name", "directory", "url", "node"}…].
+    models: list[dict[str, str]] = field(default_factory=list)
 
 
 def is_ui_format(obj: Any) -> bool:
@@ -474,7 +477,28 @@ class _Converter:
         if not self.prompt:
             raise UIConversionError(["the workflow has no node that runs (all are notes, muted or bypassed)"])
         self._prune()
-        return Conversion(self.prompt, self.warnings, self._exposed())
+        return Conversion(self.prompt, self.warnings, self._exposed(), self._models())
+
+    def _models(self) -> list[dict[str, str]]:
+        found: dict[tuple[str, str], dict[str, str]] = {}
+        for scope in self.scopes:
+            for node_id, node in scope.nodes.items():
+                properties = node.get("properties")
+                if scope.flat_id(node_id) not in self.prompt or not isinstance(properties, dict):
+                    continue
+                for model in _dicts(properties.get("models")):
+                    name, directory, url = model.get("name"), model.get("directory"), model.get("url")
+                    if isinstance(name, str) and name and isinstance(directory, str):
+                        found.setdefault(
+                            (directory, name),
+                            {
+                                "name": name,
+                                "directory": directory,
+                                "url": url if isinstance(url, str) and url.startswith("https://") else "",
+                                "node": scope.flat_id(node_id),
+                            },
+                        )
+        return list(found.values())
 
     def _exposed(self) -> list[tuple[str, list[tuple[str, str]]]]:
         found = []

@@ -112,6 +112,7 @@ class LoadedGraph:
     warnings: list[str]
     converted: bool = False
     exposed: list = field(default_factory=list)
+    models: list = field(default_factory=list)
 
 
 def workflow_graph(
@@ -130,7 +131,7 @@ def workflow_graph(
         except UIConversionError:
             conversion = None
         if conversion is not None:
-            return LoadedGraph(conversion.prompt, conversion.warnings, True, conversion.exposed)
+            return LoadedGraph(conversion.prompt, conversion.warnings, True, conversion.exposed, conversion.models)
     graph = _check_graph_shape(obj, report, catalog, available)
     if graph is None:
         raise WorkflowInvalid(report.errors, report.warnings)

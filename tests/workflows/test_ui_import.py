@@ -184,8 +184,26 @@ def test_the_draft_is_named_after_the_workflow(admin_api):
     spec = response.json()["spec"]
     assert (spec["name"], spec["slug"]) == ("Text to Image (Z-Image-Turbo)", "text-to-image-z-image-turbo")
     assert {"diffusion_model", "text_encoder", "vae", "prompt", "seed", "width"} <= {f["id"] for f in spec["inputs"]}
+    models = {(m["directory"], m["name"]): m for m in response.json()["models"]}
+    assert set(models) == {
+        ("diffusion_models", "z_image_turbo_bf16.safetensors"),
+        ("text_encoders", "qwen_3_4b.safetensors"),
+        ("vae", "ae.safetensors"),
+    }
+    assert models[("vae", "ae.safetensors")]["url"].startswith("https://huggingface.co/")
+    assert models[("vae", "ae.safetensors")]["node"] == "57:29"
     response = admin_api.multipart(
         "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes(), "pixel_art_upscale.json")}
     )
     spec = response.json()["spec"]
     assert (spec["name"], spec["slug"]) == ("Pixel art upscale", "pixel-art-upscale")
+
+
+def test_django_admin_lists_the_model_files_to_install(admin_user):
+    page = admin_client(admin_user).post(
+        "/admin/workflows/workflow/add/",
+        {"workflow_file": upload_file(template_bytes("image_z_image_turbo")), "_draft": "1"},
+    )
+    html = page.content.decode()
+    assert "diffusion_models/z_image_turbo_bf16.safetensors" in html
+    assert 'href="https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files/vae/ae.safetensors"' in html
