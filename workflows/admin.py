@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from nodes.models import ComfyNode
 from workflows import services
 from workflows.models import Workflow
 
@@ -31,6 +32,14 @@ class WorkflowUploadForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 24, "class": "vLargeTextField workflow-spec-editor"}),
         help_text=_("The spec as JSON: edit the proposal here, then press Save. A spec.json file takes precedence."),
     )
+    node = forms.ModelChoiceField(
+        label=_("node classes from"),
+        queryset=ComfyNode.objects.filter(is_active=True).order_by("name"),
+        to_field_name="name",
+        required=False,
+        empty_label=_("stock ComfyUI (the recorded catalogue)"),
+        help_text=_("Convert with this GPU node's own catalogue, to import a workflow that uses its custom nodes."),
+    )
     workflow_json = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
@@ -51,7 +60,9 @@ class WorkflowUploadForm(forms.ModelForm):
             raise forms.ValidationError(_("Choose a workflow file (UI or API format)."))
         if "_draft" in self.data:
             try:
-                self.draft = services.draft_for_upload(workflow_bytes, getattr(workflow_file, "name", None))
+                self.draft = services.draft_for_upload(
+                    workflow_bytes, getattr(workflow_file, "name", None), node=self._node_name(cleaned)
+                )
             except DomainError as exc:
                 raise forms.ValidationError(_("Cannot draft a spec: %(error)s") % {"error": exc.detail}) from exc
             data = self.data.copy()
@@ -66,7 +77,10 @@ class WorkflowUploadForm(forms.ModelForm):
             raise forms.ValidationError(_("Upload a spec.json too (or press 'Draft a spec')."))
         try:
             self.created = services.upload_workflow(
-                workflow_raw=workflow_bytes, spec_raw=spec_bytes, user=getattr(self, "user", None)
+                workflow_raw=workflow_bytes,
+                spec_raw=spec_bytes,
+                user=getattr(self, "user", None),
+                node=self._node_name(cleaned),
             )
         except DomainError as exc:
             lines = list((exc.errors or {}).values()) or [exc.detail]
@@ -76,6 +90,11 @@ class WorkflowUploadForm(forms.ModelForm):
                 self.data = data
             raise forms.ValidationError([forms.ValidationError(line) for line in lines]) from exc
         return cleaned
+
+    @staticmethod
+    def _node_name(cleaned: dict) -> str | None:
+        node = cleaned.get("node")
+        return node.name if node is not None else None
 
 
 @admin.register(Workflow)
@@ -120,7 +139,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ("workflow_file", "spec_file", "spec_text", "workflow_json") if obj is None else self.fields
+        return ("workflow_file", "node", "spec_file", "spec_text", "workflow_json") if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

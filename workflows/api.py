@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from ninja import File, Router
+from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth
@@ -63,21 +63,23 @@ def admin_list(request):
 @admin_router.post(
     "/workflows",
     response={201: AdminWorkflowDetailOut},
-    summary="Upload a workflow (multipart files `workflow`, UI or API format, and `spec`)",
+    summary="Upload a workflow (multipart files `workflow`, UI or API format, and `spec`; "
+    "optional field `node`: convert with that GPU node's catalogue)",
 )
-def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]):
+def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile], node: Form[str] = ""):
     return 201, services.upload_workflow(
-        workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"), user=request.user
+        workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"), user=request.user, node=node or None
     )
 
 
 @admin_router.post(
     "/workflows/draft-spec",
     response=DraftSpecOut,
-    summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both)",
+    summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both; "
+    "optional field `node`: convert with that GPU node's catalogue)",
 )
-def admin_draft_spec(request, workflow: File[UploadedFile]):
-    return services.draft_for_upload(_read(workflow, "workflow"), workflow.name)
+def admin_draft_spec(request, workflow: File[UploadedFile], node: Form[str] = ""):
+    return services.draft_for_upload(_read(workflow, "workflow"), workflow.name, node or None)
 
 
 @admin_router.get("/workflows/{int:workflow_id}", response=AdminWorkflowDetailOut)

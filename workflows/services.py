@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -16,11 +17,13 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
+from nodes.comfy.client import ComfyClient
+from nodes.comfy.errors import ComfyError
 from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
 from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
-from workflows.validation import WorkflowInvalid, validate_upload, workflow_graph
+from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
 
@@ -50,6 +53,48 @@ def farm_class_types() -> set[str] | None:
     return classes or None
 
 
+def node_catalog(name: str) -> dict:
+    """The node catalogue (``/object_info``) of the GPU node called ``name``, read now: with it, a
+    workflow that uses that server's custom nodes can be converted. 400 when it cannot be read."""
+    node = ComfyNode.objects.filter(name=name).first()
+    if node is None:
+        raise InvalidInput(f"node: there is no GPU node named {name!r}.")
+
+    async def fetch() -> dict:
+        client = ComfyClient(
+            node.base_url,
+            auth_header=node.auth_header or None,
+            connect_timeout=settings.NODE_CONNECT_TIMEOUT,
+            read_timeout=settings.NODE_READ_TIMEOUT,
+        )
+        async with client:
+            return await client.object_info()
+
+    try:
+        catalog = asyncio.run(fetch())
+    except ComfyError as exc:
+        raise InvalidInput(f"node: {name} did not give its node catalogue (/object_info): {exc.message}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise InvalidInput(f"node: {name} did not give its node catalogue (/object_info): {exc}") from exc
+    if not isinstance(catalog, dict) or not catalog:
+        raise InvalidInput(f"node: {name} answered /object_info with no node classes.")
+    return catalog
+
+
+def _converted_with(workflow_raw: bytes, node: str) -> tuple[bytes | dict, list[str]]:
+    """A UI-format upload converted with a chosen node's catalogue: ``(API graph, warnings)``.
+    Other uploads are returned as they are (their checks use the recorded catalogue)."""
+    try:
+        obj = json.loads(workflow_raw)
+    except (ValueError, RecursionError):
+        return workflow_raw, []  # validation reports it
+    if not detect_ui_format(obj):
+        return workflow_raw, []
+    catalog = node_catalog(node)
+    loaded = workflow_graph(obj, catalog=catalog, available=set(catalog))
+    return loaded.graph, loaded.warnings
+
+
 def unwrap_workflow(workflow_raw: bytes) -> bytes:
     """The workflow JSON of an upload: the file itself, or the workflow a PNG made by ComfyUI
     carries (how most workflows are shared). 400 for a PNG without one."""
@@ -63,11 +108,12 @@ def unwrap_workflow(workflow_raw: bytes) -> bytes:
     return embedded
 
 
-def draft_for_upload(workflow_raw: bytes, filename: str | None = None) -> dict:
+def draft_for_upload(workflow_raw: bytes, filename: str | None = None, node: str | None = None) -> dict:
     """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
     "converted", "models"}``, the graph being what the spec binds to and ``models`` the model files
     it says it loads. Its name comes from the workflow's
-    subgraph or the file's name. 400 when it cannot be read."""
+    subgraph or the file's name. ``node``: convert with that GPU node's catalogue (its custom
+    nodes included) rather than the recorded one. 400 when it cannot be read."""
     try:
         obj = json.loads(unwrap_workflow(workflow_raw))
     except ValueError as exc:
@@ -75,7 +121,11 @@ def draft_for_upload(workflow_raw: bytes, filename: str | None = None) -> dict:
     except RecursionError as exc:  # the decoder recurses once per bracket
         raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
     try:
-        loaded = workflow_graph(obj, available=farm_class_types())
+        if node:
+            catalog = node_catalog(node)
+            loaded = workflow_graph(obj, catalog=catalog, available=set(catalog))
+        else:
+            loaded = workflow_graph(obj, available=farm_class_types())
         name = (workflow_title(obj) if loaded.converted else None) or _name_from_file(filename)
         named = {"name": name[:200], "slug": _slug(name)} if name and _slug(name) else {}
         spec = draft_spec(loaded.graph, exposed=loaded.exposed, **named)
@@ -119,12 +169,15 @@ def _depth(value) -> int:
     return deepest
 
 
-def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
-    """Validate and store a workflow version (a UI-format workflow is stored converted).
-    400 listing every problem; 409 if the version exists."""
+def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True, node: str | None = None) -> Workflow:
+    """Validate and store a workflow version (a UI-format workflow is stored converted, with
+    ``node``'s catalogue when given). 400 listing every problem; 409 if the version exists."""
     if isinstance(workflow_raw, (bytes, bytearray)):
         workflow_raw = unwrap_workflow(bytes(workflow_raw))
+    conversion_warnings: list[str] = []
     try:
+        if node and isinstance(workflow_raw, bytes):
+            workflow_raw, conversion_warnings = _converted_with(workflow_raw, node)
         validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types())
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
@@ -149,7 +202,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True)
                 spec=spec,
                 class_types=sorted(validated.class_types),
                 requires_mask=validated.requires_mask,
-                warnings=list(validated.warnings),
+                warnings=conversion_warnings + list(validated.warnings),
                 created_by=user,
                 is_active=activate,
             )

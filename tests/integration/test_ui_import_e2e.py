@@ -46,6 +46,12 @@ def test_a_ui_format_template_is_imported_and_runs(stack_factory, user_factory):
     draft = admin.http.post("/api/admin/workflows/draft-spec", files={"workflow": ("workflow.json", template)})
     assert draft.status_code == 200, draft.text
     assert draft.json()["converted"] is True
+    # The same, converted with the node's own catalogue, read from it now.
+    by_node = admin.http.post(
+        "/api/admin/workflows/draft-spec", files={"workflow": ("workflow.json", template)}, data={"node": "n0"}
+    )
+    assert by_node.status_code == 200, by_node.text
+    assert by_node.json()["graph"] == draft.json()["graph"]
     spec = {**draft.json()["spec"], "slug": "upscale-x2", "name": "Upscale ×2"}
     created = admin.http.post(
         "/api/admin/workflows",

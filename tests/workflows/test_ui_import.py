@@ -207,3 +207,70 @@ def test_django_admin_lists_the_model_files_to_install(admin_user):
     html = page.content.decode()
     assert "diffusion_models/z_image_turbo_bf16.safetensors" in html
     assert 'href="https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files/vae/ae.safetensors"' in html
+
+
+def custom_node_workflow() -> bytes:
+    workflow = json.loads(template_bytes())
+    scale = next(n for n in workflow["nodes"] if n["type"] == "ImageScaleBy")
+    scale["type"] = "PixelSorter"
+    scale["properties"] = {"cnr_id": "comfyui-pixelsort"}
+    scale["widgets_values"] = ["hue", 0.25]
+    return json.dumps(workflow).encode()
+
+
+def test_a_chosen_nodes_catalogue_converts_its_custom_nodes(admin_api, monkeypatch):
+    from workflows import services
+
+    refused = admin_api.multipart("/api/admin/workflows/draft-spec", {"workflow": upload_file(custom_node_workflow())})
+    assert refused.status_code == 400 and "PixelSorter (custom node from comfyui-pixelsort)" in refused.json()["detail"]
+
+    catalog = dict(object_info())
+    catalog["PixelSorter"] = {
+        "input": {
+            "required": {
+                "image": ["IMAGE"],
+                "sort_by": [["hue", "brightness"], {}],
+                "threshold": ["FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0}],
+            }
+        },
+        "input_order": {"required": ["image", "sort_by", "threshold"]},
+        "output": ["IMAGE"],
+        "output_node": False,
+    }
+    asked = []
+    monkeypatch.setattr(services, "node_catalog", lambda name: asked.append(name) or catalog)
+    draft = admin_api.multipart(
+        "/api/admin/workflows/draft-spec", {"workflow": upload_file(custom_node_workflow()), "node": "gpu-custom"}
+    )
+    assert draft.status_code == 200, draft.json()
+    assert draft.json()["graph"]["3"] == {
+        "inputs": {"sort_by": "hue", "threshold": 0.25, "image": ["2", 0]},
+        "class_type": "PixelSorter",
+        "_meta": {"title": "PixelSorter"},
+    }
+    spec = {**draft.json()["spec"], "slug": "pixel-sort"}
+    created = admin_api.multipart(
+        "/api/admin/workflows",
+        {
+            "workflow": upload_file(custom_node_workflow()),
+            "spec": upload_file(json.dumps(spec).encode(), "spec.json"),
+            "node": "gpu-custom",
+        },
+    )
+    assert created.status_code == 201, created.json()
+    assert asked == ["gpu-custom", "gpu-custom"]
+    stored = Workflow.objects.get(slug="pixel-sort")
+    assert stored.graph["3"]["class_type"] == "PixelSorter"
+    assert any("PixelSorter" in w and "custom node" in w for w in stored.warnings)
+
+
+def test_a_node_that_cannot_be_asked_is_a_400(admin_api):
+    missing = admin_api.multipart(
+        "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes()), "node": "nope"}
+    )
+    assert missing.status_code == 400 and "no GPU node named 'nope'" in missing.json()["detail"]
+    ComfyNode.objects.create(name="down", base_url="http://127.0.0.1:9")
+    down = admin_api.multipart(
+        "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes()), "node": "down"}
+    )
+    assert down.status_code == 400 and "down did not give its node catalogue" in down.json()["detail"]
