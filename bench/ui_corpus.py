@@ -178,7 +178,11 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [
         ("templates tried", s["tried"], ""),
         ("already API format", s["api_format"], ""),
-        ("need node classes the recorded ComfyUI lacks", s["needs_other_nodes"], _kinds_text(kinds)),
+        (
+            "need node classes the recorded ComfyUI lacks (by kind; one may need several)",
+            s["needs_other_nodes"],
+            _kinds_text(kinds),
+        ),
         ("built-in nodes only", s["built_in_only"], "100 %"),
         ("converted", s["converted"], pct(s["converted"])),
         ("valid prompt (model files aside)", s["valid"], pct(s["valid"])),
@@ -193,6 +197,8 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def _kind(what: str) -> str:
+    if what == "custom node or a newer ComfyUI":
+        return "custom nodes or a newer ComfyUI (unmarked)"
     if what.startswith("custom node"):
         return "custom nodes"
     return {"paid API node": "paid API nodes", "built into a newer ComfyUI": "a newer ComfyUI"}.get(what, "other")
