@@ -363,7 +363,7 @@ class _Draft:
             if re.fullmatch(r"[a-z0-9_]+", label):  # a bare input name: "ckpt_name" → "Ckpt name"
                 label = label.replace("_", " ").strip().capitalize() or label
             binds = [(n, i) for n, i in targets if n in self.graph and self.literal(n, i) is not None]
-            if not binds or any(b in self.bound for b in binds):
+            if not binds or self.join(binds):
                 continue
             node_id, name = binds[0]
             info = self.catalog.get(_cls(self.graph, node_id) or "")
@@ -402,6 +402,38 @@ class _Draft:
                 continue
             field["id"] = field["id"][:64]
             self.add(field, binds)
+
+    def join(self, binds: list[tuple[str, str]]) -> bool:
+        """True when a field already sets one of these inputs. The author made them share one
+        value (a primitive node, one subgraph input), so that field sets the others too when
+        they hold a value of the same kind."""
+        owners = [f for f in self.fields if any({"node": n, "input": i} in f.get("bind", []) for n, i in binds)]
+        if not owners:
+            return False
+        if len(owners) == 1:
+            field, first = owners[0], owners[0]["bind"][0]
+            kind = self.kind_of(first["node"], first["input"])
+            for n, i in binds:
+                if (n, i) not in self.bound and self.kind_of(n, i) == kind and kind in ("INT", "FLOAT", "STRING"):
+                    if kind != "STRING" and not self.within(field, n, i):
+                        continue  # that input allows less than the field: leave it as the author set it
+                    field["bind"].append({"node": n, "input": i})
+                    self.bound.add((n, i))
+        return True
+
+    def within(self, field: dict[str, Any], node_id: str, name: str) -> bool:
+        """True when every value the field allows is one this input allows too."""
+        lo, hi = self.limits(node_id, name)
+        low = field.get("min", 0 if field["type"] == "seed" else None)
+        high = field.get("max", 2**64 - 1 if field["type"] == "seed" else None)
+        if lo is not None and (low is None or low < lo):
+            return False
+        return not (hi is not None and (high is None or high > hi))
+
+    def kind_of(self, node_id: str, name: str) -> str | None:
+        info = self.catalog.get(_cls(self.graph, node_id) or "")
+        kind = input_kind(_cls(self.graph, node_id) or "", info, name) if info else None
+        return kind.kind if kind else None
 
     def category(self) -> str:
         types = {f["type"] for f in self.fields}

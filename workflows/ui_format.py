@@ -501,7 +501,7 @@ class _Converter:
         return list(found.values())
 
     def _exposed(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        found = []
+        found = self._shared_by_primitives()
         for scope in self.scopes:
             if scope.parent is None or scope.parent.parent is not None:
                 continue  # only the subgraph nodes of the workflow itself face its user
@@ -533,6 +533,28 @@ class _Converter:
                 if target not in taken and item[1] in self.prompt.get(target[0], {}).get("inputs", {}):
                     taken.add(target)
                     found.append((item[1], [target]))
+        return found
+
+    def _shared_by_primitives(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The inputs each primitive node feeds (one value the author shares between them)."""
+        found = []
+        for scope in self.scopes:
+            consumers: dict[int, list[tuple[str, str]]] = {}
+            for link in scope.links.values():
+                source = scope.nodes.get(link.origin_id)
+                target = scope.nodes.get(link.target_id)
+                if source is None or target is None or source["type"] != "PrimitiveNode":
+                    continue
+                items = _node_inputs(target)
+                name = items[link.target_slot].get("name") if link.target_slot < len(items) else None
+                if isinstance(name, str) and name in self.prompt.get(scope.flat_id(link.target_id), {}).get(
+                    "inputs", {}
+                ):
+                    consumers.setdefault(link.origin_id, []).append((scope.flat_id(link.target_id), name))
+            for origin, targets in consumers.items():
+                title = scope.nodes[origin].get("title")
+                label = title if isinstance(title, str) and title.strip() and title != "Primitive" else targets[0][1]
+                found.append((label, targets))
         return found
 
     def _prune(self) -> None:

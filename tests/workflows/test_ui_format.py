@@ -644,3 +644,21 @@ def test_exposed_inputs_keep_the_subgraph_names_and_promoted_widgets():
     assert loaded.exposed == [("target_size", [("7:1", "width")]), ("height", [("7:1", "height")])]
     labels = {f["label"] for f in draft_spec(loaded.graph, exposed=loaded.exposed)["inputs"]}
     assert {"Target size", "Height"} <= labels
+
+
+def test_a_primitive_shared_by_two_inputs_becomes_one_field():
+    """ACE-Step's template: one primitive feeds the seed of the sampler and of the text encoder,
+    another (titled "Song Duration") the length of the latent and of the lyrics encoder."""
+    import json
+
+    from bench.ui_corpus import template_files
+
+    path = next(p for p in template_files() if p.stem == "audio_ace_step_1_5_split")
+    loaded = workflow_graph(json.loads(path.read_text(encoding="utf-8")))
+    assert ("seed", [("3", "seed"), ("94", "seed")]) in loaded.exposed
+    spec = draft_spec(loaded.graph, exposed=loaded.exposed)
+    fields = {f["id"]: f for f in spec["inputs"]}
+    assert fields["seed"]["bind"] == [{"node": "3", "input": "seed"}, {"node": "94", "input": "seed"}]
+    assert fields["song_duration"]["label"] == "Song Duration"
+    assert fields["song_duration"]["bind"] == [{"node": "98", "input": "seconds"}, {"node": "94", "input": "duration"}]
+    validate_upload(loaded.graph, spec)
