@@ -643,7 +643,10 @@ class _Converter:
                     missing.setdefault(cls, _what_is(cls, node))
                 elif cls not in self.catalog and not isinstance(node.get("widgets_values"), dict):
                     if node.get("widgets_values"):
-                        missing.setdefault(cls, "its inputs are unknown here: no catalogue describes its widgets")
+                        missing.setdefault(
+                            cls,
+                            "a GPU server has it, but its widgets are unknown here: convert with that node's catalogue",
+                        )
         return missing
 
     # one node ---------------------------------------------------------------------------------

@@ -662,3 +662,12 @@ def test_a_primitive_shared_by_two_inputs_becomes_one_field():
     assert fields["song_duration"]["label"] == "Song Duration"
     assert fields["song_duration"]["bind"] == [{"node": "98", "input": "seconds"}, {"node": "94", "input": "duration"}]
     validate_upload(loaded.graph, spec)
+
+
+def test_a_class_the_farm_has_but_the_catalogue_lacks_asks_for_a_node_catalogue():
+    graph = invert_chain()
+    graph["nodes"][1]["type"] = "PixelSorter"
+    graph["nodes"][1]["widgets_values"] = ["hue"]
+    with pytest.raises(UIConversionError) as caught:
+        convert(graph, available=set(object_info()) | {"PixelSorter"})
+    assert "convert with that node's catalogue" in caught.value.missing["PixelSorter"]
