@@ -62,9 +62,17 @@ def is_link(value: Any) -> bool:
     return isinstance(value, list)
 
 
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"
+
+
 def node_input_matches(received: Any, wanted: Any) -> bool:
-    """ComfyUI's validate_node_input: equal, wildcard, or overlapping comma lists."""
+    """ComfyUI's validate_node_input: equal, wildcard, or overlapping comma lists. A V3 MatchType
+    on either end passes (the server leaves it to the frontend), as does a list into a COMBO."""
     if received == wanted:
+        return True
+    if received == MATCH_TYPE or wanted == MATCH_TYPE:
+        return True
+    if isinstance(received, list) and wanted == "COMBO":
         return True
     if not isinstance(received, str) or not isinstance(wanted, str):
         return False
@@ -73,6 +81,36 @@ def node_input_matches(received: Any, wanted: Any) -> bool:
     if "*" in got or "*" in want:
         return True
     return len(got & want) > 0
+
+
+def live_inputs(info: dict[str, Any], inputs: dict[str, Any]) -> list[tuple[str, tuple[Any, str | None, dict]]]:
+    """The inputs to validate, with V3 dynamic inputs expanded against the prompt's own (as the
+    server's INPUT_TYPES(live_inputs=…) does): an Autogrow ``values`` becomes ``values.a``,
+    ``values.b``… (its first ``min`` names required); a DynamicCombo keeps its key and adds the
+    inputs of the chosen option as ``format.codec``. Other nodes are unchanged."""
+    out: list[tuple[str, tuple[Any, str | None, dict]]] = []
+    for x in input_names(info):
+        input_type, category, extra = input_info(info, x)
+        if input_type == "COMFY_AUTOGROW_V3":
+            template = extra.get("template") or {}
+            item = next(iter(((template.get("input") or {}).get("required") or {}).values()), None)
+            item_type = item[0] if isinstance(item, list) and item else "*"
+            item_extra = item[1] if isinstance(item, list) and len(item) > 1 and isinstance(item[1], dict) else {}
+            names = list(template.get("names") or [])
+            required = {f"{x}.{n}" for n in names[: int(template.get("min") or 0)]}
+            present = [k for k in inputs if k.startswith(x + ".")]
+            for key in [*sorted(required - set(present)), *present]:
+                out.append((key, (item_type, category if key in required else "optional", item_extra)))
+            continue
+        out.append((x, (input_type, category, extra)))
+        if input_type == "COMFY_DYNAMICCOMBO_V3" and x in inputs and not is_link(inputs[x]):
+            for option in extra.get("options") or []:
+                if isinstance(option, dict) and option.get("key") == inputs[x]:
+                    for section in ("required", "optional"):
+                        for sub, spec in ((option.get("inputs") or {}).get(section) or {}).items():
+                            sub_extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                            out.append((f"{x}.{sub}", (spec[0], section, sub_extra)))
+    return out
 
 
 class _InnerError(Exception):
@@ -201,8 +239,7 @@ class Validator:
         errors: list[dict[str, Any]] = []
         valid = True
         visiting = visiting + [unique_id]
-        for x in input_names(info):
-            input_type, category, extra = input_info(info, x)
+        for x, (input_type, category, extra) in live_inputs(info, inputs):
             config = [input_type, extra]
             if x not in inputs:
                 if category == "required":

@@ -8,18 +8,39 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from nodes.models import ComfyNode
 from workflows import services
-from workflows.drafting import draft_spec
 from workflows.models import Workflow
 
 
 class WorkflowUploadForm(forms.ModelForm):
-    """Two files, validated by the same code as the API; each error is shown in the form."""
+    """A workflow (UI or API format) and its spec, validated by the same code as the API; each
+    error is shown in the form. "Draft a spec" converts the workflow, proposes a spec and shows
+    it here for editing; the workflow is kept in the page so that Save needs no second upload."""
 
-    workflow_file = forms.FileField(label=_("workflow.json (API format)"))
+    workflow_file = forms.FileField(
+        label=_("workflow.json (UI or API format)"),
+        required=False,
+        help_text=_("The file ComfyUI's Save writes, its Export (API), or a PNG image made by ComfyUI."),
+    )
     spec_file = forms.FileField(
         label=_("spec.json"), required=False, help_text=_("Leave empty and press 'Draft a spec' to get a proposal.")
     )
+    spec_text = forms.CharField(
+        label=_("spec"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 24, "class": "vLargeTextField workflow-spec-editor"}),
+        help_text=_("The spec as JSON: edit the proposal here, then press Save. A spec.json file takes precedence."),
+    )
+    node = forms.ModelChoiceField(
+        label=_("node classes from"),
+        queryset=ComfyNode.objects.filter(is_active=True).order_by("name"),
+        to_field_name="name",
+        required=False,
+        empty_label=_("stock ComfyUI (the recorded catalogue)"),
+        help_text=_("Convert with this GPU node's own catalogue, to import a workflow that uses its custom nodes."),
+    )
+    workflow_json = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Workflow
@@ -28,26 +49,52 @@ class WorkflowUploadForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         workflow_file = cleaned.get("workflow_file")
-        if workflow_file is None:
-            return cleaned
-        workflow_bytes = workflow_file.read()
+        if workflow_file is not None:
+            try:  # a PNG saved by ComfyUI: the workflow inside it
+                workflow_bytes = services.unwrap_workflow(workflow_file.read())
+            except DomainError as exc:
+                raise forms.ValidationError(exc.detail) from exc
+        else:
+            workflow_bytes = (cleaned.get("workflow_json") or "").encode("utf-8")
+        if not workflow_bytes.strip():
+            raise forms.ValidationError(_("Choose a workflow file (UI or API format)."))
         if "_draft" in self.data:
             try:
-                self.draft = json.dumps(draft_spec(json.loads(workflow_bytes)), indent=2, ensure_ascii=False)
-            except Exception as exc:
-                raise forms.ValidationError(_("Cannot draft a spec: %(error)s") % {"error": exc}) from exc
-            raise forms.ValidationError(_("Here is a proposed spec: save it as spec.json, edit it, and upload both."))
+                self.draft = services.draft_for_upload(
+                    workflow_bytes, getattr(workflow_file, "name", None), node=self._node_name(cleaned)
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(_("Cannot draft a spec: %(error)s") % {"error": exc.detail}) from exc
+            data = self.data.copy()
+            data["spec_text"] = json.dumps(self.draft["spec"], indent=2, ensure_ascii=False)
+            data["workflow_json"] = workflow_bytes.decode("utf-8", "replace")
+            self.data = data
+            self.draft_graph = json.dumps(self.draft["graph"], indent=2, ensure_ascii=False)
+            raise forms.ValidationError(_("Here is a proposed spec: edit it below, then press Save."))
         spec_file = cleaned.get("spec_file")
-        if spec_file is None:
+        spec_bytes = spec_file.read() if spec_file is not None else (cleaned.get("spec_text") or "").encode("utf-8")
+        if not spec_bytes.strip():
             raise forms.ValidationError(_("Upload a spec.json too (or press 'Draft a spec')."))
         try:
             self.created = services.upload_workflow(
-                workflow_raw=workflow_bytes, spec_raw=spec_file.read(), user=getattr(self, "user", None)
+                workflow_raw=workflow_bytes,
+                spec_raw=spec_bytes,
+                user=getattr(self, "user", None),
+                node=self._node_name(cleaned),
             )
         except DomainError as exc:
             lines = list((exc.errors or {}).values()) or [exc.detail]
+            if workflow_file is not None:  # keep the workflow in the page for the next try
+                data = self.data.copy()
+                data["workflow_json"] = workflow_bytes.decode("utf-8", "replace")
+                self.data = data
             raise forms.ValidationError([forms.ValidationError(line) for line in lines]) from exc
         return cleaned
+
+    @staticmethod
+    def _node_name(cleaned: dict) -> str | None:
+        node = cleaned.get("node")
+        return node.name if node is not None else None
 
 
 @admin.register(Workflow)
@@ -92,7 +139,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ("workflow_file", "spec_file") if obj is None else self.fields
+        return ("workflow_file", "node", "spec_file", "spec_text", "workflow_json") if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

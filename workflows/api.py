@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from itertools import groupby
 
-from ninja import File, Router
+from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth
 from core.errors import InvalidInput
 from core.openapi import ErrorOut
 from workflows import services
-from workflows.drafting import draft_spec
 from workflows.models import Workflow
 from workflows.schemas import (
     AdminWorkflowDetailOut,
@@ -24,7 +22,6 @@ from workflows.schemas import (
 )
 from workflows.spec import spec_json_schema
 from workflows.ui_schema import ui_schema
-from workflows.validation import WorkflowInvalid, detect_ui_format
 
 router = Router(tags=["workflows"])
 admin_router = Router(tags=["admin: workflows"], auth=AdminAuth())
@@ -67,32 +64,23 @@ def admin_list(request):
 @admin_router.post(
     "/workflows",
     response={201: AdminWorkflowDetailOut, 409: ErrorOut},
-    summary="Upload a workflow (multipart files `workflow` and `spec`)",
+    summary="Upload a workflow (multipart files `workflow`, UI or API format, and `spec`; "
+    "optional field `node`: convert with that GPU node's catalogue)",
 )
-def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]):
+def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile], node: Form[str] = ""):
     return 201, services.upload_workflow(
-        workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"), user=request.user
+        workflow_raw=_read(workflow, "workflow"), spec_raw=_read(spec, "spec"), user=request.user, node=node or None
     )
 
 
 @admin_router.post(
     "/workflows/draft-spec",
     response=DraftSpecOut,
-    summary="Propose a spec for a workflow.json (edit it, then upload both)",
+    summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both; "
+    "optional field `node`: convert with that GPU node's catalogue)",
 )
-def admin_draft_spec(request, workflow: File[UploadedFile]):
-    try:
-        graph = json.loads(_read(workflow, "workflow"))
-    except ValueError as exc:
-        raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
-    except RecursionError as exc:  # the decoder recurses once per bracket
-        raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
-    if not isinstance(graph, dict) or detect_ui_format(graph):
-        raise InvalidInput("workflow: this is ComfyUI's UI format; export it with 'Export (API)' and try again.")
-    try:
-        return {"spec": draft_spec(graph)}
-    except WorkflowInvalid as exc:
-        raise InvalidInput("workflow: " + " | ".join(services.describe_errors(exc))) from exc
+def admin_draft_spec(request, workflow: File[UploadedFile], node: Form[str] = ""):
+    return services.draft_for_upload(_read(workflow, "workflow"), workflow.name, node or None)
 
 
 @admin_router.get("/workflows/{int:workflow_id}", response=AdminWorkflowDetailOut)

@@ -20,6 +20,9 @@ Catalog = dict[str, dict[str, Any]]
 # (VAELoader lists "pixel_space"), so their list is not a closed set either.
 FILE_COMBOS = frozenset({("VAELoader", "vae_name"), ("CheckpointLoader", "config_name")})
 _UPLOAD_KEYS = ("image_upload", "upload", "image_folder", "remote")
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+AUTOGROW = "COMFY_AUTOGROW_V3"
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,53 @@ class InputKind:
     @property
     def is_widget(self) -> bool:
         """True for inputs that hold a typed value in the graph rather than a link."""
-        return self.kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+        if self.kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+            return True
+        if "," in self.kind and set(self.kind.split(",")) & {"INT", "FLOAT", "STRING", "BOOLEAN"}:
+            return True  # a multi-typed input ("FLOAT,INT") takes a value too
+        # V3 custom widgets (a colour, a curve, a bounding box) declare whether they have a socket.
+        return "socketless" in self.options or "widgetType" in self.options
 
 
 def input_kind(class_type: str, info: dict[str, Any], name: str) -> InputKind | None:
     """Return the InputKind of input ``name`` of a node class, or None if it has no such input."""
     found = input_spec(info, name)
     if found is None:
-        return None
+        return _dynamic_input_kind(class_type, info, name)
     section, kind, options = found
+    if kind == DYNAMIC_COMBO:  # a plain value: the key of one of its options
+        keys = [o.get("key") for o in options.get("options") or [] if isinstance(o, dict)]
+        return InputKind(section, "COMBO", options, keys, False)
     choices = combo_options(kind, options)
     if choices is not None:
         free = not choices or (class_type, name) in FILE_COMBOS or any(options.get(key) for key in _UPLOAD_KEYS)
         return InputKind(section, "COMBO", options, list(choices), free)
     return InputKind(section, str(kind), options)
+
+
+def _dynamic_input_kind(class_type: str, info: dict[str, Any], name: str) -> InputKind | None:
+    """The kind of a V3 dynamic input written ``parent.child``: an item of an Autogrow input
+    (``values.a``) or an input that an option of a DynamicCombo brings (``format.codec``)."""
+    parent, dot, child = name.partition(".")
+    found = input_spec(info, parent) if dot else None
+    if found is None:
+        return None
+    section, kind, options = found
+    specs: list[Any] = []
+    if kind == AUTOGROW:
+        template = options.get("template") or {}
+        specs = list(((template.get("input") or {}).get("required") or {}).values())[:1]
+    elif kind == DYNAMIC_COMBO:
+        for option in options.get("options") or []:
+            for part in ("required", "optional"):
+                spec = ((option.get("inputs") or {}).get(part) or {}).get(child) if isinstance(option, dict) else None
+                if spec is not None:
+                    specs.append(spec)
+    if not specs or not isinstance(specs[0], list) or not specs[0]:
+        return None
+    sub = specs[0]
+    sub_info = {"input": {"optional": {name: sub}}}
+    return input_kind(class_type, sub_info, name)
 
 
 def input_names(info: dict[str, Any]) -> list[str]:
@@ -80,8 +116,8 @@ def is_link(value: Any) -> bool:
 
 
 def types_compatible(output_type: str, input_type: str) -> bool:
-    """Mirror ComfyUI's link type check: "*" matches anything, "A,B" accepts either."""
-    if output_type == "*" or input_type == "*":
+    """Mirror ComfyUI's link type check: "*" and a V3 MatchType match anything, "A,B" accepts either."""
+    if output_type in ("*", MATCH_TYPE) or input_type in ("*", MATCH_TYPE):
         return True
     return bool(set(output_type.split(",")) & set(input_type.split(",")))
 

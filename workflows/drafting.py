@@ -27,6 +27,11 @@ LOADERS = {
     "LoraLoader": ("lora_name", "lora", "LoRA"),
     "ControlNetLoader": ("control_net_name", "controlnet", "ControlNet model"),
     "UpscaleModelLoader": ("model_name", "upscale_model", "Upscaling model"),
+    # Newer workflows (FLUX, Qwen, Wan…) load the parts of a model separately.
+    "UNETLoader": ("unet_name", "diffusion_model", "Diffusion model"),
+    "CLIPLoader": ("clip_name", "text_encoder", "Text encoder"),
+    "VAELoader": ("vae_name", "vae", "VAE"),
+    "LoraLoaderModelOnly": ("lora_name", "lora", "LoRA"),
 }
 # Friendly form limits for well-known numbers: (min, max, step, label, help). The catalogue's
 # own limits (often 0…10000) are right for ComfyUI but useless as a form slider.
@@ -48,11 +53,13 @@ def draft_spec(
     slug: str = "my-workflow",
     name: str = "My workflow",
     catalog: Catalog | None = None,
+    exposed: list[tuple[str, list[tuple[str, str]]]] | None = None,
 ) -> dict[str, Any]:
     """Return a spec dict (Workflow Spec v1.0) proposing fields for the graph's usual inputs.
 
     Inputs that hold a link in the graph are never proposed; what it does not recognize it leaves
-    out. The result validates against the same (valid) graph. Raises ValueError when ``graph``
+    out, unless the workflow's author exposed it: ``exposed`` lists ``(label, [(node, input)…])``
+    for the inputs a converted UI workflow shows on its subgraph nodes, each then a field. The result validates against the same (valid) graph. Raises ValueError when ``graph``
     is not an API-format graph (not an object, or a UI-format workflow), as it cannot guess then.
     """
     if not isinstance(graph, dict) or isinstance(graph.get("nodes"), list):
@@ -64,6 +71,7 @@ def draft_spec(
     draft.latent_size()
     draft.images()
     draft.loaders()
+    draft.exposed(exposed or [])
     outputs = [nid for nid in draft.order if _cls(graph, nid) in ("SaveImage", "PreviewImage")]
     if not outputs:
         outputs = [nid for nid in draft.order if (catalog.get(_cls(graph, nid) or "") or {}).get("output_node")]
@@ -349,6 +357,84 @@ class _Draft:
                         },
                         [(nid, name)],
                     )
+
+    def exposed(self, entries: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        """A field for each input the author exposed that no recognizer took, by its kind."""
+        for label, targets in entries:
+            if re.fullmatch(r"[a-z0-9_]+", label):  # a bare input name: "ckpt_name" → "Ckpt name"
+                label = label.replace("_", " ").strip().capitalize() or label
+            binds = [(n, i) for n, i in targets if n in self.graph and self.literal(n, i) is not None]
+            if not binds or self.join(binds):
+                continue
+            node_id, name = binds[0]
+            info = self.catalog.get(_cls(self.graph, node_id) or "")
+            kind = input_kind(_cls(self.graph, node_id) or "", info, name) if info else None
+            value = self.literal(node_id, name)
+            base = re.sub(r"\W", "_", label.strip().lower()).strip("_") or re.sub(r"\W", "_", name)
+            base = base if re.match(r"[A-Za-z_]", base) else f"f_{base}"
+            binds = [(n, i) for n, i in binds if self.literal(n, i) == value]
+            if kind is None:
+                continue
+            if kind.kind == "COMBO" and isinstance(value, str):
+                choices = [value] if kind.free_choices else self.combo(node_id, name, value)
+                field = {"id": base, "label": label, "type": "choice", "choices": choices, "default": value}
+            elif kind.kind in ("INT", "FLOAT") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                lo, hi = kind.minimum, kind.maximum
+                if (lo is not None and value < lo) or (hi is not None and value > hi):
+                    continue  # the saved value is outside what this ComfyUI allows: no sensible field
+                field = {**self.number(node_id, name, value), "id": base, "label": label}
+                for n, i in binds:  # one field sets every target: keep within the limits of each
+                    lo, hi = self.limits(n, i)
+                    if lo is not None and "min" in field and field["min"] < lo:
+                        field["min"] = type(field["min"])(lo)
+                    if hi is not None and "max" in field and field["max"] > hi:
+                        field["max"] = type(field["max"])(hi)
+                    for key, limit in (("min", lo), ("max", hi)):  # a float cannot hold a huge int limit
+                        if key in field and limit is not None:
+                            if (key == "min" and field[key] < limit) or (key == "max" and field[key] > limit):
+                                del field[key]
+                if not field.get("min", value) <= value <= field.get("max", value):
+                    continue
+            elif kind.kind == "STRING" and isinstance(value, str):
+                field = {"id": base, "label": label, "type": "text", "multiline": "\n" in value, "default": value}
+            elif kind.kind == "BOOLEAN" and isinstance(value, bool):
+                field = {"id": base, "label": label, "type": "bool", "default": value}
+            else:
+                continue
+            field["id"] = field["id"][:64]
+            self.add(field, binds)
+
+    def join(self, binds: list[tuple[str, str]]) -> bool:
+        """True when a field already sets one of these inputs. The author made them share one
+        value (a primitive node, one subgraph input), so that field sets the others too when
+        they hold a value of the same kind."""
+        owners = [f for f in self.fields if any({"node": n, "input": i} in f.get("bind", []) for n, i in binds)]
+        if not owners:
+            return False
+        if len(owners) == 1:
+            field, first = owners[0], owners[0]["bind"][0]
+            kind = self.kind_of(first["node"], first["input"])
+            for n, i in binds:
+                if (n, i) not in self.bound and self.kind_of(n, i) == kind and kind in ("INT", "FLOAT", "STRING"):
+                    if kind != "STRING" and not self.within(field, n, i):
+                        continue  # that input allows less than the field: leave it as the author set it
+                    field["bind"].append({"node": n, "input": i})
+                    self.bound.add((n, i))
+        return True
+
+    def within(self, field: dict[str, Any], node_id: str, name: str) -> bool:
+        """True when every value the field allows is one this input allows too."""
+        lo, hi = self.limits(node_id, name)
+        low = field.get("min", 0 if field["type"] == "seed" else None)
+        high = field.get("max", 2**64 - 1 if field["type"] == "seed" else None)
+        if lo is not None and (low is None or low < lo):
+            return False
+        return not (hi is not None and (high is None or high > hi))
+
+    def kind_of(self, node_id: str, name: str) -> str | None:
+        info = self.catalog.get(_cls(self.graph, node_id) or "")
+        kind = input_kind(_cls(self.graph, node_id) or "", info, name) if info else None
+        return kind.kind if kind else None
 
     def category(self) -> str:
         types = {f["type"] for f in self.fields}

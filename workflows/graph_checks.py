@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workflows.catalog_rules import Catalog, InputKind, input_kind, is_link, literal_problem, types_compatible
+from workflows.catalog_rules import (
+    AUTOGROW,
+    MATCH_TYPE,
+    Catalog,
+    InputKind,
+    input_kind,
+    is_link,
+    literal_problem,
+    types_compatible,
+)
 
 FileName = Literal["workflow", "spec"]
 
@@ -78,7 +87,9 @@ def check_graph_nodes(graph: dict[str, Any], catalog: Catalog, report: Report) -
             spec = input_kind(class_type, info, name) if info else None
             _check_input_value(graph, catalog, node_id, class_type, name, value, spec, info, report)
         if info:
-            for name in info.get("input", {}).get("required", {}):
+            for name, spec in info.get("input", {}).get("required", {}).items():
+                if isinstance(spec, list) and spec and spec[0] == AUTOGROW:
+                    continue  # its items are written "name.a", "name.b"… (checked one by one)
                 if name not in inputs:
                     report.error(
                         "workflow",
@@ -112,7 +123,7 @@ def _check_input_value(
         return
     if spec is None:
         return
-    if not spec.is_widget:
+    if not spec.is_widget and spec.kind not in ("*", MATCH_TYPE):  # the server takes a value for those
         report.error("workflow", where, f"{label} expects a link to a {spec.kind} output, got a value {value!r}")
         return
     problem = literal_problem(spec, value)

@@ -60,3 +60,10 @@ class WorkflowPatchIn(Schema):
 class DraftSpecOut(Schema):
     spec: dict[str, Any]
     warnings: list[str] = []
+    graph: dict[str, Any] | None = Field(None, description="The API-format graph the spec binds to.")
+    converted: bool = Field(False, description="The upload was a UI-format workflow, converted to `graph`.")
+    models: list[dict[str, str]] = Field(
+        [],
+        description="Model files the workflow says it loads: `name`, `directory` (the models folder), "
+        "`url` (where to download it, when the workflow says), `node`.",
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import logging
+import re
 import uuid
 from collections.abc import Collection
 
@@ -14,8 +17,13 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
+from nodes.comfy.client import ComfyClient
+from nodes.comfy.errors import ComfyError
+from nodes.models import ComfyNode
+from workflows.drafting import draft_spec
 from workflows.models import Workflow
-from workflows.validation import WorkflowInvalid, validate_upload
+from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
+from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
 logger = logging.getLogger("comfyportal.workflows")
 
@@ -36,10 +44,141 @@ def describe_errors(exc: WorkflowInvalid) -> list[str]:
     return listed_lines(lines)
 
 
-def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
-    """Validate and store a workflow version. 400 listing every problem; 409 if the version exists."""
+def farm_class_types() -> set[str] | None:
+    """The node classes the active GPU servers reported, or None when none reported any yet
+    (then the recorded catalogue stands in for them)."""
+    classes: set[str] = set()
+    for reported in ComfyNode.objects.filter(is_active=True).values_list("class_types", flat=True):
+        classes.update(c for c in reported or [] if isinstance(c, str))
+    return classes or None
+
+
+def node_catalog(name: str) -> dict:
+    """The node catalogue (``/object_info``) of the GPU node called ``name``, read now: with it, a
+    workflow that uses that server's custom nodes can be converted. 400 when it cannot be read."""
+    node = ComfyNode.objects.filter(name=name).first()
+    if node is None:
+        raise InvalidInput(f"node: there is no GPU node named {name!r}.")
+
+    async def fetch() -> dict:
+        client = ComfyClient(
+            node.base_url,
+            auth_header=node.auth_header or None,
+            connect_timeout=settings.NODE_CONNECT_TIMEOUT,
+            read_timeout=settings.NODE_READ_TIMEOUT,
+        )
+        async with client:
+            return await client.object_info()
+
     try:
-        validated = validate_upload(workflow_raw, spec_raw)
+        catalog = asyncio.run(fetch())
+    except ComfyError as exc:
+        raise InvalidInput(f"node: {name} did not give its node catalogue (/object_info): {exc.message}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise InvalidInput(f"node: {name} did not give its node catalogue (/object_info): {exc}") from exc
+    if not isinstance(catalog, dict) or not catalog:
+        raise InvalidInput(f"node: {name} answered /object_info with no node classes.")
+    return catalog
+
+
+def _converted_with(workflow_raw: bytes, node: str) -> tuple[bytes | dict, list[str]]:
+    """A UI-format upload converted with a chosen node's catalogue: ``(API graph, warnings)``.
+    Other uploads are returned as they are (their checks use the recorded catalogue)."""
+    try:
+        obj = json.loads(workflow_raw)
+    except (ValueError, RecursionError):
+        return workflow_raw, []  # validation reports it
+    if not detect_ui_format(obj):
+        return workflow_raw, []
+    catalog = node_catalog(node)
+    loaded = workflow_graph(obj, catalog=catalog, available=set(catalog))
+    return loaded.graph, loaded.warnings
+
+
+def unwrap_workflow(workflow_raw: bytes) -> bytes:
+    """The workflow JSON of an upload: the file itself, or the workflow a PNG made by ComfyUI
+    carries (how most workflows are shared). 400 for a PNG without one."""
+    if not workflow_raw.startswith(PNG_SIGNATURE):
+        return workflow_raw
+    embedded = workflow_from_png(workflow_raw)
+    if embedded is None:
+        raise InvalidInput(
+            "workflow: this PNG image carries no ComfyUI workflow (ComfyUI stores one in the images it saves)."
+        )
+    return embedded
+
+
+def draft_for_upload(workflow_raw: bytes, filename: str | None = None, node: str | None = None) -> dict:
+    """Propose a spec for an uploaded workflow in either format: ``{"spec", "graph", "warnings",
+    "converted", "models"}``, the graph being what the spec binds to and ``models`` the model files
+    it says it loads. Its name comes from the workflow's
+    subgraph or the file's name. ``node``: convert with that GPU node's catalogue (its custom
+    nodes included) rather than the recorded one. 400 when it cannot be read."""
+    try:
+        obj = json.loads(unwrap_workflow(workflow_raw))
+    except ValueError as exc:
+        raise InvalidInput(f"workflow: not JSON ({exc}).") from exc
+    except RecursionError as exc:  # the decoder recurses once per bracket
+        raise InvalidInput("workflow: nested too deeply to be a workflow.") from exc
+    try:
+        if node:
+            catalog = node_catalog(node)
+            loaded = workflow_graph(obj, catalog=catalog, available=set(catalog))
+        else:
+            loaded = workflow_graph(obj, available=farm_class_types())
+        name = (workflow_title(obj) if loaded.converted else None) or _name_from_file(filename)
+        named = {"name": name[:200], "slug": _slug(name)} if name and _slug(name) else {}
+        spec = draft_spec(loaded.graph, exposed=loaded.exposed, **named)
+    except WorkflowInvalid as exc:
+        raise InvalidInput("workflow: " + " | ".join(describe_errors(exc))) from exc
+    graph, warnings, converted = loaded.graph, loaded.warnings, loaded.converted
+    # The answer shows a converted graph (its node ids are what the spec binds to); an API-format
+    # one is what the admin sent. A value nested deeper than any workflow's is not echoed: the
+    # JSON encoder recurses once per bracket.
+    shown = graph if converted and _depth(graph) <= MAX_ECHO_DEPTH else None
+    return {"spec": spec, "graph": shown, "warnings": warnings, "converted": converted, "models": loaded.models}
+
+
+MAX_ECHO_DEPTH = 64
+
+
+def _name_from_file(filename: str | None) -> str | None:
+    """ "sdxl_turbo-upscale.json" → "Sdxl turbo upscale"."""
+    stem = re.sub(r"\.(json|png)$", "", (filename or "").rsplit("/", 1)[-1], flags=re.I)
+    words = re.sub(r"[_\s]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words and words.lower() not in ("workflow", "image") else None
+
+
+def _slug(name: str) -> str:
+    """A slug (lowercase words joined by hyphens, at most 64 characters) for a workflow's name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if len(slug) > 64:
+        slug = slug[:64].rsplit("-", 1)[0] if "-" in slug[:64] else slug[:64]
+    return slug.strip("-")
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return deepest
+
+
+def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True, node: str | None = None) -> Workflow:
+    """Validate and store a workflow version (a UI-format workflow is stored converted, with
+    ``node``'s catalogue when given). 400 listing every problem; 409 if the version exists."""
+    if isinstance(workflow_raw, (bytes, bytearray)):
+        workflow_raw = unwrap_workflow(bytes(workflow_raw))
+    conversion_warnings: list[str] = []
+    try:
+        if node and isinstance(workflow_raw, bytes):
+            workflow_raw, conversion_warnings = _converted_with(workflow_raw, node)
+        validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types())
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
         raise InvalidInput(
@@ -63,7 +202,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True)
                 spec=spec,
                 class_types=sorted(validated.class_types),
                 requires_mask=validated.requires_mask,
-                warnings=list(validated.warnings),
+                warnings=conversion_warnings + list(validated.warnings),
                 created_by=user,
                 is_active=activate,
             )

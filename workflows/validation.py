@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from workflows.catalog_rules import (
 )
 from workflows.graph_checks import FileName, Report, WorkflowError, check_graph_nodes, node_label
 from workflows.spec import FIELD_TYPES, WorkflowSpec, spec_consistency_errors
+from workflows.ui_format import UIConversionError, convert_ui_workflow
 
 __all__ = [
     "ValidatedWorkflow",
@@ -35,6 +37,7 @@ __all__ = [
     "detect_ui_format",
     "graph_class_types",
     "validate_upload",
+    "workflow_graph",
 ]
 
 EXPORT_HINT = (
@@ -83,6 +86,7 @@ class ValidatedWorkflow:
     warning_details: list[WorkflowError] = field(default_factory=list)
     class_types: set[str] = field(default_factory=set)
     requires_mask: bool = False
+    converted: bool = False  # the upload was a UI-format workflow, converted to ``graph``
 
 
 def detect_ui_format(obj: Any) -> bool:
@@ -99,24 +103,64 @@ def graph_class_types(graph: dict[str, Any]) -> set[str]:
     }
 
 
+@dataclass
+class LoadedGraph:
+    """A decoded workflow as an API-format graph: ``converted`` when it was a UI-format one,
+    ``exposed`` the inputs its author showed on subgraph nodes (see ``ui_format.Conversion``)."""
+
+    graph: dict[str, Any]
+    warnings: list[str]
+    converted: bool = False
+    exposed: list = field(default_factory=list)
+    models: list = field(default_factory=list)
+
+
+def workflow_graph(
+    obj: Any, *, catalog: Catalog | None = None, available: Collection[str] | None = None
+) -> LoadedGraph:
+    """Return the API-format graph of a decoded workflow in either format.
+
+    A UI-format workflow is converted (``workflows.ui_format``); an API-format one is returned as
+    it is. Raises WorkflowInvalid when the conversion is refused or the object is no graph.
+    """
+    catalog = object_info() if catalog is None else catalog
+    report = Report()
+    if detect_ui_format(obj):
+        try:
+            conversion = convert_ui_workflow(obj, catalog, available=available)
+        except UIConversionError:
+            conversion = None
+        if conversion is not None:
+            return LoadedGraph(conversion.prompt, conversion.warnings, True, conversion.exposed, conversion.models)
+    graph = _check_graph_shape(obj, report, catalog, available)
+    if graph is None:
+        raise WorkflowInvalid(report.errors, report.warnings)
+    return LoadedGraph(graph, [str(w) for w in report.warnings])
+
+
 def validate_upload(
     workflow_raw: bytes | str | dict,
     spec_raw: bytes | str | dict,
     *,
     catalog: Catalog | None = None,
+    available: Collection[str] | None = None,
 ) -> ValidatedWorkflow:
-    """Validate an uploaded API-format graph and its spec against each other and the catalogue.
+    """Validate an uploaded graph (API or UI format) and its spec against each other and the catalogue.
 
-    ``catalog`` defaults to the stock ComfyUI 0.33 ``object_info``. Returns a ValidatedWorkflow
-    (the graph is a copy; the caller's objects are not changed). Raises WorkflowInvalid with
-    every error found, so an admin can fix them all in one go.
+    ``catalog`` defaults to the stock ComfyUI 0.33 ``object_info``; ``available`` is the set of
+    node classes the GPU servers have (default: the catalogue's), which a UI-format workflow must
+    stay within. A UI-format workflow is converted first and its API-format graph is what is
+    validated and returned. Returns a ValidatedWorkflow (the graph is a copy; the caller's
+    objects are not changed). Raises WorkflowInvalid with every error found, so an admin can fix
+    them all in one go.
     """
     catalog = object_info() if catalog is None else catalog
     report = Report()
 
     graph = _load_json(workflow_raw, "workflow", report)
+    converted = detect_ui_format(graph)
     if graph is not None:
-        graph = _check_graph_shape(graph, report)
+        graph = _check_graph_shape(graph, report, catalog, available)
     if graph is not None:
         check_graph_nodes(graph, catalog, report)
 
@@ -141,6 +185,7 @@ def validate_upload(
         warning_details=report.warnings,
         class_types=graph_class_types(graph),
         requires_mask=spec.requires_mask,
+        converted=converted,
     )
 
 
@@ -173,16 +218,24 @@ def _load_json(raw: bytes | str | dict, file: FileName, report: Report) -> Any:
         return None
 
 
-def _check_graph_shape(obj: Any, report: Report) -> dict[str, Any] | None:
-    """Return the graph if it is a non-empty API-format object, else report and return None."""
+def _check_graph_shape(
+    obj: Any, report: Report, catalog: Catalog, available: Collection[str] | None
+) -> dict[str, Any] | None:
+    """Return the API-format graph (a UI-format workflow converted), else report and return None."""
     if detect_ui_format(obj):
-        report.error(
-            "workflow",
-            "",
-            "this is a UI-format workflow (it has a 'nodes' array), the file the ComfyUI editor "
-            "saves; comfyportal needs the API format. " + EXPORT_HINT,
-        )
-        return None
+        try:
+            conversion = convert_ui_workflow(obj, catalog, available=available)
+        except UIConversionError as exc:
+            for problem in exc.problems:
+                report.error("workflow", "", f"cannot convert this UI-format workflow: {problem}")
+            if not exc.missing:
+                report.error(
+                    "workflow", "", "if it runs in your ComfyUI, upload its API format instead. " + EXPORT_HINT
+                )
+            return None
+        for warning in conversion.warnings:
+            report.warn("workflow", "", warning)
+        return conversion.prompt
     if not isinstance(obj, dict):
         report.error("workflow", "", f"must be a JSON object of nodes, got a JSON {_json_type(obj)}")
         return None
