@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import FileResponse
 from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
@@ -12,21 +11,29 @@ from core.errors import InvalidInput, TooLarge
 from core.pagination import PageParams
 from jobs import files, services, stats
 from jobs.models import Job
-from jobs.presenters import for_presenting, present_job, present_jobs
+from jobs.presenters import file_url, for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
+from jobs.serving import file_response
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
 
 
-@router.post("/uploads", response={201: UploadOut}, summary="Upload an image or a mask (multipart `file`, `kind`)")
+@router.post(
+    "/uploads",
+    response={201: UploadOut},
+    summary="Upload an image, a mask, a video or a sound (multipart `file`, `kind`)",
+    description="`kind` is `image`, `mask`, `video` or `audio`. Video and sound are decoded whole "
+    "(PyAV) and refused with 400/413 naming `file` when they are not what `kind` says, are cut "
+    "off, or are over the site's limits (MEDIA_UPLOAD_MAX_*); a workflow field's own limits are "
+    "checked when the job is submitted.",
+)
 def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
-    if file.size and file.size > settings.UPLOAD_MAX_BYTES:
-        raise TooLarge(
-            f"file: {file.size} bytes is more than the {settings.UPLOAD_MAX_BYTES} allowed.",
-            errors={"file": "too large"},
-        )
+    limit = settings.MEDIA_UPLOAD_MAX_BYTES if kind.lower() in ("video", "audio") else settings.UPLOAD_MAX_BYTES
+    if file.size and file.size > limit:
+        raise TooLarge(f"file: {file.size} bytes is more than the {limit} allowed.", errors={"file": "too large"})
     record = files.store_upload(owner=request.user, data=file.read(), kind=kind, filename=file.name or "")
+    timed = record.kind in ("VIDEO", "AUDIO")
     return 201, {
         "id": str(record.pk),
         "kind": record.kind,
@@ -34,6 +41,10 @@ def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
         "height": record.height,
         "content_type": record.content_type,
         "size": record.size,
+        "duration": record.duration if timed else None,
+        "frame_count": record.frame_count if record.kind == "VIDEO" else None,
+        "sample_rate": (record.sample_rate or None) if timed else None,
+        "preview_url": file_url(record, thumb=True) if record.thumbnail else "",
     }
 
 
@@ -90,18 +101,29 @@ def delete_job(request, job_id: str):
 
 
 @router.get(
-    "/files/{file_id}", auth=[JWTAuth(), SessionAuth()], summary="A file's bytes (`?variant=thumb` for the thumbnail)"
+    "/files/{file_id}",
+    auth=[JWTAuth(), SessionAuth()],
+    summary="A file's bytes (`?variant=thumb` for its preview)",
+    description="Answers `Range: bytes=…` with 206 and `Content-Range` (416 for a range past the end), "
+    "so that video and audio players can seek. The preview of a video is its poster frame, of a "
+    "sound its waveform (WebP).",
 )
 def get_file(request, file_id: str, variant: str = ""):
     record = services.get_file_for_user(request.user, file_id)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
-    response = FileResponse(field.open("rb"), content_type=content_type)
     name = record.original_name or f"{record.pk}{_ext(field.name)}"
-    response["Content-Disposition"] = f'inline; filename="{_ascii(name)}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return file_response(
+        request,
+        field,
+        content_type=content_type,
+        etag=record.sha256[:32] + ("-p" if field is not record.file else ""),
+        headers={
+            "Content-Disposition": f'inline; filename="{_ascii(name)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @router.delete("/files/{file_id}", response={204: None}, auth=[JWTAuth(), SessionAuth()])

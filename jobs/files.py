@@ -1,4 +1,4 @@
-"""Storing files: user uploads (normalized on the way in) and result images from nodes."""
+"""Storing files: user uploads (normalized on the way in) and result files from nodes."""
 
 from __future__ import annotations
 
@@ -10,21 +10,30 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 
 from core.errors import InvalidInput, TooLarge
-from jobs import imaging
+from jobs import imaging, media
 from jobs.models import JobFile
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
 
 
-def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFile:
-    """Check and store an uploaded image or mask. Raises TooLarge (413) or InvalidInput (400).
+UPLOAD_KINDS = ("image", "mask", "video", "audio")
+
+
+def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: dict | None = None) -> JobFile:
+    """Check and store an uploaded image, mask, video or sound. Raises TooLarge (413) or
+    InvalidInput (400), naming the field ``file``; nothing is kept then.
 
     Images are stored normalized (EXIF orientation applied, RGB/RGBA PNG). Masks are stored
-    as sent: they are normalized against their image's size at run time.
+    as sent: they are normalized against their image's size at run time. Video and sound are
+    stored as sent, once decoded whole (``jobs.media``); ``limits`` are a form field's own
+    (max_bytes, max_seconds, max_pixels, max_frames), within the site's.
     """
     kind = kind.upper()
+    if kind in (JobFile.Kind.VIDEO, JobFile.Kind.AUDIO):
+        return _store_media_upload(owner=owner, data=data, kind=kind, filename=filename, limits=limits or {})
     if kind not in (JobFile.Kind.IMAGE, JobFile.Kind.MASK):
-        raise InvalidInput("kind: must be 'image' or 'mask'.", errors={"kind": "must be 'image' or 'mask'"})
+        choices = ", ".join(repr(k) for k in UPLOAD_KINDS)
+        raise InvalidInput(f"kind: must be one of {choices}.", errors={"kind": f"must be one of {choices}"})
     try:
         info = imaging.inspect_upload(data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
         if kind == JobFile.Kind.IMAGE:
@@ -52,30 +61,64 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFil
     return record
 
 
-def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
-    """Store one output image of a job once (a second collection of the same file is a no-op).
+def media_limits(field: dict | None = None) -> media.Limits:
+    """The site's limits on uploaded video and sound, narrowed by a spec field's own."""
 
-    "Once" is the database's unique constraint, not a query first: a second collection is rare
-    (recovery after a crash), a query per result is not."""
-    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
+    def lower(site, own):
+        return site if own is None else min(site, own)
+
+    field = field or {}
+    return media.Limits(
+        max_bytes=lower(settings.MEDIA_UPLOAD_MAX_BYTES, field.get("max_bytes")),
+        max_seconds=lower(settings.MEDIA_UPLOAD_MAX_SECONDS, field.get("max_seconds")),
+        max_pixels=lower(settings.MEDIA_UPLOAD_MAX_PIXELS, field.get("max_pixels")),
+        max_frames=lower(settings.MEDIA_UPLOAD_MAX_FRAMES, field.get("max_frames")),
+    )
+
+
+def _store_media_upload(*, owner, data: bytes, kind: str, filename: str, limits: dict) -> JobFile:
+    expect = kind.lower()
     try:
-        info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
-        content_type, width, height = info.content_type, info.width, info.height
-    except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
-        thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
+        info = media.probe(data, expect=expect, limits=media_limits(limits))
+    except media.MediaRejected as exc:
+        error_class = TooLarge if exc.status == 413 else InvalidInput
+        raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
+    record = JobFile(
+        owner=owner, kind=kind, original_name=_safe_name(filename), sha256=hashlib.sha256(data).hexdigest()
+    )
+    _describe(record, info, size=len(data))
+    record.file.save(f"upload{_ext(info.content_type)}", ContentFile(data), save=False)
+    record.thumbnail.save("preview.webp", ContentFile(info.preview), save=False)
+    record.save()
+    return record
+
+
+def _describe(record: JobFile, info: media.MediaInfo, *, size: int) -> None:
+    record.media = info.kind
+    record.content_type = info.content_type
+    record.width, record.height, record.size = info.width, info.height, size
+    record.duration, record.frame_count = info.duration, info.frames if info.kind == "video" else 0
+    record.frame_rate, record.sample_rate = info.frame_rate, info.sample_rate
+
+
+def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
+    """Store one output file of a job once (a second collection of the same file is a no-op).
+
+    What it is comes from its bytes: a still picture gets a thumbnail, a video or animation a
+    poster frame, a sound a waveform. "Once" is the database's unique constraint, not a query
+    first: a second collection is rare (recovery after a crash), a query per result is not."""
+    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
     record = JobFile(
         owner_id=job.user_id,
         job=job,
         kind=JobFile.Kind.RESULT,
         source_ref=source_ref,
         original_name=_safe_name(source_ref.rsplit("/", 1)[-1]),
-        content_type=content_type,
-        width=width,
-        height=height,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    record.file.save(f"result{_ext(content_type)}", ContentFile(data), save=False)
+    thumb, thumb_type = _describe_result(record, data)
+    record.file.save(f"result{_ext(record.content_type)}", ContentFile(data), save=False)
     if thumb:
         record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
     try:
@@ -87,6 +130,26 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
         delete_stored(record)
         return None
     return record
+
+
+def _describe_result(record: JobFile, data: bytes) -> tuple[bytes, str]:
+    """Fill in what a result holds; return its preview (bytes, content type), maybe empty."""
+    info = None
+    if media.sniff(data) is not None:
+        try:
+            info = media.probe(data)
+        except media.MediaRejected:
+            info = None
+    if info is not None and info.kind != "image":
+        _describe(record, info, size=len(data))
+        return info.preview, "image/webp"
+    try:
+        picture, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
+    except imaging.ImageRejected:  # nothing we can show: keep the bytes all the same
+        record.content_type = info.content_type if info is not None else "application/octet-stream"
+        return b"", ""
+    record.content_type, record.width, record.height = picture.content_type, picture.width, picture.height
+    return thumb, thumb_type
 
 
 def delete_stored(record: JobFile) -> None:
@@ -106,6 +169,11 @@ def read_bytes(record: JobFile) -> bytes:
         return f.read()
 
 
+def extension(content_type: str) -> str:
+    """The file name extension for a content type we store (".bin" for others)."""
+    return _ext(content_type)
+
+
 def _ext(content_type: str) -> str:
     return {
         "image/png": ".png",
@@ -113,6 +181,16 @@ def _ext(content_type: str) -> str:
         "image/webp": ".webp",
         "image/gif": ".gif",
         "image/bmp": ".bmp",
+        "video/mp4": ".mp4",
+        "video/webm": ".webm",
+        "video/quicktime": ".mov",
+        "video/x-matroska": ".mkv",
+        "audio/flac": ".flac",
+        "audio/wav": ".wav",
+        "audio/mpeg": ".mp3",
+        "audio/ogg": ".ogg",
+        "audio/mp4": ".m4a",
+        "audio/webm": ".webm",
     }.get(content_type, ".bin")
 
 
@@ -133,6 +211,11 @@ def store_copy(record: JobFile, *, owner) -> JobFile:
         width=record.width,
         height=record.height,
         size=record.size,
+        media=record.media,
+        duration=record.duration,
+        frame_count=record.frame_count,
+        frame_rate=record.frame_rate,
+        sample_rate=record.sample_rate,
         sha256=record.sha256,
     )
     copy.file.save(f"copy{_ext(record.content_type)}", ContentFile(read_bytes(record)), save=False)

@@ -58,6 +58,10 @@ def input_kind(class_type: str, info: dict[str, Any], name: str) -> InputKind | 
         return None
     section, kind, options = found
     choices = combo_options(kind, options)
+    if kind == "COMFY_DYNAMICCOMBO_V3":
+        # In a prompt such an input takes the key of one option (SaveVideo "format": "auto").
+        keys = [o.get("key") for o in options.get("options", []) if isinstance(o, dict)]
+        return InputKind(section, "COMBO", options, keys, False)
     if choices is not None:
         free = not choices or (class_type, name) in FILE_COMBOS or any(options.get(key) for key in _UPLOAD_KEYS)
         return InputKind(section, "COMBO", options, list(choices), free)

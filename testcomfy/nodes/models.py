@@ -47,10 +47,21 @@ def vae_encode(ctx: NodeContext, pixels: np.ndarray, vae: Any = None, **_: Any) 
 
 @node("VAEDecode", "VAEDecodeTiled")
 def vae_decode(ctx: NodeContext, samples: dict[str, Any], vae: Any = None, **_: Any) -> tuple[Any, ...]:
+    if samples.get("frames"):  # a video latent (Wan, LTX-Video, Hunyuan): one picture per frame
+        return (decode_frames(samples),)
     batch, height, width = latent_size(samples)
     if "seed" not in samples and samples.get("image") is not None:
         return (samples["image"],)
     return (im.seeded_pattern(batch, height, width, int(samples.get("seed", 0))),)
+
+
+def decode_frames(samples: dict[str, Any]) -> np.ndarray:
+    """A fake video latent decoded: ``frames`` pictures that move (the pattern drifts right)."""
+    s = samples["samples"].shape
+    height, width, frames = s[-2] * 8, s[-1] * 8, int(samples["frames"])
+    base = im.seeded_pattern(1, height, width, int(samples.get("seed", 0)))[0]
+    step = max(1, width // max(frames, 1))
+    return np.stack([np.roll(base, shift=i * step, axis=1) for i in range(frames)]).astype(F32)
 
 
 def sampler_steps(class_type: str, inputs: dict[str, Any]) -> int:
