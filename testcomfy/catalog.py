@@ -9,6 +9,7 @@ folders at request time, as the real server does.
 from __future__ import annotations
 
 import copy
+import mimetypes
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -167,6 +168,13 @@ DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
     "clip_vision": ("clip_vision_g.safetensors", "clip_vision_h.safetensors"),
     "style_models": ("flux1-redux-dev.safetensors",),
 }
+def _media_type(name: str) -> str:
+    """The first part of a file's guessed content type ("audio", "video", "image"…), as
+    folder_paths.filter_files_content_types does."""
+    guessed = mimetypes.guess_type(name)[0] or ""
+    return guessed.split("/", 1)[0]
+
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
@@ -242,6 +250,10 @@ class Catalog:
         out: dict[tuple[str, str], list[str]] = {}
         if class_type in ("LoadImage", "LoadImageMask"):
             out[("required", "image")] = [f for f in self._input_files() if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if class_type == "LoadAudio":  # ComfyUI lists input files whose type is audio or video
+            out[("required", "audio")] = [f for f in self._input_files() if _media_type(f) in ("audio", "video")]
+        if class_type == "LoadVideo":
+            out[("required", "file")] = [f for f in self._input_files() if _media_type(f) == "video"]
         for (cls, name), folder in MODEL_INPUTS.items():
             if cls == class_type:
                 info = stock_catalog()[cls]

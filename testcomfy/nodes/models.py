@@ -159,7 +159,14 @@ def image_upscale_with_model(ctx: NodeContext, upscale_model: Any, image: np.nda
 
 @node("SaveAnimatedWEBP", "SaveAnimatedPNG")
 def save_animated(
-    ctx: NodeContext, images: np.ndarray, filename_prefix: str = "ComfyUI", fps: float = 6.0, **_: Any
+    ctx: NodeContext,
+    images: np.ndarray,
+    filename_prefix: str = "ComfyUI",
+    fps: float = 6.0,
+    lossless: bool = True,
+    quality: int = 80,
+    method: str = "default",
+    **_: Any,
 ) -> Out:
     ext = "webp" if ctx.class_type == "SaveAnimatedWEBP" else "png"
     folder, filename, counter, subfolder = ctx.folders.save_image_path(
@@ -170,6 +177,8 @@ def save_animated(
     kwargs: dict[str, Any] = {"save_all": True, "append_images": frames[1:], "duration": int(1000.0 / max(fps, 0.01))}
     if ext == "png":
         kwargs["pnginfo"] = ctx.png_info()
+    else:  # as ComfyUI's SaveAnimatedWEBP
+        kwargs.update(lossless=lossless, quality=quality, method={"fastest": 0, "slowest": 6}.get(method, 4))
     frames[0].save(os.path.join(folder, name), **kwargs)
     return Out(
         (images,),
