@@ -168,6 +168,8 @@ DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
     "clip_vision": ("clip_vision_g.safetensors", "clip_vision_h.safetensors"),
     "style_models": ("flux1-redux-dev.safetensors",),
 }
+
+
 def _media_type(name: str) -> str:
     """The first part of a file's guessed content type ("audio", "video", "image"…), as
     folder_paths.filter_files_content_types does."""

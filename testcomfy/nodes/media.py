@@ -33,8 +33,9 @@ class Video:
 
 def _audio(waveform: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """An AUDIO value: ``waveform`` is [batch, channels, samples]."""
+    waveform = np.asarray(waveform, dtype=F32)
     return {
-        "waveform": np.asarray(waveform, dtype=F32).reshape(-1, *np.shape(waveform)[-2:]),
+        "waveform": waveform[None] if waveform.ndim == 2 else waveform,
         "sample_rate": sample_rate,
     }
 
@@ -83,7 +84,7 @@ def save_video(
     data = media.encode_video(video.images, video.fps, container=container, codec=encoder, audio=video.audio)
     with open(path, "wb") as f:
         f.write(data)
-    return Out((), {"images": [entry], "animated": [True]})
+    return Out((video,), {"images": [entry], "animated": [True]})
 
 
 @node("SaveWEBM")
@@ -99,7 +100,7 @@ def save_webm(
     encoder = "libsvtav1" if codec == "av1" else "libvpx-vp9"
     with open(path, "wb") as f:
         f.write(media.encode_video(images, fps, container="webm", codec=encoder))
-    return Out((), {"images": [entry], "animated": [True]})
+    return Out((images,), {"images": [entry], "animated": [True]})
 
 
 @node("SaveAudio", "SaveAudioMP3", "SaveAudioOpus", "PreviewAudio")
@@ -117,7 +118,7 @@ def save_audio(ctx: NodeContext, audio: dict[str, Any], filename_prefix: str = "
             f.write(media.encode_audio(waveform, int(audio["sample_rate"]), fmt))
         results.append({"filename": name, "subfolder": subfolder, "type": "temp" if temp else "output"})
         counter += 1
-    return Out((), {"audio": results})
+    return Out((audio,), {"audio": results})
 
 
 # --- model fakes: latents that know how long they are, decoded to real frames or sound ---
