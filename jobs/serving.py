@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 
 CHUNK = 64 * 1024
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -71,7 +71,8 @@ def file_response(request, field, *, content_type: str, etag: str = "", headers:
         try:
             wanted = parse_range(request.headers.get("Range", ""), size)
         except RangeNotSatisfiable:
-            response = HttpResponse(status=416, content_type="text/plain")
+            detail = f"Range: not a byte range within the file's {size} bytes (ask bytes=first-last, first- or -count)."
+            response = JsonResponse({"detail": detail}, status=416)  # /api/ answers errors in JSON
             response["Content-Range"] = f"bytes */{size}"
             return _with(response, extra)
     if wanted is None:

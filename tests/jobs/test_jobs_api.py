@@ -61,7 +61,7 @@ def test_upload_over_the_pixel_limit_is_400(alice_api, settings):
 
 
 def test_upload_kind_must_be_known(alice_api):
-    assert upload(alice_api, png_bytes(), kind="video").status_code == 400
+    assert upload(alice_api, png_bytes(), kind="document").status_code == 400
 
 
 def test_submit_creates_a_queued_job_with_the_real_seed(alice_api):
