@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 POSTER_SIDE = 640  # a poster is shown at the size of the player on the job page
 WAVEFORM_SIZE = (640, 120)
-WAVEFORM_COLOUR = (37, 99, 235, 255)  # --accent of static/css/site.css
+WAVEFORM_COLOUR = (11, 92, 173, 255)  # --accent of static/css/site.css
 # A decoded stream shorter than its declared length by more than this is a cut-off file.
 TRUNCATION_TOLERANCE = 0.05
 

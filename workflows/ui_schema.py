@@ -91,5 +91,6 @@ def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
         "description": spec.description,
         "example_image": spec.example_image,
         "requires_mask": spec.requires_mask,
+        "takes_media": any(f.type in ("video", "audio") for f in spec.inputs),
         "fields": fields,
     }

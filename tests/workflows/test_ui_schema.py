@@ -20,6 +20,7 @@ def test_top_level_shape(txt2img):
         "description",
         "example_image",
         "requires_mask",
+        "takes_media",
         "fields",
     }
     assert schema["slug"] == "sd15-txt2img" and schema["requires_mask"] is False
