@@ -23,6 +23,7 @@ from workflows.catalog_rules import (
     input_kind,
     input_names,
     is_link,
+    output_node_kind,
     short_list,
 )
 from workflows.graph_checks import FileName, Report, WorkflowError, check_graph_nodes, node_label
@@ -55,19 +56,6 @@ FILE_TARGET_NAMES = {
     "audio": "a LoadAudio node's 'audio' input",
 }
 
-# What the stock output nodes give. Animations count as video: they play, they are not stills.
-OUTPUT_NODE_KINDS = {
-    "SaveImage": "image",
-    "PreviewImage": "image",
-    "SaveVideo": "video",
-    "SaveWEBM": "video",
-    "SaveAnimatedWEBP": "video",
-    "SaveAnimatedPNG": "video",
-    "SaveAudio": "audio",
-    "SaveAudioMP3": "audio",
-    "SaveAudioOpus": "audio",
-    "PreviewAudio": "audio",
-}
 
 # Field type -> catalogue input kinds it may be bound to.
 BIND_KINDS = {
@@ -487,24 +475,6 @@ def _check_outputs(spec: WorkflowSpec, graph: dict[str, Any], catalog: Catalog, 
             )
         else:
             _check_output_kind(i, out, node["class_type"], info, report)
-
-
-def output_node_kind(class_type: str, info: dict[str, Any]) -> str | None:
-    """What an output node gives: "image", "video" or "audio"; None when it cannot be told.
-
-    Stock nodes are known by name; another output node by what it takes (an AUDIO input makes
-    sound, a VIDEO input video, an IMAGE input pictures)."""
-    if class_type in OUTPUT_NODE_KINDS:
-        return OUTPUT_NODE_KINDS[class_type]
-    takes = set()
-    for section in ("required", "optional"):
-        for spec in (info.get("input", {}).get(section) or {}).values():
-            if isinstance(spec, list | tuple) and spec and isinstance(spec[0], str):
-                takes.add(spec[0])
-    for link_type, kind in (("AUDIO", "audio"), ("VIDEO", "video"), ("IMAGE", "image")):
-        if link_type in takes:
-            return kind
-    return None
 
 
 def _check_output_kind(i: int, out: Any, class_type: str, info: dict[str, Any], report: Report) -> None:

@@ -75,3 +75,16 @@ def test_draft_of_a_model_free_graph():
 def test_draft_refuses_what_is_not_an_api_graph(bad):
     with pytest.raises(ValueError, match="API-format graph"):
         draft_spec(bad)
+
+
+@pytest.mark.parametrize(
+    ("slug", "field", "output"),
+    [("video-convert", ("video", "video"), "video"), ("audio-to-flac", ("audio", "audio"), "audio")],
+)
+def test_draft_of_a_media_graph_takes_and_gives_media(slug, field, output):
+    graph, _ = load_example(slug)
+    spec = draft_spec(graph, slug=slug, name=slug)
+    assert spec["spec_version"] == "1.1"
+    assert (spec["inputs"][0]["id"], spec["inputs"][0]["type"]) == field
+    assert [o["type"] for o in spec["outputs"]] == [output]
+    validate_upload(graph, spec)
