@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -101,13 +103,46 @@ def _describe(record: JobFile, info: media.MediaInfo, *, size: int) -> None:
     record.frame_rate, record.sample_rate = info.frame_rate, info.sample_rate
 
 
-def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
+@dataclass
+class ResultFacts:
+    """What a result file holds (JobFile field values) and its preview, read from its bytes."""
+
+    fields: dict = dataclass_field(default_factory=dict)
+    preview: bytes = b""
+    preview_type: str = ""
+
+
+def describe_result(data: bytes) -> ResultFacts:
+    """Decode a result to learn what it is: a still picture gets a thumbnail, a video or an
+    animation a poster frame, a sound a waveform. CPU work and no database: the runner calls it
+    in a worker thread, off its event loop and its database thread."""
+    info = None
+    if media.sniff(data) is not None:
+        try:
+            info = media.probe(data)
+        except media.MediaRejected:
+            info = None
+    if info is not None and info.kind != "image":
+        record = JobFile()
+        _describe(record, info, size=len(data))
+        names = ("media", "content_type", "width", "height", "duration", "frame_count", "frame_rate", "sample_rate")
+        return ResultFacts({name: getattr(record, name) for name in names}, info.preview, "image/webp")
+    try:
+        picture, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
+    except imaging.ImageRejected:  # nothing we can show: keep the bytes all the same
+        return ResultFacts({"content_type": "application/octet-stream"})
+    fields = {"content_type": picture.content_type, "width": picture.width, "height": picture.height}
+    return ResultFacts(fields, thumb, thumb_type)
+
+
+def store_result(*, job, data: bytes, source_ref: str, facts: ResultFacts | None = None) -> JobFile | None:
     """Store one output file of a job once (a second collection of the same file is a no-op).
 
-    What it is comes from its bytes: a still picture gets a thumbnail, a video or animation a
-    poster frame, a sound a waveform. "Once" is the database's unique constraint, not a query
-    first: a second collection is rare (recovery after a crash), a query per result is not."""
+    ``facts`` is ``describe_result(data)`` when the caller has it already. "Once" is the
+    database's unique constraint, not a query first: a second collection is rare (recovery after
+    a crash), a query per result is not."""
     source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
+    facts = facts if facts is not None else describe_result(data)
     record = JobFile(
         owner_id=job.user_id,
         job=job,
@@ -116,11 +151,11 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
         original_name=_safe_name(source_ref.rsplit("/", 1)[-1]),
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        **facts.fields,
     )
-    thumb, thumb_type = _describe_result(record, data)
     record.file.save(f"result{_ext(record.content_type)}", ContentFile(data), save=False)
-    if thumb:
-        record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    if facts.preview:
+        record.thumbnail.save(f"thumb{_ext(facts.preview_type)}", ContentFile(facts.preview), save=False)
     try:
         # A savepoint only inside a transaction (a failed INSERT would spoil it); alone, the
         # INSERT is its own transaction and a BEGIN/COMMIT round trip would buy nothing.
@@ -130,26 +165,6 @@ def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
         delete_stored(record)
         return None
     return record
-
-
-def _describe_result(record: JobFile, data: bytes) -> tuple[bytes, str]:
-    """Fill in what a result holds; return its preview (bytes, content type), maybe empty."""
-    info = None
-    if media.sniff(data) is not None:
-        try:
-            info = media.probe(data)
-        except media.MediaRejected:
-            info = None
-    if info is not None and info.kind != "image":
-        _describe(record, info, size=len(data))
-        return info.preview, "image/webp"
-    try:
-        picture, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
-    except imaging.ImageRejected:  # nothing we can show: keep the bytes all the same
-        record.content_type = info.content_type if info is not None else "application/octet-stream"
-        return b"", ""
-    record.content_type, record.width, record.height = picture.content_type, picture.width, picture.height
-    return thumb, thumb_type
 
 
 def delete_stored(record: JobFile) -> None:
