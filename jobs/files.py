@@ -19,6 +19,10 @@ CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp",
 
 
 UPLOAD_KINDS = ("image", "mask", "video", "audio")
+# Animations that play here but that ComfyUI's LoadVideo (FFmpeg) cannot read.
+UNLOADABLE_VIDEO = {
+    "image/webp": "An animated WebP cannot be read by ComfyUI's LoadVideo; upload an MP4, WebM, MOV, GIF or APNG."
+}
 
 
 def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: dict | None = None) -> JobFile:
@@ -85,6 +89,9 @@ def _store_media_upload(*, owner, data: bytes, kind: str, filename: str, limits:
     except media.MediaRejected as exc:
         error_class = TooLarge if exc.status == 413 else InvalidInput
         raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
+    if kind == JobFile.Kind.VIDEO and info.content_type in UNLOADABLE_VIDEO:
+        message = UNLOADABLE_VIDEO[info.content_type]
+        raise InvalidInput(f"file: {message}", errors={"file": message})
     record = JobFile(
         owner=owner, kind=kind, original_name=_safe_name(filename), sha256=hashlib.sha256(data).hexdigest()
     )

@@ -225,7 +225,7 @@ class _MediaLimits(_Model):
 
 
 class VideoField(_FieldBase, _MediaLimits):
-    """An uploaded video clip (MP4, WebM, MOV, animated WebP/PNG/GIF), bound to ``LoadVideo.file``.
+    """An uploaded video clip (MP4, WebM, MOV, MKV, animated GIF/PNG), bound to ``LoadVideo.file``.
 
     Limits are checked against what the file really holds (read with PyAV), not its name.
     """

@@ -8,7 +8,7 @@
  *
  * The browser reads the file locally (an object URL): its length is shown, and a clip longer
  * than the field allows is flagged at once. The server still decodes and checks every file.
- * An animated WebP/PNG/GIF is shown in an <img>, where it plays by itself.
+ * An animated PNG or GIF is shown in an <img>, where it plays by itself.
  */
 (function () {
   "use strict";

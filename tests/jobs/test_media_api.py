@@ -35,6 +35,12 @@ def test_video_upload_is_probed(alice_api):
     assert body["preview_url"] == f"/api/files/{record.pk}?variant=thumb"
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "PNG"])
+def test_gif_and_apng_animations_are_video_inputs(alice_api, fmt):
+    body = upload(alice_api, samples.animation(fmt), "video", f"a.{fmt.lower()}").json()
+    assert (body["kind"], body["frame_count"], body["content_type"]) == ("VIDEO", 4, f"image/{fmt.lower()}")
+
+
 def test_audio_upload_is_probed(alice_api):
     body = upload(alice_api, samples.sound(1.5, "wav"), "audio", "voice.wav").json()
     assert (body["kind"], body["content_type"], body["sample_rate"], body["duration"]) == (
@@ -54,8 +60,9 @@ def test_audio_upload_is_probed(alice_api):
         (lambda: samples.mp4()[: len(samples.mp4()) // 2], "video", 400, "cannot be decoded"),
         (lambda: samples.sound(2.0, "flac")[:4000], "audio", 400, "cut off"),
         (samples.mp4, "audio", 400, "a video"),
+        (lambda: samples.animation("WEBP"), "video", 400, "LoadVideo"),
     ],
-    ids=["still-as-video", "script-as-video", "cut-mp4", "cut-flac", "video-as-audio"],
+    ids=["still-as-video", "script-as-video", "cut-mp4", "cut-flac", "video-as-audio", "animated-webp-as-video"],
 )
 def test_bad_media_uploads_are_refused_and_nothing_is_kept(alice_api, settings, data, kind, status, words):
     before = stored_files(settings)

@@ -65,7 +65,7 @@ def test_gallery_speaks_russian(alice, alice_client, media_job):
 def test_form_takes_video_with_a_preview(alice_client, db):
     upload_example("video-convert")
     html = alice_client.get(reverse("workflow_form", args=["video-convert"])).content.decode()
-    assert 'accept="video/mp4,video/webm,video/quicktime,image/webp,image/gif,image/png"' in html
+    assert 'accept="video/mp4,video/webm,video/quicktime,video/x-matroska,image/gif,image/png"' in html
     assert 'data-media-preview="id_video-preview"' in html and 'data-max-seconds="60.0"' in html
     assert '<video class="upload-preview upload-preview--video" id="id_video-preview"' in html
     assert "/static/js/media-preview.js" in html
