@@ -14,6 +14,7 @@ from jobs.models import Job
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
 from jobs.serving import file_response
+from workflows.services import get_active_workflow
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
@@ -25,14 +26,33 @@ STATUSES = {choice for choice, _ in Job.Status.choices}
     summary="Upload an image, a mask, a video or a sound (multipart `file`, `kind`)",
     description="`kind` is `image`, `mask`, `video` or `audio`. Video and sound are decoded whole "
     "(PyAV) and refused with 400/413 naming `file` when they are not what `kind` says, are cut "
-    "off, or are over the site's limits (MEDIA_UPLOAD_MAX_*); a workflow field's own limits are "
-    "checked when the job is submitted.",
+    "off, or are over the site's limits (MEDIA_UPLOAD_MAX_*). A workflow field's own limits "
+    "(max_seconds, max_frames…) are checked when the job is submitted, or here already when "
+    "`workflow` (its slug) and `field` (the field id) are given; `kind` then defaults to the field's type.",
 )
-def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
+def upload(
+    request,
+    file: File[UploadedFile],
+    kind: Form[str] = "",
+    workflow: Form[str] = "",
+    field: Form[str] = "",
+):
+    limits = None
+    if workflow or field:
+        spec_field = _upload_field(workflow, field)
+        if kind and kind.lower() != spec_field["type"]:
+            raise InvalidInput(
+                f"kind: field '{field}' takes a {spec_field['type']} upload, not {kind.lower()}.",
+                errors={"kind": f"must be '{spec_field['type']}' for this field"},
+            )
+        kind, limits = spec_field["type"], spec_field
+    kind = kind or "image"
     limit = settings.MEDIA_UPLOAD_MAX_BYTES if kind.lower() in ("video", "audio") else settings.UPLOAD_MAX_BYTES
     if file.size and file.size > limit:
         raise TooLarge(f"file: {file.size} bytes is more than the {limit} allowed.", errors={"file": "too large"})
-    record = files.store_upload(owner=request.user, data=file.read(), kind=kind, filename=file.name or "")
+    record = files.store_upload(
+        owner=request.user, data=file.read(), kind=kind, filename=file.name or "", limits=limits
+    )
     timed = record.kind in ("VIDEO", "AUDIO")
     return 201, {
         "id": str(record.pk),
@@ -148,6 +168,20 @@ def admin_list_jobs(request, page: Query[PageParams], status: str = "", workflow
 @admin_router.get("/stats", summary="Load, generation times and errors")
 def admin_stats(request):
     return stats.overview()
+
+
+def _upload_field(slug: str, field_id: str) -> dict:
+    """The file field an upload is meant for (both `workflow` and `field` are needed)."""
+    if not slug or not field_id:
+        missing = "workflow" if not slug else "field"
+        raise InvalidInput(f"{missing}: give both `workflow` and `field`, or neither.", errors={missing: "required"})
+    spec = get_active_workflow(slug).spec or {}
+    found = next((f for f in spec.get("inputs", []) if f.get("id") == field_id), None)
+    if found is None or found.get("type") not in ("image", "mask", "video", "audio"):
+        raise InvalidInput(
+            f"field: workflow '{slug}' has no file field '{field_id}'.", errors={"field": "not a file field"}
+        )
+    return found
 
 
 def _thumb_type(name: str) -> str:

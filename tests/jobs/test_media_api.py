@@ -85,6 +85,30 @@ def test_media_over_the_site_limits_is_413(alice_api, settings):
     assert JobFile.objects.count() == 0
 
 
+def test_an_upload_for_a_field_is_checked_against_its_limits_at_once(alice_api):
+    upload_example("video-convert")
+    long_clip = SimpleUploadedFile("long.mp4", samples.mp4(count=8, fps=0.1))  # 80 s, the field allows 60
+    form = {"file": long_clip, "workflow": "video-convert", "field": "video"}
+    response = alice_api.multipart("/api/uploads", form)
+    assert response.status_code == 413 and "at most 60 s allowed" in response.json()["errors"]["file"]
+    assert JobFile.objects.count() == 0
+    ok = {"file": SimpleUploadedFile("c.mp4", samples.mp4()), "workflow": "video-convert", "field": "video"}
+    body = alice_api.multipart("/api/uploads", ok).json()
+    assert body["kind"] == "VIDEO"  # the field's type
+    wrong = {"file": SimpleUploadedFile("c.mp4", samples.mp4()), "workflow": "video-convert", "field": "video"}
+    response = alice_api.multipart("/api/uploads", {**wrong, "kind": "audio"})
+    assert response.status_code == 400 and "kind" in response.json()["errors"]
+    for form, status, key in (
+        ({"workflow": "video-convert", "field": "fps"}, 400, "field"),
+        ({"workflow": "video-convert"}, 400, "field"),
+        ({"workflow": "nope", "field": "video"}, 404, None),
+    ):
+        response = alice_api.multipart("/api/uploads", {"file": SimpleUploadedFile("c.mp4", samples.mp4()), **form})
+        assert response.status_code == status, response.json()
+        if key:
+            assert key in response.json()["errors"]
+
+
 def _submit(api, slug, inputs):
     return api.post("/api/jobs", {"workflow": slug, "inputs": inputs})
 
