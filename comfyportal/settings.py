@@ -293,6 +293,15 @@ UPLOAD_DECODES_PER_USER = env_int("UPLOAD_DECODES_PER_USER", 2)
 UPLOAD_DECODE_QUEUE = env_int("UPLOAD_DECODE_QUEUE", 16)
 # An upload no job has used is deleted after this many hours (by the hourly clean-up); 0 = kept.
 UPLOAD_UNUSED_HOURS = env_int("UPLOAD_UNUSED_HOURS", 24)
+# Uploaded video and audio (checked again against each form field's own limits).
+MEDIA_UPLOAD_MAX_BYTES = env_int("MEDIA_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+MEDIA_UPLOAD_MAX_SECONDS = env_float("MEDIA_UPLOAD_MAX_SECONDS", 300.0)
+MEDIA_UPLOAD_MAX_PIXELS = env_int("MEDIA_UPLOAD_MAX_PIXELS", 3840 * 2160)
+MEDIA_UPLOAD_MAX_FRAMES = env_int("MEDIA_UPLOAD_MAX_FRAMES", 18_000)
+# Set to nginx's internal location (e.g. "/protected/") to hand file bodies to nginx with
+# X-Accel-Redirect after the owner check, instead of streaming them through Python
+# (docs/deploy.md). Empty: Django serves them itself, byte ranges included.
+FILES_X_ACCEL_REDIRECT = env_str("FILES_X_ACCEL_REDIRECT") or ""
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from django.conf import settings
-from django.http import FileResponse
 from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
@@ -15,8 +14,10 @@ from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
 from jobs import files, services, stats
 from jobs.models import Job, JobFile
-from jobs.presenters import for_presenting, present_job, present_jobs
+from jobs.presenters import file_url, for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
+from jobs.serving import file_response
+from workflows.services import get_active_workflow
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
@@ -25,16 +26,40 @@ UPLOAD_KINDS = [kind for kind in JobFile.Kind if kind != JobFile.Kind.RESULT]  #
 StatusFilter = Annotated[str, Query(pattern=list_of_pattern(sorted(STATUSES)), description="Comma-separated statuses")]
 
 
-@router.post("/uploads", response={201: UploadOut}, summary="Upload an image or a mask (multipart `file`, `kind`)")
+@router.post(
+    "/uploads",
+    response={201: UploadOut, 404: ErrorOut},
+    summary="Upload an image, a mask, a video or a sound (multipart `file`, `kind`)",
+    description="`kind` is `image`, `mask`, `video` or `audio`. Video and sound are decoded whole "
+    "(PyAV) and refused with 400/413 naming `file` when they are not what `kind` says, are cut "
+    "off, or are over the site's limits (MEDIA_UPLOAD_MAX_*). A workflow field's own limits "
+    "(max_seconds, max_frames…) are checked when the job is submitted, or here already when "
+    "`workflow` (its slug) and `field` (the field id) are given; `kind` then defaults to the field's type.",
+)
 def upload(
-    request, file: File[UploadedFile], kind: Annotated[str, Form(pattern=one_of_pattern(UPLOAD_KINDS))] = "image"
+    request,
+    file: File[UploadedFile],
+    kind: Annotated[str, Form(pattern=one_of_pattern(UPLOAD_KINDS))] = "",
+    workflow: Form[str] = "",
+    field: Form[str] = "",
 ):
-    if file.size and file.size > settings.UPLOAD_MAX_BYTES:
-        raise TooLarge(
-            f"file: {file.size} bytes is more than the {settings.UPLOAD_MAX_BYTES} allowed.",
-            errors={"file": "too large"},
-        )
-    record = files.store_upload(owner=request.user, data=file.read(), kind=kind, filename=file.name or "")
+    limits = None
+    if workflow or field:
+        spec_field = _upload_field(workflow, field)
+        if kind and kind.lower() != spec_field["type"]:
+            raise InvalidInput(
+                f"kind: field '{field}' takes a {spec_field['type']} upload, not {kind.lower()}.",
+                errors={"kind": f"must be '{spec_field['type']}' for this field"},
+            )
+        kind, limits = spec_field["type"], spec_field
+    kind = kind or "image"
+    limit = settings.MEDIA_UPLOAD_MAX_BYTES if kind.lower() in ("video", "audio") else settings.UPLOAD_MAX_BYTES
+    if file.size and file.size > limit:
+        raise TooLarge(f"file: {file.size} bytes is more than the {limit} allowed.", errors={"file": "too large"})
+    record = files.store_upload(
+        owner=request.user, data=file.read(), kind=kind, filename=file.name or "", limits=limits
+    )
+    timed = record.kind in ("VIDEO", "AUDIO")
     return 201, {
         "id": str(record.pk),
         "kind": record.kind,
@@ -42,6 +67,10 @@ def upload(
         "height": record.height,
         "content_type": record.content_type,
         "size": record.size,
+        "duration": record.duration if timed else None,
+        "frame_count": record.frame_count if record.kind == "VIDEO" else None,
+        "sample_rate": (record.sample_rate or None) if timed else None,
+        "preview_url": file_url(record, thumb=True) if record.thumbnail else "",
     }
 
 
@@ -98,18 +127,29 @@ def delete_job(request, job_id: str):
 
 
 @router.get(
-    "/files/{file_id}", auth=[JWTAuth(), SessionAuth()], summary="A file's bytes (`?variant=thumb` for the thumbnail)"
+    "/files/{file_id}",
+    auth=[JWTAuth(), SessionAuth()],
+    summary="A file's bytes (`?variant=thumb` for its preview)",
+    description="Answers `Range: bytes=…` with 206 and `Content-Range` (416 for a range past the end), "
+    "so that video and audio players can seek. The preview of a video is its poster frame, of a "
+    "sound its waveform (WebP).",
 )
 def get_file(request, file_id: str, variant: str = ""):
     record = services.get_file_for_user(request.user, file_id)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
-    response = FileResponse(field.open("rb"), content_type=content_type)
     name = record.original_name or f"{record.pk}{_ext(field.name)}"
-    response["Content-Disposition"] = f'inline; filename="{_ascii(name)}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return file_response(
+        request,
+        field,
+        content_type=content_type,
+        etag=record.sha256[:32] + ("-p" if field is not record.file else ""),
+        headers={
+            "Content-Disposition": f'inline; filename="{_ascii(name)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @router.delete("/files/{file_id}", response={204: None, 409: ErrorOut}, auth=[JWTAuth(), SessionAuth()])
@@ -134,6 +174,20 @@ def admin_list_jobs(request, page: Query[PageParams], status: StatusFilter = "",
 @admin_router.get("/stats", summary="Load, generation times and errors")
 def admin_stats(request):
     return stats.overview()
+
+
+def _upload_field(slug: str, field_id: str) -> dict:
+    """The file field an upload is meant for (both `workflow` and `field` are needed)."""
+    if not slug or not field_id:
+        missing = "workflow" if not slug else "field"
+        raise InvalidInput(f"{missing}: give both `workflow` and `field`, or neither.", errors={missing: "required"})
+    spec = get_active_workflow(slug).spec or {}
+    found = next((f for f in spec.get("inputs", []) if f.get("id") == field_id), None)
+    if found is None or found.get("type") not in ("image", "mask", "video", "audio"):
+        raise InvalidInput(
+            f"field: workflow '{slug}' has no file field '{field_id}'.", errors={"field": "not a file field"}
+        )
+    return found
 
 
 def _thumb_type(name: str) -> str:

@@ -1,34 +1,48 @@
-"""Storing files: user uploads (normalized on the way in, off the request threads) and result
-images from nodes."""
+"""Storing files: user uploads (checked on the way in, decoded off the request threads) and
+result files from nodes."""
 
 from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 
 from core.errors import InvalidInput, TooLarge
-from jobs import decoding, imaging, storage
+from jobs import decoding, imaging, media, storage
 from jobs.models import JobFile
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
 
 
-def store_upload(*, owner, data: bytes, kind: str, filename: str = "") -> JobFile:
-    """Check and store an uploaded image or mask. Raises TooLarge (413: too many bytes, or more
-    than the owner's storage quota), InvalidInput (400) or TooManyRequests (429: too many
-    uploads being decoded, see jobs/decoding.py).
+UPLOAD_KINDS = ("image", "mask", "video", "audio")
+# Animations that play here but that ComfyUI's LoadVideo (FFmpeg) cannot read.
+UNLOADABLE_VIDEO = {
+    "image/webp": "An animated WebP cannot be read by ComfyUI's LoadVideo; upload an MP4, WebM, MOV, GIF or APNG."
+}
+
+
+def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: dict | None = None) -> JobFile:
+    """Check and store an uploaded image, mask, video or sound. Raises TooLarge (413: too many
+    bytes, or more than the owner's storage quota), InvalidInput (400), naming the field
+    ``file``, or TooManyRequests (429: too many uploads being decoded, see jobs/decoding.py);
+    nothing is kept then.
 
     Images are stored normalized (EXIF orientation applied, RGB/RGBA PNG). Masks are stored
-    as sent: they are normalized against their image's size at run time.
+    as sent: they are normalized against their image's size at run time. Video and sound are
+    stored as sent, once decoded whole (``jobs.media``); ``limits`` are a form field's own
+    (max_bytes, max_seconds, max_pixels, max_frames), within the site's.
     """
     kind = kind.upper()
+    if kind in (JobFile.Kind.VIDEO, JobFile.Kind.AUDIO):
+        return _store_media_upload(owner=owner, data=data, kind=kind, filename=filename, limits=limits or {})
     if kind not in (JobFile.Kind.IMAGE, JobFile.Kind.MASK):
-        raise InvalidInput("kind: must be 'image' or 'mask'.", errors={"kind": "must be 'image' or 'mask'"})
+        choices = ", ".join(repr(k) for k in UPLOAD_KINDS)
+        raise InvalidInput(f"kind: must be one of {choices}.", errors={"kind": f"must be one of {choices}"})
     # What would be refused anyway is refused at once, from the header alone, on this thread.
     _checked(imaging.check_header, data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
     storage.check_room_for_upload(owner, len(data))
@@ -81,32 +95,107 @@ def _checked(work, *args, **kwargs):
         raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
 
 
-def store_result(*, job, data: bytes, source_ref: str) -> JobFile | None:
-    """Store one output image of a job once (a second collection of the same file is a no-op).
+def media_limits(field: dict | None = None) -> media.Limits:
+    """The site's limits on uploaded video and sound, narrowed by a spec field's own."""
 
-    "Once" is the database's unique constraint, not a query first: a second collection is rare
-    (recovery after a crash), a query per result is not."""
-    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
+    def lower(site, own):
+        return site if own is None else min(site, own)
+
+    field = field or {}
+    return media.Limits(
+        max_bytes=lower(settings.MEDIA_UPLOAD_MAX_BYTES, field.get("max_bytes")),
+        max_seconds=lower(settings.MEDIA_UPLOAD_MAX_SECONDS, field.get("max_seconds")),
+        max_pixels=lower(settings.MEDIA_UPLOAD_MAX_PIXELS, field.get("max_pixels")),
+        max_frames=lower(settings.MEDIA_UPLOAD_MAX_FRAMES, field.get("max_frames")),
+    )
+
+
+def _store_media_upload(*, owner, data: bytes, kind: str, filename: str, limits: dict) -> JobFile:
+    storage.check_room_for_upload(owner, len(data))
+    info = decoding.run(owner.pk, _probed, data, kind.lower(), media_limits(limits))
+    if kind == JobFile.Kind.VIDEO and info.content_type in UNLOADABLE_VIDEO:
+        message = UNLOADABLE_VIDEO[info.content_type]
+        raise InvalidInput(f"file: {message}", errors={"file": message})
+    record = JobFile(
+        owner=owner, kind=kind, original_name=_safe_name(filename), sha256=hashlib.sha256(data).hexdigest()
+    )
+    _describe(record, info, size=len(data))
+    record.file.save(f"upload{_ext(info.content_type)}", ContentFile(data), save=False)
+    record.thumbnail.save("preview.webp", ContentFile(info.preview), save=False)
+    record.save()
+    return record
+
+
+def _probed(data: bytes, expect: str, limits: media.Limits) -> media.MediaInfo:
+    """The decoding work for video and sound (seconds for a long clip): in a decoding thread."""
     try:
-        info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
-        content_type, width, height = info.content_type, info.width, info.height
-    except imaging.ImageRejected:  # not an image we can preview: keep the bytes all the same
-        thumb, thumb_type, content_type, width, height = b"", "", "application/octet-stream", 0, 0
+        return media.probe(data, expect=expect, limits=limits)
+    except media.MediaRejected as exc:
+        error_class = TooLarge if exc.status == 413 else InvalidInput
+        raise error_class(f"file: {exc.message}", errors={"file": exc.message}) from exc
+
+
+def _describe(record: JobFile, info: media.MediaInfo, *, size: int) -> None:
+    record.media = info.kind
+    record.content_type = info.content_type
+    record.width, record.height, record.size = info.width, info.height, size
+    record.duration, record.frame_count = info.duration, info.frames if info.kind == "video" else 0
+    record.frame_rate, record.sample_rate = info.frame_rate, info.sample_rate
+
+
+@dataclass
+class ResultFacts:
+    """What a result file holds (JobFile field values) and its preview, read from its bytes."""
+
+    fields: dict = dataclass_field(default_factory=dict)
+    preview: bytes = b""
+    preview_type: str = ""
+
+
+def describe_result(data: bytes) -> ResultFacts:
+    """Decode a result to learn what it is: a still picture gets a thumbnail, a video or an
+    animation a poster frame, a sound a waveform. CPU work and no database: the runner calls it
+    in a worker thread, off its event loop and its database thread."""
+    info = None
+    if media.sniff(data) is not None:
+        try:
+            info = media.probe(data)
+        except media.MediaRejected:
+            info = None
+    if info is not None and info.kind != "image":
+        record = JobFile()
+        _describe(record, info, size=len(data))
+        names = ("media", "content_type", "width", "height", "duration", "frame_count", "frame_rate", "sample_rate")
+        return ResultFacts({name: getattr(record, name) for name in names}, info.preview, "image/webp")
+    try:
+        picture, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
+    except imaging.ImageRejected:  # nothing we can show: keep the bytes all the same
+        return ResultFacts({"content_type": "application/octet-stream"})
+    fields = {"content_type": picture.content_type, "width": picture.width, "height": picture.height}
+    return ResultFacts(fields, thumb, thumb_type)
+
+
+def store_result(*, job, data: bytes, source_ref: str, facts: ResultFacts | None = None) -> JobFile | None:
+    """Store one output file of a job once (a second collection of the same file is a no-op).
+
+    ``facts`` is ``describe_result(data)`` when the caller has it already. "Once" is the
+    database's unique constraint, not a query first: a second collection is rare (recovery after
+    a crash), a query per result is not."""
+    source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
+    facts = facts if facts is not None else describe_result(data)
     record = JobFile(
         owner_id=job.user_id,
         job=job,
         kind=JobFile.Kind.RESULT,
         source_ref=source_ref,
         original_name=_safe_name(source_ref.rsplit("/", 1)[-1]),
-        content_type=content_type,
-        width=width,
-        height=height,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        **facts.fields,
     )
-    record.file.save(f"result{_ext(content_type)}", ContentFile(data), save=False)
-    if thumb:
-        record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    record.file.save(f"result{_ext(record.content_type)}", ContentFile(data), save=False)
+    if facts.preview:
+        record.thumbnail.save(f"thumb{_ext(facts.preview_type)}", ContentFile(facts.preview), save=False)
     try:
         # A savepoint only inside a transaction (a failed INSERT would spoil it); alone, the
         # INSERT is its own transaction and a BEGIN/COMMIT round trip would buy nothing.
@@ -135,6 +224,11 @@ def read_bytes(record: JobFile) -> bytes:
         return f.read()
 
 
+def extension(content_type: str) -> str:
+    """The file name extension for a content type we store (".bin" for others)."""
+    return _ext(content_type)
+
+
 def _ext(content_type: str) -> str:
     return {
         "image/png": ".png",
@@ -142,6 +236,16 @@ def _ext(content_type: str) -> str:
         "image/webp": ".webp",
         "image/gif": ".gif",
         "image/bmp": ".bmp",
+        "video/mp4": ".mp4",
+        "video/webm": ".webm",
+        "video/quicktime": ".mov",
+        "video/x-matroska": ".mkv",
+        "audio/flac": ".flac",
+        "audio/wav": ".wav",
+        "audio/mpeg": ".mp3",
+        "audio/ogg": ".ogg",
+        "audio/mp4": ".m4a",
+        "audio/webm": ".webm",
     }.get(content_type, ".bin")
 
 
@@ -162,6 +266,11 @@ def store_copy(record: JobFile, *, owner) -> JobFile:
         width=record.width,
         height=record.height,
         size=record.size,
+        media=record.media,
+        duration=record.duration,
+        frame_count=record.frame_count,
+        frame_rate=record.frame_rate,
+        sample_rate=record.sample_rate,
         sha256=record.sha256,
     )
     copy.file.save(f"copy{_ext(record.content_type)}", ContentFile(read_bytes(record)), save=False)

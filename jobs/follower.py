@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import steps, transfer
+from jobs import files, steps, transfer
 from jobs.models import Job
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
@@ -165,7 +165,10 @@ class JobFollower:
     async def _collect(self, client: ComfyClient, entry: dict) -> None:
         results = []
         for image in transfer.wanted_outputs(self.job.workflow.spec, entry):
-            results.append(await transfer.download_output(client, image))
+            data, ref = await transfer.download_output(client, image)
+            # Decoding a video or a sound takes a while: in a worker thread, so that neither this
+            # event loop (the other jobs it follows) nor the runner's database thread waits.
+            results.append((data, ref, await asyncio.to_thread(files.describe_result, data)))
         missing = transfer.missing_outputs(self.job.workflow.spec, entry)
         if missing:  # what was made is kept, as partial results of a failed job
             message = transfer.missing_outputs_error(self.job.workflow.graph, missing)
@@ -186,7 +189,7 @@ class JobFollower:
         if payload is not None:
             await runner.send_event(payload["user_id"], payload["job"])
 
-    async def _finish(self, status: str, message: str, *, results: list[tuple[bytes, str]] = ()) -> None:
+    async def _finish(self, status: str, message: str, *, results: list[tuple] = ()) -> None:
         job = self.job
         self.runner.forget(self.job_id)
         payload = await self.runner.db(

@@ -88,12 +88,20 @@ def _suffix(filename: str) -> str:
 
 
 class JobFile(models.Model):
-    """An uploaded input (image or mask) or a result image. Served only through auth-checked views."""
+    """An uploaded input (image, mask, video or sound) or a result file. Served only through
+    auth-checked views. ``kind`` is its role; ``media`` what it holds, read from its bytes."""
 
     class Kind(models.TextChoices):
         IMAGE = "IMAGE", _("Image")
         MASK = "MASK", _("Mask")
         RESULT = "RESULT", _("Result")
+        VIDEO = "VIDEO", _("Video")
+        AUDIO = "AUDIO", _("Audio")
+
+    class Media(models.TextChoices):
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")  # animations (animated WebP/PNG/GIF) too
+        AUDIO = "audio", _("Audio")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="files")
@@ -106,6 +114,12 @@ class JobFile(models.Model):
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     size = models.PositiveBigIntegerField(default=0)
+    media = models.CharField(max_length=5, choices=Media.choices, default=Media.IMAGE)
+    # For video and audio, as decoded (PyAV): seconds, frames, frames per second, samples per second.
+    duration = models.FloatField(null=True, blank=True)
+    frame_count = models.PositiveIntegerField(default=0)
+    frame_rate = models.FloatField(null=True, blank=True)
+    sample_rate = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
     # For results: where the node stored it, so a re-collection never stores a file twice.
     source_ref = models.CharField(max_length=500, blank=True)

@@ -18,14 +18,24 @@ def file_url(record: JobFile, *, thumb: bool = False) -> str:
 
 
 def present_file(record: JobFile) -> dict:
+    """One file: what it is (``kind`` image, video or audio, read from its bytes), where to get
+    it, and its preview (an image's thumbnail, a video's poster frame, a sound's waveform)."""
+    preview = file_url(record, thumb=True) if record.thumbnail else ""
+    timed = record.media in (JobFile.Media.VIDEO, JobFile.Media.AUDIO)
     return {
         "id": str(record.id),
+        "kind": record.media,
         "url": file_url(record),
-        "thumbnail_url": file_url(record, thumb=True) if record.thumbnail else file_url(record),
+        "thumbnail_url": preview or (file_url(record) if record.media == JobFile.Media.IMAGE else ""),
+        "preview_url": preview,
         "width": record.width,
         "height": record.height,
         "content_type": record.content_type,
         "size": record.size,
+        "duration": record.duration if timed else None,
+        "frame_count": record.frame_count if record.media == JobFile.Media.VIDEO else None,
+        "frame_rate": record.frame_rate if record.media == JobFile.Media.VIDEO else None,
+        "sample_rate": record.sample_rate if timed and record.sample_rate else None,
     }
 
 

@@ -15,12 +15,20 @@ class JobIn(Schema):
 
 class FileOut(Schema):
     id: str
-    url: str
-    thumbnail_url: str
+    kind: Literal["image", "video", "audio"] = Field(
+        description="What the file holds, read from its bytes: image (a still), video (animations too) or audio."
+    )
+    url: str = Field(description="The file; answers byte ranges (206) so players can seek.")
+    thumbnail_url: str = Field(description="A small picture of it (for audio, the waveform); empty if none.")
+    preview_url: str = Field(description="The poster frame of a video, the waveform of a sound, an image's thumbnail.")
     width: int
     height: int
     content_type: str
     size: int
+    duration: float | None = Field(default=None, description="Seconds, for video and audio.")
+    frame_count: int | None = Field(default=None, description="Frames, for video.")
+    frame_rate: float | None = Field(default=None, description="Frames per second, for video.")
+    sample_rate: int | None = Field(default=None, description="Samples per second, for audio (and video with sound).")
 
 
 class JobOut(Schema):
@@ -55,3 +63,7 @@ class UploadOut(Schema):
     height: int
     content_type: str
     size: int
+    duration: float | None = None
+    frame_count: int | None = None
+    sample_rate: int | None = None
+    preview_url: str = ""

@@ -17,7 +17,12 @@ from workflows.spec import file_fields
 
 S = Job.Status
 # A result of an earlier job may feed an image field (img2img on your own output).
-ALLOWED_KINDS = {"image": {JobFile.Kind.IMAGE, JobFile.Kind.RESULT}, "mask": {JobFile.Kind.MASK}}
+ALLOWED_KINDS = {
+    "image": {JobFile.Kind.IMAGE, JobFile.Kind.RESULT},
+    "mask": {JobFile.Kind.MASK},
+    "video": {JobFile.Kind.VIDEO, JobFile.Kind.RESULT},
+    "audio": {JobFile.Kind.AUDIO, JobFile.Kind.RESULT},
+}
 
 
 def get_job_for_user(user, job_id) -> Job:
@@ -57,13 +62,30 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
             errors[field_id] = "upload not found: upload the file first with POST /api/uploads"
         elif record.kind not in ALLOWED_KINDS[field_type]:
             errors[field_id] = f"must be an upload of kind '{field_type}', not '{record.kind.lower()}'"
+        elif record.kind == JobFile.Kind.RESULT and record.media != (field_type if field_type != "mask" else "image"):
+            errors[field_id] = f"must be {field_type}; that result is {record.media}"
         else:
             field = next(f for f in spec["inputs"] if f["id"] == field_id)
-            max_pixels = field.get("max_pixels")
-            if max_pixels and record.width * record.height > max_pixels:
-                errors[field_id] = f"image has {record.width}×{record.height} pixels; at most {max_pixels} allowed"
+            problem = upload_limit_problem(field, record)
+            if problem:
+                errors[field_id] = problem
     if errors:
         raise InvalidInput(field_errors_detail(errors), errors=errors)
+
+
+def upload_limit_problem(field: dict, record: JobFile) -> str:
+    """Why an upload is over one of its spec field's limits ("" when it is within them)."""
+    max_pixels = field.get("max_pixels")
+    if max_pixels and record.width * record.height > max_pixels:
+        what = "image has" if field.get("type") in ("image", "mask") else "video frames are"
+        return f"{what} {record.width}×{record.height} pixels; at most {max_pixels} allowed"
+    if field.get("max_bytes") and record.size > field["max_bytes"]:
+        return f"file is {record.size} bytes; at most {field['max_bytes']} allowed"
+    if field.get("max_seconds") and (record.duration or 0) > field["max_seconds"] + 0.01:
+        return f"lasts {record.duration:.1f} s; at most {field['max_seconds']:g} s allowed"
+    if field.get("max_frames") and record.frame_count > field["max_frames"]:
+        return f"has {record.frame_count} frames; at most {field['max_frames']} allowed"
+    return ""
 
 
 def check_quotas(user) -> None:

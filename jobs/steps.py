@@ -106,16 +106,20 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
 
 
 def finish_and_present(
-    job: Job, *, status: str, message: str, results: list[tuple[bytes, str]] = (), submitted_at=None
+    job: Job, *, status: str, message: str, results: list[tuple] = (), submitted_at=None
 ) -> dict | None:
-    """Store a job's results (bytes, source ref), end it, and return the event to publish.
+    """Store a job's results (bytes, source ref[, facts]), end it, and return the event to publish.
 
     One database step for the runner: the end of a job is a single hop off its event loop.
     `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
     node accepted the prompt, is written with the ending (the progress batch that also
     carries it skips jobs that have ended).
     """
-    stored = [record for data, ref in results if (record := files.store_result(job=job, data=data, source_ref=ref))]
+    stored = [
+        record
+        for data, ref, *facts in results  # (bytes, ref) or (bytes, ref, files.describe_result(bytes))
+        if (record := files.store_result(job=job, data=data, source_ref=ref, facts=facts[0] if facts else None))
+    ]
     ending = {"finished_at": timezone.now()}
     if submitted_at is not None:
         ending["submitted_at"] = submitted_at

@@ -1,4 +1,5 @@
-"""What a job sends to its node and brings back: input images and masks up, output images down.
+"""What a job sends to its node and brings back: input files (images, masks, video, sound) up,
+output files down.
 
 Async functions that take the node's client; no database (the follower reads the inputs and
 stores the results through `jobs.steps`).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from jobs import imaging
+from jobs import files, imaging
 from jobs.models import Job, JobFile
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.follow import output_images
@@ -27,6 +28,11 @@ async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[
             record, data = records[field_id]
             image_uploads[field_id] = await client.upload_image(data, f"cp_{record.pk}.png", overwrite=True)
             uploaded[field_id] = image_uploads[field_id].ref
+        elif field.get("type") in ("video", "audio") and field_id in records:
+            record, data = records[field_id]
+            name = f"cp_{record.pk}{files.extension(record.content_type)}"
+            sent = await client.upload_image(data, name, overwrite=True, content_type=record.content_type)
+            uploaded[field_id] = sent.ref
     for field_id, field in fields.items():
         if field.get("type") != "mask" or field_id not in records:
             continue
@@ -66,7 +72,8 @@ def prepare_mask(data: bytes, field: dict, *, size: tuple[int, int], alpha_mode:
 
 
 def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
-    """The images of a history entry that the spec names as outputs (all saved ones if none)."""
+    """The files of a history entry (pictures, video, sound) that the spec names as outputs
+    (all saved ones if none)."""
     images = output_images(entry)
     nodes = {str(o["node"]) for o in spec.get("outputs", []) if o.get("node") is not None}
     if nodes:
@@ -75,7 +82,7 @@ def wanted_outputs(spec: dict, entry: dict) -> list[dict]:
 
 
 def missing_outputs(spec: dict, entry: dict) -> list[str]:
-    """The spec's required output nodes that produced no image in a finished prompt's history entry.
+    """The spec's required output nodes that produced no file in a finished prompt's history entry.
 
     ComfyUI runs a prompt whose other outputs failed validation and calls it a success; only
     this check tells that the job did not give what its workflow promises."""
@@ -102,7 +109,7 @@ def missing_outputs_error(graph: dict, node_ids: list[str]) -> str:
 
 
 async def download_output(client: ComfyClient, image: dict) -> tuple[bytes, str]:
-    """One output image of a history entry: its bytes and where it came from on the node."""
+    """One output file of a history entry: its bytes and where it came from on the node."""
     kind, subfolder = image.get("type", "output"), image.get("subfolder", "")
     data = await client.view(image["filename"], subfolder=subfolder, type=kind)
     return data, f"{kind}/{subfolder}/{image['filename']}"

@@ -20,6 +20,7 @@ from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_file, present_job, present_jobs
 from workflows.services import get_active_workflow
+from workflows.spec import FILE_FIELD_TYPES
 from workflows.ui_schema import ui_schema
 from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
@@ -132,6 +133,12 @@ def gallery(request: HttpRequest) -> HttpResponse:
     selected = request.GET.get("workflow", "")
     if selected:
         results = results.filter(job__workflow__slug=selected)
+    kinds = JobFile.Media.choices
+    selected_kind = request.GET.get("kind", "")
+    if selected_kind not in dict(kinds):
+        selected_kind = ""
+    if selected_kind:
+        results = results.filter(media=selected_kind)
     page = Paginator(results.order_by("-created_at"), FILES_PER_PAGE).get_page(request.GET.get("page"))
     items = [
         {
@@ -143,7 +150,14 @@ def gallery(request: HttpRequest) -> HttpResponse:
         }
         for record in page.object_list
     ]
-    context = {"page": page, "items": items, "workflows": workflows, "selected": selected}
+    context = {
+        "page": page,
+        "items": items,
+        "workflows": workflows,
+        "selected": selected,
+        "kinds": kinds,
+        "selected_kind": selected_kind,
+    }
     return _render(request, "jobs/gallery.html", context)
 
 
@@ -178,9 +192,13 @@ def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, di
             upload = request.FILES.get(fid)
             kept = post.get(fid + KEEP_SUFFIX, "").strip()
             if upload is not None and upload.size:
-                try:
+                try:  # a video or sound is checked against this field's own limits too
                     record = store_upload(
-                        owner=request.user, data=upload.read(), kind=FILE_WIDGETS[widget], filename=upload.name
+                        owner=request.user,
+                        data=upload.read(),
+                        kind=FILE_WIDGETS[widget],
+                        filename=upload.name,
+                        limits=field,
                     )
                 except (TooLarge, InvalidInput, TooManyRequests) as exc:
                     errors[fid] = (exc.errors or {}).get("file") or exc.detail
@@ -242,7 +260,8 @@ def _next_url(request: HttpRequest, *, default: str, avoid: str = "") -> str:
 
 
 def _shown_inputs(job: Job) -> list[dict]:
-    """The job's inputs in spec order, with labels; image and mask ids become thumbnails."""
+    """The job's inputs in spec order, with labels; image and mask ids become thumbnails, video
+    and sound ids players."""
     fields = {f.get("id"): f for f in (job.workflow.spec or {}).get("inputs", [])}
     shown = []
     for field_id, value in job.inputs.items():
@@ -254,7 +273,9 @@ def _shown_inputs(job: Job) -> list[dict]:
                 "label": field.get("label") or field_id,
                 "type": kind,
                 "value": value,
-                "file_url": f"/api/files/{value}?variant=thumb" if kind in ("image", "mask") and value else "",
+                "file_url": f"/api/files/{value}?variant=thumb" if kind in FILE_FIELD_TYPES and value else "",
+                # video and sound inputs play on the page (the preview is the poster)
+                "media_url": f"/api/files/{value}" if kind in ("video", "audio") and value else "",
             }
         )
     return shown

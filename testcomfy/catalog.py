@@ -9,6 +9,7 @@ folders at request time, as the real server does.
 from __future__ import annotations
 
 import copy
+import mimetypes
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -148,25 +149,47 @@ DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
         "sd_xl_refiner_1.0.safetensors",
         "flux1-dev-fp8.safetensors",
         "sd15_unclip.safetensors",
+        "ltx-video-2b-v0.9.5.safetensors",
+        "stable-audio-open-1.0.safetensors",
     ),
     "loras": ("example_lora.safetensors", "detail_tweaker.safetensors"),
-    "vae": ("ae.safetensors", "sdxl_vae.safetensors", "vae-ft-mse-840000-ema-pruned.safetensors"),
+    "vae": (
+        "ae.safetensors",
+        "sdxl_vae.safetensors",
+        "vae-ft-mse-840000-ema-pruned.safetensors",
+        "wan_2.1_vae.safetensors",
+    ),
     "controlnet": (
         "control_v11p_sd15_canny.pth",
         "control_v11f1p_sd15_depth.pth",
         "controlnet-canny-sdxl-1.0.safetensors",
     ),
     "upscale_models": ("RealESRGAN_x4plus.pth", "4x-UltraSharp.pth", "RealESRGAN_x2plus.pth"),
-    "diffusion_models": ("flux1-dev.safetensors", "flux1-schnell.safetensors"),
+    "diffusion_models": (
+        "flux1-dev.safetensors",
+        "flux1-schnell.safetensors",
+        "wan2.1_i2v_480p_14B_fp8_e4m3fn.safetensors",
+    ),
     "text_encoders": (
         "clip_l.safetensors",
         "t5xxl_fp16.safetensors",
         "t5xxl_fp8_e4m3fn.safetensors",
         "clip_g.safetensors",
+        "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+        "t5-base.safetensors",
     ),
     "clip_vision": ("clip_vision_g.safetensors", "clip_vision_h.safetensors"),
     "style_models": ("flux1-redux-dev.safetensors",),
 }
+
+
+def _media_type(name: str) -> str:
+    """The first part of a file's guessed content type ("audio", "video", "image"…), as
+    folder_paths.filter_files_content_types does."""
+    guessed = mimetypes.guess_type(name)[0] or ""
+    return guessed.split("/", 1)[0]
+
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
@@ -242,6 +265,10 @@ class Catalog:
         out: dict[tuple[str, str], list[str]] = {}
         if class_type in ("LoadImage", "LoadImageMask"):
             out[("required", "image")] = [f for f in self._input_files() if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if class_type == "LoadAudio":  # ComfyUI lists input files whose type is audio or video
+            out[("required", "audio")] = [f for f in self._input_files() if _media_type(f) in ("audio", "video")]
+        if class_type == "LoadVideo":
+            out[("required", "file")] = [f for f in self._input_files() if _media_type(f) == "video"]
         for (cls, name), folder in MODEL_INPUTS.items():
             if cls == class_type:
                 info = stock_catalog()[cls]

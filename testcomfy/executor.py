@@ -172,6 +172,9 @@ class Executor:
     def _is_changed(self, class_type: str, inputs: dict[str, Any]) -> Any:
         if class_type in ("LoadImage", "LoadImageMask", "LoadImageOutput") and isinstance(inputs.get("image"), str):
             return self.folders.file_hash(inputs["image"])
+        name = {"LoadAudio": "audio", "LoadVideo": "file"}.get(class_type)
+        if name and isinstance(inputs.get(name), str):
+            return self.folders.file_hash(inputs[name])
         return None
 
     def _preview_suffix(self, node_id: str) -> str:

@@ -230,7 +230,11 @@ def test_nginx_config_matches_the_layout():
     assert static.rstrip("/") == f"{web_env['VAR_DIR']}/static"  # STATIC_ROOT = VAR_DIR/static
     assert str(settings.STATIC_ROOT) == str(Path(settings.VAR_DIR) / "static")
     assert "static:/var/lib/comfyportal/static:ro" in compose()["services"]["nginx"]["volumes"]
-    assert "/media" not in conf_no_comments, "media is served only through auth-checked views"
+    # Media is served only through auth-checked views: nginx may hold it only in an `internal`
+    # location, which the app reaches with X-Accel-Redirect after its owner check.
+    media_locations = [b for b in re.findall(r"location [^{]+\{([^}]*)\}", conf_no_comments) if "/media" in b]
+    assert conf_no_comments.count("/media") == len(media_locations) == 1
+    assert all("internal;" in body for body in media_locations)
 
     proxied = re.findall(r"location ([^{]+)\{([^}]*proxy_pass[^}]*)\}", conf_no_comments)
     assert len(proxied) == 3, "/ws/, /metrics and /"

@@ -69,6 +69,10 @@ def input_kind(class_type: str, info: dict[str, Any], name: str) -> InputKind | 
         keys = [o.get("key") for o in options.get("options") or [] if isinstance(o, dict)]
         return InputKind(section, "COMBO", options, keys, False)
     choices = combo_options(kind, options)
+    if kind == "COMFY_DYNAMICCOMBO_V3":
+        # In a prompt such an input takes the key of one option (SaveVideo "format": "auto").
+        keys = [o.get("key") for o in options.get("options", []) if isinstance(o, dict)]
+        return InputKind(section, "COMBO", options, keys, False)
     if choices is not None:
         free = not choices or (class_type, name) in FILE_COMBOS or any(options.get(key) for key in _UPLOAD_KEYS)
         return InputKind(section, "COMBO", options, list(choices), free)
@@ -166,3 +170,36 @@ def literal_problem(spec: InputKind, value: Any) -> str | None:
             return f"{value!r} is not one of: {short_list(spec.choices or [])}"
         return None
     return None  # a link type holding a literal: ComfyUI would report it; checked by the caller
+
+
+# What the stock output nodes give. Animations count as video: they play, they are not stills.
+OUTPUT_NODE_KINDS = {
+    "SaveImage": "image",
+    "PreviewImage": "image",
+    "SaveVideo": "video",
+    "SaveWEBM": "video",
+    "SaveAnimatedWEBP": "video",
+    "SaveAnimatedPNG": "video",
+    "SaveAudio": "audio",
+    "SaveAudioMP3": "audio",
+    "SaveAudioOpus": "audio",
+    "PreviewAudio": "audio",
+}
+
+
+def output_node_kind(class_type: str, info: dict[str, Any]) -> str | None:
+    """What an output node gives: "image", "video" or "audio"; None when it cannot be told.
+
+    Stock nodes are known by name; another output node by what it takes (an AUDIO input makes
+    sound, a VIDEO input video, an IMAGE input pictures)."""
+    if class_type in OUTPUT_NODE_KINDS:
+        return OUTPUT_NODE_KINDS[class_type]
+    takes = set()
+    for section in ("required", "optional"):
+        for spec in (info.get("input", {}).get(section) or {}).values():
+            if isinstance(spec, list | tuple) and spec and isinstance(spec[0], str):
+                takes.add(spec[0])
+    for link_type, kind in (("AUDIO", "audio"), ("VIDEO", "video"), ("IMAGE", "image")):
+        if link_type in takes:
+            return kind
+    return None

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from nodes.comfy.catalog import object_info
-from workflows.catalog_rules import Catalog, input_kind, is_link
+from workflows.catalog_rules import OUTPUT_NODE_KINDS, Catalog, input_kind, is_link, output_node_kind
 
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
 SEED_INPUTS = {"KSampler": "seed", "KSamplerAdvanced": "noise_seed", "RandomNoise": "noise_seed"}
@@ -70,20 +70,27 @@ def draft_spec(
     draft.samplers()
     draft.latent_size()
     draft.images()
+    draft.media()
     draft.loaders()
     draft.exposed(exposed or [])
-    outputs = [nid for nid in draft.order if _cls(graph, nid) in ("SaveImage", "PreviewImage")]
+    outputs = [nid for nid in draft.order if _cls(graph, nid) in OUTPUT_NODE_KINDS]
     if not outputs:
         outputs = [nid for nid in draft.order if (catalog.get(_cls(graph, nid) or "") or {}).get("output_node")]
+    kinds = {
+        nid: output_node_kind(_cls(graph, nid) or "", catalog.get(_cls(graph, nid) or "") or {}) for nid in outputs
+    }
+    uses_media = any(k in ("video", "audio") for k in kinds.values()) or any(
+        f["type"] in ("video", "audio") for f in draft.fields
+    )
     return {
-        "spec_version": "1.0",
+        "spec_version": "1.1" if uses_media else "1.0",
         "slug": slug,
         "name": name,
         "version": "1.0.0",
         "category": draft.category(),
         "description": "",
         "inputs": draft.fields,
-        "outputs": [{"node": nid, "type": "image"} for nid in outputs],
+        "outputs": [{"node": nid, "type": kinds[nid] or "image"} for nid in outputs],
     }
 
 
@@ -334,6 +341,33 @@ class _Draft:
                     "help": "Paint the area to change.",
                 },
                 [],
+            )
+
+    def media(self) -> None:
+        """LoadVideo → a video field, LoadAudio → an audio field (spec 1.1)."""
+        for nid in self.of_class("LoadVideo"):
+            self.add(
+                {
+                    "id": "video",
+                    "label": "Video",
+                    "type": "video",
+                    "required": True,
+                    "max_seconds": 60.0,
+                    "help": "The clip to start from (MP4, WebM, MOV).",
+                },
+                [(nid, "file")],
+            )
+        for nid in self.of_class("LoadAudio"):
+            self.add(
+                {
+                    "id": "audio",
+                    "label": "Sound",
+                    "type": "audio",
+                    "required": True,
+                    "max_seconds": 600.0,
+                    "help": "The recording to start from (WAV, FLAC, MP3, Ogg).",
+                },
+                [(nid, "audio")],
             )
 
     def mask_output_used(self, loader: str) -> bool:

@@ -142,7 +142,7 @@ def _clean(fld: Any, raw: Any, rng: random.Random | None) -> Any:
         if value not in fld.choices:
             raise _Bad("must be one of: " + ", ".join(fld.choices))
         return value
-    if kind in ("image", "mask"):
+    if kind in ("image", "mask", "video", "audio"):
         if not isinstance(raw, str):
             raise _Bad("must be an upload id")
         return raw.strip()
@@ -250,6 +250,10 @@ def build_prompt(
                 value = uploaded_names[fld.id]
             else:
                 raise PromptBuildError(f"image field {fld.id!r} has no uploaded file name")
+        elif fld.type in ("video", "audio"):  # LoadVideo.file / LoadAudio.audio name the uploaded file
+            if not uploaded_names.get(fld.id):
+                raise PromptBuildError(f"{fld.type} field {fld.id!r} has no uploaded file name")
+            value = uploaded_names[fld.id]
         elif fld.type == "mask":
             if fld.mode == "alpha":
                 if not uploaded_names.get(fld.id):

@@ -1,4 +1,4 @@
-"""Workflow Spec v1.0: the pydantic models that describe a workflow's form and bindings.
+"""Workflow Spec v1.1: the pydantic models that describe a workflow's form and bindings.
 
 An admin uploads an API-format ComfyUI graph together with a spec. The spec lists the fields a
 user fills in (``inputs``), which node inputs each field sets (``bind``) and which nodes produce
@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION = "1.1"
+# 1.1 added video and audio inputs and output types; a 1.0 spec is still valid as it was.
+SPEC_VERSIONS = ("1.0", "1.1")
 SEED_MAX = 2**64 - 1  # KSampler.seed / KSamplerAdvanced.noise_seed accept 0 … 2**64-1
 
 # Strict so that JSON ``true`` is never taken for 1 and "12" is never taken for a number in a
@@ -217,27 +219,66 @@ class MaskField(_FieldBase):
         return self
 
 
+class _MediaLimits(_Model):
+    max_bytes: StrictInt | None = Field(default=None, ge=1, description="Largest file size in bytes.")
+    max_seconds: StrictFloat | None = Field(default=None, gt=0, description="Longest duration in seconds.")
+
+
+class VideoField(_FieldBase, _MediaLimits):
+    """An uploaded video clip (MP4, WebM, MOV, MKV, animated GIF/PNG), bound to ``LoadVideo.file``.
+
+    Limits are checked against what the file really holds (read with PyAV), not its name.
+    """
+
+    type: Literal["video"]
+    required: bool = True
+    max_pixels: StrictInt | None = Field(default=None, ge=1, description="Largest frame width × height.")
+    max_frames: StrictInt | None = Field(default=None, ge=1, description="Most frames.")
+
+
+class AudioField(_FieldBase, _MediaLimits):
+    """An uploaded sound (WAV, FLAC, MP3, Ogg/Opus, M4A), bound to ``LoadAudio.audio``."""
+
+    type: Literal["audio"]
+    required: bool = True
+
+
 InputField = Annotated[
-    TextField | IntField | FloatField | BoolField | ChoiceField | SeedField | ImageField | MaskField,
+    TextField
+    | IntField
+    | FloatField
+    | BoolField
+    | ChoiceField
+    | SeedField
+    | ImageField
+    | MaskField
+    | VideoField
+    | AudioField,
     Field(discriminator="type"),
 ]
-FIELD_TYPES = ("text", "int", "float", "bool", "choice", "seed", "image", "mask")
-FILE_FIELD_TYPES = ("image", "mask")
+FIELD_TYPES = ("text", "int", "float", "bool", "choice", "seed", "image", "mask", "video", "audio")
+FILE_FIELD_TYPES = ("image", "mask", "video", "audio")
+MEDIA_FIELD_TYPES = ("video", "audio")  # new in spec 1.1
+OUTPUT_TYPES = ("image", "video", "audio")
 
 
 def file_fields(spec: dict[str, Any]) -> dict[str, str]:
-    """The fields of a stored spec that take an uploaded file: {field id: "image" | "mask"}."""
+    """The fields of a stored spec that take an uploaded file: {field id: "image" | "mask" | "video" | "audio"}."""
     return {f["id"]: f["type"] for f in spec.get("inputs", []) if f.get("type") in FILE_FIELD_TYPES}
 
 
 class Output(_Model):
-    """A node whose images are collected as the job's results."""
+    """A node whose files are collected as the job's results, and what kind of file it gives."""
 
     node: str = Field(min_length=1)
-    type: Literal["image"] = "image"
+    type: Literal["image", "video", "audio"] = Field(
+        default="image",
+        description="What the node gives: still pictures (SaveImage), video or animations (SaveVideo, "
+        "SaveWEBM, SaveAnimatedWEBP, SaveAnimatedPNG) or sound (SaveAudio…). Video and audio need spec 1.1.",
+    )
     optional: StrictBool = Field(
         default=False,
-        description="The job may end DONE without an image from this node; "
+        description="The job may end DONE without a file from this node; "
         "by default a job whose outputs did not all produce one ends in ERROR.",
     )
 
@@ -245,7 +286,7 @@ class Output(_Model):
 class WorkflowSpec(_Model):
     """The whole spec. Validate with ``WorkflowSpec.model_validate(data)``."""
 
-    spec_version: Literal["1.0"]
+    spec_version: Literal["1.0", "1.1"]
     slug: str = Field(pattern=SLUG_PATTERN, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     version: str = Field(pattern=VERSION_PATTERN, description="Like 1.0.0 (semver).")
@@ -309,6 +350,13 @@ def spec_consistency_errors(spec: WorkflowSpec) -> list[tuple[str, str]]:
                 problems.append(
                     (f"inputs[{i}].required", f"a required mask needs a required image; {target.id!r} is optional")
                 )
+    if spec.spec_version == "1.0":  # video and audio came with 1.1: an old reader would not know them
+        for i, field in enumerate(spec.inputs):
+            if field.type in MEDIA_FIELD_TYPES:
+                problems.append((f"inputs[{i}].type", f'{field.type} fields need spec_version "1.1"'))
+        for i, out in enumerate(spec.outputs):
+            if out.type != "image":
+                problems.append((f"outputs[{i}].type", f'{out.type} outputs need spec_version "1.1"'))
     seen_outputs: set[str] = set()
     for i, out in enumerate(spec.outputs):
         if out.node in seen_outputs:
@@ -325,11 +373,11 @@ def parse_spec(spec: WorkflowSpec | dict[str, Any]) -> WorkflowSpec:
 
 
 def spec_json_schema() -> dict[str, Any]:
-    """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.0, generated from the models."""
+    """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.1, generated from the models."""
     schema = WorkflowSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "/api/workflow-spec/v1.json"
-    schema["title"] = "comfyportal Workflow Spec v1.0"
+    schema["title"] = "comfyportal Workflow Spec v1.1"
     return schema
 
 

@@ -12,19 +12,39 @@ from typing import Any
 from workflows.spec import WorkflowSpec, parse_spec
 
 # Keys copied from a field when the field has them set.
-_LIMIT_KEYS = ("min", "max", "step", "min_length", "max_length", "placeholder", "max_pixels", "max_side")
+_LIMIT_KEYS = (
+    "min",
+    "max",
+    "step",
+    "min_length",
+    "max_length",
+    "placeholder",
+    "max_pixels",
+    "max_side",
+    "max_bytes",
+    "max_seconds",
+    "max_frames",
+)
 _MASK_KEYS = ("mode", "invert", "grow", "soft_edges", "filter")
 
 
 def widget_for(field: Any) -> str:
     """Return the widget name for a field: textarea, text, number, slider, checkbox, select,
-    seed, image or mask."""
+    seed, image, mask, video or audio."""
     kind = field.type
     if kind == "text":
         return "textarea" if field.multiline else "text"
     if kind in ("int", "float"):
         return field.widget
-    return {"bool": "checkbox", "choice": "select", "seed": "seed", "image": "image", "mask": "mask"}[kind]
+    return {
+        "bool": "checkbox",
+        "choice": "select",
+        "seed": "seed",
+        "image": "image",
+        "mask": "mask",
+        "video": "video",
+        "audio": "audio",
+    }[kind]
 
 
 def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
@@ -71,5 +91,6 @@ def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
         "description": spec.description,
         "example_image": spec.example_image,
         "requires_mask": spec.requires_mask,
+        "takes_media": any(f.type in ("video", "audio") for f in spec.inputs),
         "fields": fields,
     }

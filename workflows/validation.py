@@ -24,6 +24,7 @@ from workflows.catalog_rules import (
     input_kind,
     input_names,
     is_link,
+    output_node_kind,
     short_list,
 )
 from workflows.graph_checks import FileName, Report, WorkflowError, check_graph_nodes, node_label
@@ -48,6 +49,16 @@ EXPORT_HINT = (
 # Which input of which node class each media field type may set.
 IMAGE_TARGETS = {("LoadImage", "image")}
 MASK_TARGETS = {("LoadImageMask", "image")}
+VIDEO_TARGETS = {("LoadVideo", "file")}
+AUDIO_TARGETS = {("LoadAudio", "audio")}
+FILE_TARGETS = {"image": IMAGE_TARGETS, "mask": MASK_TARGETS, "video": VIDEO_TARGETS, "audio": AUDIO_TARGETS}
+FILE_TARGET_NAMES = {
+    "image": "a LoadImage node's 'image' input",
+    "mask": "a LoadImageMask (file mode) node's 'image' input",
+    "video": "a LoadVideo node's 'file' input",
+    "audio": "a LoadAudio node's 'audio' input",
+}
+
 
 # Field type -> catalogue input kinds it may be bound to.
 BIND_KINDS = {
@@ -384,23 +395,26 @@ def _check_bind_type(fld: Any, class_type: str, name: str, kind: InputKind | Non
     """Check one bind's target against the field's type (and the catalogue's limits)."""
     target = (class_type, name)
     prefix = f"field {fld.id!r}"
-    if fld.type in ("image", "mask"):
-        allowed = IMAGE_TARGETS if fld.type == "image" else MASK_TARGETS
-        if target not in allowed:
-            wanted = "LoadImage" if fld.type == "image" else "LoadImageMask (file mode)"
+    if fld.type in FILE_TARGETS:
+        if target not in FILE_TARGETS[fld.type]:
+            article = "an" if fld.type[0] in "aeiou" else "a"
             report.error(
                 "spec",
                 path + ".input",
-                f"{prefix}: an {fld.type} field must bind to a {wanted} node's 'image' input, not {class_type}.{name}",
+                f"{prefix}: {article} {fld.type} field must bind to {FILE_TARGET_NAMES[fld.type]}, "
+                f"not {class_type}.{name}",
             )
         return
     if kind is None:
         return  # a custom node: nothing to compare with
-    if target in IMAGE_TARGETS | MASK_TARGETS:
-        report.error(
-            "spec", path + ".input", f"{prefix}: {class_type}.{name} takes an uploaded file; use an image or mask field"
-        )
-        return
+    for file_type, targets in FILE_TARGETS.items():
+        if target in targets:
+            report.error(
+                "spec",
+                path + ".input",
+                f"{prefix}: {class_type}.{name} takes an uploaded file; use a {file_type} field",
+            )
+            return
     if kind.kind not in BIND_KINDS[fld.type]:
         report.error(
             "spec",
@@ -512,6 +526,20 @@ def _check_outputs(spec: WorkflowSpec, graph: dict[str, Any], catalog: Catalog, 
                 f"node {out.node!r} ({node['class_type']}) is not an output node; "
                 "name a SaveImage or PreviewImage node",
             )
+        else:
+            _check_output_kind(i, out, node["class_type"], info, report)
+
+
+def _check_output_kind(i: int, out: Any, class_type: str, info: dict[str, Any], report: Report) -> None:
+    makes = output_node_kind(class_type, info)
+    if makes is None or makes == out.type:
+        return
+    where, message = f"outputs[{i}].type", f"node {out.node!r} ({class_type}) makes {makes}, not {out.type}"
+    if out.type == "image" and makes == "video":
+        # A 1.0 spec could only say "image"; its frames are still collected, as a video.
+        report.warn("spec", where, message + '; declare "type": "video"')
+    else:
+        report.error("spec", where, message + f'; declare "type": "{makes}"')
 
 
 def _node_sort_key(node_id: str) -> tuple[int, int | str]:

@@ -17,7 +17,7 @@ from workflows.services import active_workflows, get_active_workflow
 from workflows.ui_schema import ui_schema
 
 # How the form's inputs are named (jobs.views reads a submission by these).
-FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK"}  # widget → the upload's kind
+FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK", "video": "VIDEO", "audio": "AUDIO"}  # widget → the upload's kind
 KEEP_SUFFIX = "__upload"  # hidden input that carries an upload id across a re-rendered form
 RANDOM_SUFFIX = "__random"  # the seed's "random" checkbox
 

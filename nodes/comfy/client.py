@@ -217,12 +217,21 @@ class ComfyClient:
         return response.content
 
     async def upload_image(
-        self, data: bytes, filename: str, *, subfolder: str = "", type: str = "input", overwrite: bool = False
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        subfolder: str = "",
+        type: str = "input",
+        overwrite: bool = False,
+        content_type: str = "image/png",
     ) -> Uploaded:
+        """Put a file in the node's input folder. Video and sound go the same way as pictures
+        (LoadVideo.file and LoadAudio.audio then name it), with their own content type."""
         fields = {"type": type, "overwrite": "true" if overwrite else "false"}
         if subfolder:
             fields["subfolder"] = subfolder
-        return await self._upload("/upload/image", data, filename, fields)
+        return await self._upload("/upload/image", data, filename, fields, content_type=content_type)
 
     async def upload_mask(
         self, data: bytes, filename: str, *, original: Uploaded, subfolder: str = "", overwrite: bool = False
@@ -249,8 +258,10 @@ class ComfyClient:
             raise BadResponse(f"/upload/mask answered but wrote nothing for {filename!r}", status=check.status_code)
         return uploaded
 
-    async def _upload(self, path: str, data: bytes, filename: str, fields: dict[str, str]) -> Uploaded:
-        response = await self._request("POST", path, data=fields, files={"image": (filename, data, "image/png")})
+    async def _upload(
+        self, path: str, data: bytes, filename: str, fields: dict[str, str], *, content_type: str = "image/png"
+    ) -> Uploaded:
+        response = await self._request("POST", path, data=fields, files={"image": (filename, data, content_type)})
         if response.status_code != 200:
             raise BadResponse(f"POST {path} answered {response.status_code}", status=response.status_code)
         body = _decode_json(response, f"POST {path}")

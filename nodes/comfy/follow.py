@@ -295,11 +295,24 @@ def _execution_failed(data: dict) -> ExecutionFailed:
     )
 
 
+# Where a history entry lists files: pictures, video and animations under "images" (with
+# "animated": [true] beside them), sound under "audio"; custom nodes such as VideoHelperSuite
+# use "gifs" and "video".
+FILE_KEYS = ("images", "gifs", "video", "audio")
+
+
 def output_images(entry: dict) -> list[dict]:
-    """Every image file a history entry lists: [{filename, subfolder, type, node}]."""
-    images = []
+    """Every file a history entry lists: [{filename, subfolder, type, node, listed_as, animated}].
+
+    ``listed_as`` is the key it came under; ``animated`` says the node called its files
+    animated. Neither is proof of what a file holds: the portal reads that from the bytes."""
+    files = []
     for node_id, output in (entry.get("outputs") or {}).items():
-        for image in (output or {}).get("images") or []:
-            if isinstance(image, dict) and image.get("filename"):
-                images.append({**image, "node": str(node_id)})
-    return images
+        output = output if isinstance(output, dict) else {}
+        animated = output.get("animated")
+        animated = bool(animated[0]) if isinstance(animated, list) and animated else False
+        for key in FILE_KEYS:
+            for item in output.get(key) or []:
+                if isinstance(item, dict) and item.get("filename"):
+                    files.append({**item, "node": str(node_id), "listed_as": key, "animated": animated})
+    return files

@@ -1,4 +1,4 @@
-"""Node implementations: real image nodes, model fakes, and a fallback for every other class."""
+"""Node implementations: real image, video and audio nodes, model fakes, and a fallback for every other class."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from . import image as _image  # noqa: F401  (registers implementations)
+from . import media as _media  # noqa: F401
 from . import models as _models  # noqa: F401
 from .base import REGISTRY, Fake, NodeContext, Out
 from .models import fallback, sampler_steps

@@ -47,10 +47,21 @@ def vae_encode(ctx: NodeContext, pixels: np.ndarray, vae: Any = None, **_: Any) 
 
 @node("VAEDecode", "VAEDecodeTiled")
 def vae_decode(ctx: NodeContext, samples: dict[str, Any], vae: Any = None, **_: Any) -> tuple[Any, ...]:
+    if samples.get("frames"):  # a video latent (Wan, LTX-Video, Hunyuan): one picture per frame
+        return (decode_frames(samples),)
     batch, height, width = latent_size(samples)
     if "seed" not in samples and samples.get("image") is not None:
         return (samples["image"],)
     return (im.seeded_pattern(batch, height, width, int(samples.get("seed", 0))),)
+
+
+def decode_frames(samples: dict[str, Any]) -> np.ndarray:
+    """A fake video latent decoded: ``frames`` pictures that move (the pattern drifts right)."""
+    s = samples["samples"].shape
+    height, width, frames = s[-2] * 8, s[-1] * 8, int(samples["frames"])
+    base = im.seeded_pattern(1, height, width, int(samples.get("seed", 0)))[0]
+    step = max(1, width // max(frames, 1))
+    return np.stack([np.roll(base, shift=i * step, axis=1) for i in range(frames)]).astype(F32)
 
 
 def sampler_steps(class_type: str, inputs: dict[str, Any]) -> int:
@@ -148,7 +159,14 @@ def image_upscale_with_model(ctx: NodeContext, upscale_model: Any, image: np.nda
 
 @node("SaveAnimatedWEBP", "SaveAnimatedPNG")
 def save_animated(
-    ctx: NodeContext, images: np.ndarray, filename_prefix: str = "ComfyUI", fps: float = 6.0, **_: Any
+    ctx: NodeContext,
+    images: np.ndarray,
+    filename_prefix: str = "ComfyUI",
+    fps: float = 6.0,
+    lossless: bool = True,
+    quality: int = 80,
+    method: str = "default",
+    **_: Any,
 ) -> Out:
     ext = "webp" if ctx.class_type == "SaveAnimatedWEBP" else "png"
     folder, filename, counter, subfolder = ctx.folders.save_image_path(
@@ -159,6 +177,8 @@ def save_animated(
     kwargs: dict[str, Any] = {"save_all": True, "append_images": frames[1:], "duration": int(1000.0 / max(fps, 0.01))}
     if ext == "png":
         kwargs["pnginfo"] = ctx.png_info()
+    else:  # as ComfyUI's SaveAnimatedWEBP
+        kwargs.update(lossless=lossless, quality=quality, method={"fastest": 0, "slowest": 6}.get(method, 4))
     frames[0].save(os.path.join(folder, name), **kwargs)
     return Out(
         (images,),

@@ -43,7 +43,10 @@ def value_strategy(field: Any) -> st.SearchStrategy:
         return st.sampled_from(field.choices)
     if kind == "seed":
         return st.one_of(st.just(-1), st.integers(field.min, field.max))
-    return st.text(alphabet="abcdef0123456789", min_size=8, max_size=8)  # image/mask upload ids
+    return st.text(alphabet="abcdef0123456789", min_size=8, max_size=8)  # upload ids (image, mask, video, audio)
+
+
+EXTENSIONS = {"image": "png", "mask": "png", "video": "mp4", "audio": "flac"}
 
 
 @st.composite
@@ -56,7 +59,9 @@ def submissions(draw):
         if fld.required or draw(st.booleans()):
             raw[fld.id] = draw(value_strategy(fld))
     uploads = {
-        f.id: f"portal/{draw(st.uuids()).hex}.png" for f in spec.inputs if f.type in ("image", "mask") and f.id in raw
+        f.id: f"portal/{draw(st.uuids()).hex}.{EXTENSIONS[f.type]}"
+        for f in spec.inputs
+        if f.type in EXTENSIONS and f.id in raw
     }
     return graph, spec, raw, uploads
 
@@ -78,6 +83,8 @@ def test_build_prompt_changes_only_bound_inputs(case, rng_seed):
         value = values[fld.id]
         if fld.type == "image":
             value = uploads[alpha[fld.id]] if alpha.get(fld.id) in values else uploads[fld.id]
+        elif fld.type in ("video", "audio"):
+            value = uploads[fld.id]
         elif fld.type == "mask":
             value = uploads[fld.id]
             for b in fld.bind:
@@ -106,7 +113,7 @@ def test_build_prompt_changes_only_bound_inputs(case, rng_seed):
 def test_build_prompt_is_deterministic_and_valid(slug, rng_seed):
     graph, spec = load_example(slug)
     raw = {"prompt": "a red fox"} if any(f["id"] == "prompt" for f in spec["inputs"]) else {}
-    uploads = {f["id"]: f"x/{f['id']}.png" for f in spec["inputs"] if f["type"] in ("image", "mask")}
+    uploads = {f["id"]: f"x/{f['id']}.{EXTENSIONS[f['type']]}" for f in spec["inputs"] if f["type"] in EXTENSIONS}
     raw.update(dict.fromkeys(uploads, "u1"))
     values = validate_inputs(spec, raw, rng=random.Random(rng_seed))
     wf = SimpleNamespace(graph=graph, spec=spec)

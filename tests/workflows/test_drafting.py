@@ -88,3 +88,16 @@ def test_a_number_json_cannot_hold_gives_no_field_not_a_crash(txt2img, value):
     graph[latent]["inputs"]["width"] = value
     fields = {f["id"] for f in draft_spec(graph)["inputs"]}
     assert "steps" not in fields and "width" not in fields and "prompt" in fields
+
+
+@pytest.mark.parametrize(
+    ("slug", "field", "output"),
+    [("video-convert", ("video", "video"), "video"), ("audio-to-flac", ("audio", "audio"), "audio")],
+)
+def test_draft_of_a_media_graph_takes_and_gives_media(slug, field, output):
+    graph, _ = load_example(slug)
+    spec = draft_spec(graph, slug=slug, name=slug)
+    assert spec["spec_version"] == "1.1"
+    assert (spec["inputs"][0]["id"], spec["inputs"][0]["type"]) == field
+    assert [o["type"] for o in spec["outputs"]] == [output]
+    validate_upload(graph, spec)

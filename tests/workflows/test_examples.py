@@ -33,8 +33,16 @@ REQUIRED_SLUGS = {
     "mask-composite",
     "mask-composite-alpha",
     "scale-crop",
+    "frames-to-video",
+    "flipbook-webp",
+    "audio-to-flac",
+    "video-convert",
+    "wan-i2v",
+    "ltxv-t2v",
+    "stable-audio",
 }
-MODEL_FREE = {"image-filters", "mask-composite", "mask-composite-alpha", "scale-crop"}
+MEDIA_MODEL_FREE = {"frames-to-video", "flipbook-webp", "audio-to-flac", "video-convert"}
+MODEL_FREE = {"image-filters", "mask-composite", "mask-composite-alpha", "scale-crop"} | MEDIA_MODEL_FREE
 DIRS = example_dirs()
 
 
@@ -86,7 +94,10 @@ def test_validate_upload_passes_cleanly(folder):
 def test_defaults_build_a_prompt_that_still_validates(folder):
     graph, spec = _pair(folder)
     values = {"prompt": "a cat"} if any(f["id"] == "prompt" and f.get("required") for f in spec["inputs"]) else {}
-    uploads = {f["id"]: f"comfyportal/{f['id']}.png" for f in spec["inputs"] if f["type"] in ("image", "mask")}
+    extension = {"image": ".png", "mask": ".png", "video": ".mp4", "audio": ".flac"}
+    uploads = {
+        f["id"]: f"comfyportal/{f['id']}{extension[f['type']]}" for f in spec["inputs"] if f["type"] in extension
+    }
     values.update({k: f"upload-{k}" for k in uploads})
     clean = validate_inputs(spec, values, rng=random.Random(1))
     workflow = type("W", (), {"graph": graph, "spec": spec})()
@@ -111,3 +122,17 @@ def test_mask_workflows_use_both_modes():
                 modes[folder.name] = fld.get("mode", "file")
     assert modes["sd15-inpaint"] == "file" and modes["mask-composite"] == "file"
     assert modes["alpha-inpaint"] == "alpha" and modes["mask-composite-alpha"] == "alpha"
+
+
+def test_media_workflows_declare_what_they_make():
+    kinds = {}
+    for folder in DIRS:
+        _, spec = _pair(folder)
+        kinds[folder.name] = {o.get("type", "image") for o in spec["outputs"]}
+        inputs = {f["type"] for f in spec["inputs"]}
+        if folder.name in ("audio-to-flac",):
+            assert "audio" in inputs
+        if folder.name in ("video-convert",):
+            assert "video" in inputs
+    assert kinds["frames-to-video"] == kinds["flipbook-webp"] == kinds["wan-i2v"] == kinds["ltxv-t2v"] == {"video"}
+    assert kinds["audio-to-flac"] == kinds["stable-audio"] == {"audio"}

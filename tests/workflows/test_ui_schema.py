@@ -20,6 +20,7 @@ def test_top_level_shape(txt2img):
         "description",
         "example_image",
         "requires_mask",
+        "takes_media",
         "fields",
     }
     assert schema["slug"] == "sd15-txt2img" and schema["requires_mask"] is False
@@ -53,7 +54,19 @@ def test_every_example_renders():
     for folder in example_dirs():
         schema = ui_schema(json.loads((folder / "spec.json").read_text()))
         widgets = {f["widget"] for f in schema["fields"]}
-        assert widgets <= {"textarea", "text", "number", "slider", "checkbox", "select", "seed", "image", "mask"}
+        assert widgets <= {
+            "textarea",
+            "text",
+            "number",
+            "slider",
+            "checkbox",
+            "select",
+            "seed",
+            "image",
+            "mask",
+            "video",
+            "audio",
+        }
         for field in schema["fields"]:
             if field["type"] == "image":
                 assert "mask" in field
