@@ -126,7 +126,7 @@ def test_the_server_keeps_to_the_declared_filters_and_kinds(alice_api):
     assert response.status_code == 422 and "status" in response.json()["errors"]
     response = alice_api.multipart("/api/uploads", {"kind": "drawing", "file": _png()})
     assert response.status_code == 422
-    assert response.json()["errors"]["kind"] == "must be one of image, mask (any letter case)"
+    assert response.json()["errors"]["kind"] == "must be one of image, mask, video, audio (any letter case)"
     assert alice_api.multipart("/api/uploads", {"kind": "MASK", "file": _png()}).status_code == 201
 
 
