@@ -271,6 +271,10 @@ WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
+# Model affinity (jobs.scheduler): among free able nodes, prefer one that still holds the job's
+# model files; a job that waited longer than MODEL_AFFINITY_MAX_WAIT seconds takes any able node.
+MODEL_AFFINITY = env_bool("MODEL_AFFINITY", True)
+MODEL_AFFINITY_MAX_WAIT = env_float("MODEL_AFFINITY_MAX_WAIT", 5.0)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

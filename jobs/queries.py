@@ -7,6 +7,7 @@ answering. Each function says in one line why it is SQL; everything else uses th
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import NamedTuple
 
@@ -65,6 +66,7 @@ class EligibleNode(NamedTuple):
     max_queue: int
     foreign_queue: int  # prompts others put on the node
     updated_at: object  # changes whenever the row is saved (see scheduler.known_nodes)
+    held_models: str  # model files of the last prompt sent there, one per line
 
 
 def lock_eligible_nodes() -> list[EligibleNode]:
@@ -75,7 +77,8 @@ def lock_eligible_nodes() -> list[EligibleNode]:
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
+            f"SELECT id, priority, max_queue, foreign_queue, updated_at, held_models {_ELIGIBLE} "
+            f"ORDER BY priority DESC, id{lock}",
             _ELIGIBLE_PARAMS,
         )
         return [EligibleNode(*row) for row in cursor.fetchall()]
@@ -126,6 +129,22 @@ class QueuedJob(NamedTuple):
     workflow_id: int
     priority: int
     created_at: object  # only compared with the others from the same query
+    model_files: frozenset = frozenset()  # keys "folder/name" (see jobs.routing)
+
+
+def _json_list(value) -> frozenset:
+    """A JSON column read through a raw cursor: text on some backends, decoded on others."""
+    if isinstance(value, str):
+        value = json.loads(value or "[]")
+    return frozenset(value or [])
+
+
+def set_held_models(held: dict[int, list[str]]) -> None:
+    """Remember what each node now holds (the model files of the last prompt sent there);
+    inside dispatch's transaction, on nodes it has locked. Leaves updated_at alone, so the
+    nodes' kept rows stay valid."""
+    for node_id, keys in held.items():
+        ComfyNode.objects.filter(pk=node_id).update(held_models="\n".join(sorted(keys)))
 
 
 def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]]:
@@ -138,8 +157,8 @@ def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]
     users = ", ".join(["%s"] * len(user_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
-                  SELECT id, user_id, workflow_id, priority, created_at,
+            f"""SELECT id, user_id, workflow_id, priority, created_at, model_files FROM (
+                  SELECT id, user_id, workflow_id, priority, created_at, model_files,
                          ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
                   FROM {JOBS} WHERE status = %s AND user_id IN ({users})
                 ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
@@ -148,7 +167,7 @@ def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]
         rows = cursor.fetchall()
     heads: dict[int, list[QueuedJob]] = {}
     for row in rows:
-        job = QueuedJob(*row)
+        job = QueuedJob(*row[:5], model_files=_json_list(row[5]))
         heads.setdefault(job.user_id, []).append(job)
     return heads
 

@@ -71,6 +71,8 @@ def update_node(*, node: ComfyNode, changes: dict) -> ComfyNode:
         node.class_types = []
         node.class_types_refreshed_at = None
         node.system_stats = {}
+        node.inventory, node.model_inputs, node.held_models = {}, {}, ""
+        node.inventory_read_at, node.inventory_stale, node.inventory_error = None, False, ""
     node.save()
     return node
 

@@ -12,6 +12,7 @@ from accounts.auth import AdminAuth
 from core.errors import InvalidInput
 from workflows import services
 from workflows.drafting import draft_spec
+from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.schemas import (
     AdminWorkflowDetailOut,
@@ -22,7 +23,6 @@ from workflows.schemas import (
     WorkflowPatchIn,
 )
 from workflows.spec import spec_json_schema
-from workflows.ui_schema import ui_schema
 from workflows.validation import WorkflowInvalid, detect_ui_format
 
 router = Router(tags=["workflows"])
@@ -48,7 +48,7 @@ def list_workflows(request):
 @router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
 def get_workflow(request, slug: str):
     workflow = services.get_active_workflow(slug)
-    workflow.ui_schema = ui_schema(workflow.spec)
+    workflow.ui_schema = form_schema(workflow)
     return workflow
 
 

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
+from nodes.farm import farm_folders
 from workflows.models import Workflow
 from workflows.validation import WorkflowInvalid, validate_upload
 
@@ -39,7 +40,7 @@ def describe_errors(exc: WorkflowInvalid) -> list[str]:
 def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True) -> Workflow:
     """Validate and store a workflow version. 400 listing every problem; 409 if the version exists."""
     try:
-        validated = validate_upload(workflow_raw, spec_raw)
+        validated = validate_upload(workflow_raw, spec_raw, model_folders=farm_folders())
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
         raise InvalidInput(

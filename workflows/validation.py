@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from nodes.comfy.catalog import object_info
+from nodes.inventory import MODEL_FOLDERS
 from workflows.catalog_rules import (
     Catalog,
     InputKind,
@@ -104,12 +106,14 @@ def validate_upload(
     spec_raw: bytes | str | dict,
     *,
     catalog: Catalog | None = None,
+    model_folders: Collection[str] = (),
 ) -> ValidatedWorkflow:
     """Validate an uploaded API-format graph and its spec against each other and the catalogue.
 
     ``catalog`` defaults to the stock ComfyUI 0.33 ``object_info``. Returns a ValidatedWorkflow
     (the graph is a copy; the caller's objects are not changed). Raises WorkflowInvalid with
-    every error found, so an admin can fix them all in one go.
+    every error found, so an admin can fix them all in one go. A ``choices_from`` folder must be
+    one of ComfyUI's model folders or of ``model_folders`` (those the farm's nodes list).
     """
     catalog = object_info() if catalog is None else catalog
     report = Report()
@@ -127,6 +131,7 @@ def validate_upload(
     if spec is not None:
         for path, message in spec_consistency_errors(spec):
             report.error("spec", path, message)
+        _check_model_folders(spec, set(MODEL_FOLDERS) | set(model_folders), report)
         if graph is not None:
             _check_binds(spec, graph, catalog, report)
             _check_outputs(spec, graph, catalog, report)
@@ -231,6 +236,8 @@ def _readable_pydantic_error(err: dict[str, Any], data: dict[str, Any]) -> tuple
     elif kind == "union_tag_not_found":
         message = f"the field has no 'type'; use one of: {', '.join(FIELD_TYPES)}"
         path += ".type"
+    elif kind == "extra_forbidden" and loc[-1] in ("choices_from", "match"):
+        message = f"{loc[-1]} is allowed only on a choice field"
     elif kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
     elif kind == "missing":
@@ -358,6 +365,15 @@ def _check_bind_type(fld: Any, class_type: str, name: str, kind: InputKind | Non
         return
     if fld.type in ("int", "float", "seed"):
         _check_limits(fld, class_type, name, kind, path, report)
+    if fld.type == "choice" and fld.choices_from is not None:
+        if kind.kind != "COMBO" or not kind.free_choices:
+            report.error(
+                "spec",
+                path + ".input",
+                f"{prefix}: choices_from offers model files, but {class_type}.{name} does not take a file "
+                "(bind it to a loader's file input, such as CheckpointLoaderSimple.ckpt_name)",
+            )
+        return
     if fld.type == "choice" and kind.kind == "COMBO" and not kind.free_choices:
         for c, choice in enumerate(fld.choices):
             if choice not in (kind.choices or []):
@@ -405,6 +421,17 @@ def _check_limits(fld: Any, class_type: str, name: str, kind: InputKind, path: s
                 "spec",
                 field_path + ".default",
                 f"field {fld.id!r}: default {default} is outside {class_type}.{name}'s range {lo}…{hi}",
+            )
+
+
+def _check_model_folders(spec: WorkflowSpec, known: set[str], report: Report) -> None:
+    for i, fld in enumerate(spec.inputs):
+        folder = getattr(fld, "choices_from", None)
+        if folder is not None and folder not in known:
+            report.error(
+                "spec",
+                f"inputs[{i}].choices_from",
+                f"field {fld.id!r}: unknown model folder {folder!r}; use one of: {short_list(sorted(known), 30)}",
             )
 
 
