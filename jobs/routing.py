@@ -46,9 +46,7 @@ def job_model_files(workflow, values: dict, views: list[NodeView] | None = None)
     views = node_views() if views is None else views
     spec = parse_spec(workflow.spec)
     binds = model_binds(spec)
-    stand_ins = dict.fromkeys(file_fields(workflow.spec), "upload.png")
-    prompt = build_prompt(workflow, values, stand_ins, rng=random.Random(0))
-    needs = inventory.prompt_needs(prompt, farm_model_inputs(views), binds)
+    needs = inventory.prompt_needs(_prompt_values(workflow, spec, values), farm_model_inputs(views), binds)
     if not needs:
         return []
     classes = frozenset(workflow.class_types or [])
@@ -71,6 +69,24 @@ def job_model_files(workflow, values: dict, views: list[NodeView] | None = None)
     if errors:
         raise Unprocessable(field_errors_detail(errors), errors=errors)
     return keys
+
+
+def _prompt_values(workflow, spec, values: dict) -> dict:
+    """The job's prompt as far as model files go: its combo values with the job's values written
+    in, as build_prompt would (from the workflow's stored combo inputs, so the graph, a big
+    document, stays unread; an older version without them builds the whole prompt)."""
+    if workflow.combo_inputs is None:
+        stand_ins = dict.fromkeys(file_fields(workflow.spec), "upload.png")
+        return build_prompt(workflow, values, stand_ins, rng=random.Random(0))
+    prompt: dict = {}
+    for node_id, class_type, name, value in workflow.combo_inputs:
+        prompt.setdefault(node_id, {"class_type": class_type, "inputs": {}})["inputs"][name] = value
+    for fld in spec.inputs:
+        if fld.id in values and fld.type not in ("image", "mask", "seed"):
+            for bind in fld.bind:
+                if bind.node in prompt and isinstance(values[fld.id], str):
+                    prompt[bind.node]["inputs"][bind.input] = values[fld.id]
+    return prompt
 
 
 def waiting_states(jobs: Iterable, busy: dict[int, int] | None = None) -> dict:

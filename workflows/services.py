@@ -63,6 +63,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True)
                 graph=validated.graph,
                 spec=spec,
                 class_types=sorted(validated.class_types),
+                combo_inputs=validated.combo_inputs,
                 requires_mask=validated.requires_mask,
                 warnings=list(validated.warnings),
                 created_by=user,

@@ -85,6 +85,26 @@ class ValidatedWorkflow:
     warning_details: list[WorkflowError] = field(default_factory=list)
     class_types: set[str] = field(default_factory=set)
     requires_mask: bool = False
+    combo_inputs: list[list[str]] = field(default_factory=list)
+
+
+def combo_literals(graph: dict[str, Any], catalog: Catalog) -> list[list[str]]:
+    """``[[node id, class_type, input, value]]`` for the graph's text values at combo inputs (and
+    at every input of a class the catalogue does not know): where model files can be named.
+    Stored with the workflow so that a submit finds the job's model files without the graph."""
+    out = []
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+            continue
+        class_type = node.get("class_type")
+        info = catalog.get(class_type) if isinstance(class_type, str) else None
+        for name, value in node["inputs"].items():
+            if not isinstance(value, str) or not value:
+                continue
+            kind = input_kind(class_type, info, name) if info else None
+            if info is None or (kind is not None and kind.kind == "COMBO"):
+                out.append([str(node_id), str(class_type), name, value])
+    return out
 
 
 def detect_ui_format(obj: Any) -> bool:
@@ -146,6 +166,7 @@ def validate_upload(
         warning_details=report.warnings,
         class_types=graph_class_types(graph),
         requires_mask=spec.requires_mask,
+        combo_inputs=combo_literals(graph, catalog),
     )
 
 
