@@ -126,8 +126,6 @@ WARM, LOAD = 0, 1
 @dataclass
 class Affinity:
     on: bool
-    max_wait: timedelta
-    now: object
     busy: list[NodeSlots]  # locked nodes without a free slot
 
     def place(self, job: QueuedJob, slots: list[NodeSlots], needed: frozenset) -> tuple[int, NodeSlots] | None:
@@ -144,7 +142,7 @@ class Affinity:
             return WARM, min(warm, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk))
         full = [*self.busy, *(s for s in slots if s.free <= 0)]
         held_elsewhere = any(files <= s.held and needed <= s.class_types for s in full)
-        if held_elsewhere and self.now - job.created_at < self.max_wait:
+        if held_elsewhere and not job.overdue:
             return None
         # Load it where it costs least: a node holding nothing, else one whose models another
         # node also holds, else the usual order.
@@ -205,15 +203,12 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if row["last"] is not None:
                 last_served[row["user"]] = row["last"]
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
-        affinity = Affinity(
-            on=settings.MODEL_AFFINITY,
-            max_wait=timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT),
-            now=now,
-            busy=busy_nodes,
-        )
+        affinity = Affinity(on=settings.MODEL_AFFINITY, busy=busy_nodes)
         # Look past each user's first jobs: a later one may fit a free node that an earlier one
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
-        heads = queries.queue_heads(wanted, total_free + LOOKAHEAD)
+        heads = queries.queue_heads(
+            wanted, total_free + LOOKAHEAD, now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
+        )
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
