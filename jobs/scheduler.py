@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from jobs import lifecycle, queries
+from jobs import affinity, lifecycle, queries
 from jobs.models import Job, quota_day_start
 from jobs.queries import QueuedJob
 from nodes.health import CLIENT_ID_PREFIX
@@ -116,46 +116,6 @@ def pick_node(slots: list[NodeSlots], needed: frozenset, files: frozenset = froz
     return min(fitting, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk))
 
 
-# How a job fits the free slots, best first (model affinity): WARM needs no model load (a
-# free able node holds its files, or it names none); LOAD loads its files somewhere, allowed when
-# no able node holds them or when the job has waited past MODEL_AFFINITY_MAX_WAIT (so no model
-# starves); otherwise the job waits for a node that holds its files to free up.
-WARM, LOAD = 0, 1
-
-
-@dataclass
-class Affinity:
-    on: bool
-    busy: list[NodeSlots]  # locked nodes without a free slot
-
-    def place(self, job: QueuedJob, slots: list[NodeSlots], needed: frozenset) -> tuple[int, NodeSlots] | None:
-        """(tier, slot) for the job, or None when it should not start now."""
-        files = job.model_files
-        if not self.on or not files:
-            slot = pick_node(slots, needed, files)
-            return (WARM, slot) if slot is not None else None
-        fitting = [s for s in slots if s.can_run(needed, files)]
-        if not fitting:
-            return None
-        warm = [s for s in fitting if files <= s.held]
-        if warm:
-            return WARM, min(warm, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk))
-        full = [*self.busy, *(s for s in slots if s.free <= 0)]
-        held_elsewhere = any(files <= s.held and needed <= s.class_types for s in full)
-        if held_elsewhere and not job.overdue:
-            return None
-        # Load it where it costs least: a node holding nothing, else one whose models another
-        # node also holds, else the usual order.
-        held_by = {}
-        for s in [*slots, *self.busy]:
-            if s.held:
-                held_by[s.held] = held_by.get(s.held, 0) + 1
-        return LOAD, min(
-            fitting,
-            key=lambda s: (bool(s.held), held_by.get(s.held, 0) < 2, -s.priority, s.load / s.max_queue, s.node.pk),
-        )
-
-
 @dataclass
 class Dispatched:
     jobs: list[Job]  # claimed, now RUNNING
@@ -203,7 +163,6 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if row["last"] is not None:
                 last_served[row["user"]] = row["last"]
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
-        affinity = Affinity(on=settings.MODEL_AFFINITY, busy=busy_nodes)
         # Look past each user's first jobs: a later one may fit a free node that an earlier one
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
         heads = queries.queue_heads(
@@ -214,34 +173,39 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
         never = now - timedelta(days=2)
         held: dict[int, frozenset] = {}  # node id → the files of the last job it was given
+        # Model affinity (jobs.affinity) only when some waiting job names model files.
+        by_model = settings.MODEL_AFFINITY and any(job.model_files for jobs in heads.values() for job in jobs)
         while total_free > 0 and heads:
-            ranked = sorted(
-                heads,
-                key=lambda u: (
-                    running.get(u, 0) / max(1, users[u].priority),
-                    last_served.get(u, never),
-                    -heads[u][0].priority,
-                    heads[u][0].created_at,
-                ),
+            fair = lambda u: (  # noqa: E731
+                running.get(u, 0) / max(1, users[u].priority),
+                last_served.get(u, never),
+                -heads[u][0].priority,
+                heads[u][0].created_at,
             )
-            # The fairest user with a job that needs no model load goes next; if none has one,
-            # the fairest with a job allowed to load. Fairness between users is unchanged.
-            chosen = None
-            for user_id in ranked:
+            if by_model:
+                for user_id in [u for u in heads if running.get(u, 0) >= users[u].effective_max_concurrent_jobs]:
+                    del heads[user_id]
+                ranked = sorted(heads, key=fair)
+                found = affinity.choose(
+                    slots,
+                    busy_nodes,
+                    [(u, heads[u]) for u in ranked],
+                    lambda job: needs.get(job.workflow_id, frozenset()),
+                    _usual_node,
+                )
+                if found is None:
+                    break
+            else:  # the fairest user goes next, with their first job a free node can run
+                user_id = min(heads, key=fair)
                 if running.get(user_id, 0) >= users[user_id].effective_max_concurrent_jobs:
                     del heads[user_id]
                     continue
-                found = _first_runnable(heads[user_id], slots, needs, affinity)
-                if found is None:
+                job, slot = _first_runnable(heads[user_id], slots, needs)
+                if job is None:
                     del heads[user_id]
                     continue
-                if chosen is None or found[0] < chosen[1]:
-                    chosen = (user_id, *found)
-                if found[0] == WARM:
-                    break
-            if chosen is None:
-                break
-            user_id, _tier, job, slot = chosen
+                found = (user_id, job, slot)
+            user_id, job, slot = found
             user = users[user_id]
             heads[user_id].remove(job)
             slot.held = job.model_files
@@ -275,20 +239,17 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
 
 
 def _first_runnable(
-    jobs: list[QueuedJob], slots: list[NodeSlots], needs: dict[int, frozenset], affinity: Affinity
-) -> tuple[int, QueuedJob, NodeSlots] | None:
-    """The user's first job that needs no model load, else their first allowed to load one:
-    (tier, job, slot), or None when none of their jobs can start now."""
-    best = None
+    jobs: list[QueuedJob], slots: list[NodeSlots], needs: dict[int, frozenset]
+) -> tuple[QueuedJob | None, NodeSlots | None]:
     for job in jobs:
-        placed = affinity.place(job, slots, needs.get(job.workflow_id, frozenset()))
-        if placed is None:
-            continue
-        if placed[0] == WARM:
-            return WARM, job, placed[1]
-        if best is None:
-            best = (placed[0], job, placed[1])
-    return best
+        slot = pick_node(slots, needs.get(job.workflow_id, frozenset()), job.model_files)
+        if slot is not None:
+            return job, slot
+    return None, None
+
+
+def _usual_node(slots: list[NodeSlots]) -> NodeSlots | None:
+    return min(slots, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk)) if slots else None
 
 
 def mark_node_finished(job_ids: list[str]) -> None:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from jobs.models import Job
 from jobs.queries import QueuedJob
-from jobs.scheduler import Affinity, NodeSlots, dispatch
+from jobs.affinity import choose
+from jobs.scheduler import NodeSlots, dispatch
 from nodes.models import ComfyNode
 from tests.factories import make_job, make_node, make_workflow, upload_example
 
@@ -194,8 +195,9 @@ def test_a_job_whose_model_no_node_holds_loads_on_a_free_node_at_once(alice):
 FILES = [f"checkpoints/m{i}" for i in range(4)]
 
 
-def _slots(draw, count):
-    return [
+@st.composite
+def farm(draw):
+    slots = [
         NodeSlots(
             node=ComfyNode(pk=pk, name=f"n{pk}"),
             priority=draw(st.integers(0, 2)),
@@ -206,34 +208,69 @@ def _slots(draw, count):
             models=frozenset(draw(st.sets(st.sampled_from(FILES)))),
             held=frozenset(draw(st.sets(st.sampled_from(FILES), max_size=1))),
         )
-        for pk in range(1, count + 1)
+        for pk in range(1, draw(st.integers(0, 6)) + 1)
     ]
+    ranked = []
+    for user in range(draw(st.integers(1, 3))):
+        jobs = [
+            QueuedJob(
+                f"{user}-{i}",
+                user,
+                draw(st.sampled_from([1, 2])),  # workflow 1 needs class A, 2 needs B
+                0,
+                timezone.now(),
+                model_files=frozenset(draw(st.sets(st.sampled_from(FILES), max_size=2))),
+                overdue=draw(st.booleans()),
+            )
+            for i in range(draw(st.integers(1, 4)))
+        ]
+        ranked.append((user, jobs))
+    return slots, ranked
+
+
+NEEDS = {1: frozenset({"A"}), 2: frozenset({"B"})}
+
+
+def _can_run(slot, job):
+    return NEEDS[job.workflow_id] <= slot.class_types and job.model_files <= slot.models
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.data(),
-    st.integers(0, 6),
-    st.sets(st.sampled_from(FILES), max_size=2),
-    st.sets(st.sampled_from(["A", "B"]), min_size=1),
-    st.booleans(),
-    st.booleans(),
-)
-def test_placement_never_picks_a_node_without_the_files(data, count, files, classes, affinity_on, waited_long):
-    slots = _slots(data.draw, count)
+@given(farm())
+def test_routing_never_picks_a_node_without_the_files(case):
+    slots, ranked = case
     free = [s for s in slots if s.free > 0]
     busy = [s for s in slots if s.free <= 0]
-    job = QueuedJob("j", 1, 1, 0, timezone.now(), model_files=frozenset(files), overdue=waited_long)
-    affinity = Affinity(on=affinity_on, busy=busy)
-    placed = affinity.place(job, free, frozenset(classes))
-    able_free = [s for s in free if files <= s.models and classes <= s.class_types]
-    if placed is None:
-        # Only affinity holds a job back, and only while a busy able node holds its files.
-        assert not able_free or (
-            affinity_on and not waited_long and any(files <= s.held and classes <= s.class_types for s in busy)
-        )
-    else:
-        tier, slot = placed
-        assert files <= slot.models and classes <= slot.class_types and slot.free > 0
-        if affinity_on and files and any(files <= s.held for s in able_free):
-            assert tier == 0 and files <= slot.held  # a free node that holds them wins
+    found = choose(free, busy, ranked, lambda job: NEEDS[job.workflow_id], lambda c: c[0] if c else None)
+    pairs = [(s, j) for s in free for _, jobs in ranked for j in jobs if _can_run(s, j)]
+    if found is None:
+        # Nothing runnable without a load, no model that no node holds, no job past its wait.
+        held = [s.held for s in slots]
+        for slot, job in pairs:
+            assert job.model_files and not job.model_files <= slot.held
+            assert any(job.model_files <= h for h in held) and not job.overdue
+        return
+    user, job, slot = found
+    assert slot.free > 0 and _can_run(slot, job)
+    assert (user, job) in [(u, j) for u, jobs in ranked for j in jobs]
+
+
+def test_a_model_in_demand_spreads_to_more_nodes():
+    """Loads go where demand is: a node whose own model has no queue takes the busy model's
+    jobs, and one whose model is still wanted keeps it."""
+    ckpt = "checkpoints/a"
+    make = lambda pk, held, free=1: NodeSlots(  # noqa: E731
+        ComfyNode(pk=pk, name=f"n{pk}"), 0, 1, free, 0, frozenset({"A"}), frozenset({ckpt, "checkpoints/b"}), held
+    )
+    busy_a = make(1, frozenset({ckpt}), free=0)
+    holds_b = make(2, frozenset({"checkpoints/b"}))
+    many_a = [QueuedJob(f"a{i}", 1, 1, 0, timezone.now(), model_files=frozenset({ckpt})) for i in range(12)]
+    one_b = [QueuedJob("b", 2, 1, 0, timezone.now(), model_files=frozenset({"checkpoints/b"}))]
+    needs = lambda job: frozenset({"A"})  # noqa: E731
+    first = lambda c: c[0] if c else None  # noqa: E731
+    # b still has a job: the node holding b runs it.
+    assert choose([holds_b], [busy_a], [(1, many_a), (2, one_b)], needs, first)[1].pk == "b"
+    # No b left and 12 jobs for one node holding a: worth loading a on the second node.
+    assert choose([holds_b], [busy_a], [(1, many_a)], needs, first)[1].pk == "a0"
+    # Two jobs for a: not worth a load; they wait for the node that holds a.
+    assert choose([holds_b], [busy_a], [(1, many_a[:2])], needs, first) is None
