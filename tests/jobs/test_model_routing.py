@@ -10,9 +10,9 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jobs.affinity import choose
 from jobs.models import Job
 from jobs.queries import QueuedJob
-from jobs.affinity import choose
 from jobs.scheduler import NodeSlots, dispatch
 from nodes.models import ComfyNode
 from tests.factories import make_job, make_node, make_workflow, upload_example
