@@ -24,6 +24,7 @@ test: $(STAMP)
 ## Throughput benchmark against test ComfyUI nodes (see docs/performance.md)
 bench: $(STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.jobs $(BENCH_ARGS)
+	$(PY) -m comfyportal.embedded -- $(PY) -m bench.models
 
 ## make run with four test ComfyUI nodes registered
 demo: $(STAMP)

@@ -126,15 +126,31 @@ def run(*, affinity: bool, nodes: int, jobs: int, users: int, load_time: float, 
 
         async def main():
             started = time.monotonic()
+            box["started"] = time.time()
             ids = await submit_all(stack.web_url, tokens, models)
+            box["submitted"] = time.monotonic() - started
             while await asyncio.to_thread(lambda: Job.objects.filter(status__in=["QUEUED", "RUNNING"]).count()):
                 if time.monotonic() - started > 300:
                     break
                 await asyncio.sleep(0.05)
             return ids, time.monotonic() - started
 
+        box: dict = {}
         ids, wall = asyncio.run(main())
         states = [httpx.get(node.url + "/__control__").json() for node in stack.nodes]
+        busy = 0.0  # what the nodes saw: from each prompt's start to its end (loads included)
+        first = []
+        for node in stack.nodes:
+            starts = []
+            for entry in httpx.get(node.url + "/history", timeout=60).json().values():
+                messages = dict(entry["status"]["messages"])
+                start = messages.get("execution_start", {}).get("timestamp")
+                end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
+                if start and end:
+                    busy += (end - start) / 1000
+                    starts.append(start / 1000)
+            if starts:
+                first.append(min(starts) - box["started"])
         finished = list(Job.objects.filter(pk__in=ids))
     loads = sum(s["model_loads"] for s in states)
     load_seconds = sum(s["model_load_seconds"] for s in states)
@@ -152,6 +168,9 @@ def run(*, affinity: bool, nodes: int, jobs: int, users: int, load_time: float, 
         "load_seconds": load_seconds,
         "wall": wall,
         "useful": jobs * job_time / (wall * nodes),
+        "busy": busy / (wall * nodes),
+        "submit": box["submitted"],
+        "first_start": max(first, default=0.0),
         "p95": {m: percentile(w, 95) for m, w in sorted(waits.items())},
         "per_model": {m: models.count(m) for m in MIX},
         "done": done,
@@ -167,6 +186,8 @@ def table(results: list[dict]) -> str:
         ("time spent loading (all nodes)", lambda r: f"{r['load_seconds']:.0f} s"),
         ("wall time", lambda r: f"{r['wall']:.1f} s"),
         ("useful utilization (job time ÷ wall × K)", lambda r: f"{r['useful']:.3f}"),
+        ("node busy share (jobs + loads ÷ wall × K)", lambda r: f"{r['busy']:.3f}"),
+        ("submit time for N jobs / last node's first job", lambda r: f"{r['submit']:.1f} s / {r['first_start']:.1f} s"),
         *[
             (f"p95 wait {m} ({MIX[m]:.0%} of jobs)", lambda r, m=m: f"{r['p95'].get(m, float('nan')):.1f} s")
             for m in MIX
