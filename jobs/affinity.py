@@ -26,7 +26,7 @@ from typing import Any
 
 # Queued jobs per node holding a model that make loading it on one more node worth it: about a
 # model load's time in jobs (a few seconds of load against a job of about a second).
-SWITCH_COST = 4.0
+SWITCH_COST = 8.0
 
 
 def _pressure(files: frozenset, backlog: Mapping[frozenset, int], holders: Mapping[frozenset, int]) -> float:
