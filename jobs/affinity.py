@@ -7,7 +7,8 @@ can run (its classes and model files), each with a cost:
 
 - 0 when the job needs no load there (the node holds its files, or it names none);
 - otherwise ``SWITCH_COST - (pressure(files) - pressure(held without this node))``, where a
-  model's pressure is its queued jobs per node holding it (infinite when no node holds it). A node leaves its model for
+  model's pressure is its queued jobs per node holding it (infinite when no node holds it);
+  ``IDLE_LOAD_COST - pressure(files)`` for a node whose own model has no queued job. A node leaves its model for
   another only when that one is much more in demand, so each model gets nodes in proportion to
   its queue, and a model no node holds is loaded at once.
 
@@ -24,9 +25,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-# Queued jobs per node holding a model that make loading it on one more node worth it: about a
-# model load's time in jobs (a few seconds of load against a job of about a second).
-SWITCH_COST = 8.0
+# Queued jobs per node holding a model that make loading it on one more node worth it. A node
+# with nothing queued for its own model would idle: a load pays once the other model's queue per
+# holding node is longer than a load takes (a few seconds of load against jobs of about a second).
+# A node leaving a model that still has a queue needs twice that (no back-and-forth switching).
+IDLE_LOAD_COST = 4.0
+SWITCH_COST = 2 * IDLE_LOAD_COST
 
 
 def _pressure(files: frozenset, backlog: Mapping[frozenset, int], holders: Mapping[frozenset, int]) -> float:
@@ -81,7 +85,7 @@ def choose(
                 else:
                     wanted = _pressure(files, backlog, holders)
                     gain = 0.0 if wanted == own == math.inf else wanted - own
-                    cost = SWITCH_COST - gain
+                    cost = (SWITCH_COST if own else IDLE_LOAD_COST) - gain
                 # Equal otherwise, load where the least-wanted model is dropped (a node holding
                 # nothing first).
                 key = (cost, rank, order, own, bool(slot.held))
