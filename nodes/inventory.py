@@ -228,3 +228,17 @@ def waiting_reason(nodes: Iterable[NodeView], classes: Iterable[str], files: Ite
     if not any(n.free for n in fitting):
         return ALL_BUSY, []
     return "", []
+
+
+def refused_files(node_errors: Mapping[str, Any], wanted: Iterable[str]) -> list[str]:
+    """The model files among ``wanted`` (keys) that a node refused as ``value_not_in_list``: it
+    no longer has them (its inventory is out of date)."""
+    names = {split_key(k)[1]: k for k in wanted}
+    out = []
+    for entry in (node_errors or {}).values():
+        for error in (entry or {}).get("errors", []) if isinstance(entry, dict) else []:
+            if isinstance(error, dict) and error.get("type") == "value_not_in_list":
+                value = (error.get("extra_info") or {}).get("received_value")
+                if isinstance(value, str) and value in names:
+                    out.append(names[value])
+    return sorted(set(out))

@@ -187,3 +187,21 @@ def _name_matches(file_name: str, wanted: str) -> bool:
     if any(c in wanted for c in "*?["):
         return fnmatch.fnmatchcase(file_name, wanted)
     return wanted.lower() in file_name.lower()
+
+
+def forget_model_files(node_id: int, keys: list[str], reason: str) -> None:
+    """The node refused files its inventory lists (deleted since it was read): drop them now, so
+    no job is sent there for them, and read its model list again at the next check."""
+    with transaction.atomic():
+        node = ComfyNode.objects.select_for_update().filter(pk=node_id).first()
+        if node is None:
+            return
+        gone = set(keys)
+        node.inventory = {
+            folder: [name for name in names if inventory.key(folder, name) not in gone]
+            for folder, names in (node.inventory or {}).items()
+        }
+        node.inventory_stale = True
+        node.inventory_error = reason[:500]
+        node.held_models = ""
+        node.save()

@@ -274,3 +274,16 @@ def test_a_model_in_demand_spreads_to_more_nodes():
     assert choose([holds_b], [busy_a], [(1, many_a)], needs, first)[1].pk == "a0"
     # Two jobs for a: not worth a load; they wait for the node that holds a.
     assert choose([holds_b], [busy_a], [(1, many_a[:2])], needs, first) is None
+
+
+def test_a_file_a_node_lost_is_dropped_from_its_inventory(alice):
+    from nodes.services import forget_model_files
+
+    workflow = make_workflow()
+    lost = make_node("lost", inventory={"checkpoints": ["a.safetensors", "b.safetensors"]}, held_models="x")
+    other = make_node("other", inventory={"checkpoints": ["a.safetensors"]})
+    forget_model_files(lost.pk, ["checkpoints/a.safetensors"], "lost no longer has checkpoints/a.safetensors")
+    lost.refresh_from_db()
+    assert lost.inventory == {"checkpoints": ["b.safetensors"]} and lost.inventory_stale and lost.held_models == ""
+    make_job(alice, workflow, model_files=["checkpoints/a.safetensors"])
+    assert [j.node_id for j in dispatch(runner_id="r").jobs] == [other.pk]

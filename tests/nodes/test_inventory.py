@@ -143,3 +143,24 @@ def test_able_nodes_have_every_file_and_reasons_agree(nodes, classes, files):
         assert not any(n.online and n.free for n in able)
     if code == inventory.MISSING_MODEL:
         assert missing and set(missing) <= files
+
+
+def test_files_a_node_refused_are_found_in_its_answer():
+    """The recorded 400 shape: value_not_in_list with extra_info.received_value."""
+    node_errors = {
+        "4": {
+            "errors": [
+                {
+                    "type": "value_not_in_list",
+                    "message": "Value not in list",
+                    "details": "ckpt_name: 'gone.safetensors' not in ['a.safetensors']",
+                    "extra_info": {"input_name": "ckpt_name", "received_value": "gone.safetensors"},
+                }
+            ],
+            "class_type": "CheckpointLoaderSimple",
+        },
+        "3": {"errors": [{"type": "value_not_in_list", "extra_info": {"received_value": "fastest"}}]},
+    }
+    wanted = ["checkpoints/gone.safetensors", "loras/kept.safetensors"]
+    assert inventory.refused_files(node_errors, wanted) == ["checkpoints/gone.safetensors"]
+    assert inventory.refused_files({}, wanted) == []
