@@ -53,16 +53,24 @@ def choose(
     usual choice among equally good slots (priority, then the least loaded)."""
     nodes = [*slots, *busy]
     backlog: dict[frozenset, int] = {}
-    for _user, jobs in ranked:
-        for job in jobs:
+    # Jobs that need the same classes and files fare the same on a slot: only the first of them
+    # (fairest user, then their order) and the first overdue one can win. {kind: (rank, order, user, job)}
+    first: dict[tuple, tuple] = {}
+    first_overdue: dict[tuple, tuple] = {}
+    for rank, (user, jobs) in enumerate(ranked):
+        for order, job in enumerate(jobs):
             if job.model_files:
                 backlog[job.model_files] = backlog.get(job.model_files, 0) + 1
+            kind = (needs(job), job.model_files)
+            first.setdefault(kind, (rank, order, user, job))
+            if job.overdue:
+                first_overdue.setdefault(kind, (rank, order, user, job))
     holders: dict[frozenset, int] = {}
     for node in nodes:
         for files in backlog:
             if files <= node.held:
                 holders[files] = holders.get(files, 0) + 1
-    best = None  # ((cost, rank, order, empty-first), user, job, slot)
+    best = None  # ((cost, rank, order, own, holds something), user, job, slot)
     for slot in slots:
         if slot.free <= 0:
             continue
@@ -74,25 +82,26 @@ def choose(
             own = math.inf if others == 0 else backlog[slot.held] / others
         has_warm = False
         fallback = None
-        for rank, (user, jobs) in enumerate(ranked):
-            for order, job in enumerate(jobs):
-                files = job.model_files
-                if not (needs(job) <= slot.class_types and files <= slot.models):
-                    continue
-                if not files or files <= slot.held:
-                    cost = 0.0
-                    has_warm = True
-                else:
-                    wanted = _pressure(files, backlog, holders)
-                    gain = 0.0 if wanted == own == math.inf else wanted - own
-                    cost = (SWITCH_COST if own else IDLE_LOAD_COST) - gain
-                # Equal otherwise, load where the least-wanted model is dropped (a node holding
-                # nothing first).
+        for (classes, files), (rank, order, user, job) in first.items():
+            if not (classes <= slot.class_types and files <= slot.models):
+                continue
+            if not files or files <= slot.held:
+                cost = 0.0
+                has_warm = True
+            else:
+                wanted = _pressure(files, backlog, holders)
+                gain = 0.0 if wanted == own == math.inf else wanted - own
+                cost = (SWITCH_COST if own else IDLE_LOAD_COST) - gain
+            # Equal otherwise, load where the least-wanted model is dropped (a node holding
+            # nothing first).
+            key = (cost, rank, order, own, bool(slot.held))
+            if cost <= 0:
+                if best is None or key < best[0]:
+                    best = (key, user, job, slot)
+            elif (classes, files) in first_overdue:
+                rank, order, user, job = first_overdue[(classes, files)]
                 key = (cost, rank, order, own, bool(slot.held))
-                if cost <= 0:
-                    if best is None or key < best[0]:
-                        best = (key, user, job, slot)
-                elif job.overdue and (fallback is None or key < fallback[0]):
+                if fallback is None or key < fallback[0]:
                     fallback = (key, user, job, slot)
         if fallback is not None and not has_warm:
             # Nothing it could run without a load: a job past its max wait takes it.
