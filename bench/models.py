@@ -140,17 +140,23 @@ def run(*, affinity: bool, nodes: int, jobs: int, users: int, load_time: float, 
         states = [httpx.get(node.url + "/__control__").json() for node in stack.nodes]
         busy = 0.0  # what the nodes saw: from each prompt's start to its end (loads included)
         first = []
+        idle = [0.0, 0.0, 0.0]  # node idle before its first prompt, between prompts, after its last
+        ended = box["started"] + wall
         for node in stack.nodes:
-            starts = []
+            spans = []
             for entry in httpx.get(node.url + "/history", timeout=60).json().values():
                 messages = dict(entry["status"]["messages"])
                 start = messages.get("execution_start", {}).get("timestamp")
                 end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
                 if start and end:
                     busy += (end - start) / 1000
-                    starts.append(start / 1000)
-            if starts:
-                first.append(min(starts) - box["started"])
+                    spans.append((start / 1000, end / 1000))
+            spans.sort()
+            if spans:
+                first.append(spans[0][0] - box["started"])
+                idle[0] += spans[0][0] - box["started"]
+                idle[1] += sum(max(0.0, b[0] - a[1]) for a, b in zip(spans, spans[1:]))
+                idle[2] += max(0.0, ended - spans[-1][1])
         finished = list(Job.objects.filter(pk__in=ids))
     loads = sum(s["model_loads"] for s in states)
     load_seconds = sum(s["model_load_seconds"] for s in states)
@@ -171,6 +177,7 @@ def run(*, affinity: bool, nodes: int, jobs: int, users: int, load_time: float, 
         "busy": busy / (wall * nodes),
         "submit": box["submitted"],
         "first_start": max(first, default=0.0),
+        "idle": idle,
         "p95": {m: percentile(w, 95) for m, w in sorted(waits.items())},
         "per_model": {m: models.count(m) for m in MIX},
         "done": done,
@@ -187,6 +194,10 @@ def table(results: list[dict]) -> str:
         ("wall time", lambda r: f"{r['wall']:.1f} s"),
         ("useful utilization (job time ÷ wall × K)", lambda r: f"{r['useful']:.3f}"),
         ("node busy share (jobs + loads ÷ wall × K)", lambda r: f"{r['busy']:.3f}"),
+        (
+            "node idle: before first / between / after last prompt (all nodes)",
+            lambda r: " / ".join(f"{v:.1f}" for v in r["idle"]) + " s",
+        ),
         ("submit time for N jobs / last node's first job", lambda r: f"{r['submit']:.1f} s / {r['first_start']:.1f} s"),
         *[
             (f"p95 wait {m} ({MIX[m]:.0%} of jobs)", lambda r, m=m: f"{r['p95'].get(m, float('nan')):.1f} s")

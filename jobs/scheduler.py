@@ -173,6 +173,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
         never = now - timedelta(days=2)
         held: dict[int, frozenset] = {}  # node id → the files of the last job it was given
+        held_before = {slot.node.pk: slot.held for slot in slots}
         # Model affinity (jobs.affinity) only when some waiting job names model files.
         by_model = settings.MODEL_AFFINITY and any(job.model_files for jobs in heads.values() for job in jobs)
         while total_free > 0 and heads:
@@ -222,8 +223,9 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
         lifecycle.claim(assignments, runner_id=runner_id, now=now)
-        if held:
-            queries.set_held_models(held)
+        changed = {pk: files for pk, files in held.items() if files != held_before.get(pk)}
+        if changed:  # (jobs without model files on nodes holding none write nothing)
+            queries.set_held_models(changed)
     jobs = list(
         Job.objects.filter(
             pk__in=list(assignments),
