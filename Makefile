@@ -33,6 +33,7 @@ test: $(DEV_STAMP)
 ## Benchmarks against test ComfyUI nodes: throughput, then the portal's overhead per job (see docs/performance.md)
 bench: $(DEV_STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.jobs $(BENCH_ARGS)
+	$(PY) -m comfyportal.embedded -- $(PY) -m bench.models
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.overhead
 
 ## make run with four test ComfyUI nodes registered

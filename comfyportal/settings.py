@@ -277,6 +277,10 @@ DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
 # A worker (manage.py qcluster) told to stop kills whatever of it still runs after this long.
 WORKER_STOP_TIMEOUT = env_float("WORKER_STOP_TIMEOUT", 10.0)
+# Model affinity (jobs.scheduler): among free able nodes, prefer one that still holds the job's
+# model files; a job that waited longer than MODEL_AFFINITY_MAX_WAIT seconds takes any able node.
+MODEL_AFFINITY = env_bool("MODEL_AFFINITY", True)
+MODEL_AFFINITY_MAX_WAIT = env_float("MODEL_AFFINITY_MAX_WAIT", 5.0)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

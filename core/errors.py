@@ -33,6 +33,12 @@ class InvalidInput(DomainError):
     status = 400
 
 
+class Unprocessable(InvalidInput):
+    """Well-formed input the service cannot act on now (e.g. a model file no GPU server has)."""
+
+    status = 422
+
+
 class NotAuthenticated(DomainError):
     status = 401
 

@@ -52,6 +52,7 @@ class JobAdmin(admin.ModelAdmin):
         "node",
         "status",
         "inputs",
+        "model_files",
         "prompt_id",
         "client_id",
         "progress",

@@ -33,7 +33,9 @@ from nodes.comfy.errors import (
     PromptUnknown,
 )
 from nodes.comfy.follow import Progress, PromptRun
+from nodes.inventory import refused_files
 from nodes.models import ComfyNode
+from nodes.services import forget_model_files
 from workflows.prompt import build_prompt
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -86,7 +88,13 @@ class JobFollower:
                 entry = await self._execute(client, resume=resume)
                 await self._collect(client, entry)
         except PromptRejected as exc:
-            await self._finish(S.ERROR, exc.message)
+            gone = refused_files(exc.node_errors, job.model_files or [])
+            if gone:  # the node lost files its inventory lists: another node may have them
+                reason = f"{node.name} no longer has {', '.join(gone)}"
+                await runner.db(forget_model_files, node.pk, gone, reason)
+                await runner.db(steps.requeue_or_fail, job.pk, runner_id=runner.id, reason=reason)
+            else:
+                await self._finish(S.ERROR, exc.message)
         except ExecutionFailed as exc:
             await self._finish(S.ERROR, f"ComfyUI error: {exc.message}")
         except Interrupted as exc:

@@ -53,6 +53,9 @@ class Job(models.Model):
     # The node finished the prompt (its slot is free again) while we may still be collecting outputs.
     node_finished_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The model files its prompt names ("folder/name", sorted), found at submit (jobs.routing):
+    # dispatch sends the job only to a node that has them all.
+    model_files = models.JSONField(_("model files"), default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

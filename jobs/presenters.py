@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from jobs.models import Job, JobFile
 from jobs.positions import queue_position, queue_positions
+from jobs.routing import reason_text, waiting_states
 
 
 def for_presenting(jobs):
@@ -45,7 +46,8 @@ def present_job(
     """One job; its queue position, if queued, costs a query (a list goes through present_jobs).
     `results`: the job's result files when the caller already has them (a new job has none)."""
     place = queue_position(job) if position else None
-    return _job_dict(job, place, with_outputs=with_outputs, results=results)
+    waiting = waiting_states([job]).get(job.pk) if position else None
+    return _job_dict(job, place, with_outputs=with_outputs, results=results, waiting=waiting)
 
 
 def present_jobs(jobs: Iterable[Job], *, position: bool = True) -> list[dict]:
@@ -53,10 +55,19 @@ def present_jobs(jobs: Iterable[Job], *, position: bool = True) -> list[dict]:
     them read in one query."""
     jobs = list(jobs)
     places = queue_positions(jobs) if position else {}
-    return [_job_dict(job, places.get(job.pk)) for job in jobs]
+    waiting = waiting_states(jobs) if position else {}
+    return [_job_dict(job, places.get(job.pk), waiting=waiting.get(job.pk)) for job in jobs]
 
 
-def _job_dict(job: Job, position: int | None, *, with_outputs: bool = True, results: list | None = None) -> dict:
+def _job_dict(
+    job: Job,
+    position: int | None,
+    *,
+    with_outputs: bool = True,
+    results: list | None = None,
+    waiting: tuple | None = None,
+) -> dict:
+    code, missing = waiting or ("", [])
     data = {
         "id": str(job.id),
         "status": job.status,
@@ -66,6 +77,12 @@ def _job_dict(job: Job, position: int | None, *, with_outputs: bool = True, resu
         "progress": round(job.progress, 4),
         "progress_text": job.progress_text,
         "position": position,
+        # Why a queued job cannot start now (no server online, none has its classes or model
+        # files, all able ones busy), in the reader's language; "" when it only waits its turn.
+        "waiting_reason": reason_text(code, missing),
+        "waiting_code": code,
+        "waiting_missing": missing,
+        "model_files": list(job.model_files or []),
         "node": job.node.name if job.node_id and job.node else None,
         "attempts": job.attempts,
         "error": job.error,

@@ -7,11 +7,14 @@ answering. Each function says in one line why it is SQL; everything else uses th
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
 from jobs.models import Job
 from nodes.models import ComfyNode
@@ -65,6 +68,7 @@ class EligibleNode(NamedTuple):
     max_queue: int
     foreign_queue: int  # prompts others put on the node
     updated_at: object  # changes whenever the row is saved (see scheduler.known_nodes)
+    held_models: str  # model files of the last prompt sent there, one per line
 
 
 def lock_eligible_nodes() -> list[EligibleNode]:
@@ -75,7 +79,8 @@ def lock_eligible_nodes() -> list[EligibleNode]:
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, priority, max_queue, foreign_queue, updated_at {_ELIGIBLE} ORDER BY priority DESC, id{lock}",
+            f"SELECT id, priority, max_queue, foreign_queue, updated_at, held_models {_ELIGIBLE} "
+            f"ORDER BY priority DESC, id{lock}",
             _ELIGIBLE_PARAMS,
         )
         return [EligibleNode(*row) for row in cursor.fetchall()]
@@ -126,29 +131,48 @@ class QueuedJob(NamedTuple):
     workflow_id: int
     priority: int
     created_at: object  # only compared with the others from the same query
+    model_files: frozenset = frozenset()  # keys "folder/name" (see jobs.routing)
+    overdue: bool = False  # waited past MODEL_AFFINITY_MAX_WAIT
 
 
-def queue_heads(user_ids: list[int], per_user: int) -> dict[int, list[QueuedJob]]:
+def _json_list(value) -> frozenset:
+    """A JSON column read through a raw cursor: text on some backends, decoded on others."""
+    if isinstance(value, str):
+        value = json.loads(value or "[]")
+    return frozenset(value or [])
+
+
+def set_held_models(held: dict[int, list[str]]) -> None:
+    """Remember what each node now holds (the model files of the last prompt sent there);
+    inside dispatch's transaction, on nodes it has locked. Leaves updated_at alone, so the
+    nodes' kept rows stay valid."""
+    for node_id, keys in held.items():
+        ComfyNode.objects.filter(pk=node_id).update(held_models="\n".join(sorted(keys)))
+
+
+def queue_heads(user_ids: list[int], per_user: int, overdue_before=None) -> dict[int, list[QueuedJob]]:
     """Each user's first `per_user` queued jobs by priority then age, in one query.
 
     SQL: the ORM spent longer compiling this window query and building its models than the
-    database spent running it."""
+    database spent running it. `overdue_before`: jobs created before it are marked overdue
+    (compared by the database: a raw read of a date is text on some backends)."""
     if not user_ids or per_user < 1:
         return {}
+    cutoff = _db_datetime(overdue_before or timezone.now() - timedelta(days=3650))
     users = ", ".join(["%s"] * len(user_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, user_id, workflow_id, priority, created_at FROM (
-                  SELECT id, user_id, workflow_id, priority, created_at,
+            f"""SELECT id, user_id, workflow_id, priority, created_at, model_files, created_at < %s FROM (
+                  SELECT id, user_id, workflow_id, priority, created_at, model_files,
                          ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
                   FROM {JOBS} WHERE status = %s AND user_id IN ({users})
                 ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
-            [S.QUEUED, *user_ids, per_user],
+            [cutoff, S.QUEUED, *user_ids, per_user],
         )
         rows = cursor.fetchall()
     heads: dict[int, list[QueuedJob]] = {}
     for row in rows:
-        job = QueuedJob(*row)
+        job = QueuedJob(*row[:5], model_files=_json_list(row[5]), overdue=bool(row[6]))
         heads.setdefault(job.user_id, []).append(job)
     return heads
 

@@ -14,18 +14,22 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from jobs import lifecycle, queries
+from jobs import affinity, lifecycle, queries
 from jobs.models import Job, quota_day_start
 from jobs.queries import QueuedJob
 from nodes.health import CLIENT_ID_PREFIX
+from nodes.inventory import inventory_keys
 from nodes.models import ComfyNode
 from workflows.services import workflow_versions
 
 S = Job.Status
+# Queued jobs read per user beyond the free slots (see dispatch).
+LOOKAHEAD = 16
 
 
 @dataclass
@@ -36,23 +40,31 @@ class NodeSlots:
     free: int
     load: int
     class_types: frozenset = field(default_factory=frozenset)
+    models: frozenset = field(default_factory=frozenset)  # its model files ("folder/name")
+    held: frozenset = field(default_factory=frozenset)  # those of the last prompt sent there
 
-    def can_run(self, needed: frozenset) -> bool:
-        return self.free > 0 and needed <= self.class_types
-
-
-# Nodes as the runner reads them (address, auth header, name) with their class lists
-# (hundreds of names), kept per process and read again only when a node's row was saved:
-# its updated_at, read under the step's lock, says so. {node id: (updated_at, node, class types)}
-_nodes: dict[int, tuple[object, ComfyNode, frozenset]] = {}
+    def can_run(self, needed: frozenset, files: frozenset = frozenset()) -> bool:
+        return self.free > 0 and needed <= self.class_types and files <= self.models
 
 
-def known_nodes(versions: dict[int, object]) -> dict[int, tuple[ComfyNode, frozenset]]:
-    """{node id: updated_at} → {node id: (node, its class types)}."""
+# Nodes as the runner reads them (address, auth header, name) with their class lists and model
+# files (hundreds of names), kept per process and read again only when a node's row was saved:
+# its updated_at, read under the step's lock, says so.
+# {node id: (updated_at, node, class types, model files)}
+_nodes: dict[int, tuple[object, ComfyNode, frozenset, frozenset]] = {}
+
+
+def known_nodes(versions: dict[int, object]) -> dict[int, tuple[ComfyNode, frozenset, frozenset]]:
+    """{node id: updated_at} → {node id: (node, its class types, its model files)}."""
     stale = [pk for pk, updated_at in versions.items() if _nodes.get(pk, (None,))[0] != updated_at]
     if stale:
-        for node in ComfyNode.objects.filter(pk__in=stale).defer("system_stats"):
-            _nodes[node.pk] = (versions[node.pk], node, frozenset(node.class_types or []))
+        for node in ComfyNode.objects.filter(pk__in=stale).defer("system_stats", "model_inputs"):
+            _nodes[node.pk] = (
+                versions[node.pk],
+                node,
+                frozenset(node.class_types or []),
+                inventory_keys(node.inventory),
+            )
     return {pk: _nodes[pk][1:] for pk in versions if pk in _nodes}
 
 
@@ -64,17 +76,22 @@ def forget_kept_nodes() -> None:
 def eligible_nodes() -> tuple[list[NodeSlots], int]:
     """Lock active ONLINE nodes (inside a transaction); return those with free slots, and how
     many nodes were locked (those another dispatcher holds are skipped, not counted)."""
+    slots, seen, _busy = _locked_nodes()
+    return slots, seen
+
+
+def _locked_nodes() -> tuple[list[NodeSlots], int, list[NodeSlots]]:
+    """eligible_nodes, plus the locked nodes without a free slot (what they hold counts for affinity)."""
     nodes = queries.lock_eligible_nodes()
     if not nodes:
-        return [], 0
+        return [], 0, []
     # Counted after the lock, in a statement of its own: it sees every claim committed by
     # whoever held these nodes before us. A slot is taken until the node has finished the
     # prompt, not until we stored its outputs.
     running = queries.busy_slots([node.pk for node in nodes])
     load = {node.pk: running.get(node.pk, 0) + node.foreign_queue for node in nodes}
-    free_nodes = [node for node in nodes if node.max_queue > load[node.pk]]
-    known = known_nodes({node.pk: node.updated_at for node in free_nodes})
-    return [
+    known = known_nodes({node.pk: node.updated_at for node in nodes})
+    slots = [
         NodeSlots(
             node=known[node.pk][0],
             priority=node.priority,
@@ -82,15 +99,18 @@ def eligible_nodes() -> tuple[list[NodeSlots], int]:
             free=node.max_queue - load[node.pk],
             load=load[node.pk],
             class_types=known[node.pk][1],
+            models=known[node.pk][2],
+            held=frozenset(line for line in (node.held_models or "").splitlines() if line),
         )
-        for node in free_nodes
+        for node in nodes
         if node.pk in known
-    ], len(nodes)
+    ]
+    return [s for s in slots if s.free > 0], len(nodes), [s for s in slots if s.free <= 0]
 
 
-def pick_node(slots: list[NodeSlots], needed: frozenset) -> NodeSlots | None:
+def pick_node(slots: list[NodeSlots], needed: frozenset, files: frozenset = frozenset()) -> NodeSlots | None:
     """Higher node priority first, then the least loaded (relative to its size)."""
-    fitting = [s for s in slots if s.can_run(needed)]
+    fitting = [s for s in slots if s.can_run(needed, files)]
     if not fitting:
         return None
     return min(fitting, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk))
@@ -115,7 +135,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     mark_node_finished(node_finished)
     assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
     with transaction.atomic():
-        slots, seen = eligible_nodes()
+        slots, seen, busy_nodes = _locked_nodes()
         total_free = sum(s.free for s in slots)
         if seen == 0:
             return Dispatched([], 0, 0, contended=queries.any_eligible_node())
@@ -143,30 +163,54 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if row["last"] is not None:
                 last_served[row["user"]] = row["last"]
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
-        heads = queries.queue_heads(wanted, total_free)
+        # Look past each user's first jobs: a later one may fit a free node that an earlier one
+        # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
+        heads = queries.queue_heads(
+            wanted, total_free + LOOKAHEAD, now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
+        )
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
         never = now - timedelta(days=2)
+        held: dict[int, frozenset] = {}  # node id → the files of the last job it was given
+        held_before = {slot.node.pk: slot.held for slot in slots}
+        # Model affinity (jobs.affinity) only when some waiting job names model files.
+        by_model = settings.MODEL_AFFINITY and any(job.model_files for jobs in heads.values() for job in jobs)
         while total_free > 0 and heads:
-            user_id = min(
-                heads,
-                key=lambda u: (
-                    running.get(u, 0) / max(1, users[u].priority),
-                    last_served.get(u, never),
-                    -heads[u][0].priority,
-                    heads[u][0].created_at,
-                ),
+            fair = lambda u: (  # noqa: E731
+                running.get(u, 0) / max(1, users[u].priority),
+                last_served.get(u, never),
+                -heads[u][0].priority,
+                heads[u][0].created_at,
             )
+            if by_model:
+                for user_id in [u for u in heads if running.get(u, 0) >= users[u].effective_max_concurrent_jobs]:
+                    del heads[user_id]
+                ranked = sorted(heads, key=fair)
+                found = affinity.choose(
+                    slots,
+                    busy_nodes,
+                    [(u, heads[u]) for u in ranked],
+                    lambda job: needs.get(job.workflow_id, frozenset()),
+                    _usual_node,
+                )
+                if found is None:
+                    break
+            else:  # the fairest user goes next, with their first job a free node can run
+                user_id = min(heads, key=fair)
+                if running.get(user_id, 0) >= users[user_id].effective_max_concurrent_jobs:
+                    del heads[user_id]
+                    continue
+                job, slot = _first_runnable(heads[user_id], slots, needs)
+                if job is None:
+                    del heads[user_id]
+                    continue
+                found = (user_id, job, slot)
+            user_id, job, slot = found
             user = users[user_id]
-            if running.get(user_id, 0) >= user.effective_max_concurrent_jobs:
-                del heads[user_id]
-                continue
-            job, slot = _first_runnable(heads[user_id], slots, needs)
-            if job is None:
-                del heads[user_id]
-                continue
             heads[user_id].remove(job)
+            slot.held = job.model_files
+            held[slot.node.pk] = job.model_files
             if not heads[user_id]:
                 del heads[user_id]
             assignments[job.pk] = (slot.node.pk, str(uuid.uuid4()), f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}")
@@ -179,6 +223,9 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
         lifecycle.claim(assignments, runner_id=runner_id, now=now)
+        changed = {pk: files for pk, files in held.items() if files != held_before.get(pk)}
+        if changed:  # (jobs without model files on nodes holding none write nothing)
+            queries.set_held_models(changed)
     jobs = list(
         Job.objects.filter(
             pk__in=list(assignments),
@@ -197,10 +244,14 @@ def _first_runnable(
     jobs: list[QueuedJob], slots: list[NodeSlots], needs: dict[int, frozenset]
 ) -> tuple[QueuedJob | None, NodeSlots | None]:
     for job in jobs:
-        slot = pick_node(slots, needs.get(job.workflow_id, frozenset()))
+        slot = pick_node(slots, needs.get(job.workflow_id, frozenset()), job.model_files)
         if slot is not None:
             return job, slot
     return None, None
+
+
+def _usual_node(slots: list[NodeSlots]) -> NodeSlots | None:
+    return min(slots, key=lambda s: (-s.priority, s.load / s.max_queue, s.node.pk)) if slots else None
 
 
 def mark_node_finished(job_ids: list[str]) -> None:

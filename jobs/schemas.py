@@ -40,6 +40,20 @@ class JobOut(Schema):
     progress: float
     progress_text: str
     position: int | None
+    waiting_reason: str = Field(
+        default="",
+        description="Why a queued job cannot start now, in the request's language: no GPU server online, "
+        "none has its node classes or model files, or all able servers busy. Empty when it only waits its turn.",
+    )
+    waiting_code: Literal["", "no_node_online", "missing_classes", "missing_model", "all_busy"] = Field(
+        default="", description="The reason as a code, for clients that word it themselves."
+    )
+    waiting_missing: list[str] = Field(
+        default_factory=list, description="With missing_classes / missing_model: the node classes or model files."
+    )
+    model_files: list[str] = Field(
+        default_factory=list, description="The model files its prompt names, as 'folder/name'."
+    )
     node: str | None
     attempts: int
     error: str

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
-from jobs import files, lifecycle, queries, storage
+from jobs import files, lifecycle, queries, routing, storage
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
 from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
+from nodes.farm import node_views
+from workflows.model_choices import offered_models
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
@@ -113,16 +115,23 @@ def submit_job(*, user, workflow_slug: str, inputs: dict, priority: int = 0) -> 
 def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) -> Job:
     if not isinstance(inputs, dict):
         raise InvalidInput("inputs: must be an object of field id → value.", errors={"inputs": "must be an object"})
+    views = node_views()
+    offered = offered_models(workflow, views)
+    if offered:
+        inputs = routing.fill_model_defaults(workflow, inputs, offered)
     try:
         values = validate_inputs(workflow.spec, inputs)
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
+    model_files = routing.job_model_files(workflow, values, views)
     storage.check_room_for_job(user)
     with transaction.atomic():
         queries.lock_user(user.pk)
         check_quotas(user)
-        job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
+        job = Job.objects.create(
+            user=user, workflow=workflow, inputs=values, priority=priority, model_files=model_files
+        )
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
             JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)

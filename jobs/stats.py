@@ -61,6 +61,9 @@ def overview(*, now=None) -> dict:
                 "max_queue": n.max_queue,
                 "vram_free": n.vram[0],
                 "vram_total": n.vram[1],
+                "model_files": n.model_count,
+                "models_stale": n.inventory_stale,
+                "models_held": n.held_model_keys,
             }
             for n in ComfyNode.objects.filter(remove_when_drained=False)
         ],

@@ -19,9 +19,9 @@ from jobs import services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_file, present_job, present_jobs
+from workflows.model_choices import form_schema
 from workflows.services import get_active_workflow
 from workflows.spec import FILE_FIELD_TYPES
-from workflows.ui_schema import ui_schema
 from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
 JOBS_PER_PAGE = 25
@@ -40,7 +40,7 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
         workflow = get_active_workflow(slug)
     except NotFound as exc:
         raise Http404(exc.detail) from exc
-    inputs, values, errors = _read_submission(request, ui_schema(workflow.spec)["fields"])
+    inputs, values, errors = _read_submission(request, form_schema(workflow)["fields"])
     form_error = ""
     if not errors:
         try:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from nodes import health, services
@@ -47,10 +47,20 @@ class ComfyNodeForm(forms.ModelForm):
 @admin.register(ComfyNode)
 class ComfyNodeAdmin(admin.ModelAdmin):
     form = ComfyNodeForm
-    list_display = ("name", "status_badge", "is_active", "base_url", "queue", "vram", "last_seen_at", "short_error")
+    list_display = (
+        "name",
+        "status_badge",
+        "is_active",
+        "base_url",
+        "queue",
+        "vram",
+        "model_files",
+        "last_seen_at",
+        "short_error",
+    )
     list_filter = ("status", "is_active")
     search_fields = ("name", "base_url")
-    actions = ["enable", "disable", "check_now"]
+    actions = ["enable", "disable", "check_now", "refresh_models"]
     readonly_fields = (
         "status",
         "last_seen_at",
@@ -61,6 +71,11 @@ class ComfyNodeAdmin(admin.ModelAdmin):
         "foreign_queue",
         "system_stats",
         "class_types_refreshed_at",
+        "inventory_read_at",
+        "inventory_stale",
+        "inventory_error",
+        "held_models",
+        "model_list",
     )
 
     def get_queryset(self, request):
@@ -82,6 +97,25 @@ class ComfyNodeAdmin(admin.ModelAdmin):
     def vram(self, node):
         free, total = node.vram
         return f"{_gib(free)} / {_gib(total)}"
+
+    @admin.display(description=_("model files"))
+    def model_files(self, node):
+        count = node.model_count
+        return f"{count} ({_('stale')})" if node.inventory_stale else str(count)
+
+    @admin.display(description=_("model files by folder"))
+    def model_list(self, node):
+        held = set(node.held_model_keys)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (folder, name, _("loaded") if f"{folder}/{name}" in held else "")
+                for folder, names in sorted((node.inventory or {}).items())
+                for name in names
+            ),
+        )
+        return format_html('<table class="node-models">{}</table>', rows) if rows else "—"
 
     @admin.display(description=_("last error"))
     def short_error(self, node):
@@ -111,3 +145,19 @@ class ComfyNodeAdmin(admin.ModelAdmin):
             if fresh is not None:
                 level = messages.SUCCESS if fresh.status == ComfyNode.Status.ONLINE else messages.WARNING
                 self.message_user(request, f"{fresh.name}: {fresh.get_status_display()} {fresh.last_error}", level)
+
+    @admin.action(description=_("Refresh node classes and model files now"))
+    def refresh_models(self, request, queryset):
+        for node in queryset:
+            fresh = health.refresh_node(node.pk)
+            if fresh is None:
+                continue
+            if fresh.status != ComfyNode.Status.ONLINE or fresh.inventory_stale:
+                problem = fresh.last_error or fresh.inventory_error
+                self.message_user(request, f"{fresh.name}: {problem}", messages.WARNING)
+            else:
+                self.message_user(
+                    request,
+                    _("%(node)s: %(count)d model files read.") % {"node": fresh.name, "count": fresh.model_count},
+                    messages.SUCCESS,
+                )

@@ -8,9 +8,10 @@ from accounts.auth import AdminAuth
 from core.openapi import ErrorOut
 from nodes import health, services
 from nodes.models import ComfyNode
-from nodes.schemas import NodeDeletedOut, NodeIn, NodeOut, NodePatchIn
+from nodes.schemas import ModelFileOut, NodeDeletedOut, NodeIn, NodeModelsOut, NodeOut, NodePatchIn
 
 router = Router(tags=["admin: nodes"], auth=AdminAuth())
+models_router = Router(tags=["admin: nodes"], auth=AdminAuth())
 
 
 @router.get("", response=list[NodeOut])
@@ -44,3 +45,36 @@ def delete_node(request, node_id: int):
 def check_node(request, node_id: int):
     services.get_node(node_id)
     return health.check_node(node_id)
+
+
+@router.post(
+    "/{int:node_id}/refresh",
+    response=NodeOut,
+    summary="Read the node's classes and model files now (a file just added is offered at once)",
+)
+def refresh_node(request, node_id: int):
+    services.get_node(node_id)
+    return health.refresh_node(node_id)
+
+
+@router.get("/{int:node_id}/models", response=NodeModelsOut, summary="The node's model files by folder")
+def node_models(request, node_id: int):
+    node = services.get_node(node_id)
+    return {
+        "node": node.name,
+        "inventory_read_at": node.inventory_read_at,
+        "inventory_stale": node.inventory_stale,
+        "models": node.inventory or {},
+        "held_models": node.held_model_keys,
+    }
+
+
+@models_router.get(
+    "",
+    response=list[ModelFileOut],
+    summary="Every model file on the farm with the nodes that have it",
+    description="`folder` filters by model folder (exact); `name` by a part of the file name, or by a "
+    "glob such as `sdxl/*` when it holds *, ? or [.",
+)
+def list_models(request, folder: str = "", name: str = ""):
+    return services.model_files(folder=folder[:100], name=name[:200])

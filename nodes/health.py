@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from nodes import inventory
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import ComfyError
 from nodes.models import ComfyNode
@@ -37,6 +38,11 @@ class ProbeResult:
     foreign_queue: int = 0
     class_types: list[str] | None = None  # None = not fetched this time
     seconds: float = 0.0
+    # Read with the class list: the model files per folder and which inputs take them
+    # (None = not read this time; inventory_error says why when the read failed).
+    inventory: dict[str, list[str]] | None = None
+    model_inputs: dict | None = None
+    inventory_error: str = ""
 
 
 async def probe(
@@ -59,15 +65,18 @@ async def probe(
         async with asyncio.timeout(timeout * (3 if want_object_info else 2)):
             stats = await client.system_stats(timeout=timeout)
             queue = await client.queue(timeout=timeout)
-            class_types = sorted(await client.object_info()) if want_object_info else None
-        return ProbeResult(
+            object_info = await client.object_info() if want_object_info else None
+        result = ProbeResult(
             ok=True,
             system_stats=stats,
             queue_remaining=len(queue.running) + len(queue.pending),
             foreign_queue=queue.foreign_count(CLIENT_ID_PREFIX),
-            class_types=class_types,
-            seconds=time.monotonic() - started,
+            class_types=sorted(object_info) if object_info is not None else None,
         )
+        if object_info is not None:
+            await read_inventory(client, object_info, result, timeout=timeout)
+        result.seconds = time.monotonic() - started
+        return result
     except ComfyError as exc:
         return ProbeResult(ok=False, error=exc.message, seconds=time.monotonic() - started)
     except TimeoutError:
@@ -87,8 +96,39 @@ async def probe(
             await client.aclose()
 
 
+async def read_inventory(client: ComfyClient, object_info: dict, result: ProbeResult, *, timeout: float) -> None:
+    """Read /models and each folder into `result` (a few folders at a time). A failure leaves
+    the inventory unread, with the reason: the node keeps its last one, marked stale."""
+    try:
+        async with asyncio.timeout(timeout * 4):
+            folders = await client.model_folders(timeout=timeout)
+            wanted = [f for f in folders if isinstance(f, str) and f not in inventory.SKIPPED_FOLDERS and "/" not in f]
+            places = asyncio.Semaphore(4)
+
+            async def one(folder: str) -> list:
+                async with places:
+                    return await client.model_files(folder, timeout=timeout)
+
+            answers = await asyncio.gather(*(one(f) for f in wanted))
+    except ComfyError as exc:
+        result.inventory_error = f"model list not read: {exc.message}"
+        return
+    except TimeoutError:
+        result.inventory_error = f"model list not read: {client.base_url} did not answer within {timeout * 4:g} s"
+        return
+    except Exception as exc:  # a node must never crash the worker
+        result.inventory_error = f"model list not read: {type(exc).__name__}: {exc}"
+        return
+    result.inventory = inventory.clean_inventory(wanted, dict(zip(wanted, answers, strict=True)))
+    result.model_inputs = inventory.model_inputs(object_info, result.inventory)
+
+
 def needs_object_info(node: ComfyNode) -> bool:
+    """Read the class list and model inventory again: when never read, when the last model read
+    failed, when the node was not online (it may have restarted with other files) or by age."""
     if not node.class_types or node.class_types_refreshed_at is None:
+        return True
+    if node.inventory_stale or node.inventory_read_at is None or node.status != ComfyNode.Status.ONLINE:
         return True
     age = timezone.now() - node.class_types_refreshed_at
     return age > timedelta(seconds=settings.NODE_OBJECT_INFO_EVERY)
@@ -105,6 +145,8 @@ def record(node_id: int, base_url: str, result: ProbeResult) -> ComfyNode | None
         node.last_checked_at = now
         if result.ok:
             came_online = node.status != ComfyNode.Status.ONLINE
+            if came_online:
+                node.held_models = ""  # a restarted ComfyUI holds no model
             node.status = ComfyNode.Status.ONLINE
             node.consecutive_failures = 0
             node.last_seen_at = now
@@ -115,9 +157,21 @@ def record(node_id: int, base_url: str, result: ProbeResult) -> ComfyNode | None
             if result.class_types is not None:
                 node.class_types = result.class_types
                 node.class_types_refreshed_at = now
+            if result.inventory is not None:
+                if node.inventory != result.inventory:
+                    node.held_models = ""  # restarted or files changed: what it holds is unknown
+                node.inventory = result.inventory
+                node.model_inputs = result.model_inputs or {}
+                node.inventory_read_at = now
+                node.inventory_stale = False
+                node.inventory_error = ""
+            elif result.inventory_error:
+                node.inventory_stale = True
+                node.inventory_error = result.inventory_error[:500]
         else:
             node.consecutive_failures += 1
             node.last_error = result.error[:2000]
+            node.inventory_stale = node.inventory_stale or bool(node.inventory_read_at)
             if node.consecutive_failures >= settings.NODE_OFFLINE_AFTER or node.status == ComfyNode.Status.UNKNOWN:
                 node.status = ComfyNode.Status.OFFLINE
         node.save()
@@ -185,6 +239,12 @@ def check_node(node_id: int) -> ComfyNode | None:
     if node is None:
         return None
     return asyncio.run(check_nodes_async([node]))[0]
+
+
+def refresh_node(node_id: int) -> ComfyNode | None:
+    """An admin's "refresh now": read the node's class list and model files at once."""
+    ComfyNode.objects.filter(pk=node_id).update(class_types_refreshed_at=None)
+    return check_node(node_id)
 
 
 def check_all_nodes() -> list[ComfyNode | None]:

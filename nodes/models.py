@@ -46,6 +46,17 @@ class ComfyNode(models.Model):
     system_stats = models.JSONField(default=dict, blank=True)
     class_types = models.JSONField(default=list, blank=True)
     class_types_refreshed_at = models.DateTimeField(null=True, blank=True)
+    # Model inventory (nodes.inventory): {folder: [file, …]} as the node's /models answered,
+    # read with its class list; on a failed read the last one is kept and marked stale.
+    inventory = models.JSONField(_("model files"), default=dict, blank=True)
+    inventory_read_at = models.DateTimeField(_("models read at"), null=True, blank=True)
+    inventory_stale = models.BooleanField(_("model list stale"), default=False)
+    inventory_error = models.CharField(max_length=500, blank=True)
+    # {class: {input: {"folder", "builtin"}}}: which inputs of its /object_info take model files.
+    model_inputs = models.JSONField(default=dict, blank=True)
+    # Model affinity: the model files ("folder/name") of the last prompt sent to the node, which
+    # ComfyUI still holds loaded; one per line. Written by dispatch only (no updated_at change).
+    held_models = models.TextField(_("models held"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +66,14 @@ class ComfyNode(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def held_model_keys(self) -> list[str]:
+        return [line for line in self.held_models.splitlines() if line]
+
+    @property
+    def model_count(self) -> int:
+        return sum(len(names) for names in (self.inventory or {}).values())
 
     @property
     def figures_are_live(self) -> bool:

@@ -45,8 +45,21 @@ class NodeOut(Schema):
     vram_total: int | None
     comfyui_version: str | None
     class_types_count: int
+    model_files_count: int = Field(description="Model files in its inventory (every folder).")
+    inventory_read_at: datetime | None = Field(description="When its model files were last read.")
+    inventory_stale: bool = Field(description="The last read failed: the inventory shown is the one before.")
+    inventory_error: str
+    held_models: list[str] = Field(description="Model files of the last prompt sent there (what ComfyUI holds).")
     system_stats: dict[str, Any]
     note: str = ""
+
+    @staticmethod
+    def resolve_model_files_count(obj) -> int:
+        return obj.model_count
+
+    @staticmethod
+    def resolve_held_models(obj) -> list[str]:
+        return obj.held_model_keys
 
     @staticmethod
     def resolve_has_auth_header(obj) -> bool:
@@ -81,3 +94,27 @@ class NodeOut(Schema):
 
 class NodeDeletedOut(Schema):
     detail: str
+
+
+class NodeModelsOut(Schema):
+    node: str
+    inventory_read_at: datetime | None
+    inventory_stale: bool
+    models: dict[str, list[str]] = Field(description="Folder → file names, as the node's /models answered.")
+    held_models: list[str]
+
+
+class ModelNodeOut(Schema):
+    id: int
+    name: str
+    status: str
+    is_active: bool
+    holds: bool = Field(description="The last prompt sent there used this file (ComfyUI still holds it).")
+    stale: bool = Field(description="The node's inventory could not be read lately.")
+
+
+class ModelFileOut(Schema):
+    folder: str
+    name: str
+    nodes_online: int = Field(description="Active online nodes that have it.")
+    nodes: list[ModelNodeOut]

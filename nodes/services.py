@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, InvalidInput, NotFound
+from nodes import inventory
 from nodes.comfy.client import auth_header_problem
 from nodes.health import node_has_running_jobs
 from nodes.models import ComfyNode
@@ -71,6 +73,8 @@ def update_node(*, node: ComfyNode, changes: dict) -> ComfyNode:
         node.class_types = []
         node.class_types_refreshed_at = None
         node.system_stats = {}
+        node.inventory, node.model_inputs, node.held_models = {}, {}, ""
+        node.inventory_read_at, node.inventory_stale, node.inventory_error = None, False, ""
     node.save()
     return node
 
@@ -136,3 +140,68 @@ def register_demo_nodes(urls: list[str]) -> list[ComfyNode]:
         if DEMO_NODE_NAME.fullmatch(node.name) and int(node.name.removeprefix("demo-")) > len(urls):
             delete_node(node=node)
     return nodes
+
+
+def model_files(*, folder: str = "", name: str = "") -> list[dict]:
+    """Every model file on the farm with the nodes that have it, by folder then name.
+
+    `folder`: exact; `name`: a glob when it has *, ? or [ (e.g. "sdxl/*"), else a case-blind
+    part of the name."""
+    files: dict[tuple[str, str], list[ComfyNode]] = {}
+    nodes = ComfyNode.objects.filter(remove_when_drained=False).only(
+        "name", "status", "is_active", "inventory", "inventory_stale", "held_models"
+    )
+    for node in nodes:
+        for node_folder, names in (node.inventory or {}).items():
+            if folder and node_folder != folder:
+                continue
+            for file_name in names:
+                if name and not _name_matches(file_name, name):
+                    continue
+                files.setdefault((node_folder, file_name), []).append(node)
+    out = []
+    for (file_folder, file_name), holders in sorted(files.items()):
+        model_key = inventory.key(file_folder, file_name)
+        out.append(
+            {
+                "folder": file_folder,
+                "name": file_name,
+                "nodes_online": sum(n.is_active and n.status == ComfyNode.Status.ONLINE for n in holders),
+                "nodes": [
+                    {
+                        "id": n.pk,
+                        "name": n.name,
+                        "status": n.status,
+                        "is_active": n.is_active,
+                        "holds": model_key in n.held_model_keys,
+                        "stale": n.inventory_stale,
+                    }
+                    for n in sorted(holders, key=lambda n: n.name)
+                ],
+            }
+        )
+    return out
+
+
+def _name_matches(file_name: str, wanted: str) -> bool:
+    if any(c in wanted for c in "*?["):
+        return fnmatch.fnmatchcase(file_name, wanted)
+    return wanted.lower() in file_name.lower()
+
+
+def forget_model_files(node_id: int, keys: list[str], reason: str) -> None:
+    """The node refused files its inventory lists (deleted since it was read): drop them now, so
+    no job is sent there for them, and read its model list again at the next check."""
+    with transaction.atomic():
+        node = ComfyNode.objects.select_for_update().filter(pk=node_id).first()
+        if node is None:
+            return
+        gone = set(keys)
+        node.inventory = {
+            folder: [name for name in names if inventory.key(folder, name) not in gone]
+            for folder, names in (node.inventory or {}).items()
+        }
+        node.inventory_stale = True
+        node.inventory_error = reason[:500]
+        node.held_models = ""
+        node.save()

@@ -33,6 +33,9 @@ class Settings:
     slow_system_stats: float = 0.0
     garbage: str | None = None  # "html" or "json"
     extra_argv: list[str] = field(default_factory=list)
+    # This node's model files ({folder: [file, …]}); given, they replace the placeholder defaults.
+    models: dict[str, list[str]] | None = None
+    load_time: float = 0.0  # seconds to load each model file a prompt names that is not held
 
     def resolved_data_dir(self) -> tuple[Path, bool]:
         """The data folder and whether it is temporary (ours to delete)."""
@@ -71,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-default-models", dest="default_models", action="store_false", help="do not create placeholder model files"
     )
+    p.add_argument(
+        "--models",
+        default=None,
+        metavar="JSON",
+        help='this node\'s model files, e.g. \'{"checkpoints": ["a.safetensors", "sdxl/b.safetensors"]}\' '
+        "(replaces the placeholder defaults)",
+    )
+    p.add_argument(
+        "--load-time",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="simulated load time per model file a prompt names that the node does not hold",
+    )
     p.add_argument("--max-upload-size", dest="max_upload_size_mb", type=float, default=None)
     p.add_argument("--disable-metadata", action="store_true")
     p.add_argument("--cache-limit-mb", type=int, default=512)
@@ -102,6 +119,9 @@ def settings_from_args(argv: list[str] | None = None) -> tuple[Settings, int]:
     """The servers' settings and how many servers to run (``--servers``)."""
     args = build_parser().parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
+    from .models import parse_models
+
+    values["models"] = parse_models(values.get("models"))
     return Settings(**values, exit_on_die=True), max(1, args.servers)
 
 

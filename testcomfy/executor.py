@@ -25,6 +25,7 @@ from .faults import Faults
 from .files import Folders
 from .graph import ExecutionList, OutputCache
 from .hub import Hub
+from .models import ModelMemory
 from .nodes import NodeContext, run_node, sampler_steps
 from .queue import PromptQueue
 from .validation import frame, full_type_name
@@ -142,6 +143,7 @@ class Executor:
         cache_limit_bytes: int,
         disable_metadata: bool,
         on_die: Callable[[], None],
+        model_memory: ModelMemory | None = None,
     ):
         self.queue = queue
         self.hub = hub
@@ -150,6 +152,7 @@ class Executor:
         self.faults = faults
         self.disable_metadata = disable_metadata
         self.on_die = on_die
+        self.model_memory = model_memory or ModelMemory()
         self.cache = OutputCache(catalog, self._is_changed, enabled=cache_enabled, limit_bytes=cache_limit_bytes)
         self.preview_suffixes: dict[str, str] = {}
         self.interrupt_flag = False
@@ -197,6 +200,8 @@ class Executor:
         while True:
             await self.queue.not_empty.wait()
             flags = self.queue.take_flags()
+            if flags.get("unload_models") or flags.get("free_memory"):
+                self.model_memory.forget()
             if flags.get("free_memory"):
                 self.cache.clear()
                 self.preview_suffixes.clear()
@@ -238,6 +243,9 @@ class Executor:
         self.cache.set_prompt(prompt)
         cached = {n: e for n in prompt if (e := self.cache.get(n)) is not None}
         add_message("execution_cached", {"nodes": list(cached), "prompt_id": prompt_id}, False)
+        # Loading files the node does not hold (testcomfy.models) comes on top of job_time.
+        await self._sleep(self.model_memory.switch(prompt))
+        started = time.monotonic()
         progress = Progress(prompt_id, lambda ev, data: hub.send_sync(ev, data, client_id))
         elist = ExecutionList(prompt, self.catalog, lambda n: n in cached)
         for o in outputs:

@@ -32,6 +32,8 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
             argv.append(opt)
         elif value is False or value is None:
             continue
+        elif isinstance(value, (dict, list)):  # --models takes JSON
+            argv += [opt, json.dumps(value)]
         else:
             argv += [opt, str(value)]
     return argv

@@ -27,6 +27,7 @@ from .executor import Executor
 from .faults import Faults, hang_middleware
 from .files import Folders
 from .hub import Hub
+from .models import ModelMemory, place_models
 from .queue import PromptQueue
 from .routes import build_routes
 from .validation import Validator
@@ -111,7 +112,10 @@ class TestComfy:
             self.host = host
         root, temporary = s.resolved_data_dir()
         self._temp_root = str(root) if temporary else None
-        self.folders = Folders(root, default_models=s.default_models)
+        self.folders = Folders(root, default_models=s.default_models and s.models is None)
+        if s.models is not None:
+            place_models(self.folders, s.models)
+        self.model_memory = ModelMemory(s.load_time)
         stock_catalog()  # like ComfyUI, know every node class before listening, not on the first prompt
         self.catalog = Catalog(lambda: _input_files(self.folders.input), self.folders.model_files)
         self.validator = Validator(self.catalog, self.folders.exists_annotated, self.folders.root)
@@ -128,6 +132,7 @@ class TestComfy:
             cache_limit_bytes=s.cache_limit_mb << 20,
             disable_metadata=s.disable_metadata,
             on_die=self._die,
+            model_memory=self.model_memory,
         )
         self.faults.on_refuse = self._close_listener
         self.faults.on_recover = lambda: asyncio.ensure_future(self._open_listener())
@@ -226,6 +231,9 @@ class TestComfy:
                     self.folders.add_model(folder, name)
         if changes.pop("clear_cache", False):
             self.executor.cache.clear()
+            self.model_memory.forget()
+        if "load_time" in changes:
+            self.model_memory.load_time = float(changes.pop("load_time") or 0)
         self.faults.apply(changes)
         return self.control_state()
 
@@ -234,6 +242,7 @@ class TestComfy:
             **self.faults.snapshot(),
             "cache_none": self.settings.cache_none,
             "cache_entries": len(self.executor.cache.entries),
+            **self.model_memory.state(),
             "data_dir": self.folders.root,
             "port": self.port,
         }

@@ -145,10 +145,12 @@ def _fresh_site_defaults():
     """Site defaults, workflows and nodes are kept per process; tests start without them."""
     from accounts.models import SiteSettings
     from jobs.scheduler import forget_kept_nodes
+    from nodes.farm import forget_kept
     from workflows.services import forget_kept_workflows
 
     SiteSettings._cached = None
     forget_kept_workflows()
     forget_kept_nodes()
+    forget_kept()
     yield
     SiteSettings._cached = None

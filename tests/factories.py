@@ -73,6 +73,7 @@ def make_workflow(slug: str = "tiny", *, class_types: list[str] | None = None, *
         graph=TINY_GRAPH,
         spec=spec,
         class_types=class_types or ["EmptyImage", "ImageInvert", "SaveImage"],
+        combo_inputs=fields.pop("combo_inputs", []),
         **fields,
     )
 

@@ -11,6 +11,7 @@ from accounts.auth import AdminAuth
 from core.errors import InvalidInput
 from core.openapi import ErrorOut
 from workflows import services
+from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.schemas import (
     AdminWorkflowDetailOut,
@@ -21,7 +22,6 @@ from workflows.schemas import (
     WorkflowPatchIn,
 )
 from workflows.spec import spec_json_schema
-from workflows.ui_schema import ui_schema
 
 router = Router(tags=["workflows"])
 admin_router = Router(tags=["admin: workflows"], auth=AdminAuth())
@@ -46,7 +46,7 @@ def list_workflows(request):
 @router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
 def get_workflow(request, slug: str):
     workflow = services.get_active_workflow(slug)
-    workflow.ui_schema = ui_schema(workflow.spec)
+    workflow.ui_schema = form_schema(workflow)
     return workflow
 
 

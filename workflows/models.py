@@ -41,6 +41,9 @@ class Workflow(models.Model):
     spec = models.JSONField(_("spec"))
     class_types = models.JSONField(default=list, editable=False, help_text=_("Node classes the graph needs."))
     warnings = models.JSONField(default=list, blank=True, editable=False)
+    # [[node id, class_type, input, value]]: the graph's values at combo inputs, where model files
+    # are named (validation.combo_literals); None for versions stored before it was kept.
+    combo_inputs = models.JSONField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

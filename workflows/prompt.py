@@ -9,6 +9,7 @@ ready for POST /prompt. Pure: no Django, no I/O.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import math
 import random
 from collections.abc import Mapping
@@ -139,6 +140,12 @@ def _clean(fld: Any, raw: Any, rng: random.Random | None) -> Any:
             if isinstance(raw, str)
             else (str(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None)
         )
+        if fld.choices_from is not None:  # a model file: whether the farm has it is checked at submit
+            if not value or not value.strip() or len(value) > 500 or "\x00" in value:
+                raise _Bad(f"must be the name of a file in {fld.choices_from}")
+            if fld.match is not None and not fnmatch.fnmatchcase(value, fld.match):
+                raise _Bad(f"must be a file of {fld.choices_from} matching {fld.match!r}")
+            return value
         if value not in fld.choices:
             raise _Bad("must be one of: " + ", ".join(fld.choices))
         return value

@@ -19,6 +19,7 @@ from core.errors import Conflict, InvalidInput, NotFound, listed_lines
 from core.redis_client import shared_redis
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import ComfyError
+from nodes.farm import farm_folders
 from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
@@ -178,7 +179,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
     try:
         if node and isinstance(workflow_raw, bytes):
             workflow_raw, conversion_warnings = _converted_with(workflow_raw, node)
-        validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types())
+        validated = validate_upload(workflow_raw, spec_raw, available=farm_class_types(), model_folders=farm_folders())
     except WorkflowInvalid as exc:
         lines = describe_errors(exc)
         raise InvalidInput(
@@ -201,6 +202,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
                 graph=validated.graph,
                 spec=spec,
                 class_types=sorted(validated.class_types),
+                combo_inputs=validated.combo_inputs,
                 requires_mask=validated.requires_mask,
                 warnings=conversion_warnings + list(validated.warnings),
                 created_by=user,

@@ -1,4 +1,4 @@
-"""Workflow Spec v1.1: the pydantic models that describe a workflow's form and bindings.
+"""Workflow Spec v1.1 (v1.0 accepted): the pydantic models that describe a workflow's form and bindings.
 
 An admin uploads an API-format ComfyUI graph together with a spec. The spec lists the fields a
 user fills in (``inputs``), which node inputs each field sets (``bind``) and which nodes produce
@@ -12,12 +12,14 @@ so that the upload validator can report each with its own path.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
 
 SPEC_VERSION = "1.1"
-# 1.1 added video and audio inputs and output types; a 1.0 spec is still valid as it was.
+# 1.1 added video and audio inputs and output types, and model files from the farm on choice
+# fields (choices_from, match); a 1.0 spec is still valid as it was.
 SPEC_VERSIONS = ("1.0", "1.1")
 SEED_MAX = 2**64 - 1  # KSampler.seed / KSamplerAdvanced.noise_seed accept 0 … 2**64-1
 
@@ -147,15 +149,45 @@ class BoolField(_FieldBase):
     default: StrictBool | None = None
 
 
+MODEL_FOLDER_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+
+
 class ChoiceField(_FieldBase):
-    """One value out of a fixed list (sampler, scheduler, model file…)."""
+    """One value out of a fixed list (sampler, scheduler…), or (spec 1.1) out of the model files
+    the farm holds in a folder (``choices_from``), optionally filtered by a glob (``match``)."""
 
     type: Literal["choice"]
-    choices: list[str] = Field(min_length=1, description="Allowed values, in display order.")
-    default: str | None = None
+    choices: list[str] = Field(
+        default_factory=list, description="Allowed values, in display order (not with choices_from)."
+    )
+    choices_from: str | None = Field(
+        default=None,
+        pattern=MODEL_FOLDER_PATTERN,
+        description="Spec 1.1: offer the files of this model folder ('checkpoints', 'loras'…) found on "
+        "the active nodes able to run the workflow, instead of a fixed list.",
+    )
+    match: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="With choices_from: only files whose name matches this glob, e.g. 'sdxl/*'.",
+    )
+    default: str | None = Field(
+        default=None, description="With choices_from: preferred when present on the farm, else the first file."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ChoiceField:
+        if self.choices_from is not None:
+            if self.choices:
+                raise ValueError("give either choices or choices_from, not both")
+            if self.default is not None and not fnmatch.fnmatchcase(self.default, self.match or "*"):
+                raise ValueError(f"default {self.default!r} does not match {self.match!r}")
+            return self
+        if self.match is not None:
+            raise ValueError("match needs choices_from")
+        if not self.choices:
+            raise ValueError("choices must list at least one value (or use choices_from)")
         seen: set[str] = set()
         for choice in self.choices:
             if choice in seen:
@@ -357,12 +389,25 @@ def spec_consistency_errors(spec: WorkflowSpec) -> list[tuple[str, str]]:
         for i, out in enumerate(spec.outputs):
             if out.type != "image":
                 problems.append((f"outputs[{i}].type", f'{out.type} outputs need spec_version "1.1"'))
+    for i, field in enumerate(spec.inputs):
+        if getattr(field, "choices_from", None) is not None and spec.spec_version == "1.0":
+            problems.append((f"inputs[{i}].choices_from", f"field {field.id!r}: choices_from needs spec_version 1.1"))
     seen_outputs: set[str] = set()
     for i, out in enumerate(spec.outputs):
         if out.node in seen_outputs:
             problems.append((f"outputs[{i}].node", f"node {out.node!r} is listed twice"))
         seen_outputs.add(out.node)
     return problems
+
+
+def model_binds(spec: WorkflowSpec) -> dict[tuple[str, str], str]:
+    """{(node id, input): model folder} that the spec's choices_from fields set."""
+    return {
+        (bind.node, bind.input): field.choices_from
+        for field in spec.inputs
+        if getattr(field, "choices_from", None)
+        for bind in field.bind
+    }
 
 
 def parse_spec(spec: WorkflowSpec | dict[str, Any]) -> WorkflowSpec:

@@ -47,14 +47,20 @@ def widget_for(field: Any) -> str:
     }[kind]
 
 
-def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
+def ui_schema(
+    spec: WorkflowSpec | dict[str, Any], model_choices: dict[str, list[tuple[str, int]]] | None = None
+) -> dict[str, Any]:
     """Return ``{slug, name, version, category, description, example_image, requires_mask, fields}``.
 
     Each field has id, type, label, help, widget, required and default, plus what its type uses:
     min/max/step, choices, min_length/max_length/placeholder, max_pixels/max_side, and for masks
     ``for_image`` and the normalization settings; an image that has a mask carries ``mask``
-    (that mask's id). Raises pydantic.ValidationError if a dict spec is invalid.
+    (that mask's id). A ``choices_from`` field lists the files of ``model_choices[field id]``
+    (``[(name, nodes online)]``, from the farm) as ``choices`` and, with their counts, as
+    ``models``; its default is the spec's when offered, else the first file. Raises
+    pydantic.ValidationError if a dict spec is invalid.
     """
+    model_choices = model_choices or {}
     spec = parse_spec(spec)
     mask_of = {f.for_image: f.id for f in spec.inputs if f.type == "mask"}
     fields = []
@@ -72,7 +78,15 @@ def ui_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
             value = getattr(fld, key, None)
             if value is not None and value != "":
                 entry[key] = value
-        if fld.type == "choice":
+        if fld.type == "choice" and fld.choices_from is not None:
+            offered = model_choices.get(fld.id, [])
+            names = [name for name, _ in offered]
+            entry["choices"] = names
+            entry["choices_from"] = fld.choices_from
+            entry["match"] = fld.match
+            entry["models"] = [{"name": name, "nodes_online": online} for name, online in offered]
+            entry["default"] = fld.default if fld.default in names else (names[0] if names else None)
+        elif fld.type == "choice":
             entry["choices"] = list(fld.choices)
         if fld.type == "text":
             entry["multiline"] = fld.multiline

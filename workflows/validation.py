@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nodes.comfy.catalog import object_info
+from nodes.inventory import MODEL_FOLDERS
 from workflows.catalog_rules import (
     Catalog,
     InputKind,
@@ -98,6 +99,26 @@ class ValidatedWorkflow:
     class_types: set[str] = field(default_factory=set)
     requires_mask: bool = False
     converted: bool = False  # the upload was a UI-format workflow, converted to ``graph``
+    combo_inputs: list[list[str]] = field(default_factory=list)
+
+
+def combo_literals(graph: dict[str, Any], catalog: Catalog) -> list[list[str]]:
+    """``[[node id, class_type, input, value]]`` for the graph's text values at combo inputs (and
+    at every input of a class the catalogue does not know): where model files can be named.
+    Stored with the workflow so that a submit finds the job's model files without the graph."""
+    out = []
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+            continue
+        class_type = node.get("class_type")
+        info = catalog.get(class_type) if isinstance(class_type, str) else None
+        for name, value in node["inputs"].items():
+            if not isinstance(value, str) or not value:
+                continue
+            kind = input_kind(class_type, info, name) if info else None
+            if info is None or (kind is not None and kind.kind == "COMBO"):
+                out.append([str(node_id), str(class_type), name, value])
+    return out
 
 
 def detect_ui_format(obj: Any) -> bool:
@@ -155,15 +176,17 @@ def validate_upload(
     *,
     catalog: Catalog | None = None,
     available: Collection[str] | None = None,
+    model_folders: Collection[str] = (),
 ) -> ValidatedWorkflow:
     """Validate an uploaded graph (API or UI format) and its spec against each other and the catalogue.
 
     ``catalog`` defaults to the stock ComfyUI 0.33 ``object_info``; ``available`` is the set of
     node classes the GPU servers have (default: the catalogue's), which a UI-format workflow must
     stay within. A UI-format workflow is converted first and its API-format graph is what is
-    validated and returned. Returns a ValidatedWorkflow (the graph is a copy; the caller's
-    objects are not changed). Raises WorkflowInvalid with every error found, so an admin can fix
-    them all in one go.
+    validated and returned. A ``choices_from`` folder must be one of ComfyUI's model folders or of
+    ``model_folders`` (those the farm's nodes list). Returns a ValidatedWorkflow (the graph is a
+    copy; the caller's objects are not changed). Raises WorkflowInvalid with every error found, so
+    an admin can fix them all in one go.
     """
     catalog = object_info() if catalog is None else catalog
     report = Report()
@@ -182,6 +205,7 @@ def validate_upload(
     if spec is not None:
         for path, message in spec_consistency_errors(spec):
             report.error("spec", path, message)
+        _check_model_folders(spec, set(MODEL_FOLDERS) | set(model_folders), report)
         if graph is not None:
             _check_binds(spec, graph, catalog, report)
             _check_outputs(spec, graph, catalog, report)
@@ -197,6 +221,7 @@ def validate_upload(
         class_types=graph_class_types(graph),
         requires_mask=spec.requires_mask,
         converted=converted,
+        combo_inputs=combo_literals(graph, catalog),
     )
 
 
@@ -295,6 +320,8 @@ def _readable_pydantic_error(err: dict[str, Any], data: dict[str, Any]) -> tuple
     elif kind == "union_tag_not_found":
         message = f"the field has no 'type'; use one of: {', '.join(FIELD_TYPES)}"
         path += ".type"
+    elif kind == "extra_forbidden" and loc[-1] in ("choices_from", "match"):
+        message = f"{loc[-1]} is allowed only on a choice field"
     elif kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
     elif kind == "missing":
@@ -425,6 +452,15 @@ def _check_bind_type(fld: Any, class_type: str, name: str, kind: InputKind | Non
         return
     if fld.type in ("int", "float", "seed"):
         _check_limits(fld, class_type, name, kind, path, report)
+    if fld.type == "choice" and fld.choices_from is not None:
+        if kind.kind != "COMBO" or not kind.free_choices:
+            report.error(
+                "spec",
+                path + ".input",
+                f"{prefix}: choices_from offers model files, but {class_type}.{name} does not take a file "
+                "(bind it to a loader's file input, such as CheckpointLoaderSimple.ckpt_name)",
+            )
+        return
     if fld.type == "choice" and kind.kind == "COMBO" and not kind.free_choices:
         for c, choice in enumerate(fld.choices):
             if choice not in (kind.choices or []):
@@ -472,6 +508,17 @@ def _check_limits(fld: Any, class_type: str, name: str, kind: InputKind, path: s
                 "spec",
                 field_path + ".default",
                 f"field {fld.id!r}: default {default} is outside {class_type}.{name}'s range {lo}…{hi}",
+            )
+
+
+def _check_model_folders(spec: WorkflowSpec, known: set[str], report: Report) -> None:
+    for i, fld in enumerate(spec.inputs):
+        folder = getattr(fld, "choices_from", None)
+        if folder is not None and folder not in known:
+            report.error(
+                "spec",
+                f"inputs[{i}].choices_from",
+                f"field {fld.id!r}: unknown model folder {folder!r}; use one of: {short_list(sorted(known), 30)}",
             )
 
 

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET
 
 from accounts.views import user_menu
 from core.errors import NotFound
+from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.services import active_workflows, get_active_workflow
-from workflows.ui_schema import ui_schema
 
 # How the form's inputs are named (jobs.views reads a submission by these).
 FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK", "video": "VIDEO", "audio": "AUDIO"}  # widget → the upload's kind
@@ -54,7 +54,7 @@ def render_workflow_form(
 ) -> HttpResponse:
     """The form page (for htmx, the form alone) showing `values` (the defaults if None) and
     `errors` by field id; the jobs app shows it again this way when a submission is refused."""
-    schema = ui_schema(workflow.spec)
+    schema = form_schema(workflow)
     if values is None:
         values = {f["id"]: f.get("default") for f in schema["fields"]}
     errors = errors or {}

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import websockets
@@ -181,6 +181,20 @@ class ComfyClient:
         data = await self._json("GET", "/object_info", timeout=timeout or max(self.read_timeout, 60))
         if not isinstance(data, dict):
             raise BadResponse("GET /object_info is not an object")
+        return data
+
+    async def model_folders(self, *, timeout: float | None = None) -> list:
+        """GET /models: the model folder names (ComfyUI 0.33)."""
+        data = await self._json("GET", "/models", timeout=timeout)
+        if not isinstance(data, list):
+            raise BadResponse("GET /models is not a list")
+        return data
+
+    async def model_files(self, folder: str, *, timeout: float | None = None) -> list:
+        """GET /models/{folder}: its files, sub-folders included ("sdxl/x.safetensors")."""
+        data = await self._json("GET", f"/models/{quote(folder, safe='')}", timeout=timeout)
+        if not isinstance(data, list):
+            raise BadResponse(f"GET /models/{folder} is not a list")
         return data
 
     async def submit_prompt(

@@ -4,7 +4,7 @@
  * The page holds <div hx-ext="ws" ws-connect="/ws/jobs/" data-live-jobs>, so htmx's ws extension
  * owns the socket (and its reconnects). Its messages are JSON, not HTML: we take them in
  * htmx:wsBeforeMessage and stop htmx from swapping them. Each job on the page is an element
- * [data-job-id] with children [data-field=status|progress-box|percent|progress-text|position|node]
+ * [data-job-id] with children [data-field=status|progress-box|percent|progress-text|position|waiting|node]
  * and a <progress data-progress>. When a job's status changes, its element is fetched again
  * from its data-refresh-url (outputs, actions and error text come with it).
  *
@@ -75,6 +75,14 @@
       if (position && job.position !== undefined) {
         position.hidden = !(job.status === "QUEUED" && job.position);
         if (job.position) position.textContent = fill(text("job-live-labels", "data-live-label", "position"), "position", job.position);
+      }
+      const waiting = field("waiting");
+      if (waiting && job.waiting_code !== undefined) {
+        waiting.hidden = !(job.status === "QUEUED" && job.waiting_code);
+        if (job.waiting_code) {
+          const label = text("job-live-labels", "data-live-label", "waiting-" + job.waiting_code);
+          waiting.textContent = fill(label, "names", (job.waiting_missing || []).join(", "));
+        }
       }
       const node = field("node");
       if (node && job.node !== undefined) {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from jobs.models import Job
 from nodes.models import ComfyNode
 from tests.factories import upload_example
 from tests.harness import wait_for
@@ -30,6 +29,10 @@ def online(*nodes: ComfyNode) -> None:
 
 
 def test_a_node_without_the_checkpoint_fails_the_job_and_one_with_it_completes_it(stack_factory, user_factory):
+    """The node's model list says it has the checkpoint (read before the file was deleted, say):
+    ComfyUI runs the prompt's other output only and lists the checkpoint in node_errors. The
+    portal withdraws the prompt, drops the file from that node's inventory and sends the job to a
+    node that has it."""
     # job_time: the partial prompt still runs when the portal withdraws it.
     stack = stack_factory(nodes=1, node_args={"cache_none": True, "no_default_models": True, "job_time": 3})
     lacking = stack.nodes[0]
@@ -38,26 +41,31 @@ def test_a_node_without_the_checkpoint_fails_the_job_and_one_with_it_completes_i
     upload_example("controlnet-canny")
     first = ComfyNode.objects.create(name="lacking", base_url=lacking.url)
     online(first)
+    wait_for(lambda: ComfyNode.objects.get(pk=first.pk).inventory_read_at, timeout=30, what="its model list")
+    first = ComfyNode.objects.get(pk=first.pk)
+    first.inventory = {**first.inventory, "checkpoints": ["v1-5-pruned-emaonly.safetensors"]}  # out of date
+    first.save()
     api = HttpApi(stack.web_url, "alice")
     inputs = {"image": api.upload(noisy_image()), "prompt": "a lighthouse"}
 
-    failed = finished(api, api.submit("controlnet-canny", inputs)["id"])
-    assert failed["status"] == "ERROR", failed
-    assert failed["error"].startswith("ComfyUI rejected the workflow — node 4 (CheckpointLoaderSimple)")
-    assert "ckpt_name" in failed["error"] and failed["outputs"] == []
-    prompt_id = Job.objects.get(pk=failed["id"]).prompt_id
-    queue = httpx.get(lacking.url + "/queue").json()
-    assert prompt_id not in str(queue)
-    entry = wait_for(
-        lambda: httpx.get(f"{lacking.url}/history/{prompt_id}").json().get(prompt_id),
-        timeout=10,
-        what="the withdrawn prompt to end",
+    job_id = api.submit("controlnet-canny", inputs)["id"]
+    requeued = wait_for(
+        lambda: (lambda j: j if j["status"] == "QUEUED" and j["attempts"] == 1 else None)(api.job(job_id)),
+        timeout=60,
+        what="the job to be requeued",
     )
+    assert "lacking no longer has checkpoints/v1-5-pruned-emaonly.safetensors" in requeued["error"]
+    assert requeued["waiting_code"] == "missing_model" and requeued["outputs"] == []
+    node = ComfyNode.objects.get(pk=first.pk)
+    assert node.inventory["checkpoints"] == [] and node.inventory_stale
+    queue = httpx.get(lacking.url + "/queue").json()
+    assert queue["queue_running"] == [] and queue["queue_pending"] == []  # withdrawn (the job was requeued)
+    history = wait_for(lambda: httpx.get(f"{lacking.url}/history").json(), timeout=10, what="the prompt to end")
+    [entry] = history.values()
     assert entry["status"]["messages"][-1][0] == "execution_interrupted"  # stopped, not run to its end
 
-    ComfyNode.objects.filter(pk=first.pk).update(is_active=False)
     complete = stack.add_node(no_default_models=False, job_time=0)
     online(ComfyNode.objects.create(name="complete", base_url=complete.url))
-    done = finished(api, api.submit("controlnet-canny", {**inputs, "image": api.upload(noisy_image())})["id"])
+    done = finished(api, job_id)
     assert done["status"] == "DONE", done
     assert done["node"] == "complete" and len(done["outputs"]) == 2  # the picture and the edge preview

@@ -66,11 +66,12 @@ def _count(make_request) -> tuple[int, object]:
     return len(queries), answer
 
 
-# A list costs: the jobs counted (for the pages), the jobs, their files, their positions; plus
-PARTIAL_QUERIES = 4 + 2  # the session and its user
+# A list costs: the jobs counted (for the pages), the jobs, their files, their positions, the
+# farm for their waiting reasons (the active nodes: none here, so no slot count); plus
+PARTIAL_QUERIES = 5 + 2  # the session and its user
 PAGE_QUERIES = PARTIAL_QUERIES + 3  # the user menu's counts
-API_QUERIES = 4 + 1  # the token's user
-SNAPSHOT_QUERIES = 3 + 1  # no count; the token's user
+API_QUERIES = 5 + 1  # the token's user
+SNAPSHOT_QUERIES = 4 + 1  # no count; the token's user
 
 
 @pytest.mark.django_db

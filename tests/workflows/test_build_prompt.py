@@ -39,6 +39,8 @@ def value_strategy(field: Any) -> st.SearchStrategy:
         )
     if kind == "bool":
         return st.booleans()
+    if kind == "choice" and field.choices_from is not None:  # any file name the farm may have
+        return st.sampled_from([field.default, f"sub/other {field.default}"])
     if kind == "choice":
         return st.sampled_from(field.choices)
     if kind == "seed":

@@ -199,8 +199,8 @@ CASES: list[tuple[str, Callable[[], Pair], str, str, str]] = [
         "spec-empty-choices",
         edit(_txt, lambda g, s: _set(s, ["inputs", 7, "choices"], [])),
         "spec",
-        "inputs[7].choices",
-        "at least 1 item",
+        "inputs[7]",
+        "choices must list at least one value (or use choices_from)",
     ),
     (
         "spec-bad-field-id",
@@ -447,6 +447,7 @@ def test_unknown_class_checks_bind_against_graph_inputs(txt2img):
 def test_model_file_combos_accept_any_name(txt2img):
     graph, spec = clone(txt2img)
     graph["4"]["inputs"]["ckpt_name"] = "anything-at-all.safetensors"
+    del spec["inputs"][9]["choices_from"]  # a fixed list of files, as in spec 1.0
     spec["inputs"][9]["choices"] = ["anything-at-all.safetensors", "other.ckpt"]
     spec["inputs"][9]["default"] = "other.ckpt"
     validate_upload(graph, spec)
