@@ -109,7 +109,11 @@ def live_inputs(info: dict[str, Any], inputs: dict[str, Any]) -> list[tuple[str,
                     for section in ("required", "optional"):
                         for sub, spec in ((option.get("inputs") or {}).get(section) or {}).items():
                             sub_extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                            out.append((f"{x}.{sub}", (spec[0], section, sub_extra)))
+                            # A nested choice may be left out: the real server ran SaveVideo with
+                            # "format": "auto" and no "format.codec", which that option lists as
+                            # required (../shared/comfy/transcripts/media_outputs.json).
+                            nested_choice = spec[0] == "COMFY_DYNAMICCOMBO_V3"
+                            out.append((f"{x}.{sub}", (spec[0], "optional" if nested_choice else section, sub_extra)))
     return out
 
 
