@@ -17,7 +17,8 @@ api = NinjaAPI(
     title="comfyportal API",
     version="1.0",
     description="Run standardized ComfyUI workflows on a pool of GPU nodes. "
-    "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`.",
+    "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`, "
+    "or create an API key (POST /api/keys, or the site's API keys page) and send `Authorization: Bearer cpk_…`.",
     auth=JWTAuth(),
     urls_namespace="api",
 )
@@ -57,6 +58,7 @@ def http_error(request: HttpRequest, exc: HttpError):
 api.add_router("/auth", accounts_api.auth_router)
 api.add_router("/", accounts_api.me_router)
 api.add_router("/admin/users", accounts_api.admin_router)
+api.add_router("/keys", accounts_api.keys_router)
 api.add_router("/admin/nodes", nodes_api.router)
 api.add_router("/", workflows_api.router)
 api.add_router("/admin", workflows_api.admin_router)

@@ -12,6 +12,7 @@ from workflows import views as workflow_views
 urlpatterns = [
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
+    path("keys/", account_views.api_keys, name="api_keys"),
     path("", workflow_views.catalogue, name="catalogue"),
     path("w/<slug:slug>/", workflow_views.workflow_form, name="workflow_form"),
     path("jobs/new/<slug:slug>/", job_views.submit_from_form, name="job_submit"),
