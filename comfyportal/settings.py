@@ -271,6 +271,8 @@ WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
+# How long an Idempotency-Key sent with a submit names its job (jobs/idempotency.py).
+IDEMPOTENCY_HOURS = env_int("IDEMPOTENCY_HOURS", 24)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

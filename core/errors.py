@@ -75,3 +75,9 @@ def field_errors_detail(errors: Mapping[str, str]) -> str:
 def _with_more(listed: list[str], total: int) -> list[str]:
     hidden = total - len(listed)
     return [*listed, f"and {hidden} more"] if hidden > 0 else listed
+
+
+class Unprocessable(DomainError):
+    """The request is well formed but contradicts an earlier one (an idempotency key reused with another body)."""
+
+    status = 422

@@ -10,7 +10,7 @@ from ninja.files import UploadedFile
 from accounts.auth import AdminAuth, JWTAuth, SessionAuth
 from core.errors import InvalidInput, TooLarge
 from core.pagination import PageParams
-from jobs import files, services, stats
+from jobs import files, idempotency, services, stats
 from jobs.models import Job
 from jobs.presenters import for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
@@ -37,9 +37,27 @@ def upload(request, file: File[UploadedFile], kind: Form[str] = "image"):
     }
 
 
-@router.post("/jobs", response={201: JobOut}, summary="Start a workflow")
+@router.post(
+    "/jobs",
+    response={201: JobOut, 200: JobOut},
+    summary="Start a workflow",
+    description="With an `Idempotency-Key` header (24 h), a retry with the same body answers 200 with the job "
+    "the first attempt made; the same key with another body answers 422.",
+    openapi_extra={"parameters": [idempotency.OPENAPI_PARAMETER]},
+)
 def create_job(request, payload: JobIn):
-    job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
+    body = payload.dict()
+    idem = idempotency.from_request(request, operation="POST /api/jobs", body=body)
+    job = services.submit_job(
+        user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs, idempotency=idem
+    )
+    return _submitted(job)
+
+
+def _submitted(job):
+    """201 with a new job; 200 with the job an earlier request with the same Idempotency-Key made."""
+    if getattr(job, "replayed", False):
+        return 200, present_job(services.get_job_for_user(job.user, job.pk))
     return 201, services.presented_new_job(job)
 
 

@@ -6,6 +6,8 @@ from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
 from jobs import files, lifecycle, queries
+from jobs import idempotency as idempotency_keys
+from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
@@ -82,13 +84,22 @@ def check_quotas(user) -> None:
         )
 
 
-def submit_job(*, user, workflow_slug: str, inputs: dict, priority: int = 0) -> Job:
-    """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch."""
+def submit_job(
+    *, user, workflow_slug: str, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+) -> Job:
+    """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch.
+
+    With `idempotency` (jobs.idempotency), a key already used gives its job back with
+    `job.replayed` set instead of making another. `job_fields`: more columns of the new job."""
     workflow = get_active_workflow(workflow_slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=priority)
+    return _create_job(
+        user=user, workflow=workflow, inputs=inputs, priority=priority, idempotency=idempotency, **job_fields
+    )
 
 
-def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) -> Job:
+def _create_job(
+    *, user, workflow: Workflow, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+) -> Job:
     if not isinstance(inputs, dict):
         raise InvalidInput("inputs: must be an object of field id → value.", errors={"inputs": "must be an object"})
     try:
@@ -98,8 +109,13 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
     _check_uploads(user, workflow.spec, values)
     with transaction.atomic():
         queries.lock_user(user.pk)
+        if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
+            earlier.replayed = True
+            return earlier
         check_quotas(user)
-        job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority)
+        job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority, **job_fields)
+        if idempotency is not None:
+            idempotency_keys.remember(user.pk, idempotency, job)
         upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]
         if upload_ids:  # (an empty filter still costs the ORM a compile)
             JobFile.objects.filter(pk__in=upload_ids, job__isnull=True).update(job=job)

@@ -10,7 +10,7 @@ import asyncio
 from django.conf import settings
 
 from core.gc_tuning import freeze_startup_objects
-from jobs import supervision
+from jobs import idempotency, supervision
 from jobs.retention import delete_expired
 from jobs.runner import Runner
 
@@ -27,4 +27,5 @@ def ensure_runners() -> int:
 
 
 def cleanup_retention() -> int:
-    return delete_expired()
+    """Hourly: expired results, and Idempotency-Keys past their window."""
+    return delete_expired() + idempotency.forget_expired()
