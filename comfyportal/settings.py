@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "nodes",
     "workflows",
     "jobs",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,11 @@ DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
 # How long an Idempotency-Key sent with a submit names its job (jobs/idempotency.py).
 IDEMPOTENCY_HOURS = env_int("IDEMPOTENCY_HOURS", 24)
+# Webhooks (webhooks/): a URL resolving to a loopback, private or link-local address is refused
+# unless this is on (tests and local setups only: it opens the internal network to users).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)  # seconds per attempt
+WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24)  # retries stop this long after the event
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

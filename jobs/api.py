@@ -49,7 +49,11 @@ def create_job(request, payload: JobIn):
     body = payload.dict()
     idem = idempotency.from_request(request, operation="POST /api/jobs", body=body)
     job = services.submit_job(
-        user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs, idempotency=idem
+        user=request.user,
+        workflow_slug=payload.workflow,
+        inputs=payload.inputs,
+        idempotency=idem,
+        webhook_url=services.checked_webhook_url(payload.webhook_url),
     )
     return _submitted(job)
 

@@ -53,6 +53,8 @@ class Job(models.Model):
     # The node finished the prompt (its slot is free again) while we may still be collecting outputs.
     node_finished_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Where to POST this job's status events, besides its owner's registered endpoints (webhooks app).
+    webhook_url = models.CharField(_("webhook URL"), max_length=2000, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
+from core.safe_url import UnsafeUrl, check_url
 from jobs import files, lifecycle, queries
 from jobs import idempotency as idempotency_keys
 from jobs.idempotency import Idempotency
@@ -82,6 +84,16 @@ def check_quotas(user) -> None:
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"},
         )
+
+
+def checked_webhook_url(url: str | None) -> str:
+    """A job's webhook URL if it may be called (core.safe_url), "" for none; 400 naming the rule."""
+    if not url:
+        return ""
+    try:
+        return check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE)
+    except UnsafeUrl as exc:
+        raise InvalidInput(f"webhook_url: {exc}.", errors={"webhook_url": str(exc)}) from exc
 
 
 def submit_job(
@@ -168,7 +180,7 @@ def retry_job(*, user, job: Job) -> Job:
             copy = files.store_copy(record, owner=user)
             inputs[field_id] = str(copy.pk)
     workflow = job.workflow if job.workflow.is_active else get_active_workflow(job.workflow.slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority)
+    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
 
 
 def delete_job(*, job: Job) -> None:

@@ -58,5 +58,7 @@ class Command(BaseCommand):
 
     def upsert_schedules(self) -> None:
         from jobs.schedules import upsert_schedules
+        from webhooks.schedules import upsert_schedules as upsert_webhook_schedules
 
         upsert_schedules()
+        upsert_webhook_schedules()
