@@ -11,6 +11,7 @@ from accounts.auth import JWTAuth
 from core.errors import DomainError, field_errors_detail, listed_errors
 from jobs import api as jobs_api
 from nodes import api as nodes_api
+from usage import api as usage_api
 from webhooks import api as webhooks_api
 from workflows import api as workflows_api
 
@@ -66,3 +67,4 @@ api.add_router("/admin", workflows_api.admin_router)
 api.add_router("/", jobs_api.router)
 api.add_router("/admin", jobs_api.admin_router)
 api.add_router("/webhooks", webhooks_api.router)
+api.add_router("/", usage_api.router)

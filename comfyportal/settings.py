@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "workflows",
     "jobs",
     "webhooks",
+    "usage",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ import re
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ class StandInWorker:
         try:
             while not self.stop.is_set():
                 for job_id in Job.objects.filter(status="QUEUED").values_list("pk", flat=True):
-                    lifecycle.claim({job_id: (node.pk, f"p-{job_id}", "c")}, runner_id="docs", now=timezone.now())
+                    lifecycle.claim({job_id: (node.pk, str(uuid.uuid4()), "c")}, runner_id="docs", now=timezone.now())
                     job = steps.load_job(job_id)
                     steps.finish_and_present(job, status="DONE", message="", results=[(png(), "out/1.png")])
                     self.finished.append(str(job_id))
@@ -91,11 +92,12 @@ def portal(live_server, settings, tmp_path, monkeypatch):
 def test_the_shell_walkthrough_runs(portal, tmp_path):
     alice, env, _, worker = portal
     script = "set -euo pipefail\n" + "\n".join(snippets("bash"))
-    result = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.startswith("cpk_")
     assert "shop backend active" in result.stdout
     assert len(worker.finished) == 1, "the retried submit made no second job"
+    assert "image-filters: 1 jobs," in result.stdout and (tmp_path / "usage.csv").read_text().startswith("day,jobs,")
     [download] = list(tmp_path.glob("result-*.png"))
     assert download.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

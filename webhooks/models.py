@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 EVENTS = ["job.started", "job.succeeded", "job.failed", "job.cancelled"]
 
@@ -45,9 +46,9 @@ class WebhookDelivery(models.Model):
     """One event for one URL: the message (its id, body) and where its attempts stand."""
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", _("Pending")
-        SUCCEEDED = "SUCCEEDED", _("Delivered")
-        FAILED = "FAILED", _("Failed")
+        PENDING = "PENDING", pgettext_lazy("webhook delivery", "Pending")
+        SUCCEEDED = "SUCCEEDED", pgettext_lazy("webhook delivery", "Delivered")
+        FAILED = "FAILED", pgettext_lazy("webhook delivery", "Failed")
 
     message_id = models.CharField(max_length=40, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
