@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
+from comfyportal.openapi_workflows import PortalNinjaAPI
 from core.errors import DomainError, field_errors_detail, listed_errors
 from jobs import api as jobs_api
 from nodes import api as nodes_api
@@ -15,7 +15,7 @@ from usage import api as usage_api
 from webhooks import api as webhooks_api
 from workflows import api as workflows_api
 
-api = NinjaAPI(
+api = PortalNinjaAPI(
     title="comfyportal API",
     version="1.0",
     description="Run standardized ComfyUI workflows on a pool of GPU nodes. "

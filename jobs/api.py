@@ -13,7 +13,7 @@ from core.pagination import PageParams
 from jobs import files, idempotency, services, stats
 from jobs.models import Job
 from jobs.presenters import for_presenting, present_job, present_jobs
-from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
+from jobs.schemas import JobIn, JobOut, JobPageOut, TypedJobIn, UploadOut
 
 router = Router(tags=["jobs"])
 STATUSES = {choice for choice, _ in Job.Status.choices}
@@ -51,6 +51,23 @@ def create_job(request, payload: JobIn):
     job = services.submit_job(
         user=request.user,
         workflow_slug=payload.workflow,
+        inputs=payload.inputs,
+        idempotency=idem,
+        webhook_url=services.checked_webhook_url(payload.webhook_url),
+    )
+    return _submitted(job)
+
+
+@router.post(
+    "/workflows/{slug}/jobs",
+    response={201: JobOut, 200: JobOut},
+    include_in_schema=False,  # listed once per workflow, typed (comfyportal/openapi_workflows.py)
+)
+def create_typed_job(request, slug: str, payload: TypedJobIn):
+    idem = idempotency.from_request(request, operation=f"POST /api/workflows/{slug}/jobs", body=payload.dict())
+    job = services.submit_job(
+        user=request.user,
+        workflow_slug=slug,
         inputs=payload.inputs,
         idempotency=idem,
         webhook_url=services.checked_webhook_url(payload.webhook_url),

@@ -19,6 +19,13 @@ class JobIn(Schema):
     )
 
 
+class TypedJobIn(Schema):
+    """The body of POST /api/workflows/{slug}/jobs (typed per workflow in the OpenAPI document)."""
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = Field(None, max_length=2000)
+
+
 class FileOut(Schema):
     id: str
     url: str

@@ -56,7 +56,9 @@ class StandInWorker:
                 for job_id in Job.objects.filter(status="QUEUED").values_list("pk", flat=True):
                     lifecycle.claim({job_id: (node.pk, str(uuid.uuid4()), "c")}, runner_id="docs", now=timezone.now())
                     job = steps.load_job(job_id)
-                    steps.finish_and_present(job, status="DONE", message="", results=[(png(), "out/1.png")])
+                    steps.finish_and_present(
+                        job, status="DONE", message="", results=[(png(), "out/1.png")], gpu_seconds=1.5
+                    )
                     self.finished.append(str(job_id))
                 time.sleep(0.1)
         finally:
@@ -96,8 +98,11 @@ def test_the_shell_walkthrough_runs(portal, tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.startswith("cpk_")
     assert "shop backend active" in result.stdout
+    assert '"type": "number"' in result.stdout and '"maximum": 1' in result.stdout  # the typed schema
     assert len(worker.finished) == 1, "the retried submit made no second job"
-    assert "image-filters: 1 jobs," in result.stdout and (tmp_path / "usage.csv").read_text().startswith("day,jobs,")
+    assert "image-filters: 1 jobs, 1.5 GPU s, 1 outputs" in result.stdout and (
+        tmp_path / "usage.csv"
+    ).read_text().startswith("day,jobs,")
     [download] = list(tmp_path.glob("result-*.png"))
     assert download.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
