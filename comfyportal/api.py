@@ -7,6 +7,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
+from billing import api as billing_api
 from comfyportal.openapi_workflows import PortalNinjaAPI
 from core.errors import DomainError, field_errors_detail, listed_errors
 from jobs import api as jobs_api
@@ -31,6 +32,7 @@ def domain_error(request: HttpRequest, exc: DomainError):
     body: dict = {"detail": exc.detail}
     if exc.errors:
         body["errors"] = exc.errors
+    body.update(getattr(exc, "extra", {}))  # e.g. a 402's balance and price
     response = api.create_response(request, body, status=exc.status)
     for name, value in exc.headers.items():
         response[name] = value
@@ -68,3 +70,4 @@ api.add_router("/", jobs_api.router)
 api.add_router("/admin", jobs_api.admin_router)
 api.add_router("/webhooks", webhooks_api.router)
 api.add_router("/", usage_api.router)
+api.add_router("/", billing_api.router)

@@ -9,6 +9,7 @@ document is built for each request from the active workflows, so it follows uplo
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ninja import NinjaAPI
@@ -18,11 +19,17 @@ from workflows.input_schema import camel, inputs_json_schema
 from workflows.services import active_workflows
 
 TAG = "workflows: typed jobs"
+logger = logging.getLogger("comfyportal.api")
 
 
 def add_workflow_operations(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for workflow in active_workflows():
+    try:
+        workflows = list(active_workflows())
+    except Exception as exc:  # no database: the document is still served, without the typed operations
+        logger.warning("OpenAPI document without typed workflow operations: %s", exc)
+        return
+    for workflow in workflows:
         name = camel(workflow.slug)
         components[f"{name}Inputs"] = inputs_json_schema(workflow.spec)
         components[f"{name}JobIn"] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts import views as account_views
+from billing import views as billing_views
 from comfyportal import dashboard
 from jobs import views as job_views
 from usage import views as usage_views
@@ -18,6 +19,7 @@ urlpatterns = [
     path("webhooks/", webhook_views.webhooks_page, name="webhooks"),
     path("usage/", usage_views.usage_page, name="usage"),
     path("usage/export.csv", usage_views.usage_csv, name="usage_csv"),
+    path("credits/", billing_views.credits_page, name="credits"),
     path("", workflow_views.catalogue, name="catalogue"),
     path("w/<slug:slug>/", workflow_views.workflow_form, name="workflow_form"),
     path("jobs/new/<slug:slug>/", job_views.submit_from_form, name="job_submit"),

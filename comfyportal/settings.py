@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "jobs",
     "webhooks",
     "usage",
+    "billing",
 ]
 
 MIDDLEWARE = [

@@ -81,3 +81,13 @@ class Unprocessable(DomainError):
     """The request is well formed but contradicts an earlier one (an idempotency key reused with another body)."""
 
     status = 422
+
+
+class PaymentRequired(DomainError):
+    """The balance does not cover the price; `extra` (balance, price) joins the JSON body."""
+
+    status = 402
+
+    def __init__(self, detail: str, *, extra: dict | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.extra = extra or {}

@@ -13,6 +13,7 @@ from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
+from jobs.signals import job_created
 from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
@@ -126,6 +127,7 @@ def _create_job(
             return earlier
         check_quotas(user)
         job = Job.objects.create(user=user, workflow=workflow, inputs=values, priority=priority, **job_fields)
+        job_created.send(sender=Job, job=job, workflow=workflow)
         if idempotency is not None:
             idempotency_keys.remember(user.pk, idempotency, job)
         upload_ids = [values[f] for f in file_fields(workflow.spec) if values.get(f)]

@@ -9,3 +9,8 @@ from django.dispatch import Signal
 # Dispatch's claim also sends `prompts` ({job id: prompt id}): of the jobs named, those
 # running that prompt were claimed (another dispatcher may have taken the others).
 job_status_changed = Signal()
+
+# Sent by jobs.services inside the submit's transaction, after the user's row lock and the new
+# job's INSERT, with `job` and `workflow`. A receiver may refuse the job by raising a
+# DomainError (billing: 402 when the balance does not cover the price): the job is not made.
+job_created = Signal()
