@@ -155,3 +155,12 @@ def summary(user, *, entries: int = 50) -> dict:
             for e in LedgerEntry.objects.filter(user=user)[:entries]
         ],
     }
+
+
+def settle_ended_jobs(limit: int = 1000) -> int:
+    """Hourly (and whatever billing's switch says): settle holds of jobs that ended unsettled —
+    while billing was off, or when the process that ended them died before settling."""
+    ended = LedgerEntry.objects.filter(kind__in=[K.SETTLE, K.RELEASE]).values("job_id")
+    open_holds = LedgerEntry.objects.filter(kind=K.HOLD, job__status__in=Job.FINISHED).exclude(job_id__in=ended)
+    jobs = list(open_holds.values_list("job_id", flat=True)[:limit])
+    return sum(1 for job_id in jobs if settle(job_id) is not None)

@@ -110,6 +110,20 @@ def test_a_cancel_before_start_releases_the_hold(alice_api, alice, django_captur
 
 
 @pytest.mark.django_db
+def test_holds_of_jobs_that_ended_while_billing_was_off_are_settled_by_the_sweep(alice_api, alice):
+    make_workflow("tiny")
+    billing_on()
+    ledger.top_up(user=alice, amount="5")
+    job = alice_api.post("/api/jobs", BODY).json()
+    BillingSettings.objects.update(enabled=False)
+    BillingSettings._cached = None
+    run_to_end(job["id"], "DONE", 10.0)  # (on_commit never runs here: as if nobody settled it)
+    assert ledger.held(alice.pk) == Decimal("2")
+    assert ledger.settle_ended_jobs() == 1 and ledger.settle_ended_jobs() == 0
+    assert ledger.balance(alice.pk) == Decimal("3.9") and ledger.held(alice.pk) == 0
+
+
+@pytest.mark.django_db
 def test_amounts_are_exact_decimals(alice_api, alice, django_capture_on_commit_callbacks):
     make_workflow("tiny")
     billing_on(per_job="0.1", per_gpu_second="0.0001", max_gpu_seconds=3)

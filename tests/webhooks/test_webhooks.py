@@ -228,3 +228,18 @@ def test_endpoints_are_managed_per_user(alice_api, bob_api, receiver):
     assert alice_api.post("/api/webhooks/endpoints", {"url": receiver.url, "events": ["job.done"]}).status_code == 422
     assert alice_api.delete(f"/api/webhooks/endpoints/{endpoint['id']}").status_code == 204
     assert alice_api.get("/api/webhooks/endpoints").json() == []
+
+
+def test_retries_and_settling_are_scheduled():
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    from billing.schedules import upsert_schedules as billing_schedules
+    from webhooks.schedules import upsert_schedules as webhook_schedules
+
+    webhook_schedules()
+    billing_schedules()
+    rows = {s.func: s.minutes for s in Schedule.objects.all()}
+    assert rows["webhooks.tasks.deliver_due"] == 1 and rows["billing.tasks.settle_ended_jobs"] == 60
+    for func in rows:
+        assert callable(import_string(func))
