@@ -209,3 +209,14 @@ def test_no_overdraft_under_16_concurrent_submits():
     assert sorted(statuses) == [201] * 5 + [402] * 11
     assert ledger.balance(alice.pk) == Decimal("0") and Job.objects.count() == 5
     assert LedgerEntry.objects.filter(kind="HOLD").count() == 5
+
+
+@pytest.mark.django_db
+def test_the_form_says_when_the_balance_is_short(alice):
+    make_workflow("tiny")
+    billing_on()
+    site = Client()
+    site.login(username="alice", password=PASSWORD)
+    page = site.post("/jobs/new/tiny/", {})
+    assert "is less than this job&#x27;s price" in page.content.decode()  # (a plain POST answers 429, as for quotas)
+    assert not Job.objects.exists()
