@@ -46,8 +46,8 @@ class WebhookDelivery(models.Model):
     """One event for one URL: the message (its id, body) and where its attempts stand."""
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", pgettext_lazy("webhook delivery", "Pending")
-        SUCCEEDED = "SUCCEEDED", pgettext_lazy("webhook delivery", "Delivered")
+        PENDING = "PENDING", _("Pending")
+        SUCCEEDED = "SUCCEEDED", _("Delivered")
         FAILED = "FAILED", pgettext_lazy("webhook delivery", "Failed")
 
     message_id = models.CharField(max_length=40, unique=True)
