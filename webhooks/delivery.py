@@ -181,9 +181,11 @@ def jobs_wanting_events(job_ids: list, *, held: Job | None = None, prompts: dict
     else:
         rows = Job.objects.filter(pk__in=job_ids).values_list("pk", "user_id", "webhook_url", "prompt_id")
     users = endpoint_users()
+    # Job ids may come as UUIDs or as strings (hyphenated, or hex from SQLite's raw rows).
+    claimed = {uuid.UUID(str(pk)): prompt for pk, prompt in prompts.items()} if prompts is not None else None
     wanted = []
     for pk, user_id, url, prompt_id in rows:
-        if prompts is not None and prompts.get(pk, prompts.get(str(pk))) != prompt_id:
+        if claimed is not None and claimed.get(uuid.UUID(str(pk))) != prompt_id:
             continue  # another dispatcher claimed it
         if url or user_id in users:
             wanted.append(str(pk))

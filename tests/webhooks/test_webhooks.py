@@ -3,6 +3,7 @@ the delivery log and redelivery, and sending from the workers only."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -77,8 +78,8 @@ def test_started_succeeded_and_failed_follow_the_lifecycle(
     node = make_node()
     good, bad = submit(alice_api), submit(alice_api)
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.claim(
-            {good["id"]: (node.pk, "p1", "c1"), bad["id"]: (node.pk, "p2", "c2")},
+        lifecycle.claim(  # ids as dispatch may hold them: a UUID, and SQLite's hex form
+            {uuid.UUID(good["id"]): (node.pk, "p1", "c1"), uuid.UUID(bad["id"]).hex: (node.pk, "p2", "c2")},
             runner_id="r1",
             now=timezone.now(),
         )
