@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django_q.tasks import async_task
 from ninja import Query, Router
 
@@ -112,9 +114,8 @@ def list_deliveries(request, page: Query[PageParams], status: str = "", job: str
         rows = rows.filter(status=status.upper())
     if job:
         try:
-            rows = rows.filter(job_id=job)
-            rows.exists()
-        except Exception as exc:  # not a job id
+            rows = rows.filter(job_id=uuid.UUID(job))
+        except ValueError as exc:
             raise InvalidInput("job: must be a job id.", errors={"job": "not a job id"}) from exc
     result = page.paginate(rows)
     return {"count": result["count"], "items": [delivery_out(row) for row in result["items"]]}

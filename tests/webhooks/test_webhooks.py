@@ -244,3 +244,8 @@ def test_retries_and_settling_are_scheduled():
     assert rows["webhooks.tasks.deliver_due"] == 1 and rows["billing.tasks.settle_ended_jobs"] == 60
     for func in rows:
         assert callable(import_string(func))
+
+
+def test_deliveries_filtered_by_a_malformed_job_id_is_400(alice_api):
+    response = alice_api.get("/api/webhooks/deliveries", job="not-a-uuid")
+    assert response.status_code == 400 and response.json()["errors"] == {"job": "not a job id"}
