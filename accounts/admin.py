@@ -8,11 +8,12 @@ from django.contrib.auth.forms import UserChangeForm
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.admins import ADMIN_STATE, ensure_admins_remain, ensure_change_keeps_an_admin
-from accounts.models import SiteSettings, User
+from accounts.models import ApiKey, SiteSettings, User
 from core.errors import DomainError
 
 
@@ -125,3 +126,23 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created by their users (shown once); admins see them and may revoke them."""
+
+    list_display = ("name", "prefix", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("user", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    exclude = ("hashed_key",)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, _("%(count)d keys revoked.") % {"count": count})

@@ -5,9 +5,12 @@ from __future__ import annotations
 from django.db.models import Q
 from ninja import Query, Router
 
-from accounts import services
+from accounts import keys, services
 from accounts.auth import AdminAuth
 from accounts.schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyOut,
     MeOut,
     RefreshIn,
     TokenIn,
@@ -23,6 +26,7 @@ from core.pagination import PageParams
 auth_router = Router(tags=["auth"])
 me_router = Router(tags=["me"])
 admin_router = Router(tags=["admin: users"], auth=AdminAuth())
+keys_router = Router(tags=["api keys"])
 
 
 @auth_router.post(
@@ -85,4 +89,40 @@ def update_user(request, user_id: int, payload: UserPatchIn):
 @admin_router.delete("/{int:user_id}", response={204: None, 409: ErrorOut})
 def delete_user(request, user_id: int):
     services.delete_user(user=services.get_user(user_id), actor=request.user)
+    return 204, None
+
+
+def key_out(key, raw: str | None = None) -> dict:
+    data = {
+        "id": key.pk,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": key.scopes,
+        "state": keys.state_of(key),
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "last_used_at": key.last_used_at,
+        "revoked_at": key.revoked_at,
+    }
+    if raw is not None:
+        data["key"] = raw
+    return data
+
+
+@keys_router.get("", response=list[ApiKeyOut], summary="My API keys (never the keys themselves)")
+def list_keys(request):
+    return [key_out(key) for key in keys.keys_of(request.user)]
+
+
+@keys_router.post("", response={201: ApiKeyCreatedOut}, summary="Create an API key: the answer shows it once")
+def create_key(request, payload: ApiKeyIn):
+    key, raw = keys.create_key(
+        user=request.user, name=payload.name, scopes=list(payload.scopes), expires_in_days=payload.expires_in_days
+    )
+    return 201, key_out(key, raw)
+
+
+@keys_router.delete("/{int:key_id}", response={204: None}, summary="Revoke an API key (effective at once)")
+def revoke_key(request, key_id: int):
+    keys.revoke_key(user=request.user, key_id=key_id)
     return 204, None

@@ -4,6 +4,9 @@ Every token carries its user's ``token_version`` (claim ``ver``; a token without
 version 0). Raising the version (password change, block, reuse of a rotated refresh token)
 revokes all of the user's access and refresh tokens at once; the check costs nothing extra, as
 the user row is read for every request anyway.
+
+An API key (`cpk_…`, accounts.keys) is accepted wherever an access token is, limited to its
+scopes: which scope a request needs is `required_scope()`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts import queries, throttle
+from accounts import keys, queries, throttle
 from core.errors import Forbidden, TooManyRequests
 
 VERSION_CLAIM = "ver"
@@ -62,9 +65,50 @@ def ensure_within_rate_limit(wait: int) -> None:
         raise TooManyRequests(throttle.rate_limit_message(), headers={"Retry-After": str(wait)})
 
 
+def required_scope(request) -> str | None:
+    """The scope an API key needs for this request; None: no key may make it (managing keys).
+
+    By path, so that every router's operations are covered without each naming its scope:
+    uploads and file downloads need `files`, the admin API `admin`, reading anything else
+    `jobs:read`, and changing anything else `jobs:write`.
+    """
+    path = request.path.removeprefix("/api/")
+    if path == "keys" or path.startswith("keys/"):
+        return None
+    if path.startswith("admin/"):
+        return "admin"
+    if path.startswith(("uploads", "files/")):
+        return "files"
+    return "jobs:read" if request.method in ("GET", "HEAD", "OPTIONS") else "jobs:write"
+
+
+def user_from_api_key(raw: str, scope: str | None):
+    """The user a live key belongs to, or None for a wrong, revoked or expired key (never a
+    hint which). Raises Forbidden for a blocked user or a scope the key lacks."""
+    key = keys.key_in_use(raw)
+    if key is None:
+        return None
+    ensure_not_blocked(key.user)
+    if scope is None:
+        raise Forbidden("API keys cannot manage API keys: sign in with a password (JWT or the site).")
+    if scope not in key.scopes:
+        raise Forbidden(f"scope: this API key lacks the '{scope}' scope.")
+    key.user.api_key = key
+    return key.user
+
+
+def user_from_bearer(raw: str, request=None, *, scope: str | None = None):
+    """An access token's or an API key's user (see user_from_access_token, user_from_api_key)."""
+    if keys.looks_like_key(raw):
+        return user_from_api_key(raw, required_scope(request) if request is not None else scope)
+    return user_from_access_token(raw)
+
+
 class JWTAuth(HttpBearer):
+    """Bearer access tokens and API keys."""
+
     def authenticate(self, request, token: str):
-        user = user_from_access_token(token)
+        user = user_from_bearer(token, request)
         if user is None:
             # Guessing or replaying tokens costs a signature check each: bound it per address.
             ensure_within_rate_limit(throttle.address_wait_seconds(throttle.client_ip(request)))
@@ -79,6 +123,9 @@ class AdminAuth(JWTAuth):
         user = super().authenticate(request, token)
         if user is not None and not user.is_admin:
             raise Forbidden("Only admins may do this.")
+        key = getattr(user, "api_key", None)
+        if key is not None and "admin" not in key.scopes:
+            raise Forbidden("scope: this API key lacks the 'admin' scope.")
         return user
 
 

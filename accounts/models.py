@@ -137,3 +137,36 @@ class SiteSettings(models.Model):
         if value is None:
             value = getattr(settings, f"DEFAULT_{name.upper()}")
         return int(value or 0)
+
+
+class ApiKey(models.Model):
+    """A named key a program sends instead of a JWT (`Authorization: Bearer cpk_…`).
+
+    The key is shown once; only its SHA-256 is kept (a key is 190 random bits, so a fast hash
+    is as safe as a slow one and costs nothing per request). Its public prefix identifies it
+    in lists and logs and finds the row.
+    """
+
+    class Scope(models.TextChoices):
+        JOBS_READ = "jobs:read", _("Read jobs, workflows and usage")
+        JOBS_WRITE = "jobs:write", _("Start, cancel and delete jobs; manage webhooks")
+        FILES = "files", _("Upload and download files")
+        ADMIN = "admin", _("Administration (admins only)")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=24, unique=True)
+    hashed_key = models.CharField(max_length=64)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

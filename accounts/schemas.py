@@ -82,3 +82,25 @@ class UserPatchIn(Schema):
 class UserPageOut(Schema):
     count: int
     items: list[UserOut]
+
+
+class ApiKeyIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Literal["jobs:read", "jobs:write", "files", "admin"]] = Field(min_length=1, max_length=4)
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="Empty: the key never expires.")
+
+
+class ApiKeyOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    state: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never again.")

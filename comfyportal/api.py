@@ -9,10 +9,14 @@ from ninja.parser import Parser
 
 from accounts import api as accounts_api
 from accounts.auth import JWTAuth
+from billing import api as billing_api
+from comfyportal.openapi_workflows import PortalNinjaAPI
 from core.errors import DomainError, field_errors_detail, listed_errors
-from core.openapi import ErrorsDocumentedAPI, pattern_rule
+from core.openapi import pattern_rule
 from jobs import api as jobs_api
 from nodes import api as nodes_api
+from usage import api as usage_api
+from webhooks import api as webhooks_api
 from workflows import api as workflows_api
 
 
@@ -31,12 +35,14 @@ class ObjectBodyParser(Parser):
         return data
 
 
-# Each operation's error answers are declared in the OpenAPI document (core/openapi.py).
-api = ErrorsDocumentedAPI(
+# Each operation's error answers are declared in the OpenAPI document (core/openapi.py), and
+# each active workflow gets a typed operation (comfyportal/openapi_workflows.py).
+api = PortalNinjaAPI(
     title="comfyportal API",
     version="1.0",
     description="Run standardized ComfyUI workflows on a pool of GPU nodes. "
-    "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`.",
+    "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`, "
+    "or create an API key (POST /api/keys, or the site's API keys page) and send `Authorization: Bearer cpk_…`.",
     auth=JWTAuth(),
     urls_namespace="api",
     parser=ObjectBodyParser(),
@@ -87,9 +93,13 @@ def http_error(request: HttpRequest, exc: HttpError):
 api.add_router("/auth", accounts_api.auth_router)
 api.add_router("/", accounts_api.me_router)
 api.add_router("/admin/users", accounts_api.admin_router)
+api.add_router("/keys", accounts_api.keys_router)
 api.add_router("/admin/nodes", nodes_api.router)
 api.add_router("/admin/models", nodes_api.models_router)
 api.add_router("/", workflows_api.router)
 api.add_router("/admin", workflows_api.admin_router)
 api.add_router("/", jobs_api.router)
 api.add_router("/admin", jobs_api.admin_router)
+api.add_router("/webhooks", webhooks_api.router)
+api.add_router("/", usage_api.router)
+api.add_router("/", billing_api.router)

@@ -5,13 +5,21 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts import views as account_views
+from billing import views as billing_views
 from comfyportal import dashboard
 from jobs import views as job_views
+from usage import views as usage_views
+from webhooks import views as webhook_views
 from workflows import views as workflow_views
 
 urlpatterns = [
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
+    path("keys/", account_views.api_keys, name="api_keys"),
+    path("webhooks/", webhook_views.webhooks_page, name="webhooks"),
+    path("usage/", usage_views.usage_page, name="usage"),
+    path("usage/export.csv", usage_views.usage_csv, name="usage_csv"),
+    path("credits/", billing_views.credits_page, name="credits"),
     path("", workflow_views.catalogue, name="catalogue"),
     path("w/<slug:slug>/", workflow_views.workflow_form, name="workflow_form"),
     path("jobs/new/<slug:slug>/", job_views.submit_from_form, name="job_submit"),

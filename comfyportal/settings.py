@@ -101,6 +101,9 @@ INSTALLED_APPS = [
     "nodes",
     "workflows",
     "jobs",
+    "webhooks",
+    "usage",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -281,6 +284,13 @@ WORKER_STOP_TIMEOUT = env_float("WORKER_STOP_TIMEOUT", 10.0)
 # model files; a job that waited longer than MODEL_AFFINITY_MAX_WAIT seconds takes any able node.
 MODEL_AFFINITY = env_bool("MODEL_AFFINITY", True)
 MODEL_AFFINITY_MAX_WAIT = env_float("MODEL_AFFINITY_MAX_WAIT", 5.0)
+# How long an Idempotency-Key sent with a submit names its job (jobs/idempotency.py).
+IDEMPOTENCY_HOURS = env_int("IDEMPOTENCY_HOURS", 24)
+# Webhooks (webhooks/): a URL resolving to a loopback, private or link-local address is refused
+# unless this is on (tests and local setups only: it opens the internal network to users).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)  # seconds per attempt
+WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24)  # retries stop this long after the event
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

@@ -34,7 +34,8 @@ class InvalidInput(DomainError):
 
 
 class Unprocessable(InvalidInput):
-    """Well-formed input the service cannot act on now (e.g. a model file no GPU server has)."""
+    """Well-formed input the service cannot act on (a model file no GPU server has, an
+    idempotency key reused with another body)."""
 
     status = 422
 
@@ -89,3 +90,9 @@ def field_errors_detail(errors: Mapping[str, str]) -> str:
 def _with_more(listed: list[str], total: int) -> list[str]:
     hidden = total - len(listed)
     return [*listed, f"and {hidden} more"] if hidden > 0 else listed
+
+
+class PaymentRequired(DomainError):
+    """The balance does not cover the price; `extra` (balance, price) joins the JSON body."""
+
+    status = 402

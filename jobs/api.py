@@ -12,10 +12,10 @@ from accounts.auth import AdminAuth, JWTAuth, SessionAuth
 from core.errors import InvalidInput, TooLarge
 from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
-from jobs import files, services, stats
+from jobs import files, idempotency, services, stats
 from jobs.models import Job, JobFile
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
-from jobs.schemas import JobIn, JobOut, JobPageOut, UploadOut
+from jobs.schemas import JobIn, JobOut, JobPageOut, TypedJobIn, UploadOut
 from jobs.serving import file_response
 from workflows.services import get_active_workflow
 
@@ -74,9 +74,48 @@ def upload(
     }
 
 
-@router.post("/jobs", response={201: JobOut, 404: ErrorOut, 409: ErrorOut}, summary="Start a workflow")
+@router.post(
+    "/jobs",
+    response={201: JobOut, 200: JobOut, 402: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+    summary="Start a workflow",
+    description="With an `Idempotency-Key` header (24 h), a retry with the same body answers 200 with the job "
+    "the first attempt made; the same key with another body answers 422.",
+    openapi_extra={"parameters": [idempotency.OPENAPI_PARAMETER]},
+)
 def create_job(request, payload: JobIn):
-    job = services.submit_job(user=request.user, workflow_slug=payload.workflow, inputs=payload.inputs)
+    body = payload.dict()
+    idem = idempotency.from_request(request, operation="POST /api/jobs", body=body)
+    job = services.submit_job(
+        user=request.user,
+        workflow_slug=payload.workflow,
+        inputs=payload.inputs,
+        idempotency=idem,
+        webhook_url=services.checked_webhook_url(payload.webhook_url),
+    )
+    return _submitted(job)
+
+
+@router.post(
+    "/workflows/{slug}/jobs",
+    response={201: JobOut, 200: JobOut},
+    include_in_schema=False,  # listed once per workflow, typed (comfyportal/openapi_workflows.py)
+)
+def create_typed_job(request, slug: str, payload: TypedJobIn):
+    idem = idempotency.from_request(request, operation=f"POST /api/workflows/{slug}/jobs", body=payload.dict())
+    job = services.submit_job(
+        user=request.user,
+        workflow_slug=slug,
+        inputs=payload.inputs,
+        idempotency=idem,
+        webhook_url=services.checked_webhook_url(payload.webhook_url),
+    )
+    return _submitted(job)
+
+
+def _submitted(job):
+    """201 with a new job; 200 with the job an earlier request with the same Idempotency-Key made."""
+    if getattr(job, "replayed", False):
+        return 200, present_job(services.get_job_for_user(job.user, job.pk))
     return 201, services.presented_new_job(job)
 
 
@@ -114,7 +153,11 @@ def cancel_job(request, job_id: str):
     return present_job(services.get_job_for_user(request.user, job.pk))
 
 
-@router.post("/jobs/{job_id}/retry", response={201: JobOut, 409: ErrorOut}, summary="Run again with the same inputs")
+@router.post(
+    "/jobs/{job_id}/retry",
+    response={201: JobOut, 402: ErrorOut, 409: ErrorOut},
+    summary="Run again with the same inputs",
+)
 def retry_job(request, job_id: str):
     job = services.retry_job(user=request.user, job=services.get_job_for_user(request.user, job_id))
     return 201, present_job(services.get_job_for_user(request.user, job.pk))

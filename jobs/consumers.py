@@ -7,6 +7,7 @@ import time
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from accounts.keys import still_live
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
 from jobs.models import Job
 from jobs.notify import user_group
@@ -23,6 +24,9 @@ def _active_jobs(user) -> list[dict]:
 def _still_allowed(user) -> bool:
     from django.contrib.auth import get_user_model
 
+    key = getattr(user, "api_key", None)  # a socket opened with an API key ends with the key
+    if key is not None and not still_live(key.pk):
+        return False
     return get_user_model().objects.filter(pk=user.pk, is_active=True, is_blocked=False).exists()
 
 

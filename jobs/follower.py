@@ -73,6 +73,7 @@ class JobFollower:
         self.runner = runner
         self.job = job
         self.job_id = str(job.pk)
+        self.prompt_run: PromptRun | None = None  # the node's execution times, for usage
 
     async def run(self, *, resume: bool) -> None:
         """Run the job to its end (or back to the queue). `resume`: adopted from a dead runner."""
@@ -136,7 +137,7 @@ class JobFollower:
         return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
 
     def _prompt_run(self, client: ComfyClient, graph: dict) -> PromptRun:
-        return PromptRun(
+        self.prompt_run = PromptRun(
             client,
             graph,
             prompt_id=self.job.prompt_id,
@@ -145,6 +146,7 @@ class JobFollower:
             on_submitted=self._submitted,
             on_finished=self._node_slot_free,
         )
+        return self.prompt_run
 
     async def _submitted(self) -> None:
         # Written with the runner's progress batch, or with the job's end: kept on the job too,
@@ -207,6 +209,7 @@ class JobFollower:
             message=message,
             results=results,
             submitted_at=job.submitted_at,
+            gpu_seconds=self.prompt_run.execution_seconds if self.prompt_run is not None else None,
         )
         if payload is not None:
             await self.runner.send_event(payload["user_id"], payload["job"])

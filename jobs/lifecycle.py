@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.bulk_update import update_each
 from jobs import metrics
 from jobs.models import Job
+from jobs.signals import job_status_changed
 
 S = Job.Status
 ALLOWED: dict[str, set[str]] = {
@@ -64,6 +65,7 @@ def transition(
         metrics.job_finished(job_id, to_status, fields, held=held)
     elif to_status == S.QUEUED:
         metrics.job_requeued()
+    job_status_changed.send(sender=Job, job_ids=[job_id], status=to_status, held=held)
     return True
 
 
@@ -90,6 +92,10 @@ def claim(assignments: dict, *, runner_id: str, now) -> None:
         },
     )
     metrics.jobs_started(claimed)
+    if claimed:
+        # Which of them this UPDATE claimed, receivers tell by the prompt id each was given.
+        prompts = {job_id: values[1] for job_id, values in assignments.items()}
+        job_status_changed.send(sender=Job, job_ids=list(assignments), status=S.RUNNING, held=None, prompts=prompts)
 
 
 def _ensure_allowed(from_status: str, to_status: str) -> None:

@@ -56,6 +56,14 @@ class Job(models.Model):
     # The model files its prompt names ("folder/name", sorted), found at submit (jobs.routing):
     # dispatch sends the job only to a node that has them all.
     model_files = models.JSONField(_("model files"), default=list, blank=True)
+    # Where to POST this job's status events, besides its owner's registered endpoints (webhooks app).
+    webhook_url = models.CharField(_("webhook URL"), max_length=2000, blank=True)
+    # Usage, written when the job ends (jobs.steps.usage_of): the node's execution time of the
+    # attempt that ended it, the wait from submit to that attempt's start, and its outputs.
+    gpu_seconds = models.FloatField(_("GPU seconds"), null=True, blank=True)
+    queue_seconds = models.FloatField(_("queue seconds"), null=True, blank=True)
+    output_count = models.PositiveIntegerField(_("outputs"), default=0)
+    output_bytes = models.PositiveBigIntegerField(_("output bytes"), default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -138,3 +146,38 @@ class JobFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` a user sent with a submit, for IDEMPOTENCY_HOURS: the same key with
+    the same body gives the same job again; with another body, a 422 (jobs/idempotency.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request's operation and body.")
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.job_id}"
+
+
+class FailedAttempt(models.Model):
+    """An attempt of a job that its node failed (the job was requeued, or given up): listed in
+    usage apart from the job's own figures, which are those of the attempt that ended it."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="failed_attempts")
+    number = models.PositiveSmallIntegerField()
+    node_name = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.job_id}"

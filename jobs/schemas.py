@@ -11,6 +11,19 @@ class JobIn(Schema):
     inputs: dict[str, Any] = Field(
         default_factory=dict, description="Field id → value; image/mask fields take an upload id."
     )
+    webhook_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="Also POST this job's status events here (signed with your signing secret, "
+        "see POST /api/webhooks/secret). Must resolve to a public address.",
+    )
+
+
+class TypedJobIn(Schema):
+    """The body of POST /api/workflows/{slug}/jobs (typed per workflow in the OpenAPI document)."""
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = Field(None, max_length=2000)
 
 
 class FileOut(Schema):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
+from core.safe_url import UnsafeUrl, check_url
 from jobs import files, lifecycle, queries, routing, storage
+from jobs import idempotency as idempotency_keys
+from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
 from jobs.presenters import for_presenting, present_job
+from jobs.signals import job_created
 from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
 from nodes.farm import node_views
 from workflows.model_choices import offered_models
@@ -106,13 +111,32 @@ def check_quotas(user) -> None:
         )
 
 
-def submit_job(*, user, workflow_slug: str, inputs: dict, priority: int = 0) -> Job:
-    """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch."""
+def checked_webhook_url(url: str | None) -> str:
+    """A job's webhook URL if it may be called (core.safe_url), "" for none; 400 naming the rule."""
+    if not url:
+        return ""
+    try:
+        return check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE)
+    except UnsafeUrl as exc:
+        raise InvalidInput(f"webhook_url: {exc}.", errors={"webhook_url": str(exc)}) from exc
+
+
+def submit_job(
+    *, user, workflow_slug: str, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+) -> Job:
+    """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch.
+
+    With `idempotency` (jobs.idempotency), a key already used gives its job back with
+    `job.replayed` set instead of making another. `job_fields`: more columns of the new job."""
     workflow = get_active_workflow(workflow_slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=priority)
+    return _create_job(
+        user=user, workflow=workflow, inputs=inputs, priority=priority, idempotency=idempotency, **job_fields
+    )
 
 
-def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) -> Job:
+def _create_job(
+    *, user, workflow: Workflow, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+) -> Job:
     if not isinstance(inputs, dict):
         raise InvalidInput("inputs: must be an object of field id → value.", errors={"inputs": "must be an object"})
     views = node_views()
@@ -125,13 +149,19 @@ def _create_job(*, user, workflow: Workflow, inputs: dict, priority: int = 0) ->
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
     model_files = routing.job_model_files(workflow, values, views)
-    storage.check_room_for_job(user)
     with transaction.atomic():
         queries.lock_user(user.pk)
+        if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
+            earlier.replayed = True
+            return earlier
         check_quotas(user)
+        storage.check_room_for_job(user)
         job = Job.objects.create(
-            user=user, workflow=workflow, inputs=values, priority=priority, model_files=model_files
+            user=user, workflow=workflow, inputs=values, priority=priority, model_files=model_files, **job_fields
         )
+        job_created.send(sender=Job, job=job, workflow=workflow)
+        if idempotency is not None:
+            idempotency_keys.remember(user.pk, idempotency, job)
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
             JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
@@ -195,7 +225,7 @@ def retry_job(*, user, job: Job) -> Job:
             copy = files.store_copy(record, owner=user)
             inputs[field_id] = str(copy.pk)
     workflow = job.workflow if job.workflow.is_active else get_active_workflow(job.workflow.slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority)
+    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
 
 
 def delete_job(*, job: Job) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.bulk_update import update_each
 from jobs import files, lifecycle
-from jobs.models import Job, JobFile
+from jobs.models import FailedAttempt, Job, JobFile
 from jobs.notify import wake_dispatch
 from jobs.presenters import for_presenting, present_job
 from nodes.health import mark_offline
@@ -106,21 +106,29 @@ def adopt_stale_jobs(*, runner_id: str, following: list[str] = (), limit: int = 
 
 
 def finish_and_present(
-    job: Job, *, status: str, message: str, results: list[tuple] = (), submitted_at=None
+    job: Job,
+    *,
+    status: str,
+    message: str,
+    results: list[tuple] = (),
+    submitted_at=None,
+    gpu_seconds: float | None = None,
 ) -> dict | None:
     """Store a job's results (bytes, source ref[, facts]), end it, and return the event to publish.
 
     One database step for the runner: the end of a job is a single hop off its event loop.
     `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
     node accepted the prompt, is written with the ending (the progress batch that also
-    carries it skips jobs that have ended).
+    carries it skips jobs that have ended). The usage figures are written with it too: the
+    node's execution time of this attempt (`gpu_seconds`; only this attempt's, so a job that
+    failed over is counted once), its wait in the queue, and its outputs.
     """
     stored = [
         record
         for data, ref, *facts in results  # (bytes, ref) or (bytes, ref, files.describe_result(bytes))
         if (record := files.store_result(job=job, data=data, source_ref=ref, facts=facts[0] if facts else None))
     ]
-    ending = {"finished_at": timezone.now()}
+    ending = {"finished_at": timezone.now(), **usage_of(job, stored, gpu_seconds)}
     if submitted_at is not None:
         ending["submitted_at"] = submitted_at
     if not finish(job.pk, status=status, message=message, held=job, **ending) or len(stored) != len(results):
@@ -131,6 +139,19 @@ def finish_and_present(
     if status == S.DONE:
         job.progress = 1.0
     return {"user_id": job.user_id, "job": present_job(job, position=False, results=stored)}
+
+
+def usage_of(job: Job, stored: list[JobFile], gpu_seconds: float | None) -> dict:
+    """The usage columns of a job ending now: GPU time, queue wait, outputs."""
+    queue_seconds = None
+    if job.started_at is not None and job.created_at is not None:
+        queue_seconds = max(0.0, (job.started_at - job.created_at).total_seconds())
+    return {
+        "gpu_seconds": round(gpu_seconds, 3) if gpu_seconds is not None else None,
+        "queue_seconds": round(queue_seconds, 3) if queue_seconds is not None else None,
+        "output_count": len(stored),
+        "output_bytes": sum(record.size for record in stored),
+    }
 
 
 def finish(job_id, *, status: str, message: str, held: Job | None = None, **fields) -> bool:
@@ -148,10 +169,18 @@ def finish(job_id, *, status: str, message: str, held: Job | None = None, **fiel
 
 def requeue_or_fail(job_id, *, runner_id: str, reason: str) -> None:
     """The node failed the job (not the job's fault): queue it again, or give up after the max."""
-    job = Job.objects.filter(pk=job_id, status=S.RUNNING).first()
+    job = Job.objects.select_related("node").filter(pk=job_id, status=S.RUNNING).first()
     if job is None:
         return
     attempt = job.attempts + 1
+    FailedAttempt.objects.create(
+        job=job,
+        number=attempt,
+        node_name=job.node.name if job.node_id and job.node else "",
+        started_at=job.started_at,
+        ended_at=timezone.now(),
+        reason=reason[:500],
+    )
     if attempt >= settings.JOB_MAX_ATTEMPTS:
         finish(job_id, status=S.ERROR, message=f"Gave up after {attempt} attempts; last: {reason}")
         return

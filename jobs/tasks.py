@@ -13,7 +13,7 @@ import signal
 from django.conf import settings
 
 from core.gc_tuning import freeze_startup_objects
-from jobs import storage, supervision
+from jobs import idempotency, storage, supervision
 from jobs.retention import delete_expired, delete_unused_uploads
 from jobs.runner import Runner
 
@@ -63,7 +63,8 @@ def ensure_runners() -> int:
 
 
 def cleanup_retention() -> int:
-    """Hourly: expired results, unused uploads, then every user's storage count checked."""
-    deleted = delete_expired() + delete_unused_uploads()
+    """Hourly: expired results, unused uploads and Idempotency-Keys past their window, then every
+    user's storage count checked."""
+    deleted = delete_expired() + delete_unused_uploads() + idempotency.forget_expired()
     storage.recount()
     return deleted

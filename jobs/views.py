@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
-from core.errors import Conflict, InvalidInput, NotFound, TooLarge, TooManyRequests
+from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired, TooLarge, TooManyRequests
 from jobs import services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
@@ -47,7 +47,7 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
             job = services.submit_job(user=request.user, workflow_slug=slug, inputs=inputs)
         except InvalidInput as exc:
             errors = dict(exc.errors or {}) or {"": exc.detail}
-        except (TooManyRequests, NotFound, Conflict) as exc:
+        except (TooManyRequests, NotFound, Conflict, PaymentRequired) as exc:
             form_error = exc.detail
         else:
             url = reverse("job_detail", args=[job.pk])
@@ -103,7 +103,7 @@ def retry(request: HttpRequest, job_id) -> HttpResponse:
     job = _job_or_404(request, job_id)
     try:
         new_job = services.retry_job(user=request.user, job=job)
-    except (InvalidInput, TooManyRequests, NotFound, Conflict) as exc:
+    except (InvalidInput, TooManyRequests, NotFound, Conflict, PaymentRequired) as exc:
         return _done(request, job, error=exc.detail)
     url = reverse("job_detail", args=[new_job.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

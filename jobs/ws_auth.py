@@ -1,4 +1,4 @@
-"""`?token=<access token>` for WebSocket clients that cannot send cookies (programs)."""
+"""`?token=<access token or API key>` for WebSocket clients that cannot send cookies (programs)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from accounts.auth import user_from_access_token
+from accounts.auth import user_from_bearer
 from core.errors import Forbidden
 
 
 @database_sync_to_async
 def _user_for(token: str):
     try:
-        return user_from_access_token(token)
+        return user_from_bearer(token, scope="jobs:read")
     except Forbidden:
         return None
 

@@ -104,6 +104,7 @@ def personas(admin_user, alice, bob):
     result = store_result(job=job, data=png_bytes(), source_ref="o.png")
     queued = make_job(alice, tiny, status="QUEUED")
     make_job(bob, tiny, status="QUEUED")
+    key, endpoint, delivery = _program_rows(alice, job)
     # Path parameters that name real rows, so that bodies are fuzzed against existing objects too.
     real_ids = {
         "user_id": bob.pk,
@@ -112,8 +113,35 @@ def personas(admin_user, alice, bob):
         "job_id": str(queued.pk),
         "file_id": str(result.pk),
         "slug": "tiny",
+        "key_id": key.pk,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": delivery.pk,
     }
     return {"admin": admin_user, "user": alice, "real_ids": real_ids}
+
+
+def _program_rows(user, job):
+    """An API key, a webhook endpoint and a delivery of `user`, for their operations' ids."""
+    from django.utils import timezone
+
+    from accounts.keys import create_key
+    from webhooks.delivery import new_secret
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    key, _ = create_key(user=user, name="fuzz", scopes=["jobs:read"])
+    endpoint = WebhookEndpoint.objects.create(user=user, url="https://hooks.invalid/x", secret=new_secret())
+    delivery = WebhookDelivery.objects.create(
+        message_id="msg_fuzz",
+        user=user,
+        endpoint=endpoint,
+        job=job,
+        url=endpoint.url,
+        event="job.succeeded",
+        payload="{}",
+        status="FAILED",
+        give_up_at=timezone.now(),
+    )
+    return key, endpoint, delivery
 
 
 @pytest.mark.slow

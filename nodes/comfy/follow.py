@@ -103,6 +103,9 @@ PROMPT_EVENTS = frozenset(
 )
 
 
+EXECUTION_ENDS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
+
+
 class PromptRun:
     """One prompt on one node. `run()` submits then follows; `resume()` follows one already sent."""
 
@@ -132,6 +135,10 @@ class PromptRun:
         self.max_poll_failures = max_poll_failures
         self.tracker = ProgressTracker(graph)
         self.submitted = False
+        # The node's own clock (epoch ms) at execution_start and at the prompt's end, as its
+        # socket or its history said: the job's GPU time (see execution_seconds).
+        self.execution_started_ms: float | None = None
+        self.execution_ended_ms: float | None = None
 
     async def run(self) -> dict:
         """Connect the socket, POST the prompt, follow it; return the history entry.
@@ -238,6 +245,7 @@ class PromptRun:
         prompt_id = data.get("prompt_id")
         if (prompt_id is not None and prompt_id != self.prompt_id) or kind not in PROMPT_EVENTS:
             return None
+        self._note_time(kind, data)
         if kind == "execution_cached":
             self.tracker.on_cached(data.get("nodes") or [])
         elif kind == "executing":
@@ -266,7 +274,26 @@ class PromptRun:
         raise PromptLost(f"prompt {self.prompt_id} ended but the node has no history for it")
 
     def _finish(self, entry: dict) -> dict:
+        for kind, data in (entry.get("status") or {}).get("messages") or []:
+            if isinstance(data, dict):
+                self._note_time(kind, data)
         return finished_entry(entry, self.prompt_id)
+
+    def _note_time(self, kind: str, data: dict) -> None:
+        stamp = data.get("timestamp")
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool) or stamp <= 0:
+            return
+        if kind == "execution_start":
+            self.execution_started_ms = float(stamp)
+        elif kind in EXECUTION_ENDS:
+            self.execution_ended_ms = float(stamp)
+
+    @property
+    def execution_seconds(self) -> float | None:
+        """How long the node executed the prompt, by its own clock (None if it never said)."""
+        if self.execution_started_ms is None or self.execution_ended_ms is None:
+            return None
+        return max(0.0, (self.execution_ended_ms - self.execution_started_ms) / 1000.0)
 
     async def _node_finished(self) -> None:
         if self.on_finished is not None:

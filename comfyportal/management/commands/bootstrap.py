@@ -57,6 +57,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"Demo node {node.name} at {node.base_url}.")
 
     def upsert_schedules(self) -> None:
+        from billing.schedules import upsert_schedules as upsert_billing_schedules
         from jobs.schedules import upsert_schedules
+        from webhooks.schedules import upsert_schedules as upsert_webhook_schedules
 
         upsert_schedules()
+        upsert_webhook_schedules()
+        upsert_billing_schedules()

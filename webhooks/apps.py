@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from jobs.signals import job_status_changed
+        from webhooks import receivers
+
+        job_status_changed.connect(receivers.job_status_changed, dispatch_uid="webhooks-job-events")
