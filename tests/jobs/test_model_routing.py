@@ -244,11 +244,15 @@ def test_routing_never_picks_a_node_without_the_files(case):
     found = choose(free, busy, ranked, lambda job: NEEDS[job.workflow_id], lambda c: c[0] if c else None)
     pairs = [(s, j) for s in free for _, jobs in ranked for j in jobs if _can_run(s, j)]
     if found is None:
-        # Nothing runnable without a load, no model that no node holds, no job past its wait.
+        # Nothing runnable without a load and no job past its wait; a model that no node holds
+        # waits only for a slot that is the last holder of another model with a queue.
         held = [s.held for s in slots]
+        queued_files = {j.model_files for _, jobs in ranked for j in jobs}
         for slot, job in pairs:
             assert job.model_files and not job.model_files <= slot.held
-            assert any(job.model_files <= h for h in held) and not job.overdue
+            assert not job.overdue
+            last_holder = slot.held in queued_files and sum(slot.held <= h for h in held) == 1
+            assert any(job.model_files <= h for h in held) or last_holder
         return
     user, job, slot = found
     assert slot.free > 0 and _can_run(slot, job)
