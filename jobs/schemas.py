@@ -22,8 +22,10 @@ class JobIn(Schema):
 class TypedJobIn(Schema):
     """The body of POST /api/workflows/{slug}/jobs (typed per workflow in the OpenAPI document)."""
 
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    webhook_url: str | None = Field(None, max_length=2000)
+    model_config = {**Schema.model_config, "extra": "forbid"}  # as the document says
+
+    inputs: dict[str, Any]  # required, as the document says ({} takes every default)
+    webhook_url: str = Field("", max_length=2000)
 
 
 class FileOut(Schema):

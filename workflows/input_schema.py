@@ -27,6 +27,10 @@ def inputs_json_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
         properties[field.id] = prop
         if field.required and getattr(field, "default", None) is None and field.type != "seed":
             required.append(field.id)
+        else:  # validate_inputs reads null as "not given": the default
+            prop["type"] = [prop["type"], "null"]
+            if "enum" in prop:
+                prop["enum"] = [*prop["enum"], None]
     schema: dict[str, Any] = {
         "title": f"{camel(spec.slug)}Inputs",
         "description": f"The inputs of “{spec.name}” {spec.version}. {spec.description}".strip(),
@@ -55,6 +59,9 @@ def _field_schema(field: Any) -> dict[str, Any]:
             prop["maximum"] = field.max
     elif kind == "bool":
         prop = {"type": "boolean"}
+    elif kind == "choice" and getattr(field, "choices_from", None):
+        # Files of the farm, which change while the document stands: checked at submit (422).
+        prop = {"type": "string", "minLength": 1, "description": f"A file of the '{field.choices_from}' model folder."}
     elif kind == "choice":
         prop = {"type": "string", "enum": list(field.choices)}
     elif kind == "seed":

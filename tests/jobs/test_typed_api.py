@@ -39,16 +39,16 @@ def test_a_bundled_workflow_has_its_own_typed_operation(anon_api):
     props = inputs["properties"]
     assert props["image"]["type"] == "string" and props["image"]["format"] == "uuid"
     assert {k: props["blur_radius"][k] for k in ("type", "minimum", "maximum", "default")} == {
-        "type": "integer",
+        "type": ["integer", "null"],  # null: the default
         "minimum": 1,
         "maximum": 31,
         "default": 1,
     }
-    assert props["invert"]["type"] == "number" and props["invert"]["maximum"] == 1.0
+    assert props["invert"]["type"] == ["number", "null"] and props["invert"]["maximum"] == 1.0
     assert props["blur_radius"]["title"] == "Blur radius"
 
     scale = doc["components"]["schemas"]["ScaleCropInputs"]["properties"]
-    assert scale["method"]["type"] == "string" and scale["method"]["enum"]
+    assert scale["method"]["type"] == ["string", "null"] and scale["method"]["enum"][-1] is None
     # The generic route is not listed itself: only the typed operations are.
     assert "/api/workflows/{slug}/jobs" not in doc["paths"]
 
@@ -62,7 +62,7 @@ def test_the_document_follows_workflow_changes(anon_api, admin_api):
     doc = openapi(anon_api)
     assert doc["paths"]["/api/workflows/second-one/jobs"]["post"]["operationId"] == "submit_second_one"
     props = doc["components"]["schemas"]["SecondOneInputs"]["properties"]
-    assert props["prefix"] == {"type": "string", "maxLength": 40, "default": "tiny", "title": "Prefix"}
+    assert props["prefix"] == {"type": ["string", "null"], "maxLength": 40, "default": "tiny", "title": "Prefix"}
 
 
 def test_the_typed_endpoint_starts_a_job(alice_api):
