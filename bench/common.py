@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/comfyportal_bench"
+# One database per checkout, so benchmarks run from two checkouts on one machine never drop each other's.
+DEFAULT_DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/comfyportal_bench_{REPO.name.replace('-', '_')}"
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:

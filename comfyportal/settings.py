@@ -271,6 +271,12 @@ WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
+# /ws/jobs/ resume (docs/live-events.md): a client whose cursor is older than this many
+# changed jobs gets a fresh snapshot (`reset`) instead of the changes.
+WS_RESUME_MAX_JOBS = env_int("WS_RESUME_MAX_JOBS", 500)
+# Threads (each with a database connection) that read what connecting /ws/jobs/ clients are
+# sent, apart from the thread of Django's sync code, so reconnects never queue behind pages.
+WS_CATCH_UP_THREADS = env_int("WS_CATCH_UP_THREADS", 2)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

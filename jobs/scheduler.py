@@ -114,6 +114,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     this step and every other dispatcher."""
     mark_node_finished(node_finished)
     assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
+    owners: dict = {}  # job id → user id
     with transaction.atomic():
         slots, seen = eligible_nodes()
         total_free = sum(s.free for s in slots)
@@ -170,6 +171,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if not heads[user_id]:
                 del heads[user_id]
             assignments[job.pk] = (slot.node.pk, str(uuid.uuid4()), f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}")
+            owners[job.pk] = user_id
             slot.free -= 1
             slot.load += 1
             total_free -= 1
@@ -178,7 +180,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             started_today[user_id] = started_today.get(user_id, 0) + 1
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
-        lifecycle.claim(assignments, runner_id=runner_id, now=now)
+        lifecycle.claim(assignments, owners=owners, runner_id=runner_id, now=now)
     jobs = list(
         Job.objects.filter(
             pk__in=list(assignments),
