@@ -68,7 +68,7 @@ def _count(make_request) -> tuple[int, object]:
 
 # A list costs: the jobs counted (for the pages), the jobs, their files, their positions; plus
 PARTIAL_QUERIES = 4 + 2  # the session and its user
-PAGE_QUERIES = PARTIAL_QUERIES + 3  # the user menu's counts
+PAGE_QUERIES = PARTIAL_QUERIES + 3 + 1  # the user menu's counts; the live cursor
 API_QUERIES = 4 + 1  # the token's user
 # The socket's own thread reads only the token's user: the snapshot itself is read on the
 # catch-up threads (its queries are counted in tests/jobs/test_resume.py).
