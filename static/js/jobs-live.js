@@ -86,7 +86,7 @@
   const root = document.querySelector("[data-live-jobs][data-live-url]");
   const FINISHED = ["DONE", "ERROR", "CANCELLED"];
   const BACKOFF_FIRST_MS = 500;
-  const BACKOFF_MAX_MS = 30000;
+  const BACKOFF_MAX_MS = 5000;
   const POLL_AFTER_FAILURES = 4; // then the socket is likely blocked (a proxy): poll meanwhile
   let cursor = root && root.dataset.liveCursor !== "" ? Number(root.dataset.liveCursor) : null;
   const seqOf = {}; // job id -> the newest change applied (events may arrive twice or late)
