@@ -28,6 +28,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +46,7 @@ DROP_SECONDS = 5.0
 # min(5 s, 0.5 s · 2^(n-1)).
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 5.0
+CONNECTS_PER_SECOND = 200  # how fast the watchers are first opened
 
 
 # --- the listener process -------------------------------------------------------------------
@@ -60,6 +62,7 @@ class Watcher:
         self.attempts: list[tuple[float, float, str]] = []  # (started, ended, outcome)
         self.resumes: list[tuple[float, float, bool, bool]] = []  # (closed at, synced at, resumed, reset)
         self.events = 0
+        self.initial_failures = 0
         self.socket = None
         self.stopping = False
         self.pause = asyncio.Event()  # set: close now and stay away DROP_SECONDS
@@ -152,15 +155,22 @@ class Watcher:
             "attempts": self.attempts,
             "resumes": self.resumes,
             "events": self.events,
+            "initial_failures": self.initial_failures,
         }
 
 
 def listener_process(urls: list[tuple[int, str]], commands, results, ready) -> None:
     async def main():
         watchers = [Watcher(i, user, url) for i, (user, url) in enumerate(urls)]
-        tasks = [asyncio.create_task(w.run()) for w in watchers]
+        tasks = []
+        for watcher in watchers:  # tabs opened over a few seconds, not in one instant
+            tasks.append(asyncio.create_task(watcher.run()))
+            await asyncio.sleep(1 / CONNECTS_PER_SECOND)
         while sum(1 for w in watchers if w.cursor is not None) < len(watchers):
             await asyncio.sleep(0.1)
+        for watcher in watchers:  # the scenario's figures start here
+            watcher.initial_failures = sum(1 for a in watcher.attempts if a[2] != "ok")
+            watcher.attempts = []
         ready.set()
         while True:
             command = await asyncio.to_thread(commands.get)
@@ -215,13 +225,25 @@ class WebSampler(threading.Thread):
 
 
 # --- one run ------------------------------------------------------------------------------
-def run(stack, tokens: list[str], sockets: int, scenario: str, jobs: int, trigger_at: float) -> dict:
+def access_tokens(stack, users: int) -> list[str]:
+    import httpx
+
+    return [
+        httpx.post(stack.web_url + "/api/auth/token", json={"username": f"fan{i:03d}", "password": PASSWORD}).json()[
+            "access"
+        ]
+        for i in range(users)
+    ]
+
+
+def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: float) -> dict:
     import multiprocessing
 
     from jobs.models import Job
 
+    tokens = access_tokens(stack, users)  # fresh for each run: they live 15 minutes
+
     Job.objects.all().delete()
-    users = len(tokens)
     ws_url = stack.web_url.replace("http", "ws") + "/ws/jobs/?token="
     urls = [(i % users, ws_url + tokens[i % users]) for i in range(sockets)]
     context = multiprocessing.get_context("spawn")
@@ -303,10 +325,12 @@ def run(stack, tokens: list[str], sockets: int, scenario: str, jobs: int, trigge
         "misses": expected - delivered,
         "duplicates": duplicates,
         "events": sum(w["events"] for w in watchers),
+        "initial_failures": sum(w["initial_failures"] for w in watchers),
         "done_latency": (percentile(latencies, 50), percentile(latencies, 99), len(latencies)),
         "reconnects": len(resumes),
         "resets": sum(1 for r in resumes if r[3]),
         "handshake_failures": sum(1 for a in attempts if a[2] not in ("ok", "refused")),
+        "failure_kinds": dict(Counter(a[2] for a in attempts if a[2] not in ("ok", "refused"))),
         "refused": sum(1 for a in attempts if a[2] == "refused"),
         "served": (percentile(served, 50), percentile(served, 99), max(served, default=float("nan"))),
         "since_ready": (percentile(since_ready, 50), max(since_ready, default=float("nan"))),
@@ -359,8 +383,6 @@ def main(argv: list[str]) -> int:
         parser.error(f"--scenarios: each must be one of {', '.join(SCENARIOS)}")
     setup(args.database_url)
 
-    import httpx
-
     from accounts.models import User
     from nodes.models import ComfyNode
     from tests.factories import TINY_GRAPH, tiny_spec
@@ -401,16 +423,10 @@ def main(argv: list[str]) -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("nodes did not come online")
             time.sleep(0.2)
-        tokens = [
-            httpx.post(
-                stack.web_url + "/api/auth/token", json={"username": f"fan{i:03d}", "password": PASSWORD}
-            ).json()["access"]
-            for i in range(args.users)
-        ]
         for sockets in sizes:
             for scenario in scenarios:
                 print(f"running N={sockets} {scenario} …", flush=True)
-                results.append(run(stack, tokens, sockets, scenario, args.jobs, args.trigger_at))
+                results.append(run(stack, args.users, sockets, scenario, args.jobs, args.trigger_at))
                 print(table(results[-1:]), flush=True)
     speed_after = reference_loop_ms()
     print()
@@ -420,6 +436,12 @@ def main(argv: list[str]) -> int:
         f"reference loop before / after {speed_before:.1f} / {speed_after:.1f} ms (lower = faster)"
     )
     print(table(results))
+    for r in results:
+        if r["failure_kinds"] or r["initial_failures"]:
+            print(
+                f"N={r['N']} {r['scenario']}: handshake failures by kind: {r['failure_kinds']}; "
+                f"while first opening the sockets: {r['initial_failures']}"
+            )
     return 0 if all(r["misses"] == 0 and r["handshake_failures"] == 0 for r in results) else 1
 
 

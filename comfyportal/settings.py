@@ -185,10 +185,14 @@ CACHES = {
 # group's sockets. Job events only notify (the job row is the truth; pages poll as a
 # fallback), so at-most-once delivery is right, and it saves the list-based layer's several
 # round trips per message on both ends.
+# Each host is one pub/sub connection with one lock, taken for every socket's subscribe and
+# unsubscribe: the same Redis several times over spreads a thousand reconnecting sockets over
+# several connections (docs/live-events.md).
+CHANNEL_LAYER_CONNECTIONS = env_int("CHANNEL_LAYER_CONNECTIONS", 1)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+        "CONFIG": {"hosts": [REDIS_URL] * CHANNEL_LAYER_CONNECTIONS, "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 

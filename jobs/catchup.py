@@ -64,7 +64,9 @@ def catch_up(user_id: int, since: int | None, *, malformed: str = "") -> CatchUp
     # commit in number order), so the jobs read next hold all of them; later ones are in those
     # jobs or arrive as live events (the consumer joined its group before calling this).
     cursor = cursors.current(user_id)
-    if since is not None and since <= cursor:
+    if since == cursor:  # nothing changed (a tab back from a short drop): one query
+        return CatchUp([], cursor, resumed=True, reset=False)
+    if since is not None and since < cursor:
         changed = list(
             for_presenting(Job.objects.filter(user_id=user_id, seq__gt=since)).order_by("seq")[
                 : settings.WS_RESUME_MAX_JOBS + 1

@@ -8,30 +8,16 @@ group, then send the snapshot — or, with `?since=<cursor>`, every change since
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
+from jobs import ws_threads
 from jobs.catchup import BadCursor, CatchUp, catch_up, parse_since
 from jobs.notify import user_group
-
-# Apart from the one thread of Django's sync code (channels' database_sync_to_async): a
-# thousand tabs reconnecting after a restart neither wait behind pages nor hold them up.
-_catch_up_threads = ThreadPoolExecutor(max_workers=settings.WS_CATCH_UP_THREADS, thread_name_prefix="ws-catch-up")
-
-
-def _catch_up_here(user_id: int, since: int | None, malformed: str) -> CatchUp:
-    close_old_connections()
-    try:
-        return catch_up(user_id, since, malformed=malformed)
-    finally:
-        close_old_connections()  # hands the connection back to the pool (PostgreSQL)
 
 
 async def _catch_up(user_id: int, raw_since) -> CatchUp:
@@ -39,8 +25,7 @@ async def _catch_up(user_id: int, raw_since) -> CatchUp:
         since, malformed = parse_since(raw_since), ""
     except BadCursor as exc:
         since, malformed = None, str(exc)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_catch_up_threads, _catch_up_here, user_id, since, malformed)
+    return await ws_threads.run(lambda: catch_up(user_id, since, malformed=malformed))
 
 
 @database_sync_to_async

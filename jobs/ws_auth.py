@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-
 from accounts.auth import user_from_access_token
 from core.errors import Forbidden
+from jobs import ws_threads
 
 
-@database_sync_to_async
 def _user_for(token: str):
     try:
         return user_from_access_token(token)
@@ -25,7 +23,7 @@ class TokenAuthMiddleware:
     async def __call__(self, scope, receive, send):
         token = parse_qs(scope.get("query_string", b"").decode()).get("token", [None])[0]
         if token:
-            user = await _user_for(token)
+            user = await ws_threads.run(_user_for, token)  # not through Django's one sync thread
             if user is not None:
                 scope = {**scope, "user": user}
         return await self.inner(scope, receive, send)

@@ -70,9 +70,9 @@ def _count(make_request) -> tuple[int, object]:
 PARTIAL_QUERIES = 4 + 2  # the session and its user
 PAGE_QUERIES = PARTIAL_QUERIES + 3 + 1  # the user menu's counts; the live cursor
 API_QUERIES = 4 + 1  # the token's user
-# The socket's own thread reads only the token's user: the snapshot itself is read on the
-# catch-up threads (its queries are counted in tests/jobs/test_resume.py).
-SNAPSHOT_QUERIES = 1
+# The socket's own thread reads nothing: the token's user and the snapshot are read on the
+# /ws/jobs/ threads (jobs.ws_threads; the snapshot's queries are counted in tests/jobs/test_resume.py).
+SNAPSHOT_QUERIES = 0
 
 
 @pytest.mark.django_db

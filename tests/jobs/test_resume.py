@@ -202,6 +202,15 @@ def test_catching_up_costs_the_same_few_queries_however_many_jobs(people, since)
     assert counts == [4, 4]
 
 
+def test_a_resume_with_nothing_missed_costs_one_query(people, django_assert_num_queries):
+    alice, _ = people
+    running = make_job(alice, make_workflow(), status=S.RUNNING)
+    steps.write_running_state({str(running.pk): (0.5, "")})
+    with django_assert_num_queries(1):
+        result = catchup.catch_up(alice.pk, 1)
+    assert (result.jobs, result.cursor, result.resumed, result.reset) == ([], 1, True, False)
+
+
 def test_the_socket_is_accepted_before_the_database_is_read(people, monkeypatch):
     """A thousand tabs reconnecting at once must not time out in the handshake behind each
     other's snapshots: the accept goes out first."""
