@@ -185,14 +185,10 @@ CACHES = {
 # group's sockets. Job events only notify (the job row is the truth; pages poll as a
 # fallback), so at-most-once delivery is right, and it saves the list-based layer's several
 # round trips per message on both ends.
-# Each host is one pub/sub connection with one lock, taken for every socket's subscribe and
-# unsubscribe: the same Redis several times over spreads a thousand reconnecting sockets over
-# several connections (docs/live-events.md).
-CHANNEL_LAYER_CONNECTIONS = env_int("CHANNEL_LAYER_CONNECTIONS", 1)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL] * CHANNEL_LAYER_CONNECTIONS, "prefix": f"{REDIS_PREFIX}:asgi"},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 
@@ -279,7 +275,7 @@ RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
 # changed jobs gets a fresh snapshot (`reset`) instead of the changes.
 WS_RESUME_MAX_JOBS = env_int("WS_RESUME_MAX_JOBS", 500)
 # Threads (each with a database connection) that read what connecting /ws/jobs/ clients are
-# sent, apart from the thread of Django's sync code, so reconnects never queue behind pages.
+# sent (two more log them in), apart from the thread of Django's sync code (jobs/ws_threads.py).
 WS_CATCH_UP_THREADS = env_int("WS_CATCH_UP_THREADS", 2)
 
 # --- Files ----------------------------------------------------------------------------

@@ -21,11 +21,9 @@ PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 def available() -> bool:
     """Whether group messages may be published directly: the default layer is the Redis
-    pub/sub layer whose hosts are all the Redis at REDIS_URL that our own clients connect to
-    (several connections to one Redis: a PUBLISH reaches every subscriber of the server)."""
+    pub/sub layer with one host, the Redis at REDIS_URL that our own clients connect to."""
     layer = settings.CHANNEL_LAYERS["default"]
-    hosts = layer.get("CONFIG", {}).get("hosts") or []
-    return layer["BACKEND"] == PUBSUB_LAYER and bool(hosts) and set(hosts) == {settings.REDIS_URL}
+    return layer["BACKEND"] == PUBSUB_LAYER and layer.get("CONFIG", {}).get("hosts") == [settings.REDIS_URL]
 
 
 def add_group_send(pipe, group: str, message: dict) -> None:

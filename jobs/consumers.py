@@ -25,7 +25,7 @@ async def _catch_up(user_id: int, raw_since) -> CatchUp:
         since, malformed = parse_since(raw_since), ""
     except BadCursor as exc:
         since, malformed = None, str(exc)
-    return await ws_threads.run(lambda: catch_up(user_id, since, malformed=malformed))
+    return await ws_threads.catch_up(lambda: catch_up(user_id, since, malformed=malformed))
 
 
 @database_sync_to_async

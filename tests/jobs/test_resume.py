@@ -236,3 +236,28 @@ def test_the_socket_is_accepted_before_the_database_is_read(people, monkeypatch)
     accepted_while_reading, synced = async_to_sync(talk)()
     assert accepted_while_reading
     assert synced["type"] == "synced"
+
+
+def test_a_page_socket_logs_in_with_the_session_cookie_and_not_with_a_stale_one(people):
+    from django.test import Client
+
+    from tests.conftest import PASSWORD, WS_ORIGIN
+
+    alice, _ = people
+    client = Client()
+    assert client.login(username="alice", password=PASSWORD)
+    cookie = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+    async def open_with_cookie():
+        comm = communicator("/ws/jobs/", headers=[*WS_ORIGIN, *cookie])
+        connected, code = await comm.connect()
+        synced = (await _until_synced(comm))[1] if connected else None
+        await comm.disconnect()
+        return connected, code, synced
+
+    connected, _, synced = async_to_sync(open_with_cookie)()
+    assert connected and synced["type"] == "synced"
+    alice.set_password("another-password-456")  # the session's hash no longer matches
+    alice.save()
+    connected, code, _ = async_to_sync(open_with_cookie)()
+    assert not connected and code == 4401
