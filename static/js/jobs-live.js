@@ -93,6 +93,7 @@
   let failures = 0;
   let listReload = 0;
   let banner = null;
+  let leaving = false;
 
   function showReconnecting(on) {
     if (!root) return;
@@ -175,18 +176,26 @@
       else if (data.type === "synced") {
         synced = true;
         onSynced(data);
-      } else if (data.type === "blocked") window.location.reload(); // the server logs the user out
+      } else if (data.type === "blocked") leave(); // the server logs the user out
     });
     socket.addEventListener("close", function (e) {
       clearTimeout(openTimer);
       clearInterval(pingTimer);
+      if (leaving) return;
       if (e.code === 4401 || e.code === 4403) {
-        window.location.reload(); // logged out or blocked: the page says so
+        leave(); // logged out or blocked: the page says so
         return;
       }
       retry();
     });
     window.comfyPortalLiveSocket = socket; // tests drop it to simulate a network cut
+  }
+
+  function leave() {
+    // Once: the reload shows the login page with why (a second reload would lose that message).
+    if (leaving) return;
+    leaving = true;
+    window.location.reload();
   }
 
   function retry() {
