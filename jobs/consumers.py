@@ -1,6 +1,6 @@
 """WebSocket /ws/jobs/: live events of the user's jobs, resumable (docs/live-events.md).
 
-On connect: accept at once (the handshake never waits for the database), join the user's
+On connect: accept at once (the handshake waits only for the login), join the user's
 group, then send the snapshot — or, with `?since=<cursor>`, every change since — and a
 `synced` message; then live events. A client may also ask again with {"type": "resume",
 "since": <cursor>} at any time.
