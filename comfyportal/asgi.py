@@ -23,17 +23,21 @@ django_application = SyncSiteASGIHandler()
 if settings.SERVE_STATIC:  # behind nginx in production, /static/ is served from STATIC_ROOT
     django_application = StaticFilesHandler(django_application)
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 
 from comfyportal.routing import websocket_urlpatterns  # noqa: E402
 from comfyportal.ws_origin import BrowserOriginValidator  # noqa: E402
-from jobs.ws_auth import TokenAuthMiddleware  # noqa: E402
+from jobs.ws_auth import SessionAuthMiddleware, TokenAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        "websocket": BrowserOriginValidator(
+            CookieMiddleware(
+                SessionMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))))
+            )
+        ),
     }
 )
 

@@ -291,6 +291,12 @@ IDEMPOTENCY_HOURS = env_int("IDEMPOTENCY_HOURS", 24)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)  # seconds per attempt
 WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24)  # retries stop this long after the event
+# /ws/jobs/ resume (docs/live-events.md): a client whose cursor is older than this many
+# changed jobs gets a fresh snapshot (`reset`) instead of the changes.
+WS_RESUME_MAX_JOBS = env_int("WS_RESUME_MAX_JOBS", 500)
+# Threads (each with a database connection) that read what connecting /ws/jobs/ clients are
+# sent (two more log them in), apart from the thread of Django's sync code (jobs/ws_threads.py).
+WS_CATCH_UP_THREADS = env_int("WS_CATCH_UP_THREADS", 2)
 
 # --- Files ----------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

@@ -1,23 +1,32 @@
-"""WebSocket /ws/jobs/: live events of the user's jobs."""
+"""WebSocket /ws/jobs/: live events of the user's jobs, resumable (docs/live-events.md).
+
+On connect: accept at once (the handshake waits only for the login), join the user's
+group, then send the snapshot — or, with `?since=<cursor>`, every change since — and a
+`synced` message; then live events. A client may also ask again with {"type": "resume",
+"since": <cursor>} at any time.
+"""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.keys import still_live
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
-from jobs.models import Job
+from jobs import ws_threads
+from jobs.catchup import BadCursor, CatchUp, catch_up, parse_since
 from jobs.notify import user_group
-from jobs.presenters import for_presenting, present_jobs
 
 
-@database_sync_to_async
-def _active_jobs(user) -> list[dict]:
-    jobs = for_presenting(Job.objects.filter(user=user, status__in=Job.ACTIVE))
-    return present_jobs(jobs[:200])
+async def _catch_up(user_id: int, raw_since) -> CatchUp:
+    try:
+        since, malformed = parse_since(raw_since), ""
+    except BadCursor as exc:
+        since, malformed = None, str(exc)
+    return await ws_threads.catch_up(lambda: catch_up(user_id, since, malformed=malformed))
 
 
 @database_sync_to_async
@@ -38,22 +47,33 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or user.is_blocked:
             await self.close(code=4401)
             return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        for job in await _active_jobs(user):
+        self.group = user_group(user.pk)
+        # Joined before reading the database: a change committed after the read is a live event.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        await self._send_catch_up(query.get("since", [None])[0])
+
+    async def _send_catch_up(self, raw_since) -> None:
+        result = await _catch_up(self.scope["user"].pk, raw_since)
+        for job in result.jobs:
             await self.send_json({"type": "job", "job": job})
+        await self.send_json(result.synced_message())
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict):
+            return
         if content.get("type") == "ping":
             if not await _still_allowed(self.scope["user"]):
                 await self.close(code=4403)
                 return
             await self.send_json({"type": "pong"})
+        elif content.get("type") == "resume":
+            await self._send_catch_up(content.get("since"))
 
     async def job_update(self, event):
         job = event["job"]

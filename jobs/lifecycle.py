@@ -3,15 +3,18 @@ dispatch handing many queued jobs to nodes at once, `claim()`).
 
 A transition is a conditional UPDATE (`WHERE id = … AND status = from`), so of two
 processes racing to move a job only one wins, and an illegal move is an error, never a
-silent overwrite. Each committed change also updates the job metrics (jobs.metrics).
+silent overwrite. Each change takes the next number of its owner's event sequence in the
+same transaction (jobs.cursors: what /ws/jobs/ resumes from). Each committed change also
+updates the job metrics (jobs.metrics).
 """
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs import metrics
+from jobs import cursors, metrics
 from jobs.models import Job
 from jobs.signals import job_status_changed
 
@@ -35,7 +38,8 @@ def transition(
     """Move a job from one status to another; False if it was no longer in `from_status`.
 
     `held`: the caller's copy of the job (with its workflow), so that metrics need not read
-    the row back. Raises IllegalTransition for a move the lifecycle does not allow.
+    the row back (its `seq` is set to the change's number). Raises IllegalTransition for a
+    move the lifecycle does not allow.
     """
     _ensure_allowed(from_status, to_status)
     if to_status in Job.FINISHED:
@@ -56,11 +60,18 @@ def transition(
             progress=0.0,
             progress_text="",
         )
-    updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
-        status=to_status, **fields
-    )
+    user_id = held.user_id if held is not None else owner_of(job_id)
+    if user_id is None:
+        return False
+    with transaction.atomic():
+        seq = cursors.take(user_id)
+        updated = Job.objects.filter(pk=job_id, status=from_status, **(extra_filter or {})).update(
+            status=to_status, seq=seq, **fields
+        )
     if updated != 1:
         return False
+    if held is not None:
+        held.seq = seq
     if to_status in Job.FINISHED:
         metrics.job_finished(job_id, to_status, fields, held=held)
     elif to_status == S.QUEUED:
@@ -69,16 +80,37 @@ def transition(
     return True
 
 
-def claim(assignments: dict, *, runner_id: str, now) -> None:
-    """QUEUED → RUNNING for many jobs in one UPDATE: {job id: (node id, prompt id, client id)}.
+def owner_of(job_id) -> int | None:
+    return Job.objects.filter(pk=job_id).values_list("user_id", flat=True).first()
+
+
+def record_change(job_id, *, user_id: int, where: dict | None = None, **fields) -> bool:
+    """A change of a job's row its owner sees, outside the status lifecycle (a cancel
+    request), if the row matches `where`: written with the next number of the owner's event
+    sequence. False if the row did not match."""
+    with transaction.atomic():
+        seq = cursors.take(user_id)
+        return Job.objects.filter(pk=job_id, **(where or {})).update(seq=seq, **fields) == 1
+
+
+def claim(assignments: dict, *, runner_id: str, now, owners: dict | None = None) -> None:
+    """QUEUED → RUNNING for many jobs in one UPDATE: {job id: (node id, prompt id, client id)};
+    `owners`: {job id: user id} when the caller knows them (else read). Call inside a
+    transaction (dispatch's): the owners' event counters stay locked until it commits.
 
     A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
     back which were claimed by their prompt ids."""
     _ensure_allowed(S.QUEUED, S.RUNNING)
+    if not assignments:
+        return
+    if owners is None:
+        owners = dict(Job.objects.filter(pk__in=list(assignments)).values_list("pk", "user_id"))
+    seqs = cursors.take_for_jobs({job_id: owners[job_id] for job_id in assignments if job_id in owners})
+    assignments = {job_id: values for job_id, values in assignments.items() if job_id in seqs}
     claimed = update_each(
         Job,
-        assignments,
-        ("node", "prompt_id", "client_id"),
+        {job_id: (*values, seqs[job_id]) for job_id, values in assignments.items()},
+        ("node", "prompt_id", "client_id", "seq"),
         where="status = %s",
         where_params=[S.QUEUED],
         set_also={

@@ -64,10 +64,15 @@ class Job(models.Model):
     queue_seconds = models.FloatField(_("queue seconds"), null=True, blank=True)
     output_count = models.PositiveIntegerField(_("outputs"), default=0)
     output_bytes = models.PositiveBigIntegerField(_("output bytes"), default=0)
+    # The owner's event sequence number of the job's last change (jobs.cursors): /ws/jobs/
+    # resumes a reconnecting client from it. Set in the same transaction as each change.
+    seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # /ws/jobs/ resume: a user's jobs changed after a cursor, in order.
+            models.Index(fields=["user", "seq"], name="job_user_seq_idx"),
             models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),
             models.Index(fields=["user", "-created_at"], name="job_user_idx"),
             models.Index(fields=["user", "status"], name="job_user_status_idx"),
@@ -82,6 +87,20 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+class EventCounter(models.Model):
+    """A user's last job event sequence number (see jobs.cursors): only ever goes up, so a
+    cursor never names two changes, even after jobs are deleted.
+
+    `user_id` has no foreign key constraint on purpose: a key check would take a lock on the
+    user's row, which submits lock first (jobs.queries.lock_user), and the two could deadlock."""
+
+    user_id = models.PositiveBigIntegerField(primary_key=True)
+    seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.seq}"
 
 
 def job_file_path(instance: JobFile, filename: str) -> str:

@@ -129,7 +129,7 @@ class EventBatcher:
 
     async def flush(self) -> None:
         self.ready.clear()
-        batch, self.pending = self.pending, []
+        batch, self.pending = in_cursor_order(self.pending), []
         if batch:
             now = time.time()
             pipe = self.redis.pipeline(transaction=False)
@@ -141,6 +141,25 @@ class EventBatcher:
                 await pipe.execute()
             except Exception as exc:  # a notification must never break a job
                 logger.warning("could not send %d job events: %s", len(batch), exc)
+
+
+def in_cursor_order(batch: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """A batch of (user id, event) with each user's numbered events (those with a `seq`, see
+    jobs.cursors) put in number order, in the places they held; the rest stay where they are.
+
+    Two jobs of one user ending at the same moment finish in the runner's database threads in
+    either order; a client that saw the later number and dropped before the earlier one
+    arrived would resume past it (docs/live-events.md)."""
+    places: dict[int, list[int]] = {}
+    for index, (user_id, payload) in enumerate(batch):
+        if payload.get("seq") is not None:
+            places.setdefault(user_id, []).append(index)
+    ordered = list(batch)
+    for indexes in places.values():
+        events = sorted((batch[i] for i in indexes), key=lambda item: item[1]["seq"])
+        for index, event in zip(indexes, events):
+            ordered[index] = event
+    return ordered
 
 
 def disconnect_user(user_id: int) -> None:

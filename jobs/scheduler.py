@@ -134,6 +134,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     this step and every other dispatcher."""
     mark_node_finished(node_finished)
     assignments: dict = {}  # job id → (node id, prompt id, client id), claimed in one UPDATE
+    owners: dict = {}  # job id → user id
     with transaction.atomic():
         slots, seen, busy_nodes = _locked_nodes()
         total_free = sum(s.free for s in slots)
@@ -214,6 +215,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             if not heads[user_id]:
                 del heads[user_id]
             assignments[job.pk] = (slot.node.pk, str(uuid.uuid4()), f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}")
+            owners[job.pk] = user_id
             slot.free -= 1
             slot.load += 1
             total_free -= 1
@@ -222,7 +224,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             started_today[user_id] = started_today.get(user_id, 0) + 1
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
-        lifecycle.claim(assignments, runner_id=runner_id, now=now)
+        lifecycle.claim(assignments, owners=owners, runner_id=runner_id, now=now)
         changed = {pk: files for pk, files in held.items() if files != held_before.get(pk)}
         if changed:  # (jobs without model files on nodes holding none write nothing)
             queries.set_held_models(changed)

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_errors_detail
 from core.safe_url import UnsafeUrl, check_url
-from jobs import files, lifecycle, queries, routing, storage
+from jobs import cursors, files, lifecycle, queries, routing, storage
 from jobs import idempotency as idempotency_keys
 from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
@@ -156,8 +156,15 @@ def _create_job(
             return earlier
         check_quotas(user)
         storage.check_room_for_job(user)
+        # The user's row is locked above: taking the event number here costs no extra wait.
         job = Job.objects.create(
-            user=user, workflow=workflow, inputs=values, priority=priority, model_files=model_files, **job_fields
+            user=user,
+            workflow=workflow,
+            inputs=values,
+            priority=priority,
+            model_files=model_files,
+            seq=cursors.take(user.pk),
+            **job_fields,
         )
         job_created.send(sender=Job, job=job, workflow=workflow)
         if idempotency is not None:
@@ -205,7 +212,7 @@ def cancel_job(*, job: Job) -> Job:
     ):
         publish(job.pk)
     elif job.status in (S.QUEUED, S.RUNNING):
-        Job.objects.filter(pk=job.pk, status=S.RUNNING).update(cancel_requested=True)
+        lifecycle.record_change(job.pk, user_id=job.user_id, where={"status": S.RUNNING}, cancel_requested=True)
         wake_dispatch()
         publish(job.pk)
     elif job.status in Job.FINISHED:

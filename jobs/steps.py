@@ -10,11 +10,12 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs import files, lifecycle
+from jobs import cursors, files, lifecycle
 from jobs.models import FailedAttempt, Job, JobFile
 from jobs.notify import wake_dispatch
 from jobs.presenters import for_presenting, present_job
@@ -39,16 +40,24 @@ def cancel_was_requested(job_id) -> bool:
 
 
 def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
-    """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE, and
-    when their nodes accepted them, {job id: datetime}, in another."""
+    """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE (each
+    with the next number of its owner's event sequence, see jobs.cursors), and when their nodes
+    accepted them, {job id: datetime}, in another."""
     if progress:
-        update_each(
-            Job,
-            {job_id: (fraction, text[:200]) for job_id, (fraction, text) in progress.items()},
-            ("progress", "progress_text"),
-            where="status = %s",
-            where_params=[S.RUNNING],
-        )
+        owners = dict(Job.objects.filter(pk__in=list(progress), status=S.RUNNING).values_list("pk", "user_id"))
+        with transaction.atomic():
+            seqs = cursors.take_for_jobs({str(pk): user_id for pk, user_id in owners.items()})
+            update_each(
+                Job,
+                {
+                    job_id: (fraction, text[:200], seqs[job_id])
+                    for job_id, (fraction, text) in progress.items()
+                    if job_id in seqs
+                },
+                ("progress", "progress_text", "seq"),
+                where="status = %s",
+                where_params=[S.RUNNING],
+            )
     if submitted:
         update_each(
             Job,

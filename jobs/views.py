@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
 from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired, TooLarge, TooManyRequests
-from jobs import services
+from jobs import cursors, services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, present_file, present_job, present_jobs
@@ -58,6 +58,8 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def my_jobs(request: HttpRequest) -> HttpResponse:
+    partial = "#job-list" if request.htmx and request.GET.get("partial") == "list" else ""
+    live_cursor = None if partial else cursors.current(request.user.pk)  # read before the jobs
     status = request.GET.get("status", "").upper()
     jobs = for_presenting(Job.objects.filter(user=request.user))
     if status in STATUSES:
@@ -68,17 +70,20 @@ def my_jobs(request: HttpRequest) -> HttpResponse:
         "jobs": _present_page(page.object_list),
         "status": status if status in STATUSES else "",
         "statuses": Job.Status.choices,
+        "live_cursor": live_cursor,
     }
-    partial = "#job-list" if request.htmx and request.GET.get("partial") == "list" else ""
     return _render(request, "jobs/list.html" + partial, context)
 
 
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
-    job = _job_or_404(request, job_id)
-    context = {"job": _present(job), "inputs": _shown_inputs(job)}
     partial = request.GET.get("partial") if request.htmx else ""
+    # The page's live script resumes /ws/jobs/ from here: whatever changes after this read
+    # reaches the page, even if it happens before the socket opens.
+    live_cursor = None if partial else cursors.current(request.user.pk)
+    job = _job_or_404(request, job_id)
+    context = {"job": _present(job), "inputs": _shown_inputs(job), "live_cursor": live_cursor}
     if partial == "row":
         return _render(request, "jobs/list.html#job-row", {"job": context["job"]})
     if partial == "panel":

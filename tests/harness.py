@@ -142,8 +142,8 @@ class Stack:
             args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def start_web(self, index: int) -> str:
-        port = free_port()
+    def start_web(self, index: int, port: int | None = None) -> str:
+        port = port or free_port()
         process = self._popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "comfyportal.asgi:application"],
             f"web{index}",
@@ -155,6 +155,16 @@ class Stack:
         else:
             self.webs.append((process, url))
         return url
+
+    def stop_web(self, index: int) -> None:
+        """SIGTERM a web instance, as a deploy does: its sockets drop."""
+        _kill_group(self.webs[index][0], signal.SIGTERM)
+
+    def restart_web(self, index: int) -> str:
+        """Start a stopped web instance again at the same address (open pages reconnect)."""
+        process, url = self.webs[index]
+        _kill_group(process, signal.SIGTERM)
+        return self.start_web(index, port=int(url.rsplit(":", 1)[1]))
 
     def start_worker(self, index: int) -> subprocess.Popen:
         process = self._popen([sys.executable, "manage.py", "qcluster"], f"worker{index}")

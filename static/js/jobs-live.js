@@ -1,23 +1,24 @@
 /*
  * jobs-live.js: apply live job events from /ws/jobs/ to the page. No dependencies beyond htmx.
  *
- * The page holds <div hx-ext="ws" ws-connect="/ws/jobs/" data-live-jobs>, so htmx's ws extension
- * owns the socket (and its reconnects). Its messages are JSON, not HTML: we take them in
- * htmx:wsBeforeMessage and stop htmx from swapping them. Each job on the page is an element
- * [data-job-id] with children [data-field=status|progress-box|percent|progress-text|position|waiting|node]
- * and a <progress data-progress>. When a job's status changes, its element is fetched again
- * from its data-refresh-url (outputs, actions and error text come with it).
+ * The page holds <div data-live-jobs data-live-url="/ws/jobs/" data-live-cursor="N">: this
+ * script opens the socket itself, resuming from the cursor the page was rendered at (so a
+ * change between the page and the socket is not lost), keeps the cursor of the newest event,
+ * and when the socket drops shows "Reconnecting…", reconnects with jittered exponential
+ * backoff and resumes with ?since=<cursor>: the server sends every change it missed (the
+ * protocol: docs/live-events.md). Each job on the page is an element [data-job-id] with
+ * children [data-field=status|progress-box|percent|progress-text|position|waiting|node] and a
+ * <progress data-progress>. When a job's status changes, its element is fetched again from
+ * its data-refresh-url (outputs, actions and error text come with it).
  *
- * When the socket cannot connect (or closes), window.comfyPortalPoll becomes true, which turns
- * on the elements' hx-trigger="every 2s [window.comfyPortalPoll === true]" polling.
+ * When the socket stays away (or WebSocket is missing), window.comfyPortalPoll becomes true,
+ * which turns on the elements' hx-trigger="every 2s [window.comfyPortalPoll === true]" polling.
  */
 (function () {
   "use strict";
 
   const PING_MS = 20000;
   const CONNECT_TIMEOUT_MS = 4000;
-  let pingTimer = 0;
-  let opened = false;
 
   // Translated labels live in <template> elements rendered by the server (their content is
   // a DocumentFragment, not part of the document).
@@ -47,14 +48,6 @@
 
   function applyJob(job) {
     const rows = document.querySelectorAll('[data-job-id="' + CSS.escape(job.id) + '"]');
-    if (!rows.length) {
-      // A job started elsewhere (another tab, the API): reload the first page of the list.
-      const list = document.querySelector("#job-list[data-live-insert]");
-      if (list && job.status && window.htmx) {
-        window.htmx.ajax("GET", list.getAttribute("hx-get"), { target: list, swap: "outerHTML" });
-      }
-      return;
-    }
     rows.forEach(function (row) {
       if (job.status && job.status !== row.dataset.status) {
         refresh(row); // new badge, actions, outputs, error text
@@ -97,34 +90,134 @@
     });
   }
 
-  document.addEventListener("htmx:wsBeforeMessage", function (e) {
-    let data;
-    try {
-      data = JSON.parse(e.detail.message);
-    } catch (err) {
-      return; // not JSON: let htmx swap it as HTML
+  // --- the socket ---------------------------------------------------------------------
+  const root = document.querySelector("[data-live-jobs][data-live-url]");
+  const FINISHED = ["DONE", "ERROR", "CANCELLED"];
+  const BACKOFF_FIRST_MS = 500;
+  const BACKOFF_MAX_MS = 5000;
+  const POLL_AFTER_FAILURES = 4; // then the socket is likely blocked (a proxy): poll meanwhile
+  let cursor = root && root.dataset.liveCursor !== "" ? Number(root.dataset.liveCursor) : null;
+  const seqOf = {}; // job id -> the newest change applied (events may arrive twice or late)
+  let failures = 0;
+  let listReload = 0;
+  let banner = null;
+  let leaving = false;
+
+  function showReconnecting(on) {
+    if (!root) return;
+    if (!banner) {
+      banner = document.createElement("p");
+      banner.className = "live-banner";
+      banner.setAttribute("role", "status");
+      banner.dataset.liveReconnecting = "";
+      banner.textContent = text("job-live-labels", "data-live-label", "reconnecting") || "Reconnecting…";
+      root.prepend(banner);
     }
-    e.preventDefault();
-    if (data.type === "job" && data.job && data.job.id) applyJob(data.job);
-    else if (data.type === "blocked") window.location.reload(); // the server logs the user out
-  });
-
-  document.addEventListener("htmx:wsOpen", function (e) {
-    opened = true;
-    setPoll(false);
-    const socket = e.detail.socketWrapper;
-    clearInterval(pingTimer);
-    pingTimer = setInterval(function () { socket.send(JSON.stringify({ type: "ping" })); }, PING_MS);
-  });
-
-  function lost() {
-    clearInterval(pingTimer);
-    setPoll(true);
+    banner.hidden = !on;
+    document.documentElement.toggleAttribute("data-live-reconnecting", on);
   }
-  document.addEventListener("htmx:wsClose", lost);
-  document.addEventListener("htmx:wsError", lost);
+
+  function reloadList() {
+    // Many jobs may arrive at once (a resume): reload the list once for all of them.
+    const list = document.querySelector("#job-list[data-live-insert]");
+    if (!list || !window.htmx || listReload) return;
+    listReload = setTimeout(function () {
+      listReload = 0;
+      window.htmx.ajax("GET", list.getAttribute("hx-get"), { target: "#job-list", swap: "outerHTML" });
+    }, 300);
+  }
+
+  function onJob(job, live) {
+    if (typeof job.seq === "number") {
+      if (seqOf[job.id] !== undefined && job.seq <= seqOf[job.id]) return; // older than what we show
+      seqOf[job.id] = job.seq;
+      if (live && (cursor === null || job.seq > cursor)) cursor = job.seq;
+    } else {
+      // A progress tick (not numbered): never let it revive a job the page shows as ended.
+      const shown = document.querySelector('[data-job-id="' + CSS.escape(job.id) + '"]');
+      if (shown && FINISHED.indexOf(shown.dataset.status) !== -1) return;
+    }
+    if (!document.querySelector('[data-job-id="' + CSS.escape(job.id) + '"]')) {
+      if (job.status) reloadList(); // a job started elsewhere (another tab, the API)
+      return;
+    }
+    applyJob(job);
+  }
+
+  function onSynced(message) {
+    cursor = message.cursor;
+    failures = 0;
+    showReconnecting(false);
+    setPoll(false);
+    if (message.reset) {
+      // Our cursor was not honoured: what the page shows may be stale; fetch it again.
+      document.querySelectorAll("[data-job-row][data-refresh-url]").forEach(refresh);
+      reloadList();
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const url = scheme + location.host + root.dataset.liveUrl + (cursor === null ? "" : "?since=" + cursor);
+    let socket;
+    try {
+      socket = new WebSocket(url);
+    } catch (err) {
+      retry();
+      return;
+    }
+    let synced = false;
+    let pingTimer = 0;
+    const openTimer = setTimeout(function () { if (socket.readyState !== WebSocket.OPEN) socket.close(); }, CONNECT_TIMEOUT_MS);
+    socket.addEventListener("open", function () {
+      clearTimeout(openTimer);
+      pingTimer = setInterval(function () { socket.send(JSON.stringify({ type: "ping" })); }, PING_MS);
+    });
+    socket.addEventListener("message", function (e) {
+      let data;
+      try {
+        data = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      if (data.type === "job" && data.job && data.job.id) onJob(data.job, synced);
+      else if (data.type === "synced") {
+        synced = true;
+        onSynced(data);
+      } else if (data.type === "blocked") leave(); // the server logs the user out
+    });
+    socket.addEventListener("close", function (e) {
+      clearTimeout(openTimer);
+      clearInterval(pingTimer);
+      if (leaving) return;
+      if (e.code === 4401 || e.code === 4403) {
+        leave(); // logged out or blocked: the page says so
+        return;
+      }
+      retry();
+    });
+    window.comfyPortalLiveSocket = socket; // tests drop it to simulate a network cut
+  }
+
+  function leave() {
+    // Once: the reload shows the login page with why (a second reload would lose that message).
+    if (leaving) return;
+    leaving = true;
+    window.location.reload();
+  }
+
+  function retry() {
+    failures += 1;
+    showReconnecting(true);
+    if (failures >= POLL_AFTER_FAILURES) setPoll(true);
+    // Jittered exponential backoff: after a restart, a thousand tabs do not return at once.
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, failures - 1));
+    setTimeout(connect, ceiling / 2 + Math.random() * ceiling / 2);
+  }
 
   setPoll(false);
-  if (!("WebSocket" in window)) setPoll(true);
-  else setTimeout(function () { if (!opened) setPoll(true); }, CONNECT_TIMEOUT_MS);
+  if (root) {
+    if (!("WebSocket" in window)) setPoll(true);
+    else connect();
+  }
 })();

@@ -12,8 +12,6 @@ from tests.factories import EXAMPLES, upload_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WS_OPEN_RECORDER = "document.addEventListener('htmx:wsOpen', () => { window.__wsOpen = true; });"
-
 
 def block(stack, user, reason: str) -> None:
     """Block a user as an admin does, through the running web instance's admin API."""
@@ -61,11 +59,10 @@ def test_a_blocked_user_is_logged_out_and_told_why(stack_factory, user_factory, 
 
     # dave watches My jobs (live socket open): the server closes it and the page reloads to the login page.
     context = new_context(stack.web_url)
-    context.add_init_script(WS_OPEN_RECORDER)
     live = context.new_page()
     log_in(live, "dave")
     live.goto("/jobs/")
-    live.wait_for_function("() => window.__wsOpen === true")
+    live.wait_for_function("() => window.comfyPortalLiveSocket && window.comfyPortalLiveSocket.readyState === 1")
     block(stack, dave, "Account shared with others")
     live.wait_for_url(re.compile(r".*/login/.*"), timeout=10_000)
     live.wait_for_selector("#login-form")

@@ -20,7 +20,6 @@ window.__csp = [];
 document.addEventListener('securitypolicyviolation', (e) => {
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
 });
-document.addEventListener('htmx:wsOpen', () => { window.__wsOpen = true; });
 """
 
 
@@ -75,7 +74,9 @@ def test_pages_admin_and_api_docs_without_violations(stack_factory, user_factory
     page.wait_for_function("() => document.getElementById('id_image-preview').naturalWidth > 0")  # a blob: preview
     seen.assert_none("the form with a picture chosen")
     seen.visit("/jobs/", ready="[data-job-row]")
-    page.wait_for_function("() => window.__wsOpen === true")  # the live socket is allowed to connect
+    page.wait_for_function(  # the live socket is allowed to connect
+        "() => window.comfyPortalLiveSocket && window.comfyPortalLiveSocket.readyState === 1"
+    )
     seen.visit(f"/jobs/{job.pk}/", ready="#job-panel")
     seen.visit("/gallery/", ready="a[data-lightbox]")
     page.click("a[data-lightbox]")

@@ -81,3 +81,22 @@ async def test_progress_events_are_stamped_only_when_event_timestamps_is_on(sett
     finally:
         await layer.flush()
         await client.aclose()
+
+
+def test_a_batch_publishes_each_users_numbered_events_in_number_order():
+    from jobs.notify import in_cursor_order
+
+    batch = [
+        (7, {"id": "b", "seq": 12, "status": "DONE"}),
+        (8, {"id": "x", "seq": 3}),
+        (7, {"id": "c", "event": "progress"}),  # a tick: not numbered, stays in place
+        (7, {"id": "a", "seq": 11, "status": "DONE"}),
+        (8, {"id": "y", "seq": 2}),
+    ]
+    assert [(user, event["id"]) for user, event in in_cursor_order(batch)] == [
+        (7, "a"),
+        (8, "y"),
+        (7, "c"),
+        (7, "b"),
+        (8, "x"),
+    ]

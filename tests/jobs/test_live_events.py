@@ -20,6 +20,7 @@ async def test_progress_event_is_not_held_back_by_busy_sync_views(ws_user, setti
     comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
+    assert (await comm.receive_json_from(timeout=5))["type"] == "synced"  # the (empty) snapshot
     busy = asyncio.create_task(sync_to_async(time.sleep)(3))  # like a long request in the sync thread
     await asyncio.sleep(0.1)
     started = time.monotonic()
@@ -40,6 +41,7 @@ async def test_events_carry_no_benchmark_timestamps_unless_turned_on(ws_user, se
     comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
+    assert (await comm.receive_json_from(timeout=5))["type"] == "synced"  # the (empty) snapshot
     event = {"id": "x", "event": "progress", "progress": 0.5, "sent_at": 1.0}
     await get_channel_layer().group_send(user_group(ws_user.pk), {"type": "job.update", "job": event})
     assert (await comm.receive_json_from(timeout=2))["job"] == event  # relayed as it came, no relayed_at

@@ -18,7 +18,7 @@ def test_my_jobs_lists_only_my_jobs(alice, bob, alice_client, tiny):
     html = alice_client.get(reverse("my_jobs")).content.decode()
     assert f'data-job-id="{mine.pk}"' in html
     assert str(theirs.pk) not in html
-    assert 'ws-connect="/ws/jobs/"' in html and "js/jobs-live.js" in html
+    assert 'data-live-url="/ws/jobs/" data-live-cursor="0"' in html and "js/jobs-live.js" in html
 
 
 def test_my_jobs_empty_state(alice_client):

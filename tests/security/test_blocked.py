@@ -102,6 +102,7 @@ async def test_open_websocket_is_closed_when_the_user_is_blocked(ws_user):
     comm = communicator(f"/ws/jobs/?token={ws_user.token}")
     connected, _ = await comm.connect()
     assert connected
+    assert (await comm.receive_json_from(timeout=5))["type"] == "synced"  # the (empty) snapshot
     await database_sync_to_async(services.block_user)(user=ws_user, reason="abuse")
     assert await comm.receive_json_from(timeout=2) == {"type": "blocked"}
     closed = await comm.receive_output(timeout=2)
@@ -120,6 +121,7 @@ async def _open_socket(user):
     comm = communicator(f"/ws/jobs/?token={user.token}")
     connected, _ = await comm.connect()
     assert connected
+    assert (await comm.receive_json_from(timeout=5))["type"] == "synced"  # the (empty) snapshot
     return comm
 
 
