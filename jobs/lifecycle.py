@@ -10,6 +10,8 @@ updates the job metrics (jobs.metrics).
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -105,7 +107,9 @@ def claim(assignments: dict, *, runner_id: str, now, owners: dict | None = None)
         return
     if owners is None:
         owners = dict(Job.objects.filter(pk__in=list(assignments)).values_list("pk", "user_id"))
-    seqs = cursors.take_for_jobs({job_id: owners[job_id] for job_id in assignments if job_id in owners})
+    # Ids as dispatch may hold them: UUIDs, their text, or SQLite's hex form.
+    owners = {_uuid(job_id): user_id for job_id, user_id in owners.items()}
+    seqs = cursors.take_for_jobs({job_id: owners[_uuid(job_id)] for job_id in assignments if _uuid(job_id) in owners})
     assignments = {job_id: values for job_id, values in assignments.items() if job_id in seqs}
     claimed = update_each(
         Job,
@@ -128,6 +132,10 @@ def claim(assignments: dict, *, runner_id: str, now, owners: dict | None = None)
         # Which of them this UPDATE claimed, receivers tell by the prompt id each was given.
         prompts = {job_id: values[1] for job_id, values in assignments.items()}
         job_status_changed.send(sender=Job, job_ids=list(assignments), status=S.RUNNING, held=None, prompts=prompts)
+
+
+def _uuid(job_id) -> uuid.UUID:
+    return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
 
 
 def _ensure_allowed(from_status: str, to_status: str) -> None:

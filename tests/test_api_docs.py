@@ -98,7 +98,7 @@ def test_the_shell_walkthrough_runs(portal, tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.startswith("cpk_")
     assert "shop backend active" in result.stdout
-    assert '"type": "number"' in result.stdout and '"maximum": 1' in result.stdout  # the typed schema
+    assert '"number"' in result.stdout and '"maximum": 1' in result.stdout  # the typed schema
     assert len(worker.finished) == 1, "the retried submit made no second job"
     assert "0.0000 credits, billing on: false" in result.stdout
     assert "image-filters: 1 jobs, 1.5 GPU s, 1 outputs" in result.stdout and (

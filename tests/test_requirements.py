@@ -12,7 +12,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PRODUCT = ["comfyportal", "core", "accounts", "nodes", "workflows", "jobs"]
+PRODUCT = ["comfyportal", "core", "accounts", "nodes", "workflows", "jobs", "webhooks", "usage", "billing"]
 DEV_TOOLS = {"pytest", "pytest-django", "pytest-asyncio", "pytest-timeout", "hypothesis", "playwright", "ruff"}
 DEV_TOOLS |= {"import-linter", "schemathesis", "pyyaml", "aiohttp"}
 

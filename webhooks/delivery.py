@@ -34,6 +34,7 @@ from core.errors import InvalidInput, NotFound, field_errors_detail
 from core.safe_url import UnsafeUrl, check_url, resolve_safely
 from jobs.models import Job
 from jobs.presenters import for_presenting, present_job
+from jobs.schemas import JobOut
 from webhooks.models import EVENTS, SigningSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("comfyportal.webhooks")
@@ -202,7 +203,7 @@ def record_event(job_ids: list[str], event: str) -> list[int]:
     jobs = for_presenting(Job.objects.filter(pk__in=job_ids))
     for job in jobs:
         body = json.dumps(
-            {"type": event, "timestamp": now.isoformat(), "data": present_job(job)}, separators=(",", ":")
+            {"type": event, "timestamp": now.isoformat(), "data": as_api_job(present_job(job))}, separators=(",", ":")
         )
         targets = [(None, job.webhook_url)] if job.webhook_url else []
         targets += [
@@ -337,3 +338,9 @@ def attempt(delivery_id: int) -> str | None:
         extra={"webhook": delivery.message_id, "status": status},
     )
     return status
+
+
+def as_api_job(job: dict) -> dict:
+    """The job as `GET /api/jobs/{id}` gives it: its schema's fields only (the live events'
+    cursor, `seq`, is not one)."""
+    return {name: job[name] for name in JobOut.model_fields if name in job}

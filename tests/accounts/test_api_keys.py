@@ -166,6 +166,7 @@ async def test_a_key_opens_the_websocket_until_it_is_revoked(socket_keys):
     comm = communicator(f"/ws/jobs/?token={readable['key']}")
     connected, _ = await comm.connect()
     assert connected
+    assert (await comm.receive_json_from(timeout=2))["type"] == "synced"  # the (empty) snapshot
     await comm.send_json_to({"type": "ping"})
     assert (await comm.receive_json_from(timeout=2)) == {"type": "pong"}
     await sync_to_async(lambda: api.delete(f"/api/keys/{readable['id']}"))()
