@@ -28,7 +28,7 @@ def test_a_job_that_ends_while_the_socket_is_away_shows_done_after_the_reconnect
     log_in(page, "alice")
     page.goto(f"/jobs/{job.pk}/")
     page.wait_for_selector('#job-panel[data-status="RUNNING"]')
-    page.wait_for_function("window.comfyPortalLiveSocket && window.comfyPortalLiveSocket.readyState === 1")
+    page.wait_for_function("() => window.comfyPortalLiveSocket && window.comfyPortalLiveSocket.readyState === 1")
     page.evaluate("window.__samePage = true")  # gone if the page were loaded again
 
     stack.stop_web(0)

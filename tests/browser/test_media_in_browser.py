@@ -89,7 +89,7 @@ def test_video_and_sound_results_play_and_seek(stack_factory, user_factory, new_
 
     def fill_audio():
         page.set_input_files("#id_audio", {"name": "tone.wav", "mimeType": "audio/wav", "buffer": wav})
-        page.wait_for_function("document.getElementById('id_audio-facts').textContent.includes('2')")
+        page.wait_for_function("() => document.getElementById('id_audio-facts').textContent.includes('2')")
         preview = page.evaluate(SEEK, ["#id_audio-preview", 1.0])
         assert preview["ready"] >= 2 and abs(preview["duration"] - 2.0) < 0.05, preview
         shot(page, "21-form-audio-preview")
@@ -97,13 +97,13 @@ def test_video_and_sound_results_play_and_seek(stack_factory, user_factory, new_
     _run(page, "audio-to-flac", fill_audio)
     sound = page.evaluate(SEEK, ["#job-outputs audio", 1.5])
     assert sound["ready"] >= 2 and abs(sound["time"] - 1.5) < 0.1 and abs(sound["duration"] - 2.0) < 0.05, sound
-    page.wait_for_function("document.querySelector('#job-outputs img.waveform').naturalWidth === 640")
+    page.wait_for_function("() => document.querySelector('#job-outputs img.waveform').naturalWidth === 640")
     publish(shot(page, "22-job-audio"), "job-audio.png")
 
     # The gallery shows both, and filters by kind.
     page.goto("/gallery/")
     page.wait_for_selector("#gallery-grid video")
-    page.wait_for_function("document.querySelector('#gallery-grid img.waveform').naturalWidth === 640")
+    page.wait_for_function("() => document.querySelector('#gallery-grid img.waveform').naturalWidth === 640")
     page.evaluate(SEEK, ["#gallery-grid video", 0.5])
     publish(shot(page, "23-gallery-media"), "gallery-media.png")
     page.select_option("#gallery-kind", "audio")
