@@ -14,11 +14,11 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from core.charts import CHART_HEIGHT, vertical_bars
 from jobs.models import Job
 from jobs.stats import overview
 from nodes.models import ComfyNode
 
-CHART_HEIGHT = 120  # px of the bar area in the SVG
 BAR_WIDTH = 20
 HBAR_LABEL = 180  # px for the workflow names left of the horizontal bars
 HBAR_LENGTH = 300
@@ -50,28 +50,7 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _bars(values: list[float], labels: list[str]) -> dict:
-    """Geometry of a bar chart: one bar per value scaled to the largest (empty chart if all zero)."""
-    top = max(values, default=0) or 1
-    bars = []
-    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
-        height = round(CHART_HEIGHT * value / top, 1)
-        bars.append(
-            {
-                "x": i * (BAR_WIDTH + 4),
-                "y": CHART_HEIGHT - height,
-                "height": height,
-                "value": value,
-                "label": label,
-                "width": BAR_WIDTH,
-                "text_y": CHART_HEIGHT - height - 2,
-            }
-        )
-    return {
-        "bars": bars,
-        "width": max(len(bars), 1) * (BAR_WIDTH + 4),
-        "max": max(values, default=0),
-        "total": sum(values),
-    }
+    return vertical_bars(values, labels, bar_width=BAR_WIDTH)
 
 
 def _hbars(values: list[float], labels: list[str]) -> dict:

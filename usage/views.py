@@ -10,11 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.views import user_menu
+from core.charts import CHART_HEIGHT, vertical_bars
 from core.errors import DomainError
 from usage import reports
 from usage.api import csv_response
 
-CHART_HEIGHT = 120
 BAR_WIDTH = 14
 
 
@@ -71,24 +71,4 @@ def _chart(start: date, end: date, values: dict[str, float]) -> dict:
     """Bars of billed GPU seconds, one per day of the range (days without jobs at zero)."""
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     amounts = [round(values.get(day.isoformat(), 0.0), 1) for day in days]
-    top = max(amounts, default=0) or 1
-    bars = []
-    for i, (day, value) in enumerate(zip(days, amounts, strict=True)):
-        height = round(CHART_HEIGHT * value / top, 1)
-        bars.append(
-            {
-                "x": i * (BAR_WIDTH + 4),
-                "y": CHART_HEIGHT - height,
-                "height": height,
-                "value": value,
-                "label": day.strftime("%m-%d"),
-                "width": BAR_WIDTH,
-                "text_y": CHART_HEIGHT - height - 2,
-            }
-        )
-    return {
-        "bars": bars,
-        "width": max(len(bars), 1) * (BAR_WIDTH + 4),
-        "max": max(amounts, default=0),
-        "total": sum(amounts),
-    }
+    return vertical_bars(amounts, [day.strftime("%m-%d") for day in days], bar_width=BAR_WIDTH)
