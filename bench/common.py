@@ -43,3 +43,15 @@ def setup(database_url: str) -> None:
     import django
 
     django.setup()
+
+
+def runs_table(rows, results: list[dict]) -> str:
+    """A Markdown table: a row per (metric name, formatter of one run's result), a column per run."""
+    width = max(len(name) for name, _ in rows)
+    lines = [
+        "| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",
+        "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|",
+    ]
+    for name, fmt in rows:
+        lines.append("| " + name.ljust(width) + " | " + " | ".join(fmt(r) for r in results) + " |")
+    return "\n".join(lines)

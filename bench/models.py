@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import add_database_argument, setup  # noqa: E402
+from bench.common import add_database_argument, runs_table, setup  # noqa: E402
 from bench.jobs import PASSWORD, percentile, production_env  # noqa: E402
 
 COMMON = ["m1.safetensors", "m2.safetensors", "m3.safetensors"]
@@ -205,14 +205,7 @@ def table(results: list[dict]) -> str:
         ],
         ("jobs DONE / ERROR", lambda r: f"{r['done']} / {r['errors']}"),
     ]
-    width = max(len(name) for name, _ in rows)
-    lines = [
-        "| " + "metric".ljust(width) + " | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",
-        "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|",
-    ]
-    for name, fmt in rows:
-        lines.append("| " + name.ljust(width) + " | " + " | ".join(fmt(r) for r in results) + " |")
-    return "\n".join(lines)
+    return runs_table(rows, results)
 
 
 def main(argv: list[str]) -> int:
