@@ -15,8 +15,9 @@ can run (its classes and model files), each with a cost:
 The cheapest candidate of all free slots goes first; among equal costs the fairest user (the
 caller's ranking) wins, then the user's own order (priority, then age). A job that would need a
 load and is not worth one (cost > 0) is not started, unless the slot has nothing it could run
-without a load and the job has waited past ``MODEL_AFFINITY_MAX_WAIT`` (``overdue``): then it
-takes the slot (no model starves, no node idles for long). Pure: no Django, no I/O.
+without a load and the job is ``overdue`` (its model starves: the scheduler marks a job that
+waited past ``MODEL_AFFINITY_MAX_WAIT`` while no job of its files was sent to a node): then it
+takes the slot. Pure: no Django, no I/O.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ class QueuedJob(NamedTuple):
     priority: int
     created_at: object  # only compared with the others from the same query
     model_files: frozenset = frozenset()  # keys "folder/name" (see jobs.routing)
-    overdue: bool = False  # waited past MODEL_AFFINITY_MAX_WAIT
+    overdue: bool = False  # waited past MODEL_AFFINITY_MAX_WAIT (the scheduler keeps it only for starving models)
 
 
 def _json_list(value) -> frozenset:

@@ -166,9 +166,8 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
         # Look past each user's first jobs: a later one may fit a free node that an earlier one
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
-        heads = queries.queue_heads(
-            wanted, total_free + LOOKAHEAD, now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
-        )
+        max_wait_start = now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
+        heads = queries.queue_heads(wanted, total_free + LOOKAHEAD, max_wait_start)
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
@@ -177,6 +176,8 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         held_before = {slot.node.pk: slot.held for slot in slots}
         # Model affinity (jobs.affinity) only when some waiting job names model files.
         by_model = settings.MODEL_AFFINITY and any(job.model_files for jobs in heads.values() for job in jobs)
+        if by_model and any(job.overdue for jobs in heads.values() for job in jobs):
+            heads = _starving_only(heads, wanted, max_wait_start)
         while total_free > 0 and heads:
             fair = lambda u: (  # noqa: E731
                 running.get(u, 0) / max(1, users[u].priority),
@@ -240,6 +241,26 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
     return Dispatched(jobs, total_free + unclaimed, seen)
+
+
+def _starving_only(heads: dict[int, list[QueuedJob]], users: list, since) -> dict[int, list[QueuedJob]]:
+    """Only jobs whose model files are not being served stay overdue.
+
+    A job that waited past MODEL_AFFINITY_MAX_WAIT may take a node that must load its files,
+    so that no model starves. In a deep backlog every job waits that long, and letting each
+    one load would undo affinity; a model starves only when none of its jobs was sent to a
+    node in that time (its holders are stuck on long jobs, or none holds it)."""
+    served = {
+        frozenset(files or [])
+        for files in Job.objects.filter(user__in=users, started_at__gte=since)
+        .exclude(model_files=[])
+        .values_list("model_files", flat=True)
+        .distinct()
+    }
+    return {
+        user: [job._replace(overdue=False) if job.overdue and job.model_files in served else job for job in jobs]
+        for user, jobs in heads.items()
+    }
 
 
 def _first_runnable(

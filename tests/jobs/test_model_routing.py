@@ -164,8 +164,13 @@ def test_affinity_prefers_the_node_that_holds_the_model_and_remembers_it(alice):
     alice.save()
     # The node holding it is busy and the job is fresh: it waits rather than load it elsewhere.
     assert dispatch(runner_id="r").jobs == []
-    # Past the max wait it takes any able node (no model starves).
+    # Past the max wait, while its model is served (a job of it was sent within the max wait),
+    # it still waits for the node that holds it: in a deep backlog every job waits that long.
     Job.objects.filter(pk=job2.pk).update(created_at=timezone.now() - timedelta(seconds=60))
+    assert dispatch(runner_id="r").jobs == []
+    # Once no job of its model was sent for longer than the max wait (the holder is stuck on a
+    # long job), it takes any able node: no model starves.
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=30))
     claimed = dispatch(runner_id="r").jobs
     assert [(j.pk, j.node_id) for j in claimed] == [(job2.pk, holds_b.pk)]
     assert ComfyNode.objects.get(pk=holds_b.pk).held_models == "checkpoints/a.safetensors"
