@@ -116,7 +116,7 @@
 
   // Why a queued job waits depends on the GPU servers too (one goes offline, another comes
   // online), which sends no job event: queued jobs are read again every QUEUED_REFRESH_MS.
-  const QUEUED_REFRESH_MS = 15000;
+  const QUEUED_REFRESH_MS = window.comfyPortalQueuedRefreshMs || 15000; // tests shorten it
   function refreshQueued() {
     if (document.hidden || window.comfyPortalPoll === true) return; // polling reads them already
     const list = document.querySelector("#job-list[hx-get]");
