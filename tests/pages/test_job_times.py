@@ -117,3 +117,14 @@ def test_the_live_labels_are_translated_with_their_placeholders(alice, alice_cli
     assert 'data-live-label="waiting-missing_model">Ни у одного сервера в сети нет' in html
     assert 'data-live-label="waiting-missing_classes">Ни у одного сервера в сети нет классов узлов: %(names)s<' in html
     assert 'data-live-label="duration-s">%(s)s с<' in html
+
+
+def test_the_list_says_waiting_and_running_while_they_last(alice, alice_client, tiny):
+    queued = _job(alice, tiny, status="QUEUED", queued_ago=5)
+    running = _job(alice, tiny, status="RUNNING", queued_ago=50, started_ago=20)
+    html = alice_client.get(reverse("my_jobs")).content.decode()
+    queued_row = html.split(f'id="job-{queued.pk}"')[1].split("</li>")[0]
+    running_row = html.split(f'id="job-{running.pk}"')[1].split("</li>")[0]
+    assert 'data-field="waited">waiting <span data-duration data-live-since=' in queued_row
+    assert 'data-field="waited">waited <span data-duration>30 s</span>' in running_row
+    assert 'data-field="ran">running <span data-duration data-live-since=' in running_row
