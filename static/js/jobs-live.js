@@ -115,18 +115,34 @@
   }
 
   // Why a queued job waits depends on the GPU servers too (one goes offline, another comes
-  // online), which sends no job event: queued jobs are read again every QUEUED_REFRESH_MS.
+  // online), which sends no job event: queued jobs are read again every QUEUED_REFRESH_MS and
+  // only their waiting reason and queue position are copied in, so that nothing the user is
+  // on (a focused button) is replaced.
   const QUEUED_REFRESH_MS = window.comfyPortalQueuedRefreshMs || 15000; // tests shorten it
+  const QUEUED_FIELDS = ["waiting", "position"];
   function refreshQueued() {
     if (document.hidden || window.comfyPortalPoll === true) return; // polling reads them already
-    const list = document.querySelector("#job-list[hx-get]");
-    if (list) {
-      if (list.querySelector('[data-job-row][data-status="QUEUED"]') && window.htmx) {
-        window.htmx.ajax("GET", list.getAttribute("hx-get"), { target: "#job-list", swap: "outerHTML" });
-      }
-      return;
-    }
-    document.querySelectorAll('[data-job-row][data-status="QUEUED"][data-refresh-url]').forEach(refresh);
+    document.querySelectorAll('[data-job-row][data-status="QUEUED"][data-refresh-url]').forEach(function (row) {
+      fetch(row.dataset.refreshUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html || !row.isConnected || row.dataset.status !== "QUEUED") return;
+          const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-job-row]");
+          if (!fresh) return;
+          if (fresh.dataset.status !== row.dataset.status) {
+            refresh(row); // it moved on meanwhile: its event is on its way, but show it now
+            return;
+          }
+          QUEUED_FIELDS.forEach(function (name) {
+            const shown = row.querySelector('[data-field="' + name + '"]');
+            const now = fresh.querySelector('[data-field="' + name + '"]');
+            if (!shown || !now) return;
+            shown.textContent = now.textContent;
+            shown.hidden = now.hidden;
+          });
+        })
+        .catch(function () { /* the next turn tries again */ });
+    });
   }
 
   // --- the socket ---------------------------------------------------------------------

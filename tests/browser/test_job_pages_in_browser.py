@@ -109,11 +109,14 @@ def test_the_waiting_reason_follows_the_gpu_servers_without_a_job_event(stack_fa
     waiting = page.locator(f'#job-{job.pk} [data-field="waiting"]')
     waiting.wait_for(state="visible")
     assert waiting.inner_text() == NO_SERVER
+    page.locator(f"#job-{job.pk} button").first.focus()  # on the row's Cancel button
     node = make_node("gpu-1", class_types=["EmptyImage", "SaveImage"])  # online, but lacks a class
     page.wait_for_function(
         f"() => (document.querySelector('#job-{job.pk} [data-field=\"waiting\"]') || {{}}).textContent"
         " === 'No online GPU server has the node classes: ImageInvert'"
     )
+    # Only the reason was copied in: the focus stayed where it was.
+    assert page.evaluate(f"() => document.activeElement.closest('#job-{job.pk}') !== null")
     node.status = "OFFLINE"
     node.save()
     detail = context.new_page()
