@@ -22,6 +22,7 @@ from nodes.models import ComfyNode
 BAR_WIDTH = 20
 HBAR_LABEL = 180  # px for the workflow names left of the horizontal bars
 HBAR_LENGTH = 300
+HBAR_TITLE = 24  # px under the horizontal bars for the axis name
 
 
 @staff_member_required
@@ -66,9 +67,13 @@ def _hbars(values: list[float], labels: list[str]) -> dict:
         }
         for i, (value, label) in enumerate(zip(values, labels, strict=True))
     ]
+    height = max(len(rows), 1) * (BAR_WIDTH + 6)
     return {
         "rows": rows,
-        "height": max(len(rows), 1) * (BAR_WIDTH + 6),
+        "height": height,
+        "svg_height": height + HBAR_TITLE,
+        "title_y": height + HBAR_TITLE - 6,
+        "title_x": HBAR_LABEL + HBAR_LENGTH / 2,
         "bar_height": BAR_WIDTH,
         "label_width": HBAR_LABEL,
         "width": HBAR_LABEL + HBAR_LENGTH + 60,

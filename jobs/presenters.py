@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from jobs.models import Job, JobFile
 from jobs.positions import queue_position, queue_positions
@@ -100,3 +104,40 @@ def _job_dict(
             results = [f for f in job.files.all() if f.kind == JobFile.Kind.RESULT]
         data["outputs"] = [present_file(f) for f in sorted(results, key=lambda f: (f.source_ref, f.created_at))]
     return data
+
+
+def job_durations(job: Job, now: datetime | None = None) -> dict:
+    """How long the job waited in the queue and ran on a GPU server, in whole seconds: up to now
+    while it still waits or runs (``waiting_now``/``running_now``), else up to when it started or
+    ended. A job cancelled in the queue never ran (``ran_seconds`` None)."""
+    now = now or timezone.now()
+    created, started, finished = job.created_at, job.started_at, job.finished_at
+    waiting_now = job.status == Job.Status.QUEUED
+    running_now = job.status == Job.Status.RUNNING and started is not None
+    waited = None
+    if created is not None:
+        waited_until = started or finished or now
+        waited = max(0, round((waited_until - created).total_seconds()))
+    ran = None
+    if started is not None:
+        ran = max(0, round(((now if running_now else finished or now) - started).total_seconds()))
+    return {
+        "waited_seconds": waited,
+        "ran_seconds": ran,
+        "waiting_now": waiting_now,
+        "running_now": running_now,
+        "waited_text": duration_text(waited) if waited is not None else "",
+        "ran_text": duration_text(ran) if ran is not None else "",
+    }
+
+
+def duration_text(seconds: int) -> str:
+    """ "3 s", "2 min 5 s", "1 h 4 min": the two largest units (static/js/jobs-live.js writes the same)."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return _("%(h)s h %(min)s min") % {"h": hours, "min": minutes}
+    if minutes:
+        return _("%(min)s min %(s)s s") % {"min": minutes, "s": secs}
+    return _("%(s)s s") % {"s": secs}

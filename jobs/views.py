@@ -18,7 +18,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired, TooLa
 from jobs import cursors, services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
-from jobs.presenters import for_presenting, present_file, present_job, present_jobs
+from jobs.presenters import for_presenting, job_durations, present_file, present_job, present_jobs
 from workflows.model_choices import form_schema
 from workflows.services import get_active_workflow
 from workflows.spec import FILE_FIELD_TYPES
@@ -254,7 +254,14 @@ def _present_page(jobs) -> list[dict]:
 
 
 def _datetimes(job: Job) -> dict:
-    return {"created": job.created_at, "started": job.started_at, "finished": job.finished_at}
+    """The job's times as datetimes (formatted by templates/jobs/_time.html) and how long it
+    waited and ran."""
+    return {
+        "created": job.created_at,
+        "started": job.started_at,
+        "finished": job.finished_at,
+        **job_durations(job),
+    }
 
 
 def _next_url(request: HttpRequest, *, default: str, avoid: str = "") -> str:

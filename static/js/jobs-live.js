@@ -8,7 +8,7 @@
  * backoff and resumes with ?since=<cursor>: the server sends every change it missed (the
  * protocol: docs/live-events.md). Each job on the page is an element [data-job-id] with
  * children [data-field=status|progress-box|percent|progress-text|position|waiting|node] and a
- * <progress data-progress>. When a job's status changes, its element is fetched again from
+ * <progress data-progress>; [data-duration][data-live-since] count up each second. When a job's status changes, its element is fetched again from
  * its data-refresh-url (outputs, actions and error text come with it).
  *
  * When the socket stays away (or WebSocket is missing), window.comfyPortalPoll becomes true,
@@ -87,6 +87,61 @@
         status.textContent = statusLabel(job.status);
         status.dataset.status = job.status;
       }
+    });
+  }
+
+  // --- durations and waiting reasons that change without an event ---------------------
+  // A duration still growing ([data-duration][data-live-since], rendered by the server) counts
+  // up each second in the words the server uses ("2 min 5 s"); the server's value is replaced
+  // when the job's element is fetched again on its next status change.
+  function durationText(seconds) {
+    const h = Math.floor(seconds / 3600);
+    const min = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    const label = (key) => text("job-live-labels", "data-live-label", key);
+    if (h) return fill(fill(label("duration-h"), "h", h), "min", min);
+    if (min) return fill(fill(label("duration-min"), "min", min), "s", s);
+    return fill(label("duration-s"), "s", s);
+  }
+
+  function tickDurations() {
+    document.querySelectorAll("[data-duration][data-live-since]").forEach(function (el) {
+      const since = Date.parse(el.dataset.liveSince);
+      if (isNaN(since) || !text("job-live-labels", "data-live-label", "duration-s")) return;
+      const row = el.closest("[data-job-row]");
+      if (row && FINISHED.indexOf(row.dataset.status) !== -1) return; // ended: its refresh is on its way
+      el.textContent = durationText(Math.max(0, Math.round((Date.now() - since) / 1000)));
+    });
+  }
+
+  // Why a queued job waits depends on the GPU servers too (one goes offline, another comes
+  // online), which sends no job event: queued jobs are read again every QUEUED_REFRESH_MS and
+  // only their waiting reason and queue position are copied in, so that nothing the user is
+  // on (a focused button) is replaced.
+  const QUEUED_REFRESH_MS = window.comfyPortalQueuedRefreshMs || 15000; // tests shorten it
+  const QUEUED_FIELDS = ["waiting", "position"];
+  function refreshQueued() {
+    if (document.hidden || window.comfyPortalPoll === true) return; // polling reads them already
+    document.querySelectorAll('[data-job-row][data-status="QUEUED"][data-refresh-url]').forEach(function (row) {
+      fetch(row.dataset.refreshUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html || !row.isConnected || row.dataset.status !== "QUEUED") return;
+          const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-job-row]");
+          if (!fresh) return;
+          if (fresh.dataset.status !== row.dataset.status) {
+            refresh(row); // it moved on meanwhile: its event is on its way, but show it now
+            return;
+          }
+          QUEUED_FIELDS.forEach(function (name) {
+            const shown = row.querySelector('[data-field="' + name + '"]');
+            const now = fresh.querySelector('[data-field="' + name + '"]');
+            if (!shown || !now) return;
+            shown.textContent = now.textContent;
+            shown.hidden = now.hidden;
+          });
+        })
+        .catch(function () { /* the next turn tries again */ });
     });
   }
 
@@ -216,6 +271,8 @@
   }
 
   setPoll(false);
+  setInterval(tickDurations, 1000);
+  if (root) setInterval(refreshQueued, QUEUED_REFRESH_MS);
   if (root) {
     if (!("WebSocket" in window)) setPoll(true);
     else connect();

@@ -105,6 +105,41 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def ensure_axe() -> Path:
+    """axe-core at the version package.json pins, installed with `npm ci` (package-lock.json)
+    into node_modules/ (gitignored) when missing. Without npm or the registry a developer's run
+    skips the accessibility check; under CI=true it fails, so CI never passes without it."""
+    if AXE.exists():
+        return AXE
+    give_up = pytest.fail if os.environ.get("CI") == "true" else pytest.skip
+    npm = shutil.which("npm") or _apt_install_npm()
+    if npm is None:
+        give_up("axe-core is not installed and npm is missing (apt-get install npm, then npm ci)")
+    done = subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=REPO, capture_output=True, text=True
+    )
+    if done.returncode != 0 or not AXE.exists():
+        give_up(f"npm ci could not install axe-core:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return AXE
+
+
+def _apt_install_npm() -> str | None:
+    """Debian's npm, as ensure_chromium installs chromium; None when apt cannot."""
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, apt, "install", "-y", "--no-install-recommends", "npm"]
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run([*sudo, apt, "update"], env=env)
+        subprocess.run(install, env=env)
+    return shutil.which("npm")
+
+
 @pytest.fixture(scope="package")
 def browser():
     """One chromium for all browser tests. Package scope, not session: Playwright's sync API keeps
