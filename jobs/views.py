@@ -82,7 +82,7 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             if not request.htmx:
                 return redirect("job_detail", job_id=job.pk)
-            notice = _("Started. Its progress and results appear under “Your results”.")
+            notice = _("Started: its progress and results appear in “Your results”.")
             response = render_workflow_form(request, workflow, values=values, notice=notice)
             response["HX-Trigger"] = json.dumps({"job-submitted": {"id": str(job.pk)}})
             return response
