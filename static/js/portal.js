@@ -6,7 +6,8 @@
  *  - seed "random" toggle:  [data-seed] containing [data-seed-number] and [data-seed-random]
  *  - lightbox:              <a data-lightbox data-full=url data-download=url> opens <dialog id=lightbox>
  *  - confirm before submit: <form data-confirm="question">
- *  - focus the error summary of a form re-rendered by htmx
+ *  - focus the error summary of a form re-rendered by htmx; after a start, the control that had it
+ *  - Ctrl+Enter (or Cmd+Enter) in the workflow form starts it
  * Everything is delegated on document, so it keeps working on content swapped in by htmx.
  */
 (function () {
@@ -65,9 +66,30 @@
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
 
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey)) return;
+    const form = e.target.closest && e.target.closest("#workflow-form");
+    if (!form) return;
+    e.preventDefault();
+    form.requestSubmit(document.getElementById("workflow-submit"));
+  });
+
+  // The workflow form is swapped for its next state after each start: keep the user's place.
+  let focusedInForm = "";
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const active = document.activeElement;
+    const inForm = e.detail.target && e.detail.target.id === "workflow-form" && active && e.detail.target.contains(active);
+    focusedInForm = inForm ? active.id : "";
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     // A form re-rendered with errors: move focus to the summary so screen readers announce it.
     const errors = document.getElementById("form-errors");
     if (errors && !errors.dataset.focused) { errors.dataset.focused = "1"; errors.focus(); }
+    else if (!errors && focusedInForm) {
+      const again = document.getElementById(focusedInForm);
+      if (again) again.focus();
+    }
+    focusedInForm = "";
   });
 })();

@@ -179,11 +179,14 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     assert "/login/" not in page.url, page.inner_text("main")
 
 
-def submit_and_see(page) -> str:
-    """Press the workflow form's Start and wait for the new try at the top of "Your results"
-    (the page stays); return its job id."""
+def submit_and_see(page, *, keys_in: str = "") -> str:
+    """Press the workflow form's Start (or Ctrl+Enter in the field `keys_in`) and wait for the
+    new try at the top of "Your results" (the page stays); return its job id."""
     before = page.eval_on_selector_all("#tries .try", "els => els.map(e => e.dataset.jobId)")
-    page.click("#workflow-submit")
+    if keys_in:
+        page.press(keys_in, "Control+Enter")
+    else:
+        page.click("#workflow-submit")
     page.wait_for_function(
         "(before) => { const t = document.querySelector('#tries .try'); return t && !before.includes(t.dataset.jobId); }",
         arg=before,

@@ -67,9 +67,10 @@ def test_submit_twice_and_see_both_results_without_leaving_the_form(stack_factor
     assert any(0 < r[1] < 1 for r in records), records  # its bar moved, live, beside the form
     assert records[-1][2] == "DONE"
 
-    # Change a value and start again, from the same page.
+    # Change a value and start again, from the same page (Ctrl+Enter, staying in the field).
     page.fill("#id_invert", "1")
-    second = submit_and_see(page)
+    second = submit_and_see(page, keys_in="#id_invert")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_invert'")
     wait_done_with_results(page, second)
     assert page.evaluate("window.__samePage") is True
     order = page.eval_on_selector_all("#tries .try", "els => els.map(e => e.dataset.jobId)")

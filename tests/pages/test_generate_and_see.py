@@ -53,6 +53,17 @@ def test_only_the_last_few_tries_are_listed(alice, alice_client, tiny):
     assert f'id="try-{jobs[-1].pk}"' in html and f'id="try-{jobs[0].pk}"' not in html
 
 
+def test_a_running_try_can_be_cancelled_from_the_form_page(alice, alice_client, tiny):
+    running = make_job(alice, tiny, status="RUNNING")
+    done = make_job(alice, tiny, status="DONE")
+    html = alice_client.get(form_url("tiny")).content.decode()
+    cancel = reverse("job_cancel", args=[running.pk])
+    assert f'hx-post="{cancel}" hx-swap="none"' in html
+    assert reverse("job_cancel", args=[done.pk]) not in html
+    alice_client.post(cancel, HTTP_HX_REQUEST="true")
+    assert Job.objects.get(pk=running.pk).cancel_requested
+
+
 def test_the_tries_partial_and_one_try_refresh(alice, alice_client, tiny):
     job = make_job(alice, tiny, status="QUEUED")
     html = alice_client.get(form_url("tiny", partial="tries"), HTTP_HX_REQUEST="true").content.decode()
