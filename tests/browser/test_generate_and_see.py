@@ -170,3 +170,23 @@ def test_run_again_with_changes_and_use_a_result_as_input(stack_factory, user_fa
     assert picture_input.kind == "IMAGE" and picture_input.sha256 == result.sha256 and picture_input.pk != result.pk
     assert JobFile.objects.filter(job_id=masked, kind="MASK").exists()
     assert JobFile.objects.get(pk=result.pk).job_id == again_job.pk  # the result stays its job's
+    mask = JobFile.objects.get(job_id=masked, kind="MASK")
+
+    # Running the masked job again shows its mask on the picture, and sends it unless changed.
+    with page.expect_navigation():
+        page.click(f'#try-{masked} [data-action="edit"]')
+    page.wait_for_selector("#id_mask-canvas.mask-canvas--kept")
+    painted = canvas.evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) n++; return n; }"
+    )
+    assert 0 < painted < 320 * 240 / 2, painted  # the stroke, not the whole picture
+    page.fill("#id_blur_radius", "4")
+    kept = submit_and_see(page)
+    wait_done_with_results(page, kept)
+    kept_mask = JobFile.objects.get(job_id=kept, kind="MASK")
+    assert kept_mask.pk != mask.pk and kept_mask.sha256 == mask.sha256  # the same mask, the new job's copy
+    # Clearing it: the canvas is what counts, and the mask from before is not sent.
+    page.wait_for_selector("#id_mask-canvas.mask-canvas--kept")  # the form after the start shows it again
+    page.click("#id_mask-canvas button[data-action=clear]")
+    page.wait_for_function("() => document.getElementById('id_mask-keep').value === ''")
