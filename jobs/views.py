@@ -43,7 +43,7 @@ def workflow_page(request: HttpRequest, slug: str) -> HttpResponse:
     workflow = _active_workflow_or_404(slug)
     if request.htmx and request.GET.get("partial") == "tries":
         return _render(request, "jobs/_tries.html", {"workflow": workflow, "tries": _tries(request.user, workflow)})
-    live_cursor = cursors.current(request.user.pk)  # read before the tries (see job_detail)
+    live_cursor = None if request.htmx else cursors.current(request.user.pk)  # before the tries (see job_detail)
     schema = form_schema(workflow)
     values = None
     if request.GET.get("again"):
@@ -54,7 +54,8 @@ def workflow_page(request: HttpRequest, slug: str) -> HttpResponse:
             values = reuse.form_values_with_picture(request.user, request.GET["input"], workflow.spec, schema["fields"])
         except NotFound as exc:
             raise Http404(exc.detail) from exc
-    page_context = {"tries": _tries(request.user, workflow), "live_cursor": live_cursor}
+    # htmx (a try's "Run again with changes") gets the form alone: the tries stay as they are.
+    page_context = {} if request.htmx else {"tries": _tries(request.user, workflow), "live_cursor": live_cursor}
     return render_workflow_form(
         request, workflow, values=values, schema=schema, page="jobs/workflow_page.html", page_context=page_context
     )

@@ -127,6 +127,15 @@ def test_run_again_with_changes_fills_the_form_with_the_jobs_inputs(alice, alice
     assert 'name="image" id="id_image" accept="image/*" required' not in html
 
 
+def test_run_again_from_a_try_fills_the_form_beside_in_place(alice, alice_client, tiny):
+    job = make_job(alice, tiny, status="DONE", inputs={"width": 40, "color": 2, "prefix": "dog"})
+    page = alice_client.get(form_url("tiny")).content.decode()
+    assert f'hx-get="{form_url("tiny", again=job.pk)}" hx-target="#workflow-form"' in page
+    html = alice_client.get(form_url("tiny", again=job.pk), HTTP_HX_REQUEST="true").content.decode()
+    assert html.lstrip().startswith('<form id="workflow-form"') and 'id="tries' not in html
+    assert 'name="width" id="id_width" value="40"' in html and 'value="dog"' in html
+
+
 def test_run_again_with_changes_of_someone_elses_job_is_404(alice_client, bob, filters):
     job = make_job(bob, filters, status="DONE")
     assert alice_client.get(form_url("image-filters", again=job.pk)).status_code == 404
