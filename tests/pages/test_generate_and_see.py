@@ -205,3 +205,14 @@ def test_use_as_input_needs_a_picture_and_a_workflow_taking_one(alice, alice_cli
     result = result_file(make_job(alice, tiny, status="DONE"))
     assert alice_client.get(form_url("tiny", input=result.pk)).status_code == 404
     assert alice_client.get(form_url("image-filters", input="nope")).status_code == 404
+
+
+def test_the_page_in_russian(alice, alice_client, tiny):
+    make_job(alice, tiny, status="DONE")
+    html = alice_client.get(form_url("tiny"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Ваши результаты" in html and "Повторить с изменениями" in html and "Все мои задания" in html
+    assert "Your results" not in html and "Run again with changes" not in html
+    response = alice_client.post(
+        reverse("job_submit", args=["tiny"]), {"width": "32"}, HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="ru"
+    )
+    assert "Запущено: ход работы и результаты появятся" in response.content.decode()
