@@ -62,6 +62,8 @@ def test_submit_twice_and_see_both_results_without_leaving_the_form(stack_factor
     assert page.input_value("#id_blur_radius") == "2"  # the form keeps what was typed
     assert page.locator("#form-notice").is_visible()
     page.wait_for_function("() => document.getElementById('id_image-preview').naturalWidth === 240")  # and the picture
+    page.wait_for_function("() => window.__tries.some(r => r[1] > 0 && r[1] < 1)", timeout=30_000)
+    shot(page, "20a-generate-running", full_page=False)
     wait_done_with_results(page, first)
     records = [r for r in page.evaluate("window.__tries") if r[0] == first]
     assert any(0 < r[1] < 1 for r in records), records  # its bar moved, live, beside the form
