@@ -8,6 +8,7 @@
  *  - confirm before submit: <form data-confirm="question">
  *  - focus the error summary of a form re-rendered by htmx; after a start, the control that had it
  *  - Ctrl+Enter (or Cmd+Enter) in the workflow form starts it
+ *  - menus made of <details class="use-as-input">: a click elsewhere or Escape closes them
  * Everything is delegated on document, so it keeps working on content swapped in by htmx.
  */
 (function () {
@@ -54,6 +55,22 @@
     document.getElementById("lightbox-image").src = link.dataset.full;
     document.getElementById("lightbox-download").href = link.dataset.download || link.dataset.full;
     dialog.showModal();
+  });
+
+  function closeMenus(except) {
+    document.querySelectorAll("details.use-as-input[open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+
+  document.addEventListener("click", function (e) {
+    closeMenus(e.target.closest && e.target.closest("details.use-as-input"));
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    const menu = e.target.closest && e.target.closest("details.use-as-input[open]");
+    if (menu) { menu.open = false; menu.querySelector("summary").focus(); }
   });
 
   document.addEventListener("click", function (e) {

@@ -148,7 +148,10 @@ def test_run_again_with_changes_and_use_a_result_as_input(stack_factory, user_fa
     [result] = results_of(again)
     page.goto("/gallery/")
     page.click(f'#file-{result.pk} [data-action="use-as-input"] summary')
-    assert page.locator(f'#file-{result.pk} .use-as-input__menu a[data-workflow="image-filters"]').is_visible()
+    menu = page.locator(f'#file-{result.pk} .use-as-input__menu a[data-workflow="image-filters"]')
+    assert menu.is_visible()
+    page.click("h1")  # a click elsewhere closes the menu
+    menu.wait_for(state="hidden")
     # From the job's page, into the mask workflow: the painter gets the picture.
     page.goto(f"/jobs/{again}/")
     page.click('#job-outputs [data-action="use-as-input"] summary')
