@@ -118,6 +118,10 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     # reaches the page, even if it happens before the socket opens.
     live_cursor = None if partial else cursors.current(request.user.pk)
     job = _job_or_404(request, job_id)
+    if partial == "row":
+        return _render(request, "jobs/list.html#job-row", {"job": _present(job)})
+    if partial == "try":
+        return _render(request, "jobs/_try.html", {"job": _present(job)})
     context = {
         "job": _present(job),
         "inputs": _shown_inputs(job),
@@ -125,10 +129,6 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         # "Use as input" offers the workflows taking a picture, for the owner's own pictures only
         "image_workflows": workflows_taking_an_image() if job.user_id == request.user.pk else [],
     }
-    if partial == "row":
-        return _render(request, "jobs/list.html#job-row", {"job": context["job"]})
-    if partial == "try":
-        return _render(request, "jobs/_try.html", {"job": context["job"]})
     if partial == "panel":
         return _render(request, "jobs/detail.html#job-panel", context)
     return _render(request, "jobs/detail.html", context)
