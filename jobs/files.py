@@ -256,11 +256,12 @@ def _safe_name(name: str) -> str:
     return "" if name.strip(". ") == "" else name
 
 
-def store_copy(record: JobFile, *, owner) -> JobFile:
-    """A copy of an input file for another job (retry with the same inputs)."""
+def store_copy(record: JobFile, *, owner, kind: str | None = None) -> JobFile:
+    """A copy of an input file for another job (retry with the same inputs); `kind` gives the
+    copy another role (a result copied as a new job's picture input)."""
     copy = JobFile(
         owner=owner,
-        kind=record.kind,
+        kind=kind or record.kind,
         original_name=record.original_name,
         content_type=record.content_type,
         width=record.width,

@@ -3,6 +3,8 @@ gallery, and their POST actions."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,36 +12,65 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
 from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired, TooLarge, TooManyRequests
-from jobs import cursors, services
+from jobs import cursors, reuse, services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, job_durations, present_file, present_job, present_jobs
 from workflows.model_choices import form_schema
-from workflows.services import get_active_workflow
+from workflows.models import Workflow
+from workflows.services import get_active_workflow, workflows_taking_an_image
 from workflows.spec import FILE_FIELD_TYPES
 from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
 JOBS_PER_PAGE = 25
+TRIES_SHOWN = 6  # a workflow's page lists the user's last few jobs of it
 FILES_PER_PAGE = 48
 STATUSES = [value for value, _label in Job.Status.choices]
 
 
 @login_required
+@require_GET
+def workflow_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """A workflow's form with the user's last tries of it beside (under, on a phone), updated
+    live. `?again=<job id>` fills the form with that job's inputs, `?input=<file id>` puts that
+    picture in its image field; `?partial=tries` (htmx) is the tries list alone."""
+    workflow = _active_workflow_or_404(slug)
+    if request.htmx and request.GET.get("partial") == "tries":
+        return _render(request, "jobs/_tries.html", {"workflow": workflow, "tries": _tries(request.user, workflow)})
+    live_cursor = None if request.htmx else cursors.current(request.user.pk)  # before the tries (see job_detail)
+    schema = form_schema(workflow)
+    values = None
+    if request.GET.get("again"):
+        job = _job_or_404(request, request.GET["again"])
+        values = reuse.form_values_of(job, schema["fields"], request.user)
+    elif request.GET.get("input"):
+        try:
+            values = reuse.form_values_with_picture(request.user, request.GET["input"], workflow.spec, schema["fields"])
+        except NotFound as exc:
+            raise Http404(exc.detail) from exc
+    # htmx (a try's "Run again with changes") gets the form alone: the tries stay as they are.
+    page_context = {} if request.htmx else {"tries": _tries(request.user, workflow), "live_cursor": live_cursor}
+    return render_workflow_form(
+        request, workflow, values=values, schema=schema, page="jobs/workflow_page.html", page_context=page_context
+    )
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
-    """The workflow form's POST: start the job and go to its page, or show the form again with
-    what is wrong (a GET, e.g. reloading that answer, goes back to the form)."""
+    """The workflow form's POST: start the job, or show the form again with what is wrong (a
+    GET, e.g. reloading that answer, goes back to the form). With htmx the form stays, values
+    kept, ready for the next try, and the tries beside it reload (the `job-submitted` event);
+    without, the browser goes to the job's page."""
     if request.method == "GET":
         return redirect("workflow_form", slug=slug)
-    try:
-        workflow = get_active_workflow(slug)
-    except NotFound as exc:
-        raise Http404(exc.detail) from exc
+    workflow = _active_workflow_or_404(slug)
     inputs, values, errors = _read_submission(request, form_schema(workflow)["fields"])
     form_error = ""
     if not errors:
@@ -50,8 +81,12 @@ def submit_from_form(request: HttpRequest, slug: str) -> HttpResponse:
         except (TooManyRequests, NotFound, Conflict, PaymentRequired) as exc:
             form_error = exc.detail
         else:
-            url = reverse("job_detail", args=[job.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            if not request.htmx:
+                return redirect("job_detail", job_id=job.pk)
+            notice = _("Started: its progress and results appear in “Your results”.")
+            response = render_workflow_form(request, workflow, values=values, notice=notice)
+            response["HX-Trigger"] = json.dumps({"job-submitted": {"id": str(job.pk)}})
+            return response
     return render_workflow_form(request, workflow, values=values, errors=errors, form_error=form_error)
 
 
@@ -83,9 +118,17 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     # reaches the page, even if it happens before the socket opens.
     live_cursor = None if partial else cursors.current(request.user.pk)
     job = _job_or_404(request, job_id)
-    context = {"job": _present(job), "inputs": _shown_inputs(job), "live_cursor": live_cursor}
     if partial == "row":
-        return _render(request, "jobs/list.html#job-row", {"job": context["job"]})
+        return _render(request, "jobs/list.html#job-row", {"job": _present(job)})
+    if partial == "try":
+        return _render(request, "jobs/_try.html", {"job": _present(job)})
+    context = {
+        "job": _present(job),
+        "inputs": _shown_inputs(job),
+        "live_cursor": live_cursor,
+        # "Use as input" offers the workflows taking a picture, for the owner's own pictures only
+        "image_workflows": workflows_taking_an_image() if job.user_id == request.user.pk else [],
+    }
     if partial == "panel":
         return _render(request, "jobs/detail.html#job-panel", context)
     return _render(request, "jobs/detail.html", context)
@@ -162,6 +205,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "selected": selected,
         "kinds": kinds,
         "selected_kind": selected_kind,
+        "image_workflows": workflows_taking_an_image() if items else [],
     }
     return _render(request, "jobs/gallery.html", context)
 
@@ -196,6 +240,12 @@ def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, di
         if widget in FILE_WIDGETS:
             upload = request.FILES.get(fid)
             kept = post.get(fid + KEEP_SUFFIX, "").strip()
+            if kept and not (upload is not None and upload.size):
+                try:  # a file of an earlier job (run again, use as input, a second try)
+                    kept = reuse.upload_for_new_job(request.user, kept, field["type"])
+                except (TooLarge, InvalidInput) as exc:
+                    errors[fid] = (exc.errors or {}).get("file") or exc.detail
+                    continue
             if upload is not None and upload.size:
                 try:  # a video or sound is checked against this field's own limits too
                     record = store_upload(
@@ -223,6 +273,19 @@ def _read_submission(request: HttpRequest, fields: list[dict]) -> tuple[dict, di
         elif fid in post:
             values[fid] = inputs[fid] = post[fid]
     return inputs, values, errors
+
+
+def _active_workflow_or_404(slug: str) -> Workflow:
+    try:
+        return get_active_workflow(slug)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
+def _tries(user, workflow: Workflow) -> list[dict]:
+    """The user's last jobs of this workflow (any version), newest first."""
+    jobs = Job.objects.filter(user=user, workflow__slug=workflow.slug).order_by("-created_at")[:TRIES_SHOWN]
+    return _present_page(for_presenting(jobs))
 
 
 def _job_or_404(request: HttpRequest, job_id) -> Job:

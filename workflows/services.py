@@ -23,6 +23,7 @@ from nodes.farm import farm_folders
 from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
+from workflows.spec import first_image_field
 from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
 from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
@@ -221,6 +222,11 @@ def active_workflows() -> QuerySet[Workflow]:
     for workflow in Workflow.objects.filter(is_active=True).order_by("slug", "-created_at", "-pk"):
         newest.setdefault(workflow.slug, workflow.pk)
     return Workflow.objects.filter(pk__in=newest.values()).order_by("category", "name")
+
+
+def workflows_taking_an_image() -> list[Workflow]:
+    """The catalogue's workflows with a picture input: where a result can be used as input."""
+    return [w for w in active_workflows().defer("graph") if first_image_field(w.spec or {})]
 
 
 # Every submit reads the active version of its workflow. Each process keeps the versions it

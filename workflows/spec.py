@@ -299,6 +299,11 @@ def file_fields(spec: dict[str, Any]) -> dict[str, str]:
     return {f["id"]: f["type"] for f in spec.get("inputs", []) if f.get("type") in FILE_FIELD_TYPES}
 
 
+def first_image_field(spec: dict[str, Any]) -> str | None:
+    """The id of the first field that takes a picture (not a mask): where "use as input" puts one."""
+    return next((f["id"] for f in spec.get("inputs", []) if f.get("type") == "image"), None)
+
+
 class Output(_Model):
     """A node whose files are collected as the job's results, and what kind of file it gives."""
 

@@ -1,20 +1,20 @@
-"""Pages: the workflow catalogue and the form generated from a workflow's UI schema (the
-form posts to the jobs app, which starts the job)."""
+"""Pages: the workflow catalogue and the form generated from a workflow's UI schema (the jobs
+app serves the form's page, with the user's tries of the workflow beside it, and starts the job
+the form posts)."""
 
 from __future__ import annotations
 
 from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.views import user_menu
-from core.errors import NotFound
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
-from workflows.services import active_workflows, get_active_workflow
+from workflows.services import active_workflows
 
 # How the form's inputs are named (jobs.views reads a submission by these).
 FILE_WIDGETS = {"image": "IMAGE", "mask": "MASK", "video": "VIDEO", "audio": "AUDIO"}  # widget → the upload's kind
@@ -33,17 +33,6 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return _render(request, "workflows/catalogue.html", {"groups": groups, "count": len(workflows)})
 
 
-@login_required
-@require_GET
-def workflow_form(request: HttpRequest, slug: str) -> HttpResponse:
-    """The form; it posts to jobs.views.submit_from_form, which starts the job."""
-    try:
-        workflow = get_active_workflow(slug)
-    except NotFound as exc:
-        raise Http404(exc.detail) from exc
-    return render_workflow_form(request, workflow)
-
-
 def render_workflow_form(
     request: HttpRequest,
     workflow: Workflow,
@@ -51,10 +40,16 @@ def render_workflow_form(
     values: dict | None = None,
     errors: dict | None = None,
     form_error: str = "",
+    notice: str = "",
+    schema: dict | None = None,
+    page: str = "workflows/form.html",
+    page_context: dict | None = None,
 ) -> HttpResponse:
     """The form page (for htmx, the form alone) showing `values` (the defaults if None) and
-    `errors` by field id; the jobs app shows it again this way when a submission is refused."""
-    schema = form_schema(workflow)
+    `errors` by field id. The jobs app serves the page (`page`, a template extending this one,
+    with `page_context`: the user's tries beside the form) and shows the form again this way
+    after a submission, refused (with what is wrong) or started (with `notice`)."""
+    schema = schema or form_schema(workflow)
     if values is None:
         values = {f["id"]: f.get("default") for f in schema["fields"]}
     errors = errors or {}
@@ -66,8 +61,13 @@ def render_workflow_form(
         "form_errors": [form_error] if form_error else [],
         "other_errors": [f"{k}: {v}" if k else v for k, v in errors.items() if k not in field_ids],
         "has_errors": bool(errors or form_error),
+        "notice": notice,
     }
-    template = "workflows/form.html#workflow-form" if request.htmx else "workflows/form.html"
+    if request.htmx:
+        template = "workflows/form.html#workflow-form"
+    else:
+        template = page
+        context.update(page_context or {})
     # htmx swaps only 2xx answers; a plain post says what went wrong in its status.
     status = 200 if request.htmx or not (errors or form_error) else (400 if errors else 429)
     return _render(request, template, context, status=status)

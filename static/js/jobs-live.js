@@ -11,6 +11,8 @@
  * <progress data-progress>; [data-duration][data-live-since] count up each second. When a job's status changes, its element is fetched again from
  * its data-refresh-url (outputs, actions and error text come with it).
  *
+ * A workflow's page (data-live-workflow="<slug>") reloads its list only for jobs of that workflow.
+ *
  * When the socket stays away (or WebSocket is missing), window.comfyPortalPoll becomes true,
  * which turns on the elements' hx-trigger="every 2s [window.comfyPortalPoll === true]" polling.
  */
@@ -193,7 +195,9 @@
       if (shown && FINISHED.indexOf(shown.dataset.status) !== -1) return;
     }
     if (!document.querySelector('[data-job-id="' + CSS.escape(job.id) + '"]')) {
-      if (job.status) reloadList(); // a job started elsewhere (another tab, the API)
+      // A job started elsewhere (another tab, the API); a workflow's page lists only its own.
+      const workflow = root.dataset.liveWorkflow;
+      if (job.status && (!workflow || job.workflow === workflow)) reloadList();
       return;
     }
     applyJob(job);

@@ -8,6 +8,8 @@
  *   <div data-mask-canvas data-image-input="id_image" data-mask-input="id_mask"
  *        data-image-url="(optional: an already uploaded image)"
  *        data-mask-upload-input="(optional: id of a separate 'upload a mask instead' file input)"
+ *        data-mask-url="(optional: a mask uploaded before, shown on the picture to go on from)"
+ *        data-mask-keep="(with it: id of the hidden input that sends that mask's upload id)"
  *        data-label-brush="Brush" …></div>
  *
  * The mask canvas has the image's FULL natural resolution (the display is only scaled with
@@ -61,6 +63,7 @@
       imageInput: byId(root.dataset.imageInput),
       maskInput: byId(root.dataset.maskInput),
       uploadInput: byId(root.dataset.maskUploadInput),
+      keepInput: byId(root.dataset.maskKeep), keptShown: false,
       tool: "brush", size: 40, undo: [], painted: false, drawing: null,
       fit: true, disabled: false, exportTimer: 0,
     };
@@ -122,7 +125,10 @@
     s.fitBtn.addEventListener("click", () => { s.fit = !s.fit; updateUI(s); });
     if (s.imageInput) s.imageInput.addEventListener("change", () => {
       const f = s.imageInput.files && s.imageInput.files[0];
-      if (f) loadFile(s, f);
+      if (f) {
+        forgetKeptMask(s); // it was painted on the other picture
+        loadFile(s, f);
+      }
     });
     if (s.instead) s.instead.addEventListener("change", () => {
       s.disabled = s.instead.checked;
@@ -168,6 +174,7 @@
       s.ready = true;
       if (s.maskInput && !s.disabled) clearInput(s.maskInput);
       updateUI(s);
+      if (!s.keptShown && s.keepInput && s.keepInput.value && s.root.dataset.maskUrl) showKeptMask(s);
     };
     s.img.onerror = () => { s.ready = false; updateUI(s); };
     s.img.src = url;
@@ -283,9 +290,51 @@
     else if (key === "]") { setSize(s, s.size * 1.25); e.preventDefault(); }
   }
 
+  /* ---------------------------------------------------------------- a mask from before */
+
+  // The mask a form carries from before (run again, or a form shown again) is drawn on the
+  // canvas, read as the server reads a mask (jobs/imaging.py _mask_gray): a varying alpha, or a
+  // uniform one under flat colour, is the mask; otherwise the luminance. Until the canvas
+  // changes the form sends that mask's upload id, not a new file.
+  function showKeptMask(s) {
+    s.keptShown = true;
+    const m = new Image();
+    m.onload = () => {
+      const w = s.canvas.width, h = s.canvas.height;
+      const tmp = document.createElement("canvas");
+      tmp.width = w; tmp.height = h;
+      const tctx = tmp.getContext("2d");
+      tctx.drawImage(m, 0, 0, w, h);
+      const src = tctx.getImageData(0, 0, w, h).data;
+      let aMin = 255, aMax = 0, flat = true;
+      for (let i = 0; i < src.length; i += 4) {
+        aMin = Math.min(aMin, src[i + 3]); aMax = Math.max(aMax, src[i + 3]);
+        if (flat && (src[i] !== src[0] || src[i + 1] !== src[1] || src[i + 2] !== src[2])) flat = false;
+      }
+      const byAlpha = aMin !== aMax || (aMax < 255 && flat);
+      const out = s.ctx.createImageData(w, h);
+      const px = out.data;
+      for (let i = 0; i < px.length; i += 4) {
+        const v = byAlpha ? src[i + 3] : 0.299 * src[i] + 0.587 * src[i + 1] + 0.114 * src[i + 2];
+        if (v >= 128) { px[i] = 255; px[i + 3] = 255; } // PAINT, opaque
+      }
+      s.ctx.putImageData(out, 0, 0);
+      s.root.classList.add("mask-canvas--kept");
+      updateUI(s);
+    };
+    m.src = s.root.dataset.maskUrl;
+  }
+
+  function forgetKeptMask(s) {
+    s.keptShown = true;
+    if (s.keepInput) s.keepInput.value = "";
+    s.root.classList.remove("mask-canvas--kept");
+  }
+
   /* ---------------------------------------------------------------- export */
 
   function changed(s) {
+    if (s.keepInput && s.keepInput.value) forgetKeptMask(s); // the canvas is what counts now
     clearTimeout(s.exportTimer);
     s.exportTimer = setTimeout(() => exportNow(s), 250);
     updateUI(s);
@@ -332,6 +381,7 @@
     clearTimeout(s.exportTimer);
     const input = s.maskInput;
     if (!input || s.disabled || !s.ready) return;
+    if (s.keepInput && s.keepInput.value) return; // the mask from before, unchanged: sent by its id
     const url = maskDataURL(s);
     if (!url) { clearInput(input); return; }
     if (input.type === "file" && typeof DataTransfer === "function") {

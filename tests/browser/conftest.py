@@ -214,6 +214,29 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     assert "/login/" not in page.url, page.inner_text("main")
 
 
+def submit_and_see(page, *, keys_in: str = "") -> str:
+    """Press the workflow form's Start (or Ctrl+Enter in the field `keys_in`) and wait for the
+    new try at the top of "Your results" (the page stays); return its job id."""
+    before = page.eval_on_selector_all("#tries .try", "els => els.map(e => e.dataset.jobId)")
+    if keys_in:
+        page.press(keys_in, "Control+Enter")
+    else:
+        page.click("#workflow-submit")
+    page.wait_for_function(
+        "(before) => { const t = document.querySelector('#tries .try'); return t && !before.includes(t.dataset.jobId); }",
+        arg=before,
+    )
+    return page.get_attribute("#tries .try", "data-job-id")
+
+
+def submit_and_open_job(page) -> str:
+    """Start the workflow form's job, then open its page from its try; return its id."""
+    job_id = submit_and_see(page)
+    with page.expect_navigation():
+        page.click(f"#try-{job_id} .try__when")
+    return job_id
+
+
 def picture(width: int, height: int) -> Image.Image:
     """A colourful test picture with fine stripes (so a blur visibly changes it)."""
     import numpy as np

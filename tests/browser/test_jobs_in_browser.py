@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from jobs.models import Job, JobFile
-from tests.browser.conftest import log_in, picture, png, publish, register_nodes, shot
+from tests.browser.conftest import log_in, picture, png, publish, register_nodes, shot, submit_and_open_job
 from tests.factories import upload_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -75,9 +75,7 @@ def test_submit_watch_progress_and_download_the_result(stack_factory, user_facto
     assert page.input_value("#id_invert-range") == "1"  # and the number drives the range
     shot(page, "03-form-image-filters")
 
-    page.click("#workflow-submit")
-    page.wait_for_url(JOB_URL)
-    job_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    job_id = submit_and_open_job(page)
     page.wait_for_selector(f'#job-panel[data-job-id="{job_id}"]')
     page.wait_for_function("() => window.__progress.some(r => r[0] > 0 && r[0] < 1)", timeout=30_000)
     shot(page, "04-job-running")
@@ -167,9 +165,7 @@ def test_paint_a_mask_and_only_the_painted_area_changes(stack_factory, user_fact
     page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring in the picture
     publish(shot(page, "03b-form-mask"), "workflow-form.png")
 
-    page.click("#workflow-submit")
-    page.wait_for_url(JOB_URL)
-    job_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    job_id = submit_and_open_job(page)
 
     # My jobs shows the same job running, with its bar moving.
     page.click("#nav-jobs")

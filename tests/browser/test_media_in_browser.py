@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from testcomfy import media as test_media
-from tests.browser.conftest import log_in, picture, png, publish, register_nodes, shot
+from tests.browser.conftest import log_in, picture, png, publish, register_nodes, shot, submit_and_open_job
 from tests.factories import upload_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-JOB_URL = re.compile(r".*/jobs/[0-9a-f-]{36}/$")
 
 # Wait until the element has data, seek, and report where it landed (the promise settles on "seeked").
 SEEK = """
@@ -50,8 +49,7 @@ def _run(page, slug: str, fill) -> None:
     page.goto(f"/w/{slug}/")
     page.wait_for_selector("#workflow-form")
     fill()
-    page.click("#workflow-submit")
-    page.wait_for_url(JOB_URL)
+    submit_and_open_job(page)
     page.wait_for_selector('#job-panel[data-status="DONE"]', timeout=60_000)
 
 

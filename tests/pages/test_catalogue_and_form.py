@@ -127,12 +127,13 @@ def test_valid_submit_creates_a_job_and_redirects(alice, alice_client, filters):
     assert upload.owner == alice and upload.job == job and upload.kind == "IMAGE"
 
 
-def test_htmx_valid_submit_answers_hx_redirect(alice, alice_client, tiny):
+def test_htmx_valid_submit_keeps_the_form_and_announces_the_job(alice, alice_client, tiny):
     response = alice_client.post(
         reverse("job_submit", args=["tiny"]), {"width": "32", "color": "1", "prefix": "x"}, HTTP_HX_REQUEST="true"
     )
     job = Job.objects.get(user=alice)
-    assert response.headers["HX-Redirect"] == reverse("job_detail", args=[job.pk])
+    assert "HX-Redirect" not in response.headers and str(job.pk) in response.headers["HX-Trigger"]
+    assert response.content.decode().lstrip().startswith('<form id="workflow-form"')
 
 
 def test_uploaded_image_is_kept_when_the_form_has_errors(alice, alice_client, filters):
