@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
@@ -11,6 +9,7 @@ from accounts.auth import AdminAuth
 from core.errors import InvalidInput
 from core.openapi import ErrorOut
 from workflows import services
+from workflows.display import catalogue_groups, shown_workflow
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.schemas import (
@@ -34,18 +33,27 @@ def spec_schema(request):
     return spec_json_schema()
 
 
-@router.get("/workflows", response=list[CategoryOut], summary="Active workflows, by category")
+@router.get(
+    "/workflows",
+    response=list[CategoryOut],
+    summary="Active workflows, by category",
+    description="Names, descriptions and category names are in the request's language "
+    "(`Accept-Language`, or the language chosen on the site), English when a workflow lacks it.",
+)
 def list_workflows(request):
-    workflows = list(services.active_workflows())
-    return [
-        {"category": category, "workflows": list(items)}
-        for category, items in groupby(workflows, key=lambda w: w.category)
-    ]
+    return catalogue_groups(services.active_workflows())
 
 
-@router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
+@router.get(
+    "/workflows/{slug}",
+    response=WorkflowDetailOut,
+    summary="One workflow with the form to fill",
+    description="Its texts (name, description, labels, help, placeholders, choice labels) are in the "
+    "request's language (`Accept-Language`, or the language chosen on the site), English when the "
+    "workflow lacks it.",
+)
 def get_workflow(request, slug: str):
-    workflow = services.get_active_workflow(slug)
+    workflow = shown_workflow(services.get_active_workflow(slug))
     workflow.ui_schema = form_schema(workflow)
     return workflow
 

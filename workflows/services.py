@@ -23,6 +23,7 @@ from nodes.farm import farm_folders
 from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
+from workflows.texts import text_key
 from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
 from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
@@ -195,10 +196,11 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
         with transaction.atomic():
             workflow = Workflow.objects.create(
                 slug=spec["slug"],
-                name=spec["name"],
+                # The English texts: admin search and sort; readers see their language (display.py).
+                name=text_key(spec["name"]),
                 version=spec["version"],
-                category=spec.get("category", ""),
-                description=spec.get("description", ""),
+                category=text_key(spec.get("category", "")),
+                description=text_key(spec.get("description", "")),
                 graph=validated.graph,
                 spec=spec,
                 class_types=sorted(validated.class_types),
