@@ -1,0 +1,226 @@
+"""Texts by language (spec 1.2): validation, resolution, the bundled workflows' Russian texts, and
+the workflows API answering in the request's language."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from pydantic import ValidationError
+
+from tests.factories import EXAMPLES, upload_example
+from workflows.spec import TEXT_LANGUAGES, WorkflowSpec, spec_json_schema, spec_texts
+from workflows.texts import KNOWN_CATEGORIES, category_name, text_in
+from workflows.ui_schema import ui_schema
+from workflows.validation import WorkflowInvalid, validate_upload
+
+from .conftest import clone, english_only, example_dirs, load_example
+
+
+def filters() -> tuple[dict, dict]:
+    return load_example("image-filters")
+
+
+def refusals(graph: dict, spec: dict) -> list[str]:
+    with pytest.raises(WorkflowInvalid) as caught:
+        validate_upload(graph, spec)
+    return [str(e) for e in caught.value.errors]
+
+
+def test_the_spec_languages_are_the_sites():
+    assert tuple(code for code, _name in settings.LANGUAGES) == TEXT_LANGUAGES
+
+
+def test_a_plain_string_and_texts_by_language_are_both_accepted():
+    graph, spec = filters()
+    plain = english_only(spec)
+    assert validate_upload(graph, plain).spec.inputs[0].label == "Image"
+    spec["inputs"][1]["label"] = {"ru": "Радиус размытия"}  # one language is enough
+    validated = validate_upload(graph, spec).spec
+    assert validated.name == {"en": "Blur, sharpen, invert", "ru": "Размытие, резкость, негатив"}
+    assert validated.inputs[1].label == {"ru": "Радиус размытия"}
+
+
+@pytest.mark.parametrize(
+    "where,text,message",
+    [
+        (("inputs", 1, "label"), {"de": "Unschärfe"}, "unknown language 'de'; use one of: en, ru"),
+        (("inputs", 1, "label"), {}, "texts by language must give at least one of: en, ru"),
+        (("inputs", 1, "label"), {"en": "Blur", "ru": ""}, "the 'ru' text must not be empty"),
+        (("inputs", 1, "help"), {"en": "x" * 2001}, "the 'en' text must be at most 2000 characters"),
+        (("inputs", 1, "label"), {"en": 5}, "the 'en' text must be a string"),
+        (("inputs", 1, "label"), ["Blur"], "must be a string or texts by language"),
+        (("name",), {"EN": "Filters"}, "unknown language 'EN'"),
+        (("description",), {"fr": "Filtres"}, "unknown language 'fr'"),
+    ],
+)
+def test_bad_texts_are_refused_naming_the_field(where, text, message):
+    graph, spec = filters()
+    target = spec
+    for part in where[:-1]:
+        target = target[part]
+    target[where[-1]] = text
+    [error] = refusals(graph, spec)
+    path = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(where))
+    assert f"spec: {path}" in error and message in error, error
+    if where[0] == "inputs":
+        assert "field 'blur_radius'" in error
+
+
+def test_texts_by_language_need_spec_1_2():
+    graph, spec = filters()
+    spec["spec_version"] = "1.1"
+    errors = refusals(graph, spec)
+    assert any('name: texts by language need spec_version "1.2"' in e for e in errors)
+    assert any('inputs[1].label: texts by language need spec_version "1.2"' in e for e in errors)
+    # …while a 1.1 spec with plain strings stays valid.
+    plain = english_only(spec)
+    plain["spec_version"] = "1.1"
+    assert validate_upload(graph, plain).spec.spec_version == "1.1"
+
+
+def test_choice_labels_must_name_choices():
+    graph, spec = load_example("scale-crop")
+    fill = next(f for f in spec["inputs"] if f["id"] == "fill")
+    fill["choice_labels"]["cover"] = {"en": "Cover"}
+    [error] = refusals(graph, spec)
+    assert "field 'fill'" in error and "choice_labels names 'cover', which is not one of the choices" in error
+
+
+def test_resolution_falls_back_to_english_then_to_any_language():
+    assert text_in("Seed", "ru") == "Seed"
+    assert text_in({"en": "Seed", "ru": "Сид"}, "ru") == "Сид"
+    assert text_in({"en": "Seed", "ru": "Сид"}, "ru-RU") == "Сид"
+    assert text_in({"en": "Seed", "ru": "Сид"}, "de") == "Seed"
+    assert text_in({"ru": "Сид"}, "en") == "Сид"
+    assert category_name("txt2img", "ru") == "Картинка по тексту"
+    assert category_name("txt2img", "en") == "Text to image"
+    assert category_name("portraits", "ru") == "portraits"
+    assert category_name({"en": "Portraits", "ru": "Портреты"}, "ru") == "Портреты"
+
+
+def test_ui_schema_resolves_every_text_for_a_language():
+    _graph, spec = load_example("scale-crop")
+    spec["inputs"][1]["placeholder"] = {"en": "pixels", "ru": "пиксели"}
+    spec["inputs"][1]["type"] = "text"
+    for key in ("min", "max", "step", "default", "widget"):
+        spec["inputs"][1].pop(key, None)
+    russian = ui_schema(spec, language="ru")
+    english = ui_schema(spec, language="en")
+    assert (russian["name"], english["name"]) == ("Обрезка и масштаб", "Crop and resize")
+    assert russian["description"].startswith("Вырезает часть картинки")
+    assert (russian["category"], russian["category_name"]) == ("tools", "Инструменты")
+    assert english["category_name"] == "Tools"
+    fields = {f["id"]: f for f in russian["fields"]}
+    assert fields["image"]["label"] == "Картинка" and fields["image"]["help"].startswith("Картинка для обрезки")
+    assert fields["crop_x"]["placeholder"] == "пиксели"
+    assert fields["fill"]["choices"] == ["disabled", "center"]  # the values never change
+    assert fields["fill"]["options"] == [
+        {"value": "disabled", "label": "Растянуть"},
+        {"value": "center", "label": "Обрезать по центру"},
+    ]
+    assert {f["id"]: f for f in english["fields"]}["fill"]["options"][1]["label"] == "Crop the centre"
+    # a choice without a label shows its value
+    sampler = {f["id"]: f for f in ui_schema(load_example("sd15-txt2img")[1], language="ru")["fields"]}["sampler"]
+    assert sampler["options"][0] == {"value": "euler", "label": "euler"}
+
+
+def test_the_json_schema_describes_texts_by_language():
+    schema = spec_json_schema()
+    label = schema["$defs"]["TextField"]["properties"]["label"]
+    by_language = next(option for option in label["anyOf"] if option.get("type") == "object")
+    assert by_language["propertyNames"] == {"enum": ["en", "ru"]} and by_language["minProperties"] == 1
+    assert "choice_labels" in schema["$defs"]["ChoiceField"]["properties"]
+    assert schema["properties"]["spec_version"]["enum"] == ["1.0", "1.1", "1.2"]
+
+
+# --- the bundled workflows -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", example_dirs(), ids=lambda p: p.name)
+def test_every_bundled_workflow_speaks_russian(folder):
+    """Name, description, every label and help text, and every choice label in English and Russian."""
+    spec = WorkflowSpec.model_validate(json.loads((folder / "spec.json").read_text(encoding="utf-8")))
+    assert spec.spec_version == "1.2"
+    for path, text in spec_texts(spec):
+        if path == "category" or path.endswith(".placeholder") or text == "":
+            continue  # categories are keys (KNOWN_CATEGORIES); prompt examples stay English
+        assert isinstance(text, dict) and text.get("en") and text.get("ru"), f"{folder.name}: {path} lacks a language"
+        assert text["ru"] != text["en"] or len(text["en"]) <= 8, f"{folder.name}: {path} is not translated"
+    assert spec.category in KNOWN_CATEGORIES, f"{folder.name}: category {spec.category!r} has no Russian name"
+
+
+# --- the API in the request's language -------------------------------------------------------
+
+
+@pytest.fixture
+def bundled(db):
+    upload_example("scale-crop")
+    upload_example("sd15-txt2img")
+
+
+@pytest.mark.django_db
+def test_the_catalogue_api_answers_in_the_requests_language(alice_api, bundled):
+    russian = alice_api.client.get("/api/workflows", **alice_api._headers({"HTTP_ACCEPT_LANGUAGE": "ru"})).json()
+    english = alice_api.client.get("/api/workflows", **alice_api._headers({"HTTP_ACCEPT_LANGUAGE": "en"})).json()
+    by_key = {group["category"]: group for group in russian}
+    assert by_key["tools"]["category_name"] == "Инструменты"
+    assert by_key["txt2img"]["category_name"] == "Картинка по тексту"
+    card = by_key["tools"]["workflows"][0]
+    assert (card["name"], card["category"], card["category_name"]) == ("Обрезка и масштаб", "tools", "Инструменты")
+    assert card["description"].startswith("Вырезает часть картинки")
+    assert {g["category"]: g for g in english}["tools"]["workflows"][0]["name"] == "Crop and resize"
+
+
+@pytest.mark.django_db
+def test_one_workflow_answers_in_the_requests_language(alice_api, bundled):
+    def get(**headers):
+        response = alice_api.client.get("/api/workflows/scale-crop", **alice_api._headers(headers))
+        assert response.status_code == 200
+        return response.json()
+
+    russian = get(HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9,en;q=0.5")
+    assert russian["name"] == russian["ui_schema"]["name"] == "Обрезка и масштаб"
+    labels = {f["id"]: f["label"] for f in russian["ui_schema"]["fields"]}
+    assert labels["crop_width"] == "Ширина вырезки"
+    fill = next(f for f in russian["ui_schema"]["fields"] if f["id"] == "fill")
+    assert [o["label"] for o in fill["options"]] == ["Растянуть", "Обрезать по центру"]
+    # The language chosen on the site (its cookie) wins over the browser's header, as on pages.
+    alice_api.client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    assert get(HTTP_ACCEPT_LANGUAGE="en")["ui_schema"]["fields"][0]["label"] == "Картинка"
+    del alice_api.client.cookies[settings.LANGUAGE_COOKIE_NAME]
+    english = get(HTTP_ACCEPT_LANGUAGE="en")
+    assert english["name"] == "Crop and resize" and english["ui_schema"]["fields"][0]["label"] == "Image"
+    assert get(HTTP_ACCEPT_LANGUAGE="de")["name"] == "Crop and resize"  # no German: English
+
+
+@pytest.mark.django_db
+def test_the_database_keeps_the_english_texts(bundled):
+    from workflows.models import Workflow
+
+    stored = Workflow.objects.get(slug="scale-crop")
+    assert (stored.name, stored.category) == ("Crop and resize", "tools")
+    assert stored.description.startswith("Cut out part of a picture")
+
+
+@pytest.mark.django_db
+def test_an_upload_with_a_bad_language_is_a_400_naming_the_field(admin_api):
+    spec = json.loads((EXAMPLES / "image-filters" / "spec.json").read_text())
+    spec = clone(spec)
+    spec["inputs"][2]["label"] = {"en": "Blur strength", "de": "Unschärfe"}
+    response = admin_api.multipart(
+        "/api/admin/workflows",
+        {
+            "workflow": SimpleUploadedFile(
+                "workflow.json", (EXAMPLES / "image-filters" / "workflow.json").read_bytes()
+            ),
+            "spec": SimpleUploadedFile("spec.json", json.dumps(spec).encode()),
+        },
+    )
+    assert response.status_code == 400
+    detail = json.dumps(response.json(), ensure_ascii=False)
+    assert "inputs[2].label" in detail and "unknown language 'de'" in detail, detail
+    with pytest.raises(ValidationError):
+        WorkflowSpec.model_validate(spec)
