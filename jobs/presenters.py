@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.translation import get_language
+
 from jobs.models import Job, JobFile
 from jobs.positions import queue_position, queue_positions
 from jobs.routing import reason_text, waiting_states
@@ -72,7 +74,7 @@ def _job_dict(
         "id": str(job.id),
         "status": job.status,
         "workflow": job.workflow.slug,
-        "workflow_name": job.workflow.name,
+        "workflow_name": job.workflow.name_in(get_language()),
         "workflow_version": job.workflow.version,
         "progress": round(job.progress, 4),
         "progress_text": job.progress_text,

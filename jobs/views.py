@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -22,6 +23,7 @@ from jobs.presenters import for_presenting, present_file, present_job, present_j
 from workflows.model_choices import form_schema
 from workflows.services import get_active_workflow
 from workflows.spec import FILE_FIELD_TYPES
+from workflows.texts import text_in
 from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
 JOBS_PER_PAGE = 25
@@ -134,7 +136,11 @@ def gallery(request: HttpRequest) -> HttpResponse:
     results = JobFile.objects.filter(
         owner=request.user, kind=JobFile.Kind.RESULT, job__status=Job.Status.DONE
     ).select_related("job__workflow")
-    workflows = sorted(set(results.values_list("job__workflow__slug", "job__workflow__name")), key=lambda w: w[1] or "")
+    language = get_language()
+    named = results.values_list("job__workflow__slug", "job__workflow__name", "job__workflow__names")
+    workflows = sorted(
+        {(slug, text_in(names, language) or name) for slug, name, names in named}, key=lambda w: w[1] or ""
+    )
     selected = request.GET.get("workflow", "")
     if selected:
         results = results.filter(job__workflow__slug=selected)
@@ -149,7 +155,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         {
             **present_file(record),
             "job_id": str(record.job_id) if record.job_id else "",
-            "workflow_name": record.job.workflow.name if record.job_id else "",
+            "workflow_name": record.job.workflow.name_in(language) if record.job_id else "",
             "created_at": record.created_at,
             "name": record.original_name or f"{record.pk}",
         }
@@ -275,7 +281,7 @@ def _shown_inputs(job: Job) -> list[dict]:
         shown.append(
             {
                 "id": field_id,
-                "label": field.get("label") or field_id,
+                "label": text_in(field.get("label"), get_language()) or field_id,
                 "type": kind,
                 "value": value,
                 "file_url": f"/api/files/{value}?variant=thumb" if kind in FILE_FIELD_TYPES and value else "",

@@ -5,6 +5,8 @@ from django.db import models
 from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 
+from workflows.texts import text_in
+
 # Sent after changes that send no post_save: QuerySet.update() (admin bulk actions), bulk_create().
 workflows_changed_in_bulk = Signal()
 
@@ -31,7 +33,10 @@ class Workflow(models.Model):
     """
 
     slug = models.SlugField(_("slug"), max_length=100)
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, help_text=_("In English; users see their language."))
+    # The spec's name by language ({} when it gives one string): job lists show it in the
+    # reader's language without reading the spec.
+    names = models.JSONField(default=dict, blank=True, editable=False)
     version = models.CharField(_("version"), max_length=40)
     category = models.CharField(_("category"), max_length=100, blank=True)
     description = models.TextField(_("description"), blank=True)
@@ -59,3 +64,7 @@ class Workflow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug} {self.version})"
+
+    def name_in(self, language: str | None) -> str:
+        """The workflow's name in ``language`` (English when the spec has no such text)."""
+        return text_in(self.names, language) if self.names else self.name

@@ -198,6 +198,7 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
                 slug=spec["slug"],
                 # The English texts: admin search and sort; readers see their language (display.py).
                 name=text_key(spec["name"]),
+                names=spec["name"] if isinstance(spec["name"], dict) else {},
                 version=spec["version"],
                 category=text_key(spec.get("category", "")),
                 description=text_key(spec.get("description", "")),

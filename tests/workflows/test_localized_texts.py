@@ -224,3 +224,30 @@ def test_an_upload_with_a_bad_language_is_a_400_naming_the_field(admin_api):
     assert "inputs[2].label" in detail and "unknown language 'de'" in detail, detail
     with pytest.raises(ValidationError):
         WorkflowSpec.model_validate(spec)
+
+
+@pytest.mark.django_db
+def test_jobs_show_the_workflow_name_and_labels_in_the_readers_language(alice, alice_api, alice_client_ru):
+    from tests.factories import make_job
+
+    workflow = upload_example("scale-crop")
+    job = make_job(alice, workflow, inputs={"width": 640})
+    ru = {"HTTP_ACCEPT_LANGUAGE": "ru"}
+    assert alice_api.client.get(f"/api/jobs/{job.id}", **alice_api._headers(ru)).json()["workflow_name"] == (
+        "Обрезка и масштаб"
+    )
+    listed = alice_api.client.get("/api/jobs", **alice_api._headers(ru)).json()
+    assert json.dumps(listed, ensure_ascii=False).count("Обрезка и масштаб") == 1
+    assert alice_api.get(f"/api/jobs/{job.id}").json()["workflow_name"] == "Crop and resize"
+    page = alice_client_ru.get(f"/jobs/{job.id}/").content.decode()
+    assert "Обрезка и масштаб" in page and "Новая ширина" in page  # the input's label
+
+
+@pytest.fixture
+def alice_client_ru(alice):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    return client
