@@ -60,7 +60,7 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, verbose_name=_("runner's last heartbeat"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    submitted_at = models.DateTimeField(_("sent to the node"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("sent to the GPU server"), null=True, blank=True)
     # The node finished the prompt (its slot is free again) while we may still be collecting outputs.
     node_finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished on the GPU server"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

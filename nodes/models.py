@@ -20,14 +20,14 @@ class ComfyNode(models.Model):
         _("max queue"),
         default=2,
         validators=[MinValueValidator(1)],
-        help_text=_("Prompts allowed outstanding on the node at once."),
+        help_text=_("Prompts allowed outstanding on the GPU server at once."),
     )
     priority = models.SmallIntegerField(_("priority"), default=0, help_text=_("Higher first."))
     auth_header = models.CharField(
         _("auth header"),
         max_length=1000,
         blank=True,
-        help_text=_("For nodes behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
+        help_text=_("For GPU servers behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
     )
 
     remove_when_drained = models.BooleanField(
@@ -43,7 +43,7 @@ class ComfyNode(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0, verbose_name=_("consecutive failures"))
     queue_remaining = models.PositiveIntegerField(_("queue"), default=0)
     foreign_queue = models.PositiveIntegerField(
-        _("foreign queue"), default=0, help_text=_("Prompts on the node that did not come from comfyportal.")
+        _("foreign queue"), default=0, help_text=_("Prompts on the GPU server that did not come from comfyportal.")
     )
     system_stats = models.JSONField(default=dict, blank=True, verbose_name=_("system stats"))
     class_types = models.JSONField(default=list, blank=True, verbose_name=_("node classes"))

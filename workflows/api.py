@@ -73,7 +73,7 @@ def admin_list(request):
     "/workflows",
     response={201: AdminWorkflowDetailOut, 409: ErrorOut},
     summary="Upload a workflow (multipart files `workflow`, UI or API format, and `spec`; "
-    "optional field `node`: convert with that GPU node's catalogue)",
+    "optional field `node`: convert with that GPU server's catalogue)",
 )
 def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile], node: Form[str] = ""):
     return 201, services.upload_workflow(
@@ -85,7 +85,7 @@ def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]
     "/workflows/draft-spec",
     response=DraftSpecOut,
     summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both; "
-    "optional field `node`: convert with that GPU node's catalogue)",
+    "optional field `node`: convert with that GPU server's catalogue)",
 )
 def admin_draft_spec(request, workflow: File[UploadedFile], node: Form[str] = ""):
     return services.draft_for_upload(_read(workflow, "workflow"), workflow.name, node or None)

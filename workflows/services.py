@@ -60,7 +60,7 @@ def node_catalog(name: str) -> dict:
     workflow that uses that server's custom nodes can be converted. 400 when it cannot be read."""
     node = ComfyNode.objects.filter(name=name).first()
     if node is None:
-        raise InvalidInput(f"node: there is no GPU node named {name!r}.")
+        raise InvalidInput(f"node: there is no GPU server named {name!r}.")
 
     async def fetch() -> dict:
         client = ComfyClient(
