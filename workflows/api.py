@@ -28,7 +28,7 @@ admin_router = Router(tags=["admin: workflows"], auth=AdminAuth())
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
-@router.get("/workflow-spec/v1.json", auth=None, summary="The JSON Schema of Workflow Spec v1.0")
+@router.get("/workflow-spec/v1.json", auth=None, summary="The JSON Schema of Workflow Spec v1.2")
 def spec_schema(request):
     return spec_json_schema()
 
