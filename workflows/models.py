@@ -27,7 +27,7 @@ class WorkflowQuerySet(models.QuerySet):
 
 
 class Workflow(models.Model):
-    """One version of a standardized workflow: an API-format graph plus its Spec v1.0.
+    """One version of a standardized workflow: an API-format graph plus its spec (docs/workflow-spec.md).
 
     A new version is a new row; jobs keep the version they ran (Job.workflow is PROTECT).
     """

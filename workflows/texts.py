@@ -40,9 +40,10 @@ def text_in(text: Any, language: str | None) -> str:
     if isinstance(text, str):
         return text
     if isinstance(text, dict):
-        wanted = text.get(base_language(language)) or text.get(FALLBACK_LANGUAGE)
-        if wanted:
-            return wanted
+        # A language given as "" (a help text left out on purpose) stays empty.
+        for wanted in (base_language(language), FALLBACK_LANGUAGE):
+            if isinstance(text.get(wanted), str):
+                return text[wanted]
         return next((v for v in text.values() if isinstance(v, str) and v), "")
     return str(text)
 

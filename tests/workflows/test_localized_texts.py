@@ -251,3 +251,25 @@ def alice_client_ru(alice):
     client.force_login(alice)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
     return client
+
+
+@pytest.mark.django_db
+def test_readers_get_copies_so_the_kept_workflow_stays_in_english(alice_api, bundled):
+    """One kept version serves every language: a Russian reader's copy never changes it."""
+    from workflows.display import shown_workflow
+    from workflows.services import get_active_workflow
+
+    kept = get_active_workflow("scale-crop")
+    assert shown_workflow(kept, "ru").name == "Обрезка и масштаб"
+    assert kept.name == "Crop and resize" and not hasattr(kept, "category_name")
+    ru = {"HTTP_ACCEPT_LANGUAGE": "ru"}
+    assert alice_api.client.get("/api/workflows/scale-crop", **alice_api._headers(ru)).json()["name"] == (
+        "Обрезка и масштаб"
+    )
+    assert alice_api.get("/api/workflows/scale-crop").json()["name"] == "Crop and resize"
+    assert get_active_workflow("scale-crop").name == "Crop and resize"
+
+
+def test_a_help_left_empty_in_one_language_stays_empty():
+    assert text_in({"en": "", "ru": "Подсказка"}, "en") == ""
+    assert text_in({"en": "", "ru": "Подсказка"}, "ru") == "Подсказка"
