@@ -32,11 +32,14 @@ def shown_workflow(workflow: Workflow, language: str | None = None) -> Workflow:
 
 
 def catalogue_groups(workflows: Iterable[Workflow], language: str | None = None) -> list[dict[str, Any]]:
-    """``[{"category": key, "category_name": shown name, "workflows": [shown workflows]}]`` in the
-    order given (services.active_workflows sorts by category, then name)."""
+    """``[{"category": key, "category_name": shown name, "workflows": [shown workflows]}]``, groups
+    and the workflows in each in the alphabetical order of what the reader sees; workflows without
+    a category last."""
     language = language or get_language()
+    by_key = sorted(workflows, key=lambda w: w.category or "")
     groups = []
-    for key, items in groupby(workflows, key=lambda w: w.category or ""):
-        shown = [shown_workflow(w, language) for w in items]
+    for key, items in groupby(by_key, key=lambda w: w.category or ""):
+        shown = sorted((shown_workflow(w, language) for w in items), key=lambda w: w.name.casefold())
         groups.append({"category": key, "category_name": shown[0].category_name if key else "", "workflows": shown})
+    groups.sort(key=lambda g: (not g["category"], g["category_name"].casefold()))
     return groups

@@ -273,3 +273,24 @@ def test_readers_get_copies_so_the_kept_workflow_stays_in_english(alice_api, bun
 def test_a_help_left_empty_in_one_language_stays_empty():
     assert text_in({"en": "", "ru": "Подсказка"}, "en") == ""
     assert text_in({"en": "", "ru": "Подсказка"}, "ru") == "Подсказка"
+
+
+@pytest.mark.django_db
+def test_the_catalogue_is_sorted_as_the_reader_reads_it(alice_api, bundled):
+    upload_example("image-filters")
+    upload_example("model-upscale")
+
+    def listed(language):
+        groups = alice_api.client.get("/api/workflows", **alice_api._headers({"HTTP_ACCEPT_LANGUAGE": language})).json()
+        return [(g["category_name"], [w["name"] for w in g["workflows"]]) for g in groups]
+
+    assert listed("en") == [
+        ("Text to image", ["Text to image (SD 1.5)"]),
+        ("Tools", ["Blur, sharpen, invert", "Crop and resize"]),
+        ("Upscaling", ["Upscale with an AI model"]),
+    ]
+    assert listed("ru") == [
+        ("Инструменты", ["Обрезка и масштаб", "Размытие, резкость, негатив"]),
+        ("Картинка по тексту", ["Картинка по тексту (SD 1.5)"]),
+        ("Увеличение", ["Увеличение нейросетью"]),
+    ]
