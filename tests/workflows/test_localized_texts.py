@@ -4,6 +4,7 @@ the workflows API answering in the request's language."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -294,3 +295,22 @@ def test_the_catalogue_is_sorted_as_the_reader_reads_it(alice_api, bundled):
         ("Картинка по тексту", ["Картинка по тексту (SD 1.5)"]),
         ("Увеличение", ["Увеличение нейросетью"]),
     ]
+
+
+@pytest.mark.django_db
+def test_the_migration_fills_the_names_of_versions_stored_before():
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from workflows.models import Workflow
+
+    stored = upload_example("scale-crop")
+    Workflow.objects.filter(pk=stored.pk).update(names={})
+    # Found by its name, not its number (numbers change when branches merge).
+    [path] = (Path(__file__).resolve().parents[2] / "workflows/migrations").glob("*_workflow_names_by_language.py")
+    migration = importlib.import_module(f"workflows.migrations.{path.stem}")
+    migration.names_from_specs(django_apps, None)
+    stored.refresh_from_db()
+    assert stored.names == {"en": "Crop and resize", "ru": "Обрезка и масштаб"}
+    assert stored.name_in("ru") == "Обрезка и масштаб" and stored.name_in("de") == "Crop and resize"
