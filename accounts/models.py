@@ -106,7 +106,7 @@ class SiteSettings(models.Model):
     storage_quota_mb = models.PositiveIntegerField(
         _("default storage quota (MiB)"), null=True, blank=True, help_text=_("Empty = DEFAULT_STORAGE_QUOTA_MB.")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     CACHE_SECONDS = 5.0  # every process sees an admin's change within this time
     _cached: tuple[float, dict] | None = None
@@ -153,10 +153,12 @@ class ApiKey(models.Model):
         FILES = "files", _("Upload and download files")
         ADMIN = "admin", _("Administration (admins only)")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user")
+    )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=24, unique=True)
-    hashed_key = models.CharField(max_length=64)
+    hashed_key = models.CharField(max_length=64, verbose_name=_("hashed key"))
     scopes = models.JSONField(_("scopes"), default=list)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)

@@ -15,7 +15,7 @@ class BillingSettings(models.Model):
 
     enabled = models.BooleanField(_("billing on"), default=False)
     currency = models.CharField(_("currency"), max_length=12, default="credits")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     CACHE_SECONDS = 5.0  # every process sees an admin's change within this time
     _cached: tuple[float, dict] | None = None
@@ -74,13 +74,22 @@ class LedgerEntry(models.Model):
         SETTLE = "SETTLE", _("Settled")
         RELEASE = "RELEASE", _("Released")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger", verbose_name=_("user")
+    )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job")
+    )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 

@@ -40,7 +40,7 @@ class ObjectBodyParser(Parser):
 api = PortalNinjaAPI(
     title="comfyportal API",
     version="1.0",
-    description="Run standardized ComfyUI workflows on a pool of GPU nodes. "
+    description="Run standardized ComfyUI workflows on a pool of GPU servers (ComfyUI). "
     "Get a token at POST /api/auth/token and send it as `Authorization: Bearer <access>`, "
     "or create an API key (POST /api/keys, or the site's API keys page) and send `Authorization: Bearer cpk_…`.",
     auth=JWTAuth(),

@@ -31,27 +31,38 @@ class Job(models.Model):
     FINISHED = (Status.DONE, Status.ERROR, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
-    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="jobs")
-    node = models.ForeignKey("nodes.ComfyNode", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs", verbose_name=_("user")
+    )
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.PROTECT, related_name="jobs", verbose_name=_("workflow")
+    )
+    node = models.ForeignKey(
+        "nodes.ComfyNode",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("GPU server"),
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     inputs = models.JSONField(_("inputs"), default=dict)
-    prompt_id = models.CharField(max_length=36, blank=True, db_index=True)
-    client_id = models.CharField(max_length=80, blank=True)
+    prompt_id = models.CharField(max_length=36, blank=True, db_index=True, verbose_name=_("prompt ID"))
+    client_id = models.CharField(max_length=80, blank=True, verbose_name=_("client ID"))
     progress = models.FloatField(_("progress"), default=0.0)
-    progress_text = models.CharField(max_length=200, blank=True)
+    progress_text = models.CharField(max_length=200, blank=True, verbose_name=_("progress text"))
     error = models.TextField(_("error"), blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
     priority = models.SmallIntegerField(_("priority"), default=0)
-    cancel_requested = models.BooleanField(default=False)
+    cancel_requested = models.BooleanField(default=False, verbose_name=_("cancel requested"))
     # Which runner follows the job, and when it last said so (a stale heartbeat = a dead runner).
-    runner_id = models.CharField(max_length=64, blank=True, db_index=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    runner_id = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("runner ID"))
+    heartbeat_at = models.DateTimeField(null=True, blank=True, verbose_name=_("runner's last heartbeat"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    submitted_at = models.DateTimeField(_("sent to the node"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("sent to the GPU server"), null=True, blank=True)
     # The node finished the prompt (its slot is free again) while we may still be collecting outputs.
-    node_finished_at = models.DateTimeField(null=True, blank=True)
+    node_finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished on the GPU server"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     # The model files its prompt names ("folder/name", sorted), found at submit (jobs.routing):
     # dispatch sends the job only to a node that has them all.
@@ -66,10 +77,12 @@ class Job(models.Model):
     output_bytes = models.PositiveBigIntegerField(_("output bytes"), default=0)
     # The owner's event sequence number of the job's last change (jobs.cursors): /ws/jobs/
     # resumes a reconnecting client from it. Set in the same transaction as each change.
-    seq = models.PositiveBigIntegerField(default=0, editable=False)
+    seq = models.PositiveBigIntegerField(default=0, editable=False, verbose_name=_("event number"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
         indexes = [
             # /ws/jobs/ resume: a user's jobs changed after a cursor, in order.
             models.Index(fields=["user", "seq"], name="job_user_seq_idx"),
@@ -96,8 +109,12 @@ class EventCounter(models.Model):
     `user_id` has no foreign key constraint on purpose: a key check would take a lock on the
     user's row, which submits lock first (jobs.queries.lock_user), and the two could deadlock."""
 
-    user_id = models.PositiveBigIntegerField(primary_key=True)
-    seq = models.PositiveBigIntegerField(default=0)
+    user_id = models.PositiveBigIntegerField(primary_key=True, verbose_name=_("user ID"))
+    seq = models.PositiveBigIntegerField(default=0, verbose_name=_("event number"))
+
+    class Meta:
+        verbose_name = _("event counter")
+        verbose_name_plural = _("event counters")
 
     def __str__(self) -> str:
         return f"user {self.user_id}: {self.seq}"
@@ -134,29 +151,35 @@ class JobFile(models.Model):
         AUDIO = "audio", _("Audio")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="files")
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="files")
-    kind = models.CharField(max_length=6, choices=Kind.choices)
-    file = models.FileField(upload_to=job_file_path, max_length=300)
-    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=300, blank=True)
-    original_name = models.CharField(max_length=255, blank=True)
-    content_type = models.CharField(max_length=100)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
-    size = models.PositiveBigIntegerField(default=0)
-    media = models.CharField(max_length=5, choices=Media.choices, default=Media.IMAGE)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="files", verbose_name=_("owner")
+    )
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="files", verbose_name=_("job")
+    )
+    kind = models.CharField(max_length=6, choices=Kind.choices, verbose_name=_("kind"))
+    file = models.FileField(upload_to=job_file_path, max_length=300, verbose_name=_("file"))
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=300, blank=True, verbose_name=_("thumbnail"))
+    original_name = models.CharField(max_length=255, blank=True, verbose_name=_("original name"))
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
+    width = models.PositiveIntegerField(default=0, verbose_name=_("width"))
+    height = models.PositiveIntegerField(default=0, verbose_name=_("height"))
+    size = models.PositiveBigIntegerField(default=0, verbose_name=_("size"))
+    media = models.CharField(max_length=5, choices=Media.choices, default=Media.IMAGE, verbose_name=_("media"))
     # For video and audio, as decoded (PyAV): seconds, frames, frames per second, samples per second.
-    duration = models.FloatField(null=True, blank=True)
-    frame_count = models.PositiveIntegerField(default=0)
-    frame_rate = models.FloatField(null=True, blank=True)
-    sample_rate = models.PositiveIntegerField(default=0)
-    sha256 = models.CharField(max_length=64)
+    duration = models.FloatField(null=True, blank=True, verbose_name=_("duration"))
+    frame_count = models.PositiveIntegerField(default=0, verbose_name=_("frame count"))
+    frame_rate = models.FloatField(null=True, blank=True, verbose_name=_("frame rate"))
+    sample_rate = models.PositiveIntegerField(default=0, verbose_name=_("sample rate"))
+    sha256 = models.CharField(max_length=64, verbose_name=_("SHA-256"))
     # For results: where the node stored it, so a re-collection never stores a file twice.
-    source_ref = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source_ref = models.CharField(max_length=500, blank=True, verbose_name=_("name on the GPU server"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("job file")
+        verbose_name_plural = _("job files")
         constraints = [
             models.UniqueConstraint(
                 fields=["job", "source_ref"], condition=models.Q(kind="RESULT"), name="jobfile_result_once"
@@ -171,14 +194,20 @@ class IdempotencyKey(models.Model):
     """An `Idempotency-Key` a user sent with a submit, for IDEMPOTENCY_HOURS: the same key with
     the same body gives the same job again; with another body, a 422 (jobs/idempotency.py)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request's operation and body.")
-    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    fingerprint = models.CharField(
+        max_length=64, help_text=_("SHA-256 of the request's operation and body."), verbose_name=_("fingerprint")
+    )
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once")]
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
 
     def __str__(self) -> str:
         return f"{self.key} → {self.job_id}"
@@ -188,15 +217,17 @@ class FailedAttempt(models.Model):
     """An attempt of a job that its node failed (the job was requeued, or given up): listed in
     usage apart from the job's own figures, which are those of the attempt that ended it."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="failed_attempts")
-    number = models.PositiveSmallIntegerField()
-    node_name = models.CharField(max_length=100, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(db_index=True)
-    reason = models.CharField(max_length=500, blank=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="failed_attempts", verbose_name=_("job"))
+    number = models.PositiveSmallIntegerField(verbose_name=_("number"))
+    node_name = models.CharField(max_length=100, blank=True, verbose_name=_("GPU server"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    ended_at = models.DateTimeField(db_index=True, verbose_name=_("ended at"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
 
     class Meta:
         ordering = ["job", "number"]
+        verbose_name = _("failed attempt")
+        verbose_name_plural = _("failed attempts")
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.job_id}"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobs.models import Job, JobFile
@@ -76,7 +77,7 @@ def _job_dict(
         "id": str(job.id),
         "status": job.status,
         "workflow": job.workflow.slug,
-        "workflow_name": job.workflow.name,
+        "workflow_name": job.workflow.name_in(get_language()),
         "workflow_version": job.workflow.version,
         "progress": round(job.progress, 4),
         "progress_text": job.progress_text,

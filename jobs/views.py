@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -22,10 +23,12 @@ from jobs import cursors, reuse, services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
 from jobs.presenters import for_presenting, job_durations, present_file, present_job, present_jobs
+from workflows.display import shown_workflow
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.services import get_active_workflow, workflows_taking_an_image
 from workflows.spec import FILE_FIELD_TYPES
+from workflows.texts import text_in
 from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_workflow_form
 
 JOBS_PER_PAGE = 25
@@ -127,7 +130,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "inputs": _shown_inputs(job),
         "live_cursor": live_cursor,
         # "Use as input" offers the workflows taking a picture, for the owner's own pictures only
-        "image_workflows": workflows_taking_an_image() if job.user_id == request.user.pk else [],
+        "image_workflows": _image_workflows() if job.user_id == request.user.pk else [],
     }
     if partial == "panel":
         return _render(request, "jobs/detail.html#job-panel", context)
@@ -177,7 +180,11 @@ def gallery(request: HttpRequest) -> HttpResponse:
     results = JobFile.objects.filter(
         owner=request.user, kind=JobFile.Kind.RESULT, job__status=Job.Status.DONE
     ).select_related("job__workflow")
-    workflows = sorted(set(results.values_list("job__workflow__slug", "job__workflow__name")), key=lambda w: w[1] or "")
+    language = get_language()
+    named = results.values_list("job__workflow__slug", "job__workflow__name", "job__workflow__names")
+    workflows = sorted(
+        {(slug, text_in(names, language) or name) for slug, name, names in named}, key=lambda w: w[1] or ""
+    )
     selected = request.GET.get("workflow", "")
     if selected:
         results = results.filter(job__workflow__slug=selected)
@@ -192,7 +199,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         {
             **present_file(record),
             "job_id": str(record.job_id) if record.job_id else "",
-            "workflow_name": record.job.workflow.name if record.job_id else "",
+            "workflow_name": record.job.workflow.name_in(language) if record.job_id else "",
             "created_at": record.created_at,
             "name": record.original_name or f"{record.pk}",
         }
@@ -205,7 +212,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "selected": selected,
         "kinds": kinds,
         "selected_kind": selected_kind,
-        "image_workflows": workflows_taking_an_image() if items else [],
+        "image_workflows": _image_workflows() if items else [],
     }
     return _render(request, "jobs/gallery.html", context)
 
@@ -345,7 +352,7 @@ def _shown_inputs(job: Job) -> list[dict]:
         shown.append(
             {
                 "id": field_id,
-                "label": field.get("label") or field_id,
+                "label": text_in(field.get("label"), get_language()) or field_id,
                 "type": kind,
                 "value": value,
                 "file_url": f"/api/files/{value}?variant=thumb" if kind in FILE_FIELD_TYPES and value else "",
@@ -358,3 +365,8 @@ def _shown_inputs(job: Job) -> list[dict]:
 
 def _render(request: HttpRequest, template: str, context: dict, **kwargs) -> HttpResponse:
     return render(request, template, {**user_menu(request), **context}, **kwargs)
+
+
+def _image_workflows() -> list:
+    """The workflows a picture result can be used in, named in the reader's language."""
+    return sorted((shown_workflow(w) for w in workflows_taking_an_image()), key=lambda w: w.name.casefold())

@@ -128,17 +128,19 @@ class ComfyNodeAdmin(admin.ModelAdmin):
         for node in queryset:
             self.message_user(request, services.delete_node(node=node))
 
-    @admin.action(description=_("Enable selected nodes"))
+    @admin.action(description=_("Enable selected GPU servers"))
     def enable(self, request, queryset):
         updated = queryset.update(is_active=True)
-        self.message_user(request, _("%(count)d node(s) enabled.") % {"count": updated}, messages.SUCCESS)
+        self.message_user(request, _("%(count)d GPU server(s) enabled.") % {"count": updated}, messages.SUCCESS)
 
-    @admin.action(description=_("Disable selected nodes (running jobs finish)"))
+    @admin.action(description=_("Disable selected GPU servers (running jobs finish)"))
     def disable(self, request, queryset):
         updated = queryset.update(is_active=False)
-        self.message_user(request, _("%(count)d node(s) disabled; running jobs will finish.") % {"count": updated})
+        self.message_user(
+            request, _("%(count)d GPU server(s) disabled; running jobs will finish.") % {"count": updated}
+        )
 
-    @admin.action(description=_("Check selected nodes now"))
+    @admin.action(description=_("Check selected GPU servers now"))
     def check_now(self, request, queryset):
         for node in queryset:
             fresh = health.check_node(node.pk)

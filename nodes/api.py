@@ -1,4 +1,4 @@
-"""Admin API for GPU nodes: list with health, add, edit, drain/remove, check now."""
+"""Admin API for GPU servers: list with health, add, edit, drain/remove, check now."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from nodes import health, services
 from nodes.models import ComfyNode
 from nodes.schemas import ModelFileOut, NodeDeletedOut, NodeIn, NodeModelsOut, NodeOut, NodePatchIn
 
-router = Router(tags=["admin: nodes"], auth=AdminAuth())
-models_router = Router(tags=["admin: nodes"], auth=AdminAuth())
+router = Router(tags=["admin: GPU servers"], auth=AdminAuth())
+models_router = Router(tags=["admin: GPU servers"], auth=AdminAuth())
 
 
 @router.get("", response=list[NodeOut])
@@ -50,14 +50,14 @@ def check_node(request, node_id: int):
 @router.post(
     "/{int:node_id}/refresh",
     response=NodeOut,
-    summary="Read the node's classes and model files now (a file just added is offered at once)",
+    summary="Read the GPU server's node classes and model files now (a file just added is offered at once)",
 )
 def refresh_node(request, node_id: int):
     services.get_node(node_id)
     return health.refresh_node(node_id)
 
 
-@router.get("/{int:node_id}/models", response=NodeModelsOut, summary="The node's model files by folder")
+@router.get("/{int:node_id}/models", response=NodeModelsOut, summary="The GPU server's model files by folder")
 def node_models(request, node_id: int):
     node = services.get_node(node_id)
     return {
@@ -72,7 +72,7 @@ def node_models(request, node_id: int):
 @models_router.get(
     "",
     response=list[ModelFileOut],
-    summary="Every model file on the farm with the nodes that have it",
+    summary="Every model file on the farm with the GPU servers that have it",
     description="`folder` filters by model folder (exact); `name` by a part of the file name, or by a "
     "glob such as `sdxl/*` when it holds *, ? or [.",
 )

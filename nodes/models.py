@@ -20,48 +20,52 @@ class ComfyNode(models.Model):
         _("max queue"),
         default=2,
         validators=[MinValueValidator(1)],
-        help_text=_("Prompts allowed outstanding on the node at once."),
+        help_text=_("Prompts allowed outstanding on the GPU server at once."),
     )
     priority = models.SmallIntegerField(_("priority"), default=0, help_text=_("Higher first."))
     auth_header = models.CharField(
         _("auth header"),
         max_length=1000,
         blank=True,
-        help_text=_("For nodes behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
+        help_text=_("For GPU servers behind a proxy, e.g. 'Authorization: Bearer …'. Never shown again."),
     )
 
     remove_when_drained = models.BooleanField(
-        default=False, help_text=_("Deleted by an admin while jobs ran: removed once they finish.")
+        _("remove when drained"),
+        default=False,
+        help_text=_("Deleted by an admin while jobs ran: removed once they finish."),
     )
 
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.UNKNOWN)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0, verbose_name=_("consecutive failures"))
     queue_remaining = models.PositiveIntegerField(_("queue"), default=0)
     foreign_queue = models.PositiveIntegerField(
-        default=0, help_text=_("Prompts on the node that did not come from comfyportal.")
+        _("foreign queue"), default=0, help_text=_("Prompts on the GPU server that did not come from comfyportal.")
     )
-    system_stats = models.JSONField(default=dict, blank=True)
-    class_types = models.JSONField(default=list, blank=True)
-    class_types_refreshed_at = models.DateTimeField(null=True, blank=True)
+    system_stats = models.JSONField(default=dict, blank=True, verbose_name=_("system stats"))
+    class_types = models.JSONField(default=list, blank=True, verbose_name=_("node classes"))
+    class_types_refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("node classes read at"))
     # Model inventory (nodes.inventory): {folder: [file, …]} as the node's /models answered,
     # read with its class list; on a failed read the last one is kept and marked stale.
     inventory = models.JSONField(_("model files"), default=dict, blank=True)
     inventory_read_at = models.DateTimeField(_("models read at"), null=True, blank=True)
     inventory_stale = models.BooleanField(_("model list stale"), default=False)
-    inventory_error = models.CharField(max_length=500, blank=True)
+    inventory_error = models.CharField(max_length=500, blank=True, verbose_name=_("model list error"))
     # {class: {input: {"folder", "builtin"}}}: which inputs of its /object_info take model files.
-    model_inputs = models.JSONField(default=dict, blank=True)
+    model_inputs = models.JSONField(default=dict, blank=True, verbose_name=_("model file inputs"))
     # Model affinity: the model files ("folder/name") of the last prompt sent to the node, which
     # ComfyUI still holds loaded; one per line. Written by dispatch only (no updated_at change).
     held_models = models.TextField(_("models held"), blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-priority", "name"]
+        verbose_name = _("GPU server")
+        verbose_name_plural = _("GPU servers")
         constraints = [models.CheckConstraint(condition=models.Q(max_queue__gte=1), name="node_max_queue_positive")]
 
     def __str__(self) -> str:

@@ -100,7 +100,7 @@ class NodeModelsOut(Schema):
     node: str
     inventory_read_at: datetime | None
     inventory_stale: bool
-    models: dict[str, list[str]] = Field(description="Folder → file names, as the node's /models answered.")
+    models: dict[str, list[str]] = Field(description="Folder → file names, as the GPU server's /models answered.")
     held_models: list[str]
 
 
@@ -110,11 +110,11 @@ class ModelNodeOut(Schema):
     status: str
     is_active: bool
     holds: bool = Field(description="The last prompt sent there used this file (ComfyUI still holds it).")
-    stale: bool = Field(description="The node's inventory could not be read lately.")
+    stale: bool = Field(description="The GPU server's inventory could not be read lately.")
 
 
 class ModelFileOut(Schema):
     folder: str
     name: str
-    nodes_online: int = Field(description="Active online nodes that have it.")
+    nodes_online: int = Field(description="Active online GPU servers that have it.")
     nodes: list[ModelNodeOut]

@@ -29,9 +29,9 @@ class UsageRowOut(Schema):
     succeeded: int
     failed: int
     cancelled: int
-    gpu_seconds: float = Field(description="Billed: the node's execution time of the jobs that succeeded.")
+    gpu_seconds: float = Field(description="Billed: the GPU server's execution time of the jobs that succeeded.")
     unbilled_gpu_seconds: float = Field(description="Execution time of jobs that failed or were cancelled.")
-    failed_attempts: int = Field(description="Attempts a node failed (the job was requeued or given up).")
+    failed_attempts: int = Field(description="Attempts a GPU server failed (the job was requeued or given up).")
     avg_queue_seconds: float | None
     outputs: int
     output_bytes: int

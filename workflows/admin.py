@@ -38,7 +38,7 @@ class WorkflowUploadForm(forms.ModelForm):
         to_field_name="name",
         required=False,
         empty_label=_("stock ComfyUI (the recorded catalogue)"),
-        help_text=_("Convert with this GPU node's own catalogue, to import a workflow that uses its custom nodes."),
+        help_text=_("Convert with this GPU server's own catalogue, to import a workflow that uses its custom nodes."),
     )
     workflow_json = forms.CharField(required=False, widget=forms.HiddenInput)
 

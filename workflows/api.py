@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
@@ -11,6 +9,7 @@ from accounts.auth import AdminAuth
 from core.errors import InvalidInput
 from core.openapi import ErrorOut
 from workflows import services
+from workflows.display import catalogue_groups, shown_workflow
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.schemas import (
@@ -29,23 +28,32 @@ admin_router = Router(tags=["admin: workflows"], auth=AdminAuth())
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
-@router.get("/workflow-spec/v1.json", auth=None, summary="The JSON Schema of Workflow Spec v1.0")
+@router.get("/workflow-spec/v1.json", auth=None, summary="The JSON Schema of Workflow Spec v1.2")
 def spec_schema(request):
     return spec_json_schema()
 
 
-@router.get("/workflows", response=list[CategoryOut], summary="Active workflows, by category")
+@router.get(
+    "/workflows",
+    response=list[CategoryOut],
+    summary="Active workflows, by category",
+    description="Names, descriptions and category names are in the request's language "
+    "(`Accept-Language`, or the language chosen on the site), English when a workflow lacks it.",
+)
 def list_workflows(request):
-    workflows = list(services.active_workflows())
-    return [
-        {"category": category, "workflows": list(items)}
-        for category, items in groupby(workflows, key=lambda w: w.category)
-    ]
+    return catalogue_groups(services.active_workflows())
 
 
-@router.get("/workflows/{slug}", response=WorkflowDetailOut, summary="One workflow with the form to fill")
+@router.get(
+    "/workflows/{slug}",
+    response=WorkflowDetailOut,
+    summary="One workflow with the form to fill",
+    description="Its texts (name, description, labels, help, placeholders, choice labels) are in the "
+    "request's language (`Accept-Language`, or the language chosen on the site), English when the "
+    "workflow lacks it.",
+)
 def get_workflow(request, slug: str):
-    workflow = services.get_active_workflow(slug)
+    workflow = shown_workflow(services.get_active_workflow(slug))
     workflow.ui_schema = form_schema(workflow)
     return workflow
 
@@ -65,7 +73,7 @@ def admin_list(request):
     "/workflows",
     response={201: AdminWorkflowDetailOut, 409: ErrorOut},
     summary="Upload a workflow (multipart files `workflow`, UI or API format, and `spec`; "
-    "optional field `node`: convert with that GPU node's catalogue)",
+    "optional field `node`: convert with that GPU server's catalogue)",
 )
 def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile], node: Form[str] = ""):
     return 201, services.upload_workflow(
@@ -77,7 +85,7 @@ def admin_upload(request, workflow: File[UploadedFile], spec: File[UploadedFile]
     "/workflows/draft-spec",
     response=DraftSpecOut,
     summary="Propose a spec for a workflow.json, UI or API format (edit it, then upload both; "
-    "optional field `node`: convert with that GPU node's catalogue)",
+    "optional field `node`: convert with that GPU server's catalogue)",
 )
 def admin_draft_spec(request, workflow: File[UploadedFile], node: Form[str] = ""):
     return services.draft_for_upload(_read(workflow, "workflow"), workflow.name, node or None)

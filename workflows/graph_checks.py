@@ -81,7 +81,7 @@ def check_graph_nodes(graph: dict[str, Any], catalog: Catalog, report: Report) -
                 "workflow",
                 where,
                 f"node {node_id!r} uses {class_type!r}, which stock ComfyUI does not have (a custom "
-                "node?); only GPU nodes that report it can run this workflow",
+                "node?); only GPU servers that report it can run this workflow",
             )
         for name, value in inputs.items():
             spec = input_kind(class_type, info, name) if info else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.spec import WorkflowSpec, parse_spec
+from workflows.texts import text_key
 
 
 def camel(slug: str) -> str:
@@ -21,9 +22,10 @@ def inputs_json_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
     required: list[str] = []
     for field in spec.inputs:
         prop = _field_schema(field)
-        prop["title"] = field.label
+        # The OpenAPI document is one for every reader: its texts are the English ones.
+        prop["title"] = text_key(field.label)
         if field.help:
-            prop["description"] = field.help
+            prop["description"] = text_key(field.help)
         properties[field.id] = prop
         if field.required and getattr(field, "default", None) is None and field.type != "seed":
             required.append(field.id)
@@ -33,7 +35,7 @@ def inputs_json_schema(spec: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
                 prop["enum"] = [*prop["enum"], None]
     schema: dict[str, Any] = {
         "title": f"{camel(spec.slug)}Inputs",
-        "description": f"The inputs of “{spec.name}” {spec.version}. {spec.description}".strip(),
+        "description": f"The inputs of “{text_key(spec.name)}” {spec.version}. {text_key(spec.description)}".strip(),
         "type": "object",
         "properties": properties,
         "additionalProperties": False,

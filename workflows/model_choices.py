@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import get_language
+
 from nodes import inventory
 from nodes.farm import node_views
 from nodes.inventory import NodeView
@@ -39,6 +41,7 @@ def offered_models(workflow: Any, views: list[NodeView] | None = None) -> dict[s
     return out
 
 
-def form_schema(workflow: Any, views: list[NodeView] | None = None) -> dict[str, Any]:
-    """The workflow's ui_schema with its model choices read from the farm."""
-    return ui_schema(workflow.spec, offered_models(workflow, views))
+def form_schema(workflow: Any, views: list[NodeView] | None = None, language: str | None = None) -> dict[str, Any]:
+    """The workflow's ui_schema with its model choices read from the farm, its texts in
+    ``language`` (by default the active one: the request's)."""
+    return ui_schema(workflow.spec, offered_models(workflow, views), language or get_language())

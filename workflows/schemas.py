@@ -9,10 +9,11 @@ from pydantic import Field
 
 class WorkflowOut(Schema):
     slug: str
-    name: str
+    name: str = Field(description="In the request's language.")
     version: str
-    category: str
-    description: str
+    category: str = Field(description="The category's key, the same in every language.")
+    category_name: str = Field("", description="The category as shown, in the request's language.")
+    description: str = Field(description="In the request's language.")
     requires_mask: bool
     example_image: str | None = None
 
@@ -26,7 +27,8 @@ class WorkflowDetailOut(WorkflowOut):
 
 
 class CategoryOut(Schema):
-    category: str
+    category: str = Field(description="The category's key, the same in every language.")
+    category_name: str = Field(description="The category as shown, in the request's language.")
     workflows: list[WorkflowOut]
 
 

@@ -24,6 +24,7 @@ from nodes.models import ComfyNode
 from workflows.drafting import draft_spec
 from workflows.models import Workflow
 from workflows.spec import first_image_field
+from workflows.texts import text_key
 from workflows.ui_format import PNG_SIGNATURE, workflow_from_png, workflow_title
 from workflows.validation import WorkflowInvalid, detect_ui_format, validate_upload, workflow_graph
 
@@ -60,7 +61,7 @@ def node_catalog(name: str) -> dict:
     workflow that uses that server's custom nodes can be converted. 400 when it cannot be read."""
     node = ComfyNode.objects.filter(name=name).first()
     if node is None:
-        raise InvalidInput(f"node: there is no GPU node named {name!r}.")
+        raise InvalidInput(f"node: there is no GPU server named {name!r}.")
 
     async def fetch() -> dict:
         client = ComfyClient(
@@ -196,10 +197,12 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
         with transaction.atomic():
             workflow = Workflow.objects.create(
                 slug=spec["slug"],
-                name=spec["name"],
+                # The English texts: admin search and sort; readers see their language (display.py).
+                name=text_key(spec["name"]),
+                names=spec["name"] if isinstance(spec["name"], dict) else {},
                 version=spec["version"],
-                category=spec.get("category", ""),
-                description=spec.get("description", ""),
+                category=text_key(spec.get("category", "")),
+                description=text_key(spec.get("description", "")),
                 graph=validated.graph,
                 spec=spec,
                 class_types=sorted(validated.class_types),

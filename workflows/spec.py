@@ -1,4 +1,4 @@
-"""Workflow Spec v1.1 (v1.0 accepted): the pydantic models that describe a workflow's form and bindings.
+"""Workflow Spec v1.2 (v1.0 and v1.1 accepted): the pydantic models that describe a workflow's form and bindings.
 
 An admin uploads an API-format ComfyUI graph together with a spec. The spec lists the fields a
 user fills in (``inputs``), which node inputs each field sets (``bind``) and which nodes produce
@@ -15,12 +15,22 @@ from __future__ import annotations
 import fnmatch
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
-SPEC_VERSION = "1.1"
+SPEC_VERSION = "1.2"
 # 1.1 added video and audio inputs and output types, and model files from the farm on choice
-# fields (choices_from, match); a 1.0 spec is still valid as it was.
-SPEC_VERSIONS = ("1.0", "1.1")
+# fields (choices_from, match); 1.2 added texts by language and choice labels. Older specs stay
+# valid as they were.
+SPEC_VERSIONS = ("1.0", "1.1", "1.2")
 SEED_MAX = 2**64 - 1  # KSampler.seed / KSamplerAdvanced.noise_seed accept 0 … 2**64-1
 
 # Strict so that JSON ``true`` is never taken for 1 and "12" is never taken for a number in a
@@ -35,6 +45,60 @@ VERSION_PATTERN = r"^\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$"
 
 # Mask normalization is done by comfyportal before upload; these are the accepted resamplers.
 MaskFilter = Literal["nearest", "bilinear"]
+
+
+# The languages a text may be given in (the site's LANGUAGES; a test keeps them equal). "en" is
+# the fallback when a text lacks the reader's language.
+TEXT_LANGUAGES = ("en", "ru")
+FALLBACK_LANGUAGE = "en"
+
+
+def localized_text(max_length: int, min_length: int = 0) -> Any:
+    """A text shown to users: one string, or (spec 1.2) ``{"en": …, "ru": …}`` with at least one
+    of TEXT_LANGUAGES. Length limits apply to each language's text."""
+
+    def check_length(text: str, where: str) -> None:
+        if len(text) < min_length:
+            raise ValueError(f"{where}must not be empty" if min_length == 1 else f"{where}is too short")
+        if len(text) > max_length:
+            raise ValueError(f"{where}must be at most {max_length} characters, got {len(text)}")
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            check_length(value, "")
+            return value
+        if not isinstance(value, dict):
+            raise ValueError('must be a string or texts by language, like {"en": "Seed", "ru": "Сид"}')
+        if not value:
+            raise ValueError(f"texts by language must give at least one of: {', '.join(TEXT_LANGUAGES)}")
+        for language, text in value.items():
+            if language not in TEXT_LANGUAGES:
+                raise ValueError(f"unknown language {language!r}; use one of: {', '.join(TEXT_LANGUAGES)}")
+            if not isinstance(text, str):
+                raise ValueError(f"the {language!r} text must be a string")
+            check_length(text, f"the {language!r} text ")
+        return value
+
+    text_schema: dict[str, Any] = {"type": "string", "maxLength": max_length}
+    if min_length:
+        text_schema["minLength"] = min_length
+    schema = {
+        "anyOf": [
+            text_schema,
+            {
+                "type": "object",
+                "description": "Spec 1.2: the text by language; 'en' is shown when the reader's language is missing.",
+                "propertyNames": {"enum": list(TEXT_LANGUAGES)},
+                "additionalProperties": text_schema,
+                "minProperties": 1,
+            },
+        ]
+    }
+    return Annotated[str | dict[str, str], BeforeValidator(check), WithJsonSchema(schema)]
+
+
+LocalizedLabel = localized_text(200, min_length=1)
+LocalizedHelp = localized_text(2000)
 
 
 class _Model(BaseModel):
@@ -53,8 +117,8 @@ class _FieldBase(_Model):
         pattern=FIELD_ID_PATTERN,
         description="Identifier of the field: letters, digits, underscore; not starting with a digit.",
     )
-    label: str = Field(min_length=1, max_length=200, description="Label shown on the form.")
-    help: str = Field(default="", max_length=2000, description="One or two sentences of help.")
+    label: LocalizedLabel = Field(description="Label shown on the form.")
+    help: LocalizedHelp = Field(default="", description="One or two sentences of help.")
     required: bool = Field(default=False, description="The user must give a value.")
     bind: list[Bind] = Field(default_factory=list, description="Node inputs that receive the value (at least one).")
 
@@ -88,7 +152,7 @@ class TextField(_FieldBase):
     min_length: StrictInt = Field(default=0, ge=0, description="Fewest characters allowed.")
     max_length: StrictInt | None = Field(default=None, ge=1, description="Most characters allowed.")
     default: str | None = None
-    placeholder: str = Field(default="", max_length=500)
+    placeholder: localized_text(500) = Field(default="", description="Hint shown in the empty box.")
 
     @model_validator(mode="after")
     def _rules(self) -> TextField:
@@ -175,6 +239,11 @@ class ChoiceField(_FieldBase):
     default: str | None = Field(
         default=None, description="With choices_from: preferred when present on the farm, else the first file."
     )
+    choice_labels: dict[str, LocalizedLabel] = Field(
+        default_factory=dict,
+        description="Spec 1.2: what the form shows for a choice, by its value, e.g. "
+        '{"center": {"en": "Centre", "ru": "По центру"}}; a choice without one shows its value.',
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ChoiceField:
@@ -183,6 +252,8 @@ class ChoiceField(_FieldBase):
                 raise ValueError("give either choices or choices_from, not both")
             if self.default is not None and not fnmatch.fnmatchcase(self.default, self.match or "*"):
                 raise ValueError(f"default {self.default!r} does not match {self.match!r}")
+            if self.choice_labels:
+                raise ValueError("choice_labels needs a fixed list of choices, not choices_from")
             return self
         if self.match is not None:
             raise ValueError("match needs choices_from")
@@ -195,6 +266,9 @@ class ChoiceField(_FieldBase):
             seen.add(choice)
         if self.default is not None and self.default not in seen:
             raise ValueError(f"default {self.default!r} is not one of the choices")
+        for value in self.choice_labels:
+            if value not in seen:
+                raise ValueError(f"choice_labels names {value!r}, which is not one of the choices")
         return self
 
 
@@ -323,12 +397,16 @@ class Output(_Model):
 class WorkflowSpec(_Model):
     """The whole spec. Validate with ``WorkflowSpec.model_validate(data)``."""
 
-    spec_version: Literal["1.0", "1.1"]
+    spec_version: Literal["1.0", "1.1", "1.2"]
     slug: str = Field(pattern=SLUG_PATTERN, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    name: LocalizedLabel = Field(description="Display name.")
     version: str = Field(pattern=VERSION_PATTERN, description="Like 1.0.0 (semver).")
-    category: str = Field(default="general", min_length=1, max_length=64)
-    description: str = Field(default="", max_length=5000)
+    category: localized_text(64, min_length=1) = Field(
+        default="general",
+        description="Groups workflows in the catalogue. A known key (txt2img, img2img, inpaint, upscale, "
+        "controlnet, variation, video, audio, tools, general) is shown translated.",
+    )
+    description: localized_text(5000) = Field(default="", description="One or two sentences on the card.")
     example_image: str | None = Field(default=None, max_length=2000, description="Thumbnail URL/path.")
     inputs: list[InputField] = Field(default_factory=list)
     outputs: list[Output] = Field(min_length=1)
@@ -394,6 +472,13 @@ def spec_consistency_errors(spec: WorkflowSpec) -> list[tuple[str, str]]:
         for i, out in enumerate(spec.outputs):
             if out.type != "image":
                 problems.append((f"outputs[{i}].type", f'{out.type} outputs need spec_version "1.1"'))
+    if spec.spec_version in ("1.0", "1.1"):  # texts by language came with 1.2
+        for path, value in spec_texts(spec):
+            if isinstance(value, dict):
+                problems.append((path, 'texts by language need spec_version "1.2"'))
+        for i, field in enumerate(spec.inputs):
+            if getattr(field, "choice_labels", None):
+                problems.append((f"inputs[{i}].choice_labels", 'choice_labels need spec_version "1.2"'))
     for i, field in enumerate(spec.inputs):
         if getattr(field, "choices_from", None) is not None and spec.spec_version == "1.0":
             problems.append((f"inputs[{i}].choices_from", f"field {field.id!r}: choices_from needs spec_version 1.1"))
@@ -403,6 +488,26 @@ def spec_consistency_errors(spec: WorkflowSpec) -> list[tuple[str, str]]:
             problems.append((f"outputs[{i}].node", f"node {out.node!r} is listed twice"))
         seen_outputs.add(out.node)
     return problems
+
+
+TEXT_KEYS = ("label", "help", "placeholder")
+
+
+def spec_texts(spec: WorkflowSpec) -> list[tuple[str, str | dict[str, str]]]:
+    """Every text of a spec shown to users, with its path: name, category, description, each
+    field's label, help and placeholder, and each choice label."""
+    texts: list[tuple[str, str | dict[str, str]]] = [
+        ("name", spec.name),
+        ("category", spec.category),
+        ("description", spec.description),
+    ]
+    for i, field in enumerate(spec.inputs):
+        for key in TEXT_KEYS:
+            if hasattr(field, key):
+                texts.append((f"inputs[{i}].{key}", getattr(field, key)))
+        for value, label in getattr(field, "choice_labels", {}).items():
+            texts.append((f"inputs[{i}].choice_labels.{value}", label))
+    return texts
 
 
 def model_binds(spec: WorkflowSpec) -> dict[tuple[str, str], str]:
@@ -423,11 +528,11 @@ def parse_spec(spec: WorkflowSpec | dict[str, Any]) -> WorkflowSpec:
 
 
 def spec_json_schema() -> dict[str, Any]:
-    """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.1, generated from the models."""
+    """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.2, generated from the models."""
     schema = WorkflowSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "/api/workflow-spec/v1.json"
-    schema["title"] = "comfyportal Workflow Spec v1.1"
+    schema["title"] = "comfyportal Workflow Spec v1.2"
     return schema
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.spec import WorkflowSpec, parse_spec
+from workflows.texts import category_name, text_in, text_key
 
 # Keys copied from a field when the field has them set.
 _LIMIT_KEYS = (
@@ -18,7 +19,6 @@ _LIMIT_KEYS = (
     "step",
     "min_length",
     "max_length",
-    "placeholder",
     "max_pixels",
     "max_side",
     "max_bytes",
@@ -48,16 +48,21 @@ def widget_for(field: Any) -> str:
 
 
 def ui_schema(
-    spec: WorkflowSpec | dict[str, Any], model_choices: dict[str, list[tuple[str, int]]] | None = None
+    spec: WorkflowSpec | dict[str, Any],
+    model_choices: dict[str, list[tuple[str, int]]] | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
-    """Return ``{slug, name, version, category, description, example_image, requires_mask, fields}``.
+    """Return ``{slug, name, version, category, category_name, description, example_image,
+    requires_mask, fields}``, its texts (name, description, labels, help, placeholders, choice
+    labels) in ``language`` (English when a text lacks it); ``category`` is the key, the same in
+    every language, ``category_name`` what readers see.
 
     Each field has id, type, label, help, widget, required and default, plus what its type uses:
     min/max/step, choices, min_length/max_length/placeholder, max_pixels/max_side, and for masks
     ``for_image`` and the normalization settings; an image that has a mask carries ``mask``
     (that mask's id). A ``choices_from`` field lists the files of ``model_choices[field id]``
     (``[(name, nodes online)]``, from the farm) as ``choices`` and, with their counts, as
-    ``models``; its default is the spec's when offered, else the first file. Raises
+    ``models``; a fixed choice list also comes as ``options``, ``[{value, label}]``. Its default is the spec's when offered, else the first file. Raises
     pydantic.ValidationError if a dict spec is invalid.
     """
     model_choices = model_choices or {}
@@ -68,8 +73,8 @@ def ui_schema(
         entry: dict[str, Any] = {
             "id": fld.id,
             "type": fld.type,
-            "label": fld.label,
-            "help": fld.help,
+            "label": text_in(fld.label, language),
+            "help": text_in(fld.help, language),
             "widget": widget_for(fld),
             "required": fld.required,
             "default": getattr(fld, "default", None),
@@ -88,8 +93,14 @@ def ui_schema(
             entry["default"] = fld.default if fld.default in names else (names[0] if names else None)
         elif fld.type == "choice":
             entry["choices"] = list(fld.choices)
+            entry["options"] = [
+                {"value": value, "label": text_in(fld.choice_labels.get(value), language) or value}
+                for value in fld.choices
+            ]
         if fld.type == "text":
             entry["multiline"] = fld.multiline
+            if fld.placeholder:
+                entry["placeholder"] = text_in(fld.placeholder, language)
         if fld.type == "image":
             entry["mask"] = mask_of.get(fld.id)
         if fld.type == "mask":
@@ -99,10 +110,11 @@ def ui_schema(
         fields.append(entry)
     return {
         "slug": spec.slug,
-        "name": spec.name,
+        "name": text_in(spec.name, language),
         "version": spec.version,
-        "category": spec.category,
-        "description": spec.description,
+        "category": text_key(spec.category),
+        "category_name": category_name(spec.category, language),
+        "description": text_in(spec.description, language),
         "example_image": spec.example_image,
         "requires_mask": spec.requires_mask,
         "takes_media": any(f.type in ("video", "audio") for f in spec.inputs),

@@ -4,14 +4,13 @@ the form posts)."""
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.views import user_menu
+from workflows.display import catalogue_groups, shown_workflow
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
 from workflows.services import active_workflows
@@ -26,10 +25,7 @@ RANDOM_SUFFIX = "__random"  # the seed's "random" checkbox
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
     workflows = list(active_workflows())
-    groups = [
-        {"category": category, "workflows": list(items)}
-        for category, items in groupby(workflows, key=lambda w: w.category or "")
-    ]
+    groups = catalogue_groups(workflows)
     return _render(request, "workflows/catalogue.html", {"groups": groups, "count": len(workflows)})
 
 
@@ -55,7 +51,7 @@ def render_workflow_form(
     errors = errors or {}
     field_ids = {f["id"] for f in schema["fields"]}
     context = {
-        "workflow": workflow,
+        "workflow": shown_workflow(workflow),  # name and description in the reader's language
         "schema": schema,
         "fields": [_bound(f, values.get(f["id"]), errors.get(f["id"], "")) for f in schema["fields"]],
         "form_errors": [form_error] if form_error else [],

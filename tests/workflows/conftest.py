@@ -36,3 +36,22 @@ def inpaint() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def clone(obj: Any) -> Any:
     return copy.deepcopy(obj)
+
+
+def english_only(spec: dict[str, Any]) -> dict[str, Any]:
+    """A bundled spec with its texts by language replaced by the English ones (what a spec older
+    than 1.2 says), choice labels dropped."""
+    spec = copy.deepcopy(spec)
+
+    def plain(text: Any) -> Any:
+        return text["en"] if isinstance(text, dict) else text
+
+    for key in ("name", "category", "description"):
+        if key in spec:
+            spec[key] = plain(spec[key])
+    for field in spec.get("inputs", []):
+        for key in ("label", "help", "placeholder"):
+            if key in field:
+                field[key] = plain(field[key])
+        field.pop("choice_labels", None)
+    return spec

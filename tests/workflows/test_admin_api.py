@@ -72,7 +72,7 @@ def test_same_version_is_409_and_new_version_replaces(admin_api, alice_api):
     assert newer.status_code == 201
     assert alice_api.get("/api/workflows/image-filters").json()["version"] == "1.1.0"
     versions = {w["version"]: w["is_active"] for w in admin_api.get("/api/admin/workflows").json()}
-    assert versions == {"1.0.0": False, "1.1.0": True}
+    assert versions == {"1.0.1": False, "1.1.0": True}
 
 
 def test_deactivate_hides_and_delete_is_409_when_jobs_use_it(admin_api, alice_api, alice):

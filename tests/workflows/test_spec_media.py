@@ -84,7 +84,7 @@ def test_spec_1_0_keeps_working_and_cannot_use_media():
 
 def test_schema_describes_the_media_types():
     schema = spec_json_schema()
-    assert schema["properties"]["spec_version"]["enum"] == ["1.0", "1.1"]
+    assert schema["properties"]["spec_version"]["enum"] == ["1.0", "1.1", "1.2"]
     assert {"VideoField", "AudioField"} <= set(schema["$defs"])
     assert schema["$defs"]["Output"]["properties"]["type"]["enum"] == ["image", "video", "audio"]
     assert {"max_bytes", "max_seconds", "max_pixels", "max_frames"} <= set(schema["$defs"]["VideoField"]["properties"])

@@ -268,7 +268,7 @@ def test_a_node_that_cannot_be_asked_is_a_400(admin_api):
     missing = admin_api.multipart(
         "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes()), "node": "nope"}
     )
-    assert missing.status_code == 400 and "no GPU node named 'nope'" in missing.json()["detail"]
+    assert missing.status_code == 400 and "no GPU server named 'nope'" in missing.json()["detail"]
     ComfyNode.objects.create(name="down", base_url="http://127.0.0.1:9")
     down = admin_api.multipart(
         "/api/admin/workflows/draft-spec", {"workflow": upload_file(template_bytes()), "node": "down"}

@@ -17,6 +17,7 @@ def test_top_level_shape(txt2img):
         "name",
         "version",
         "category",
+        "category_name",
         "description",
         "example_image",
         "requires_mask",
