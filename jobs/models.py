@@ -67,10 +67,17 @@ class Job(models.Model):
     # The owner's event sequence number of the job's last change (jobs.cursors): /ws/jobs/
     # resumes a reconnecting client from it. Set in the same transaction as each change.
     seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # The owner lets the results be shown to every user as the workflow's example picture
+    # (the catalogue shows the newest shareable result of each workflow: jobs.pictures).
+    shareable = models.BooleanField(_("shareable"), default=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # The catalogue's newest shareable result of each workflow: only the few shared jobs.
+            models.Index(
+                fields=["workflow", "-finished_at"], name="job_shareable_idx", condition=models.Q(shareable=True)
+            ),
             # /ws/jobs/ resume: a user's jobs changed after a cursor, in order.
             models.Index(fields=["user", "seq"], name="job_user_seq_idx"),
             models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),

@@ -27,6 +27,7 @@ def present_file(record: JobFile) -> dict:
         "id": str(record.id),
         "kind": record.media,
         "url": file_url(record),
+        "download_url": file_url(record) + "?download=true",
         "thumbnail_url": preview or (file_url(record) if record.media == JobFile.Media.IMAGE else ""),
         "preview_url": preview,
         "width": record.width,

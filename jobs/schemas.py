@@ -34,6 +34,9 @@ class FileOut(Schema):
         description="What the file holds, read from its bytes: image (a still), video (animations too) or audio."
     )
     url: str = Field(description="The file; answers byte ranges (206) so players can seek.")
+    download_url: str = Field(
+        "", description="The file as a download (`Content-Disposition: attachment`, `<workflow>-<job>-<n>.<ext>`)."
+    )
     thumbnail_url: str = Field(description="A small picture of it (for audio, the waveform); empty if none.")
     preview_url: str = Field(description="The poster frame of a video, the waveform of a sound, an image's thumbnail.")
     width: int

@@ -128,6 +128,20 @@ def delete(request: HttpRequest, job_id) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def share(request: HttpRequest, job_id) -> HttpResponse:
+    """The owner's toggle: show this job's results as the workflow's example picture, or stop."""
+    try:
+        services.set_shareable(user=request.user, job_id=job_id, shareable=request.POST.get("shareable") == "1")
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    job = _job_or_404(request, job_id)
+    if request.htmx:
+        return _render(request, "jobs/_share.html", {"job": _present(job)})
+    return redirect(reverse("job_detail", args=[job.pk]))
+
+
+@login_required
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     # Only a finished job's results: the partial results of a failed one are not the user's pictures.
@@ -243,8 +257,9 @@ def _done(request: HttpRequest, job: Job, *, error: str = "") -> HttpResponse:
 
 
 def _present(job: Job) -> dict:
-    """present_job plus the datetimes as objects, so templates format them in the user's language."""
-    return {**present_job(job), **_datetimes(job)}
+    """present_job plus the datetimes as objects, so templates format them in the user's
+    language, and who may share its results (jobs/_share.html)."""
+    return {**present_job(job), **_datetimes(job), "owner_id": job.user_id, "shareable": job.shareable}
 
 
 def _present_page(jobs) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -14,6 +14,7 @@ from accounts.views import user_menu
 from core.errors import NotFound
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
+from workflows.pictures import card_pictures, content_type_of, example_of
 from workflows.services import active_workflows, get_active_workflow
 
 # How the form's inputs are named (jobs.views reads a submission by these).
@@ -25,12 +26,33 @@ RANDOM_SUFFIX = "__random"  # the seed's "random" checkbox
 @login_required
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    workflows = list(active_workflows())
+    workflows = list(active_workflows().defer("graph"))
+    pictures = card_pictures(workflows)
+    for workflow in workflows:
+        workflow.picture = pictures[workflow.pk]
     groups = [
         {"category": category, "workflows": list(items)}
         for category, items in groupby(workflows, key=lambda w: w.category or "")
     ]
     return _render(request, "workflows/catalogue.html", {"groups": groups, "count": len(workflows)})
+
+
+@login_required
+@require_GET
+def example_picture(request: HttpRequest, slug: str) -> HttpResponse:
+    """The example picture an admin uploaded for a workflow (media files are never public)."""
+    workflow = example_of(slug)
+    if workflow is None:
+        raise Http404("No example picture.")
+    field = workflow.example_picture
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("No example picture.") from exc
+    response = FileResponse(handle, content_type=content_type_of(field.name))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=86400"  # the card's URL changes with the picture
+    return response
 
 
 @login_required
