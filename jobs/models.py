@@ -83,6 +83,9 @@ class Job(models.Model):
             models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),
             models.Index(fields=["user", "-created_at"], name="job_user_idx"),
             models.Index(fields=["user", "status"], name="job_user_status_idx"),
+            # The gallery's workflow filter (which workflows a user has results of) and the
+            # API's ?workflow= on a user's jobs.
+            models.Index(fields=["user", "workflow"], name="job_user_workflow_idx"),
             # Dispatch counts each waiting user's jobs started today (daily limit, round-robin):
             # without this, every step read all of those users' past jobs.
             models.Index(fields=["user", "started_at"], name="job_user_started_idx"),
@@ -168,6 +171,10 @@ class JobFile(models.Model):
             models.UniqueConstraint(
                 fields=["job", "source_ref"], condition=models.Q(kind="RESULT"), name="jobfile_result_once"
             ),
+        ]
+        indexes = [
+            # The gallery: a user's results newest first, a page from a cursor (core.pagination).
+            models.Index(fields=["owner", "kind", "-created_at", "-id"], name="jobfile_gallery_idx"),
         ]
 
     def __str__(self) -> str:

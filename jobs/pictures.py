@@ -3,7 +3,7 @@ a result downloads under."""
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 
 from jobs.models import Job, JobFile
 from jobs.presenters import file_url
@@ -46,6 +46,21 @@ def shared_card_pictures(sender, slugs, **kwargs) -> dict[str, dict]:
         slug: {"url": file_url(record, thumb=bool(record.thumbnail)), "width": record.width, "height": record.height}
         for slug, record in newest_shared_results(slugs).items()
     }
+
+
+def workflows_with_results(user) -> list[tuple[str, str]]:
+    """(slug, name) of the workflows `user` has finished jobs with results of, for the gallery's
+    filter: one EXISTS per workflow version, from the user's jobs of it (job_user_workflow_idx)
+    to their first result, not a scan of all the results."""
+    has_results = JobFile.objects.filter(
+        job__user=user, job__workflow=OuterRef("pk"), job__status=Job.Status.DONE, kind=JobFile.Kind.RESULT
+    )
+    names = {}
+    for slug, name in (
+        Workflow.objects.filter(Exists(has_results)).order_by("slug", "-created_at").values_list("slug", "name")
+    ):
+        names.setdefault(slug, name)  # the newest version's name
+    return sorted(names.items(), key=lambda w: w[1] or "")
 
 
 def download_name(record: JobFile) -> str:
