@@ -49,7 +49,7 @@ def keyset_page(queryset, *, size: int, before: str = "", after: str = "") -> Ke
         if rows:
             more = len(rows) > size
             rows = rows[:size][::-1]
-            return KeysetPage(rows, newer=_encode(rows[0]) if more else "", older=_encode(rows[-1]))
+            return KeysetPage(rows, newer=cursor_of(rows[0]) if more else "", older=cursor_of(rows[-1]))
         # nothing newer any more (deleted): the first page
     rows_from = queryset
     key = _decode(before) if before else None
@@ -60,11 +60,12 @@ def keyset_page(queryset, *, size: int, before: str = "", after: str = "") -> Ke
     more = len(rows) > size
     rows = rows[:size]
     return KeysetPage(
-        rows, newer=_encode(rows[0]) if key and rows else "", older=_encode(rows[-1]) if more and rows else ""
+        rows, newer=cursor_of(rows[0]) if key and rows else "", older=cursor_of(rows[-1]) if more and rows else ""
     )
 
 
-def _encode(row) -> str:
+def cursor_of(row) -> str:
+    """The cursor of a row: `?before=` it gives the rows older than it."""
     return f"{(row.created_at - EPOCH) // timedelta(microseconds=1)}_{row.pk}"
 
 
