@@ -141,13 +141,21 @@ def pages(history: dict) -> list[tuple[str, str, dict]]:
 def _pages(history: dict) -> list[tuple[str, str, dict]]:
     from django.urls import reverse
 
-    from core.pagination import cursor_of
     from jobs.models import JobFile
+
+    try:
+        from core.pagination import cursor_of
+    except ImportError:  # a checkout from before the gallery paged by cursor: it reads page=
+
+        def cursor_of(row):
+            return ""
 
     job_pages = -(-history["jobs"] // 25)
     results = JobFile.objects.filter(owner=history["user"], kind="RESULT").order_by("-created_at", "-pk")
     count = results.count()
-    deep, last = results[count * 3 // 4], results[count - 2]  # the gallery's pages go by cursor
+    deep_page, last_page = count * 3 // 4 // 48 + 1, -(-count // 48)
+    # the gallery's pages go by cursor: the row before each page's first
+    deep, last = results[(deep_page - 1) * 48 - 1], results[(last_page - 1) * 48 - 1]
     job = history["job"]
     htmx = {"HTTP_HX_REQUEST": "true"}
     return [
@@ -160,8 +168,9 @@ def _pages(history: dict) -> list[tuple[str, str, dict]]:
         ("job page", reverse("job_detail", args=[job.pk]), {}),
         ("job page, partial (htmx)", reverse("job_detail", args=[job.pk]) + "?partial=panel", htmx),
         ("gallery, page 1", reverse("gallery"), {}),
-        ("gallery, 3/4 down (by cursor)", reverse("gallery") + f"?before={cursor_of(deep)}", {}),
-        ("gallery, last page (by cursor)", reverse("gallery") + f"?before={cursor_of(last)}", {}),
+        # page= for code that pages by number (to compare with an older checkout), before= by cursor
+        ("gallery, 3/4 down", reverse("gallery") + f"?page={deep_page}&before={cursor_of(deep)}", {}),
+        ("gallery, last page", reverse("gallery") + f"?page={last_page}&before={cursor_of(last)}", {}),
         ("gallery, one workflow", reverse("gallery") + f"?workflow={history['workflow']}", {}),
     ]
 

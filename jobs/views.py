@@ -39,6 +39,7 @@ GALLERY_FIELDS = (
     "job__workflow__slug",
     "job__workflow__name",
 )
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 STATUSES = [value for value, _label in Job.Status.choices]
 
 
@@ -174,6 +175,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         selected_kind = ""
     if selected_kind:
         results = results.filter(media=selected_kind)
+    job_url, delete_url = reverse("job_detail", args=[PLACEHOLDER_ID]), reverse("file_delete", args=[PLACEHOLDER_ID])
     page = keyset_page(
         results, size=FILES_PER_PAGE, before=request.GET.get("before", ""), after=request.GET.get("after", "")
     )
@@ -184,6 +186,9 @@ def gallery(request: HttpRequest) -> HttpResponse:
             "workflow_name": record.job.workflow.name if record.job_id else "",
             "created_at": record.created_at,
             "name": record.original_name or f"{record.pk}",
+            # the URLs of a tile, made here without a resolver call each (48 tiles a page)
+            "job_url": job_url.replace(PLACEHOLDER_ID, str(record.job_id)) if record.job_id else "",
+            "delete_url": delete_url.replace(PLACEHOLDER_ID, str(record.pk)),
         }
         for record in page.items
     ]
@@ -194,6 +199,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "selected": selected,
         "kinds": kinds,
         "selected_kind": selected_kind,
+        "full_path": request.get_full_path(),
     }
     return _render(request, "jobs/gallery.html", context)
 
