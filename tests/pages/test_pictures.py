@@ -228,3 +228,18 @@ def test_the_gallery_pages_by_cursor_older_and_back_newer(alice, alice_client, t
     assert shown(html) == pages[1]
     # a cursor that is not one shows the first page, never a 500
     assert shown(alice_client.get(url + "?before=nonsense_x").content.decode()) == pages[0]
+
+
+@pytest.mark.parametrize("page", ["gallery", "my_jobs"])
+def test_a_history_page_reads_a_constant_number_of_queries(alice, alice_client, tiny, page):
+    alice_client.get(reverse(page))  # the session's first read
+
+    def queries_with(count: int) -> list[str]:
+        for _ in range(count):
+            result_file(make_job(alice, tiny, status="DONE", finished_at=timezone.now()))
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_client.get(reverse(page)).status_code == 200
+        return [q["sql"] for q in queries]
+
+    few, many = queries_with(2), queries_with(12)
+    assert len(many) == len(few), "\n".join(many)
