@@ -34,6 +34,7 @@ def newest_shared_results(slugs) -> dict[str, JobFile]:
     ).values("pick")
     files = (
         JobFile.objects.filter(pk__in=picks)
+        .order_by()
         .select_related("job__workflow")
         .only("id", "width", "height", "thumbnail", "job__workflow__slug")
     )
