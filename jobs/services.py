@@ -59,7 +59,11 @@ def get_file_to_view(user, file_id) -> JobFile:
     owner marked shareable (the catalogue shows those to everyone). Changing a file stays the
     owner's: see get_file_for_user."""
     try:
-        record = JobFile.objects.select_related("job__workflow").filter(pk=file_id).first()
+        # the job for the sharing check, its workflow's slug for the download name: not their JSON
+        files = JobFile.objects.select_related("job__workflow").defer(
+            "job__inputs", "job__model_files", "job__workflow__graph", "job__workflow__spec"
+        )
+        record = files.filter(pk=file_id).first()
     except Exception:
         record = None
     if record is None:
