@@ -243,3 +243,14 @@ def test_a_history_page_reads_a_constant_number_of_queries(alice, alice_client, 
 
     few, many = queries_with(2), queries_with(12)
     assert len(many) == len(few), "\n".join(many)
+
+
+def test_the_share_toggle_and_the_gallery_pager_speak_russian(alice, alice_client, tiny, monkeypatch):
+    monkeypatch.setattr("jobs.views.FILES_PER_PAGE", 1)
+    job = make_job(alice, tiny, status="DONE")
+    result_file(job)
+    result_file(make_job(alice, tiny, status="DONE"))
+    html = alice_client.get(reverse("job_detail", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Показать как пример сценария" in html
+    html = alice_client.get(reverse("gallery"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert 'rel="next">Старше<' in html
