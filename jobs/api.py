@@ -16,7 +16,7 @@ from jobs import files, idempotency, services, stats
 from jobs.models import Job, JobFile
 from jobs.pictures import download_name
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
-from jobs.schemas import JobIn, JobOut, JobPageOut, TypedJobIn, UploadOut
+from jobs.schemas import JobIn, JobOut, JobPageOut, ShareIn, TypedJobIn, UploadOut
 from jobs.serving import content_disposition, file_response
 from workflows.services import get_active_workflow
 
@@ -162,6 +162,19 @@ def cancel_job(request, job_id: str):
 def retry_job(request, job_id: str):
     job = services.retry_job(user=request.user, job=services.get_job_for_user(request.user, job_id))
     return 201, present_job(services.get_job_for_user(request.user, job.pk))
+
+
+@router.patch(
+    "/jobs/{job_id}",
+    response=JobOut,
+    summary="Share a job's results with every user, or stop",
+    description="Only the job's owner (an admin gets 404 for someone else's job). The catalogue shows the "
+    "newest still picture of a finished shared job on its workflow's card, and every signed-in user may "
+    "read the files of a finished shared job.",
+)
+def share_job(request, job_id: str, payload: ShareIn):
+    services.set_shareable(user=request.user, job_id=job_id, shareable=payload.shareable)
+    return present_job(services.get_job_for_user(request.user, job_id))
 
 
 @router.delete("/jobs/{job_id}", response={204: None, 409: ErrorOut})

@@ -92,6 +92,7 @@ def _job_dict(
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "cancel_requested": job.cancel_requested,
+        "shareable": job.shareable,
         # The number of the job's last change in its owner's event sequence (jobs.cursors):
         # the cursor a /ws/jobs/ client resumes from.
         "seq": job.seq,

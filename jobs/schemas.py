@@ -80,7 +80,17 @@ class JobOut(Schema):
     started_at: str | None
     finished_at: str | None
     cancel_requested: bool
+    shareable: bool = Field(
+        default=False,
+        description="Its owner lets every user see its results: the catalogue shows the newest on the workflow's card.",
+    )
     outputs: list[FileOut] = []
+
+
+class ShareIn(Schema):
+    shareable: bool = Field(
+        description="Show the job's results to every user (the workflow's example picture), or stop."
+    )
 
 
 class JobPageOut(Schema):

@@ -289,7 +289,7 @@ def _done(request: HttpRequest, job: Job, *, error: str = "") -> HttpResponse:
 def _present(job: Job) -> dict:
     """present_job plus the datetimes as objects, so templates format them in the user's
     language, and who may share its results (jobs/_share.html)."""
-    return {**present_job(job), **_datetimes(job), "owner_id": job.user_id, "shareable": job.shareable}
+    return {**present_job(job), **_datetimes(job), "owner_id": job.user_id}
 
 
 def _present_page(jobs) -> list[dict]:

@@ -254,3 +254,18 @@ def test_the_share_toggle_and_the_gallery_pager_speak_russian(alice, alice_clien
     assert "Показать как пример сценария" in html
     html = alice_client.get(reverse("gallery"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert 'rel="next">Старше<' in html
+
+
+def test_the_api_shares_a_job_for_its_owner_only(alice, bob, admin_user, tiny):
+    from tests.conftest import Api, token_for
+
+    job = make_job(alice, tiny, status="DONE")
+    for other in (bob, admin_user):
+        response = Api(token_for(other)).patch(f"/api/jobs/{job.pk}", {"shareable": True})
+        assert response.status_code == 404
+    owner = Api(token_for(alice))
+    response = owner.patch(f"/api/jobs/{job.pk}", {"shareable": True})
+    assert response.status_code == 200 and response.json()["shareable"] is True
+    assert owner.get(f"/api/jobs/{job.pk}").json()["shareable"] is True
+    response = owner.patch(f"/api/jobs/{job.pk}", {"shareable": "maybe"})
+    assert response.status_code == 422 and "shareable" in response.text
