@@ -89,7 +89,8 @@ class JobOut(Schema):
 
 class ShareIn(Schema):
     shareable: bool = Field(
-        description="Show the job's results to every user (the workflow's example picture), or stop."
+        strict=True,  # true or false: 0, 1 or "yes" are refused with 422, not read as a choice
+        description="Show the job's results to every user (the workflow's example picture), or stop.",
     )
 
 

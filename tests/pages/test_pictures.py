@@ -269,3 +269,4 @@ def test_the_api_shares_a_job_for_its_owner_only(alice, bob, admin_user, tiny):
     assert owner.get(f"/api/jobs/{job.pk}").json()["shareable"] is True
     response = owner.patch(f"/api/jobs/{job.pk}", {"shareable": "maybe"})
     assert response.status_code == 422 and "shareable" in response.text
+    assert owner.patch(f"/api/jobs/{job.pk}", {"shareable": 0}).status_code == 422
