@@ -90,14 +90,8 @@ def example_of(slug: str) -> Workflow | None:
 
 
 def content_type_of(name: str) -> str:
-    ext = name.rsplit(".", 1)[-1].lower()
-    return {
-        "png": "image/png",
-        "jpg": "image/jpeg",
-        "jpeg": "image/jpeg",
-        "webp": "image/webp",
-        "gif": "image/gif",
-    }.get(ext, "application/octet-stream")
+    ext = name.rsplit(".", 1)[-1].upper()
+    return EXAMPLE_FORMATS.get("JPEG" if ext == "JPG" else ext, "application/octet-stream")
 
 
 def check_example_picture(upload) -> None:
