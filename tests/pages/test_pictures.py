@@ -226,6 +226,10 @@ def test_the_gallery_pages_by_cursor_older_and_back_newer(alice, alice_client, t
     assert sum(pages, []) == [str(r.pk) for r in newest_first]
     html = alice_client.get(url + link(html, "prev")).content.decode()
     assert shown(html) == pages[1]
+    # nothing newer than the newest (it was deleted meanwhile, say): the first page
+    from core.pagination import cursor_of
+
+    assert shown(alice_client.get(url + f"?after={cursor_of(newest_first[0])}").content.decode()) == pages[0]
     # a cursor that is not one shows the first page, never a 500
     assert shown(alice_client.get(url + "?before=nonsense_x").content.decode()) == pages[0]
 
