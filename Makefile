@@ -30,11 +30,12 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m pytest $(PYTEST_ARGS)
 
-## Benchmarks against test ComfyUI nodes: throughput, then the portal's overhead per job (see docs/performance.md)
+## Benchmarks against test ComfyUI nodes: throughput, then the portal's overhead per job; then the pages with a big history (see docs/performance.md)
 bench: $(DEV_STAMP)
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.jobs $(BENCH_ARGS)
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.models
 	$(PY) -m comfyportal.embedded -- $(PY) -m bench.overhead
+	$(PY) -m comfyportal.embedded -- $(PY) -m bench.pages
 
 ## make run with four test ComfyUI nodes registered
 demo: $(DEV_STAMP)

@@ -14,9 +14,10 @@ from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
 from jobs import files, idempotency, services, stats
 from jobs.models import Job, JobFile
+from jobs.pictures import download_name
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
-from jobs.schemas import JobIn, JobOut, JobPageOut, TypedJobIn, UploadOut
-from jobs.serving import file_response
+from jobs.schemas import JobIn, JobOut, JobPageOut, ShareIn, TypedJobIn, UploadOut
+from jobs.serving import content_disposition, file_response
 from workflows.services import get_active_workflow
 
 router = Router(tags=["jobs"])
@@ -163,6 +164,19 @@ def retry_job(request, job_id: str):
     return 201, present_job(services.get_job_for_user(request.user, job.pk))
 
 
+@router.patch(
+    "/jobs/{job_id}",
+    response=JobOut,
+    summary="Share a job's results with every user, or stop",
+    description="Only the job's owner (an admin gets 404 for someone else's job). The catalogue shows the "
+    "newest still picture of a finished shared job on its workflow's card, and every signed-in user may "
+    "read the files of a finished shared job.",
+)
+def share_job(request, job_id: str, payload: ShareIn):
+    services.set_shareable(user=request.user, job_id=job_id, shareable=payload.shareable)
+    return present_job(services.get_job_for_user(request.user, job_id))
+
+
 @router.delete("/jobs/{job_id}", response={204: None, 409: ErrorOut})
 def delete_job(request, job_id: str):
     services.delete_job(job=services.get_job_for_user(request.user, job_id))
@@ -175,20 +189,23 @@ def delete_job(request, job_id: str):
     summary="A file's bytes (`?variant=thumb` for its preview)",
     description="Answers `Range: bytes=…` with 206 and `Content-Range` (416 for a range past the end), "
     "so that video and audio players can seek. The preview of a video is its poster frame, of a "
-    "sound its waveform (WebP).",
+    "sound its waveform (WebP). `?download=true` asks the browser to save it (`Content-Disposition: "
+    "attachment`); a result's name is `<workflow slug>-<job id's first 8>-<n>.<ext>`. Any signed-in "
+    "user may read the results of a finished job its owner marked shareable.",
 )
-def get_file(request, file_id: str, variant: str = ""):
-    record = services.get_file_for_user(request.user, file_id)
+def get_file(request, file_id: str, variant: str = "", download: bool = False):
+    record = services.get_file_to_view(request.user, file_id)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
-    name = record.original_name or f"{record.pk}{_ext(field.name)}"
+    # a result is named after its workflow and job: `<slug>-<job id's first 8>-<n>.png`
+    name = download_name(record) if field is record.file else f"{record.pk}-preview{_ext(field.name)}"
     return file_response(
         request,
         field,
         content_type=content_type,
         etag=record.sha256[:32] + ("-p" if field is not record.file else ""),
         headers={
-            "Content-Disposition": f'inline; filename="{_ascii(name)}"',
+            "Content-Disposition": content_disposition(name, download=download),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         },
@@ -239,7 +256,3 @@ def _thumb_type(name: str) -> str:
 
 def _ext(name: str) -> str:
     return name[name.rfind(".") :] if "." in name else ""
-
-
-def _ascii(name: str) -> str:
-    return "".join(ch if ch.isascii() and ch not in '"\\' else "_" for ch in name)

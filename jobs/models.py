@@ -78,17 +78,27 @@ class Job(models.Model):
     # The owner's event sequence number of the job's last change (jobs.cursors): /ws/jobs/
     # resumes a reconnecting client from it. Set in the same transaction as each change.
     seq = models.PositiveBigIntegerField(default=0, editable=False, verbose_name=_("event number"))
+    # The owner lets the results be shown to every user as the workflow's example picture
+    # (the catalogue shows the newest shareable result of each workflow: jobs.pictures).
+    shareable = models.BooleanField(_("shareable"), default=False)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         indexes = [
+            # The catalogue's newest shareable result of each workflow: only the few shared jobs.
+            models.Index(
+                fields=["workflow", "-finished_at"], name="job_shareable_idx", condition=models.Q(shareable=True)
+            ),
             # /ws/jobs/ resume: a user's jobs changed after a cursor, in order.
             models.Index(fields=["user", "seq"], name="job_user_seq_idx"),
             models.Index(fields=["status", "-priority", "created_at"], name="job_queue_idx"),
             models.Index(fields=["user", "-created_at"], name="job_user_idx"),
             models.Index(fields=["user", "status"], name="job_user_status_idx"),
+            # The gallery's workflow filter (which workflows a user has results of) and the
+            # API's ?workflow= on a user's jobs.
+            models.Index(fields=["user", "workflow"], name="job_user_workflow_idx"),
             # Dispatch counts each waiting user's jobs started today (daily limit, round-robin):
             # without this, every step read all of those users' past jobs.
             models.Index(fields=["user", "started_at"], name="job_user_started_idx"),
@@ -184,6 +194,10 @@ class JobFile(models.Model):
             models.UniqueConstraint(
                 fields=["job", "source_ref"], condition=models.Q(kind="RESULT"), name="jobfile_result_once"
             ),
+        ]
+        indexes = [
+            # The gallery: a user's results newest first, a page from a cursor (core.pagination).
+            models.Index(fields=["owner", "kind", "-created_at", "-id"], name="jobfile_gallery_idx"),
         ]
 
     def __str__(self) -> str:

@@ -32,6 +32,7 @@ def present_file(record: JobFile) -> dict:
         "id": str(record.id),
         "kind": record.media,
         "url": file_url(record),
+        "download_url": file_url(record) + "?download=true",
         "thumbnail_url": preview or (file_url(record) if record.media == JobFile.Media.IMAGE else ""),
         "preview_url": preview,
         "width": record.width,
@@ -96,6 +97,7 @@ def _job_dict(
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "cancel_requested": job.cancel_requested,
+        "shareable": job.shareable,
         # The number of the job's last change in its owner's event sequence (jobs.cursors):
         # the cursor a /ws/jobs/ client resumes from.
         "seq": job.seq,

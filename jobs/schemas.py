@@ -34,6 +34,9 @@ class FileOut(Schema):
         description="What the file holds, read from its bytes: image (a still), video (animations too) or audio."
     )
     url: str = Field(description="The file; answers byte ranges (206) so players can seek.")
+    download_url: str = Field(
+        "", description="The file as a download (`Content-Disposition: attachment`, `<workflow>-<job>-<n>.<ext>`)."
+    )
     thumbnail_url: str = Field(description="A small picture of it (for audio, the waveform); empty if none.")
     preview_url: str = Field(description="The poster frame of a video, the waveform of a sound, an image's thumbnail.")
     width: int
@@ -77,7 +80,18 @@ class JobOut(Schema):
     started_at: str | None
     finished_at: str | None
     cancel_requested: bool
+    shareable: bool = Field(
+        default=False,
+        description="Its owner lets every user see its results: the catalogue shows the newest on the workflow's card.",
+    )
     outputs: list[FileOut] = []
+
+
+class ShareIn(Schema):
+    shareable: bool = Field(
+        strict=True,  # true or false: 0, 1 or "yes" are refused with 422, not read as a choice
+        description="Show the job's results to every user (the workflow's example picture), or stop.",
+    )
 
 
 class JobPageOut(Schema):

@@ -54,6 +54,43 @@ def get_file_for_user(user, file_id) -> JobFile:
     return record
 
 
+def get_file_to_view(user, file_id) -> JobFile:
+    """A file `user` may see: their own (or any, for an admin), or a result of a finished job its
+    owner marked shareable (the catalogue shows those to everyone). Changing a file stays the
+    owner's: see get_file_for_user."""
+    try:
+        # the job for the sharing check, its workflow's slug for the download name: not their JSON
+        files = JobFile.objects.select_related("job__workflow").defer(
+            "job__inputs", "job__model_files", "job__workflow__graph", "job__workflow__spec"
+        )
+        record = files.filter(pk=file_id).first()
+    except Exception:
+        record = None
+    if record is None:
+        raise NotFound("File not found.")
+    if record.owner_id == user.pk or user.is_admin:
+        return record
+    job = record.job
+    shared = record.kind == JobFile.Kind.RESULT and job is not None and job.shareable and job.status == S.DONE
+    if not shared:
+        raise NotFound("File not found.")
+    return record
+
+
+def set_shareable(*, user, job_id, shareable: bool) -> Job:
+    """The owner lets a job's results be shown to everyone (or stops it). Only the owner: an
+    admin may see the job but not share someone else's pictures."""
+    try:
+        job = Job.objects.filter(pk=job_id, user=user).first()
+    except Exception:  # a malformed id
+        job = None
+    if job is None:
+        raise NotFound("Job not found.")
+    Job.objects.filter(pk=job.pk).update(shareable=shareable)
+    job.shareable = shareable
+    return job
+
+
 def _check_uploads(user, spec: dict, values: dict) -> None:
     errors = {}
     for field_id, field_type in file_fields(spec).items():

@@ -8,6 +8,7 @@ does not answer ranges with 206, so every file view goes through ``file_response
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -85,6 +86,16 @@ def file_response(request, field, *, content_type: str, etag: str = "", headers:
     response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(last - first + 1)
     return _with(response, extra)
+
+
+def content_disposition(name: str, *, download: bool = False) -> str:
+    """``attachment`` (save it) or ``inline`` (show it), with the file name in ASCII for every
+    browser and in UTF-8 (RFC 6266 ``filename*``) when it has other characters."""
+    plain = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in name)
+    value = f'{"attachment" if download else "inline"}; filename="{plain}"'
+    if plain != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
 
 
 def _read(handle, remaining: int):

@@ -19,9 +19,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.views import user_menu
 from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired, TooLarge, TooManyRequests
+from core.pagination import keyset_page
 from jobs import cursors, reuse, services
 from jobs.files import store_upload
 from jobs.models import Job, JobFile
+from jobs.pictures import workflows_with_results
 from jobs.presenters import for_presenting, job_durations, present_file, present_job, present_jobs
 from workflows.display import shown_workflow
 from workflows.model_choices import form_schema
@@ -34,6 +36,19 @@ from workflows.views import FILE_WIDGETS, KEEP_SUFFIX, RANDOM_SUFFIX, render_wor
 JOBS_PER_PAGE = 25
 TRIES_SHOWN = 6  # a workflow's page lists the user's last few jobs of it
 FILES_PER_PAGE = 48
+# What a gallery tile reads: not the workflow's graph and spec, nor the job's inputs (large JSON).
+GALLERY_FIELDS = (
+    *(f.name for f in JobFile._meta.concrete_fields if f.name not in ("owner", "job")),
+    "owner_id",
+    "job_id",
+    "job__id",
+    "job__status",
+    "job__workflow__id",
+    "job__workflow__slug",
+    "job__workflow__name",
+    "job__workflow__names",
+)
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 STATUSES = [value for value, _label in Job.Status.choices]
 
 
@@ -99,13 +114,19 @@ def my_jobs(request: HttpRequest) -> HttpResponse:
     partial = "#job-list" if request.htmx and request.GET.get("partial") == "list" else ""
     live_cursor = None if partial else cursors.current(request.user.pk)  # read before the jobs
     status = request.GET.get("status", "").upper()
-    jobs = for_presenting(Job.objects.filter(user=request.user))
+    jobs = Job.objects.filter(user=request.user)
     if status in STATUSES:
         jobs = jobs.filter(status=status)
-    page = Paginator(jobs.order_by("-created_at"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    # The page's ids first, from the (user, created_at) index alone, then their rows with what
+    # they show: a deep page skips thousands of ids, not thousands of joined rows.
+    page = Paginator(jobs.order_by("-created_at").values_list("pk", flat=True), JOBS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    ids = list(page.object_list)
+    rows = {job.pk: job for job in for_presenting(Job.objects.filter(pk__in=ids))}
     context = {
         "page": page,
-        "jobs": _present_page(page.object_list),
+        "jobs": _present_page(rows[pk] for pk in ids if pk in rows),
         "status": status if status in STATUSES else "",
         "statuses": Job.Status.choices,
         "live_cursor": live_cursor,
@@ -174,16 +195,30 @@ def delete(request: HttpRequest, job_id) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def share(request: HttpRequest, job_id) -> HttpResponse:
+    """The owner's toggle: show this job's results as the workflow's example picture, or stop."""
+    try:
+        services.set_shareable(user=request.user, job_id=job_id, shareable=request.POST.get("shareable") == "1")
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    job = _job_or_404(request, job_id)
+    if request.htmx:
+        return _render(request, "jobs/_share.html", {"job": _present(job)})
+    return redirect(reverse("job_detail", args=[job.pk]))
+
+
+@login_required
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
+    """The user's results, newest first, a page at a time by cursor (`?before=` / `?after=`):
+    as fast on the hundredth page of a long history as on the first (docs/performance.md)."""
     # Only a finished job's results: the partial results of a failed one are not the user's pictures.
-    results = JobFile.objects.filter(
-        owner=request.user, kind=JobFile.Kind.RESULT, job__status=Job.Status.DONE
-    ).select_related("job__workflow")
     language = get_language()
-    named = results.values_list("job__workflow__slug", "job__workflow__name", "job__workflow__names")
-    workflows = sorted(
-        {(slug, text_in(names, language) or name) for slug, name, names in named}, key=lambda w: w[1] or ""
+    results = (
+        JobFile.objects.filter(owner=request.user, kind=JobFile.Kind.RESULT, job__status=Job.Status.DONE)
+        .select_related("job__workflow")
+        .only(*GALLERY_FIELDS)
     )
     selected = request.GET.get("workflow", "")
     if selected:
@@ -194,7 +229,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
         selected_kind = ""
     if selected_kind:
         results = results.filter(media=selected_kind)
-    page = Paginator(results.order_by("-created_at"), FILES_PER_PAGE).get_page(request.GET.get("page"))
+    job_url, delete_url = reverse("job_detail", args=[PLACEHOLDER_ID]), reverse("file_delete", args=[PLACEHOLDER_ID])
+    page = keyset_page(
+        results, size=FILES_PER_PAGE, before=request.GET.get("before", ""), after=request.GET.get("after", "")
+    )
     items = [
         {
             **present_file(record),
@@ -202,17 +240,21 @@ def gallery(request: HttpRequest) -> HttpResponse:
             "workflow_name": record.job.workflow.name_in(language) if record.job_id else "",
             "created_at": record.created_at,
             "name": record.original_name or f"{record.pk}",
+            # the URLs of a tile, made here without a resolver call each (48 tiles a page)
+            "job_url": job_url.replace(PLACEHOLDER_ID, str(record.job_id)) if record.job_id else "",
+            "delete_url": delete_url.replace(PLACEHOLDER_ID, str(record.pk)),
         }
-        for record in page.object_list
+        for record in page.items
     ]
     context = {
         "page": page,
         "items": items,
-        "workflows": workflows,
+        "workflows": workflows_with_results(request.user, language),
         "selected": selected,
         "kinds": kinds,
         "selected_kind": selected_kind,
         "image_workflows": _image_workflows() if items else [],
+        "full_path": request.get_full_path(),
     }
     return _render(request, "jobs/gallery.html", context)
 
@@ -313,8 +355,9 @@ def _done(request: HttpRequest, job: Job, *, error: str = "") -> HttpResponse:
 
 
 def _present(job: Job) -> dict:
-    """present_job plus the datetimes as objects, so templates format them in the user's language."""
-    return {**present_job(job), **_datetimes(job)}
+    """present_job plus the datetimes as objects, so templates format them in the user's
+    language, and who may share its results (jobs/_share.html)."""
+    return {**present_job(job), **_datetimes(job), "owner_id": job.user_id}
 
 
 def _present_page(jobs) -> list[dict]:

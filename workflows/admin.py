@@ -4,6 +4,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +12,7 @@ from core.errors import DomainError
 from nodes.models import ComfyNode
 from workflows import services
 from workflows.models import Workflow
+from workflows.pictures import check_example_picture
 
 
 class WorkflowUploadForm(forms.ModelForm):
@@ -97,6 +99,20 @@ class WorkflowUploadForm(forms.ModelForm):
         return node.name if node is not None else None
 
 
+class WorkflowChangeForm(forms.ModelForm):
+    """An existing version: its texts, whether it is active, and its example picture."""
+
+    class Meta:
+        model = Workflow
+        fields = ("name", "category", "description", "is_active", "example_picture")
+
+    def clean_example_picture(self):
+        picture = self.cleaned_data.get("example_picture")
+        if isinstance(picture, UploadedFile):  # a new upload (else the stored one, or none)
+            check_example_picture(picture)
+        return picture
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "version", "category", "is_active", "requires_mask", "created_at")
@@ -114,11 +130,13 @@ class WorkflowAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
     )
+    form = WorkflowChangeForm
     fields = (
         "name",
         "category",
         "description",
         "is_active",
+        "example_picture",
         "slug",
         "version",
         "requires_mask",

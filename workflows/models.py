@@ -51,6 +51,15 @@ class Workflow(models.Model):
     # [[node id, class_type, input, value]]: the graph's values at combo inputs, where model files
     # are named (validation.combo_literals); None for versions stored before it was kept.
     combo_inputs = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("list values"))
+    # Shown on the workflow's catalogue card (before the spec's example_image and shared results);
+    # served to signed-in users by workflows.views.example_picture, never as a public /media/ URL.
+    example_picture = models.ImageField(
+        _("example picture"),
+        upload_to="examples/",
+        max_length=300,
+        blank=True,
+        help_text=_("A PNG, JPEG, WebP or GIF picture for the catalogue card (at most 5 MB)."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -222,8 +222,9 @@ def upload_workflow(*, workflow_raw, spec_raw, user=None, activate: bool = True,
 def active_workflows() -> QuerySet[Workflow]:
     """The catalogue: the newest active version of every slug."""
     newest = {}
-    for workflow in Workflow.objects.filter(is_active=True).order_by("slug", "-created_at", "-pk"):
-        newest.setdefault(workflow.slug, workflow.pk)
+    versions = Workflow.objects.filter(is_active=True).order_by("slug", "-created_at", "-pk").values_list("slug", "pk")
+    for slug, pk in versions:  # only the keys: a version's graph and spec can be large
+        newest.setdefault(slug, pk)
     return Workflow.objects.filter(pk__in=newest.values()).order_by("category", "name")
 
 

@@ -5,7 +5,7 @@ the form posts)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -13,6 +13,7 @@ from accounts.views import user_menu
 from workflows.display import catalogue_groups, shown_workflow
 from workflows.model_choices import form_schema
 from workflows.models import Workflow
+from workflows.pictures import card_pictures, content_type_of, example_of
 from workflows.services import active_workflows
 
 # How the form's inputs are named (jobs.views reads a submission by these).
@@ -24,9 +25,30 @@ RANDOM_SUFFIX = "__random"  # the seed's "random" checkbox
 @login_required
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    workflows = list(active_workflows())
-    groups = catalogue_groups(workflows)
+    workflows = list(active_workflows().defer("graph"))
+    pictures = card_pictures(workflows)
+    for workflow in workflows:
+        workflow.picture = pictures[workflow.pk]
+    groups = catalogue_groups(workflows)  # (copies, pictures included) in the reader's language
     return _render(request, "workflows/catalogue.html", {"groups": groups, "count": len(workflows)})
+
+
+@login_required
+@require_GET
+def example_picture(request: HttpRequest, slug: str) -> HttpResponse:
+    """The example picture an admin uploaded for a workflow (media files are never public)."""
+    workflow = example_of(slug)
+    if workflow is None:
+        raise Http404("No example picture.")
+    field = workflow.example_picture
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("No example picture.") from exc
+    response = FileResponse(handle, content_type=content_type_of(field.name))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=86400"  # the card's URL changes with the picture
+    return response
 
 
 def render_workflow_form(

@@ -144,6 +144,6 @@ def test_job_page_shows_outputs_with_download(alice, alice_client, tiny):
     job = make_job(alice, tiny, status="DONE")
     record = result_file(job)
     html = alice_client.get(reverse("job_detail", args=[job.pk])).content.decode()
-    assert f'href="/api/files/{record.pk}" download' in html
+    assert f'href="/api/files/{record.pk}?download=true" download' in html
     assert f"/api/files/{record.pk}?variant=thumb" in html
     assert '<dialog id="lightbox"' in html
