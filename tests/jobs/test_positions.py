@@ -66,9 +66,10 @@ def _count(make_request) -> tuple[int, object]:
     return len(queries), answer
 
 
-# A list costs: the jobs counted (for the pages), the jobs, their files, their positions, the
-# farm for their waiting reasons (the active nodes: none here, so no slot count); plus
-PARTIAL_QUERIES = 5 + 2  # the session and its user
+# A list costs: the jobs counted (for the pages), the page's ids (from the index), those jobs,
+# their files, their positions, the farm for their waiting reasons (the active nodes: none
+# here, so no slot count); plus
+PARTIAL_QUERIES = 6 + 2  # the session and its user
 PAGE_QUERIES = PARTIAL_QUERIES + 3 + 1  # the user menu's counts; the live cursor
 API_QUERIES = 5 + 1  # the token's user
 # The socket's own thread reads nothing: the token's user and the snapshot are read on the
