@@ -8,13 +8,12 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in, register_nodes, shot
+from tests.browser.conftest import log_in, register_nodes, shot, submit_and_open_job
 from tests.factories import TINY_GRAPH, make_job, make_node, tiny_spec, upload_example
 from workflows.models import Workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-JOB_URL = re.compile(r".*/jobs/[0-9a-f-]{36}/$")
 NO_SERVER = "No GPU server is online."
 SECONDS = re.compile(r"^(?:(\d+) min )?(\d+) s$")
 
@@ -41,8 +40,7 @@ def test_a_job_says_why_it_waits_then_times_its_wait_and_its_run_live(stack_fact
     page = context.new_page()
     log_in(page, "alice")
     page.goto("/w/tiny/")
-    page.click("#workflow-submit")
-    page.wait_for_url(JOB_URL)
+    submit_and_open_job(page)
     job_id = page.url.rstrip("/").rsplit("/", 1)[1]
 
     # No GPU server yet: the job page says so, and its wait counts up.
