@@ -110,7 +110,7 @@ def test_the_form_page_on_a_phone_shows_the_results_under_the_form(stack_factory
     assert results["x"] < 30 and results["width"] > 330, results  # the whole width
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
     page.locator("#tries").scroll_into_view_if_needed()
-    shot(page, "21-generate-and-see-phone")
+    publish(shot(page, "21-generate-and-see-phone"), "generate-and-see-phone.png")
 
 
 def test_run_again_with_changes_and_use_a_result_as_input(stack_factory, user_factory, new_context):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in, register_nodes, shot, submit_and_open_job
+from tests.browser.conftest import log_in, publish, register_nodes, shot, submit_and_open_job
 from tests.factories import TINY_GRAPH, make_job, make_node, tiny_spec, upload_example
 from workflows.models import Workflow
 
@@ -73,7 +73,7 @@ def test_a_job_says_why_it_waits_then_times_its_wait_and_its_run_live(stack_fact
     row_waiting = listing.locator(f'#job-{job_id} [data-field="waiting"]')
     row_waiting.wait_for(state="visible")
     assert row_waiting.inner_text() == NO_SERVER
-    shot(listing, "21-job-list-waiting-reason")
+    publish(shot(listing, "21-job-list-waiting-reason"), "jobs-waiting-reason.png")
     shot(page, "22-job-page-waiting-reason")
 
     # A GPU server comes: the job runs and ends while both pages watch over /ws/jobs/.
@@ -91,7 +91,7 @@ def test_a_job_says_why_it_waits_then_times_its_wait_and_its_run_live(stack_fact
     row = listing.locator(f"#job-{job_id}")
     assert re.fullmatch(r"waited \d+( min \d+)? s, ran \d+( min \d+)? s", row.locator(".job-durations").inner_text())
     assert row.locator('[data-field="waiting"]').is_hidden()
-    shot(page, "23-job-page-times")
+    publish(shot(page, "23-job-page-times"), "job-times.png")
 
 
 def test_the_waiting_reason_follows_the_gpu_servers_without_a_job_event(stack_factory, user_factory, new_context):
@@ -160,4 +160,4 @@ def test_the_admin_carries_our_name_and_marks_offline_servers(stack_factory, use
     )
     assert size >= 11  # drawn at its own size: the labels are not scaled down
     assert page.locator("#chart-jobs .chart-title").all_text_contents() == ["Hour (UTC)", "Jobs"]
-    shot(page, "24-admin-dashboard")
+    publish(shot(page, "24-admin-dashboard"), "admin-dashboard.png")

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.files import store_result
-from tests.browser.conftest import log_in, picture, png, shot
+from tests.browser.conftest import log_in, picture, png, publish, shot
 from tests.factories import TINY_GRAPH, make_job, tiny_spec
 from workflows.models import Workflow
 
@@ -83,4 +83,4 @@ def test_a_wide_result_is_shown_whole_opens_full_size_and_is_shared(stack_factor
     loaded(bob, shared)
     loaded(bob, neutral)
     assert "/static/img/categories/video.svg" in bob.get_attribute(neutral, "src")
-    shot(bob, "pictures-catalogue")
+    publish(shot(bob, "pictures-catalogue"), "catalogue.png")

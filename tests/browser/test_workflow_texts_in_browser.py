@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import log_in, shot
+from tests.browser.conftest import log_in, publish, shot
 from tests.factories import upload_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,7 +48,7 @@ def test_workflow_texts_follow_the_users_language(stack_factory, user_factory, n
     options = page.eval_on_selector_all("#id_fill option", "els => els.map(e => [e.value, e.textContent])")
     assert options == [["disabled", "Растянуть"], ["center", "Обрезать по центру"]]
     assert page.title().startswith("Обрезка и масштаб")
-    shot(page, "22-form-workflow-texts-ru")
+    publish(shot(page, "22-form-workflow-texts-ru"), "workflow-form-ru.png")
 
     # Back to English: the same form speaks English.
     switch_language(page, "en")
