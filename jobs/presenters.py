@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from jobs.files import has_preview
 from jobs.models import Job, JobFile
 from jobs.positions import queue_position, queue_positions
 from jobs.routing import reason_text, waiting_states
@@ -21,7 +22,7 @@ def file_url(record: JobFile, *, thumb: bool = False) -> str:
 def present_file(record: JobFile) -> dict:
     """One file: what it is (``kind`` image, video or audio, read from its bytes), where to get
     it, and its preview (an image's thumbnail, a video's poster frame, a sound's waveform)."""
-    preview = file_url(record, thumb=True) if record.thumbnail else ""
+    preview = file_url(record, thumb=True) if has_preview(record) else ""
     timed = record.media in (JobFile.Media.VIDEO, JobFile.Media.AUDIO)
     return {
         "id": str(record.id),
