@@ -29,6 +29,7 @@ from nodes.comfy.errors import (
     Interrupted,
     NodeUnreachable,
     PromptLost,
+    PromptPartlyRejected,
     PromptRejected,
     PromptUnknown,
 )
@@ -133,6 +134,17 @@ class JobFollower:
             records = None if job.cancel_requested else {}
         if records is None:
             raise Interrupted("cancelled before it was sent to the node")
+        reused: list[str] = []
+        uploaded = await transfer.upload_inputs(client, job, records, reused=reused)
+        try:
+            return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
+        except PromptRejected as exc:
+            if not transfer.lost_inputs(client, reused, exc.node_errors):
+                raise
+            if isinstance(exc, PromptPartlyRejected):  # withdrawn: another attempt, under a new prompt id
+                raise PromptLost(f"node {job.node.name} had lost the job's input files") from exc
+        # The node lost files it had (a restart with a fresh input folder): nothing was queued
+        # (400), so send them and the prompt again.
         uploaded = await transfer.upload_inputs(client, job, records)
         return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
 
