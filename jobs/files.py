@@ -49,13 +49,15 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
         imaging.check_header, data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
     )
     storage.check_room_for_upload(owner, len(data))
-    if width * height <= settings.UPLOAD_INLINE_PIXELS:
+    inline = width * height <= settings.UPLOAD_INLINE_PIXELS
+    if inline:
         # A small picture decodes in a few ms, less than handing it to a decoding thread and
         # waiting for it (behind larger ones, at a lower priority) would cost.
         prepared = _checked(_prepare_upload, data, kind)
     else:
         prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind)
-    storage.check_room_for_upload(owner, len(prepared.data), fresh=True)  # as stored, seconds later
+    # As stored; after a decode in a decoding thread (seconds, perhaps), with the count read again.
+    storage.check_room_for_upload(owner, len(prepared.data), fresh=not inline)
     record = JobFile(
         owner=owner,
         kind=kind,

@@ -171,8 +171,9 @@ def _create_job(
             idempotency_keys.remember(user.pk, idempotency, job)
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
-            JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
-            _check_uploads_still_there(uploads)
+            attached = JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            if attached < len(set(uploads.values())):  # used by another job already, or expired
+                _check_uploads_still_there(uploads)
         transaction.on_commit(lambda: _announce(job))
     return job
 
