@@ -20,9 +20,14 @@ INPUTS_REMEMBERED = 10_000  # content-named inputs a client remembers having put
 
 
 async def upload_inputs(
-    client: ComfyClient, job: Job, records: dict[str, tuple[JobFile, bytes]], *, reused: list[str] | None = None
+    client: ComfyClient,
+    job: Job,
+    records: dict[str, tuple[JobFile, bytes | None]],
+    *,
+    reused: list[str] | None = None,
 ) -> dict[str, str]:
     """Send the job's images and masks to the node; return {field id: name to put in the graph}.
+    `records`: {field id: (its file, its bytes, or None to read them if they must be sent)}.
 
     Images, video and sound are named by their content (`cp_<sha256>`) and sent once per node:
     a file this client has put there already is not sent again, and its name goes to `reused`
@@ -40,9 +45,10 @@ async def upload_inputs(
             record, data = records[field_id]
             kind = record.content_type if field["type"] != "image" else "image/png"
             if field_id in alpha_originals:  # its own name: the merge reads it, and it is written each time
-                sent = await client.upload_image(data, f"cp_{record.pk}.png", overwrite=True)
+                sent = await client.upload_image(await _bytes(record, data), f"cp_{record.pk}.png", overwrite=True)
             else:
-                sent = await _send_once(client, data, _content_name(record, files.extension(kind)), kind, reused=reused)
+                name = _content_name(record, files.extension(kind))
+                sent = await _send_once(client, record, data, name, kind, reused=reused)
             if field["type"] == "image":
                 image_uploads[field_id] = sent
             uploaded[field_id] = sent.ref
@@ -50,6 +56,7 @@ async def upload_inputs(
         if field.get("type") != "mask" or field_id not in records:
             continue
         mask_record, mask_data = records[field_id]
+        mask_data = await _bytes(mask_record, mask_data)
         image_id = field.get("for_image")
         image_record = records.get(image_id, (None, None))[0]
         size = (image_record.width, image_record.height) if image_record else (mask_record.width, mask_record.height)
@@ -98,8 +105,12 @@ def inputs_on(client: ComfyClient) -> InputsOnNode:
     return _inputs_on[client]
 
 
+async def _bytes(record: JobFile, data: bytes | None) -> bytes:
+    return data if data is not None else await asyncio.to_thread(files.read_bytes, record)
+
+
 async def _send_once(
-    client: ComfyClient, data: bytes, name: str, content_type: str, *, reused: list[str] | None
+    client: ComfyClient, record: JobFile, data: bytes | None, name: str, content_type: str, *, reused: list[str] | None
 ) -> Uploaded:
     known = inputs_on(client)
     lock = known.sending.setdefault(name, asyncio.Lock())
@@ -110,7 +121,9 @@ async def _send_once(
                 if reused is not None:
                     reused.append(name)
                 return Uploaded(name=name, subfolder="", type="input")
-            sent = await client.upload_image(data, name, overwrite=True, content_type=content_type)
+            sent = await client.upload_image(
+                await _bytes(record, data), name, overwrite=True, content_type=content_type
+            )
             if sent.name == name and not sent.subfolder:
                 known.add(name)
             return sent

@@ -122,3 +122,47 @@ async def test_a_prompt_refused_for_something_else_is_not_sent_again(make_server
         assert "cp_someone_else.png" in transfer.inputs_on(runner.client_for(job.node)).names
     finally:
         await runner.close()
+
+
+async def test_a_claimed_job_brings_its_input_files_and_its_follower_reads_no_more(
+    make_server, counted_uploads, monkeypatch
+):
+    """The dispatch step reads the claimed jobs' input files (one query for all of them): the
+    follower sends the job without a database step of its own, and reads the picture's bytes
+    only when the node lacks it."""
+    from jobs import steps
+    from jobs.scheduler import dispatch
+
+    server = await make_server(cache_none=True)
+    user = await sync_to_async(make_user)("claimed")
+
+    @sync_to_async
+    def queued_and_claimed():
+        workflow = Workflow.objects.filter(slug="image-filters").first() or upload_example("image-filters")
+        make_node(base_url=server.url, class_types=workflow.class_types, max_queue=2)
+        for _ in range(2):
+            upload = files.store_upload(owner=user, data=picture(), kind="image")
+            Job.objects.create(
+                user=user, workflow=workflow, inputs=validate_inputs(workflow.spec, {"image": str(upload.pk)})
+            )
+        return dispatch(runner_id="runner-test").jobs
+
+    claimed = await queued_and_claimed()
+    assert len(claimed) == 2 and all(set(job.input_records) == {"image"} for job in claimed)
+
+    def no_step(*args, **kwargs):
+        raise AssertionError("the follower read its inputs again")
+
+    monkeypatch.setattr(steps, "inputs_to_send", no_step)
+    read = []
+    original_read = files.read_bytes
+    monkeypatch.setattr(files, "read_bytes", lambda record: read.append(record.pk) or original_read(record))
+    runner = Runner(runner_id="runner-test", health=False)
+    monkeypatch.setattr(runner, "send_event", lambda *args: asyncio.sleep(0))
+    try:
+        for job in claimed:
+            await JobFollower(runner, job).run(resume=False)
+            assert (await ended(job))[:2] == (S.DONE, "")
+    finally:
+        await runner.close()
+    assert len(counted_uploads) == 1 and read == [claimed[0].input_records["image"].pk]
