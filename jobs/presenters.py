@@ -42,12 +42,18 @@ def present_file(record: JobFile) -> dict:
 
 
 def present_job(
-    job: Job, *, with_outputs: bool = True, position: bool = True, results: list[JobFile] | None = None
+    job: Job,
+    *,
+    with_outputs: bool = True,
+    position: bool = True,
+    results: list[JobFile] | None = None,
+    farm: list | None = None,
 ) -> dict:
     """One job; its queue position, if queued, costs a query (a list goes through present_jobs).
-    `results`: the job's result files when the caller already has them (a new job has none)."""
+    `results`: the job's result files when the caller already has them (a new job has none);
+    `farm`: the node views the caller has just read (nodes.farm.node_views)."""
     place = queue_position(job) if position else None
-    waiting = waiting_states([job]).get(job.pk) if position else None
+    waiting = waiting_states([job], views=farm).get(job.pk) if position else None
     return _job_dict(job, place, with_outputs=with_outputs, results=results, waiting=waiting)
 
 
