@@ -311,6 +311,9 @@ UPLOAD_DECODE_THREADS = env_int("UPLOAD_DECODE_THREADS", 1)
 # Uploads being decoded or waiting for it at once, per user and in all, per web instance; more → 429.
 UPLOAD_DECODES_PER_USER = env_int("UPLOAD_DECODES_PER_USER", 2)
 UPLOAD_DECODE_QUEUE = env_int("UPLOAD_DECODE_QUEUE", 16)
+# A picture of at most this many pixels (by its header) is decoded on the request thread: a few
+# ms, less than the hand-over to a decoding thread costs. 0 = every upload goes to those threads.
+UPLOAD_INLINE_PIXELS = env_int("UPLOAD_INLINE_PIXELS", 1024 * 1024)
 # An upload no job has used is deleted after this many hours (by the hourly clean-up); 0 = kept.
 UPLOAD_UNUSED_HOURS = env_int("UPLOAD_UNUSED_HOURS", 24)
 # Uploaded video and audio (checked again against each form field's own limits).

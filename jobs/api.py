@@ -71,7 +71,7 @@ def upload(
         "duration": record.duration if timed else None,
         "frame_count": record.frame_count if record.kind == "VIDEO" else None,
         "sample_rate": (record.sample_rate or None) if timed else None,
-        "preview_url": file_url(record, thumb=True) if record.thumbnail else "",
+        "preview_url": file_url(record, thumb=True) if files.has_preview(record) else "",
     }
 
 
@@ -195,6 +195,8 @@ def delete_job(request, job_id: str):
 )
 def get_file(request, file_id: str, variant: str = "", download: bool = False):
     record = services.get_file_to_view(request.user, file_id)
+    if variant == "thumb":
+        files.ensure_thumbnail(record)
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
     # a result is named after its workflow and job: `<slug>-<job id's first 8>-<n>.png`

@@ -41,6 +41,12 @@ def run(user_id, work: Callable[..., T], *args) -> T:
         _leave(user_id)
 
 
+def run_unbounded(work: Callable[..., T], *args) -> T:
+    """``work(*args)`` in a decoding thread without admission: for work on files already
+    accepted (a thumbnail asked for by a page), which a 429 would only break."""
+    return offload.wait(_decoder().submit(work, *args))
+
+
 def in_flight() -> int:
     """Uploads being decoded or waiting for it in this process."""
     with _lock:

@@ -3,6 +3,7 @@ result files from nodes."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -44,10 +45,19 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
         choices = ", ".join(repr(k) for k in UPLOAD_KINDS)
         raise InvalidInput(f"kind: must be one of {choices}.", errors={"kind": f"must be one of {choices}"})
     # What would be refused anyway is refused at once, from the header alone, on this thread.
-    _checked(imaging.check_header, data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    _format, width, height = _checked(
+        imaging.check_header, data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
+    )
     storage.check_room_for_upload(owner, len(data))
-    prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind)
-    storage.check_room_for_upload(owner, len(prepared.data), fresh=True)  # as stored, seconds later
+    inline = width * height <= settings.UPLOAD_INLINE_PIXELS
+    if inline:
+        # A small picture decodes in a few ms, less than handing it to a decoding thread and
+        # waiting for it (behind larger ones, at a lower priority) would cost.
+        prepared = _checked(_prepare_upload, data, kind)
+    else:
+        prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind)
+    # As stored; after a decode in a decoding thread (seconds, perhaps), with the count read again.
+    storage.check_room_for_upload(owner, len(prepared.data), fresh=not inline)
     record = JobFile(
         owner=owner,
         kind=kind,
@@ -59,7 +69,8 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
         sha256=hashlib.sha256(prepared.data).hexdigest(),
     )
     record.file.save(f"upload{_ext(prepared.content_type)}", ContentFile(prepared.data), save=False)
-    record.thumbnail.save(f"thumb{_ext(prepared.thumb_type)}", ContentFile(prepared.thumb), save=False)
+    if prepared.thumb:
+        record.thumbnail.save(f"thumb{_ext(prepared.thumb_type)}", ContentFile(prepared.thumb), save=False)
     record.save()
     return record
 
@@ -76,12 +87,11 @@ class PreparedUpload:
 
 def _prepare_upload(data: bytes, kind: str) -> PreparedUpload:
     """The decoding work (seconds for a large image): run in a decoding thread, no database."""
-    # One decode each (check_header has checked the byte count already).
+    # One decode each (check_header has checked the byte count already). A picture's thumbnail
+    # is made when first asked for (ensure_thumbnail): an API client never asks.
     if kind == JobFile.Kind.IMAGE:
-        normalized, thumb, thumb_type = imaging.normalize_image_with_thumbnail(
-            data, max_pixels=settings.UPLOAD_MAX_PIXELS
-        )
-        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", thumb, thumb_type)
+        normalized = imaging.normalize_upload(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
+        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", b"", "")
     info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
     return PreparedUpload(data, info.width, info.height, info.content_type, thumb, thumb_type)
 
@@ -167,12 +177,45 @@ def describe_result(data: bytes) -> ResultFacts:
         _describe(record, info, size=len(data))
         names = ("media", "content_type", "width", "height", "duration", "frame_count", "frame_rate", "sample_rate")
         return ResultFacts({name: getattr(record, name) for name in names}, info.preview, "image/webp")
-    try:
-        picture, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=10**9)
+    try:  # a still picture: its header says enough; its thumbnail is made when first asked for
+        fmt, width, height = imaging.check_header(data, max_bytes=len(data), max_pixels=RESULT_MAX_PIXELS)
     except imaging.ImageRejected:  # nothing we can show: keep the bytes all the same
         return ResultFacts({"content_type": "application/octet-stream"})
-    fields = {"content_type": picture.content_type, "width": picture.width, "height": picture.height}
-    return ResultFacts(fields, thumb, thumb_type)
+    return ResultFacts({"content_type": CONTENT_TYPES[fmt], "width": width, "height": height})
+
+
+RESULT_MAX_PIXELS = 10**9  # a node's pictures are not limited as uploads are (Pillow's bomb limit still is)
+
+
+def thumbnail_on_demand(record: JobFile) -> bool:
+    """A still picture (an uploaded image or a result) whose thumbnail is still to be made."""
+    return (
+        not record.thumbnail
+        and record.kind in (JobFile.Kind.IMAGE, JobFile.Kind.RESULT)
+        and record.media == JobFile.Media.IMAGE
+        and record.content_type in CONTENT_TYPES.values()
+    )
+
+
+def has_preview(record: JobFile) -> bool:
+    return bool(record.thumbnail) or thumbnail_on_demand(record)
+
+
+def ensure_thumbnail(record: JobFile) -> None:
+    """Make a still picture's thumbnail if it has none yet (the first time someone asks for it),
+    decoded in a decoding thread. A picture that cannot be decoded keeps none (its file is
+    shown instead); of two requests making it at once, the first to record it wins."""
+    if not thumbnail_on_demand(record):
+        return
+    make = functools.partial(imaging.make_thumbnail, max_pixels=RESULT_MAX_PIXELS)
+    try:
+        thumb, thumb_type = decoding.run_unbounded(make, read_bytes(record))
+    except (imaging.ImageRejected, OSError):
+        return
+    record.thumbnail.save(f"thumb{_ext(thumb_type)}", ContentFile(thumb), save=False)
+    if not JobFile.objects.filter(pk=record.pk, thumbnail="").update(thumbnail=record.thumbnail.name):
+        record.thumbnail.storage.delete(record.thumbnail.name)
+        record.refresh_from_db(fields=["thumbnail"])
 
 
 def store_result(*, job, data: bytes, source_ref: str, facts: ResultFacts | None = None) -> JobFile | None:

@@ -29,6 +29,7 @@ from nodes.comfy.errors import (
     Interrupted,
     NodeUnreachable,
     PromptLost,
+    PromptPartlyRejected,
     PromptRejected,
     PromptUnknown,
 )
@@ -127,12 +128,26 @@ class JobFollower:
                 if job.submitted_at is not None:
                     raise PromptLost(f"node {job.node.name} no longer knows the job's prompt (it restarted?)") from exc
                 # Never accepted: its runner died before the node took it. Send it now.
-        if steps.has_file_inputs(job):
+        claimed_with = getattr(job, "input_records", None)
+        if claimed_with is not None or not steps.has_file_inputs(job):
+            # The claim has just loaded the job and its input files (a later cancel is seen by
+            # the heartbeat); their bytes are read only if the node lacks them.
+            records = None if job.cancel_requested else {f: (r, None) for f, r in (claimed_with or {}).items()}
+        else:  # adopted: read the job and its files now
             records = await self.runner.db(steps.inputs_to_send, job.pk)
-        else:  # nothing to read: the claim has just loaded the job (a later cancel is seen by the heartbeat)
-            records = None if job.cancel_requested else {}
         if records is None:
             raise Interrupted("cancelled before it was sent to the node")
+        reused: list[str] = []
+        uploaded = await transfer.upload_inputs(client, job, records, reused=reused)
+        try:
+            return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
+        except PromptRejected as exc:
+            if not transfer.lost_inputs(client, reused, exc.node_errors):
+                raise
+            if isinstance(exc, PromptPartlyRejected):  # withdrawn: another attempt, under a new prompt id
+                raise PromptLost(f"node {job.node.name} had lost the job's input files") from exc
+        # The node lost files it had (a restart with a fresh input folder): nothing was queued
+        # (400), so send them and the prompt again.
         uploaded = await transfer.upload_inputs(client, job, records)
         return await self._prompt_run(client, build_prompt(job.workflow, job.inputs, uploaded)).run()
 

@@ -39,6 +39,7 @@ __all__ = [
     "mask_png",
     "normalize_image",
     "normalize_image_with_thumbnail",
+    "normalize_upload",
     "normalize_mask",
 ]
 
@@ -373,8 +374,50 @@ def normalize_image_with_thumbnail(
     return (normalized, *_thumbnail_of(out, max_side))
 
 
+def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedImage:
+    """:func:`normalize_image`, but a PNG that is already what it would produce (8-bit RGB, or
+    RGBA with some pixel not opaque, no chunk but pixels and the harmless `pHYs`/`sRGB`) is
+    kept byte for byte: decoded and checked in full, not encoded again (encoding costs four
+    times the decode)."""
+    img, fmt = _open_checked(data, max_pixels=max_pixels)
+    if fmt == "PNG" and _already_normalized(data, img):
+        return NormalizedImage(png=data, width=img.width, height=img.height, mode=img.mode)
+    return _normalized_from(img)[0]
+
+
+# Chunks a normalized PNG may carry: the image itself and two that change nothing of it.
+_PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"pHYs", b"sRGB"})
+
+
+def _already_normalized(data: bytes, img: Image.Image) -> bool:
+    """Would normalizing this decoded PNG give the same picture with no metadata? Reads the
+    chunk list itself: Pillow reports 16-bit colour as mode "RGB" and skips chunks it does not
+    know, and either must be encoded again."""
+    pos, chunks = 8, set()
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IHDR":
+            ihdr = data[pos + 8 : pos + 8 + 13]
+            if len(ihdr) != 13 or ihdr[8] != 8 or ihdr[9] not in (2, 6) or ihdr[12] != 0:
+                return False  # not 8-bit RGB(A), or interlaced
+        chunks.add(kind)
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+    ended = b"IEND" in chunks and pos == len(data)  # nothing hidden after the end either
+    if not ended or not chunks <= _PLAIN_PNG_CHUNKS or img.mode not in ("RGB", "RGBA"):
+        return False
+    # Fully opaque RGBA is stored as RGB.
+    return img.mode == "RGB" or img.getchannel("A").getextrema()[0] < 255
+
+
 def _normalized(data: bytes, *, max_pixels: int) -> tuple[NormalizedImage, Image.Image]:
     img, _fmt = _open_checked(data, max_pixels=max_pixels)
+    return _normalized_from(img)
+
+
+def _normalized_from(img: Image.Image) -> tuple[NormalizedImage, Image.Image]:
     try:
         img = _oriented(img)
         out = _to_rgb_or_rgba(img)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from jobs.files import has_preview
 from jobs.models import Job, JobFile
 from jobs.positions import queue_position, queue_positions
 from jobs.routing import reason_text, waiting_states
@@ -26,7 +27,7 @@ def file_url(record: JobFile, *, thumb: bool = False) -> str:
 def present_file(record: JobFile) -> dict:
     """One file: what it is (``kind`` image, video or audio, read from its bytes), where to get
     it, and its preview (an image's thumbnail, a video's poster frame, a sound's waveform)."""
-    preview = file_url(record, thumb=True) if record.thumbnail else ""
+    preview = file_url(record, thumb=True) if has_preview(record) else ""
     timed = record.media in (JobFile.Media.VIDEO, JobFile.Media.AUDIO)
     return {
         "id": str(record.id),
@@ -47,12 +48,18 @@ def present_file(record: JobFile) -> dict:
 
 
 def present_job(
-    job: Job, *, with_outputs: bool = True, position: bool = True, results: list[JobFile] | None = None
+    job: Job,
+    *,
+    with_outputs: bool = True,
+    position: bool = True,
+    results: list[JobFile] | None = None,
+    farm: list | None = None,
 ) -> dict:
     """One job; its queue position, if queued, costs a query (a list goes through present_jobs).
-    `results`: the job's result files when the caller already has them (a new job has none)."""
+    `results`: the job's result files when the caller already has them (a new job has none);
+    `farm`: the node views the caller has just read (nodes.farm.node_views)."""
     place = queue_position(job) if position else None
-    waiting = waiting_states([job]).get(job.pk) if position else None
+    waiting = waiting_states([job], views=farm).get(job.pk) if position else None
     return _job_dict(job, place, with_outputs=with_outputs, results=results, waiting=waiting)
 
 

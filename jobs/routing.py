@@ -89,14 +89,14 @@ def _prompt_values(workflow, spec, values: dict) -> dict:
     return prompt
 
 
-def waiting_states(jobs: Iterable, busy: dict[int, int] | None = None) -> dict:
+def waiting_states(jobs: Iterable, busy: dict[int, int] | None = None, views: list | None = None) -> dict:
     """{job id: (code, what is missing)} for the queued jobs among `jobs` that cannot start now
-    (codes in nodes.inventory); one read of the farm for the whole list. Jobs need
-    ``workflow.class_types`` and ``model_files``."""
+    (codes in nodes.inventory); one read of the farm for the whole list (`views`: the caller's,
+    read moments ago). Jobs need ``workflow.class_types`` and ``model_files``."""
     queued = [job for job in jobs if job.status == "QUEUED"]
     if not queued:
         return {}
-    views = node_views()
+    views = node_views() if views is None else views
     if busy is None:
         busy = queries.busy_slots([v.pk for v in views]) if views else {}
     count_busy(views, busy)

@@ -67,6 +67,7 @@ class Runner:
         # with the job's end). Losing it in a crash only makes recovery re-send the prompt.
         self.submitted: dict[str, datetime] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
+        self.slots_freed: set[str] = set()  # jobs still followed whose node slot was freed already
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
@@ -354,6 +355,7 @@ class Runner:
     def start(self, job: Job, *, resume: bool) -> None:
         job_id = str(job.pk)
         previous = self.tasks.get(job_id)
+        self.slots_freed.discard(job_id)  # this attempt's node has not finished yet
         # A job requeued by its own follower can be claimed again before that follower has
         # returned: run the new attempt after it, never beside it and never not at all.
         attempt = JobFollower(self, job).run(resume=resume)
@@ -370,10 +372,15 @@ class Runner:
     def _done(self, job_id: str, task: asyncio.Task) -> None:
         if self.tasks.get(job_id) is not task:
             return  # a newer attempt of the same job runs on
+        was_full = len(self.tasks) >= self.max_jobs
         self.tasks.pop(job_id, None)
         self.cancelling.discard(job_id)
         self.submitted.pop(job_id, None)  # requeued or adopted elsewhere: not ours to write
-        self.wake.set()  # a slot is free: dispatch again now
+        # A slot is free: dispatch again now, unless the node's finishing woke a step already
+        # (a step costs a few queries: one per job ending would be one more per job).
+        if job_id not in self.slots_freed or was_full:
+            self.wake.set()
+        self.slots_freed.discard(job_id)
 
     async def _cancel(self, job_id: str) -> None:
         """A user asked to cancel a running job: stop it on its node, then stop following."""
@@ -398,6 +405,7 @@ class Runner:
     def slot_freed(self, job_id: str) -> None:
         """Let dispatch fill the slot now (and record that the node finished, in the same step)."""
         self.node_finished.append(job_id)
+        self.slots_freed.add(job_id)
         self.wake.set()
 
     def forget(self, job_id: str) -> None:

@@ -20,12 +20,13 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from jobs import affinity, lifecycle, queries
-from jobs.models import Job, quota_day_start
+from jobs.models import Job, JobFile, quota_day_start
 from jobs.queries import QueuedJob
 from nodes.health import CLIENT_ID_PREFIX
 from nodes.inventory import inventory_keys
 from nodes.models import ComfyNode
 from workflows.services import workflow_versions
+from workflows.spec import file_fields
 
 S = Job.Status
 # Queued jobs read per user beyond the free slots (see dispatch).
@@ -239,6 +240,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
     nodes = {slot.node.pk: slot.node for slot in slots}
     for job in jobs:  # what the runner reads of them, without reading them again
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
+    attach_input_records(jobs)
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
     return Dispatched(jobs, total_free + unclaimed, seen)
 
@@ -261,6 +263,18 @@ def _starving_only(heads: dict[int, list[QueuedJob]], users: list, since) -> dic
         user: [job._replace(overdue=False) if job.overdue and job.model_files in served else job for job in jobs]
         for user, jobs in heads.items()
     }
+
+
+def attach_input_records(jobs: list[Job]) -> None:
+    """Give each job `input_records`, {field id: its input file's JobFile}, read for all of
+    them in one query: its follower then needs no database step of its own before sending."""
+    wanted = {
+        job.pk: {f: str(job.inputs[f]) for f in file_fields(job.workflow.spec) if job.inputs.get(f)} for job in jobs
+    }
+    ids = [file_id for fields in wanted.values() for file_id in fields.values()]
+    by_id = {str(record.pk): record for record in JobFile.objects.filter(pk__in=ids)} if ids else {}
+    for job in jobs:
+        job.input_records = {f: by_id[i] for f, i in wanted[job.pk].items() if i in by_id}
 
 
 def _first_runnable(

@@ -208,8 +208,10 @@ def _create_job(
             idempotency_keys.remember(user.pk, idempotency, job)
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
-            JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
-            _check_uploads_still_there(uploads)
+            attached = JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            if attached < len(set(uploads.values())):  # used by another job already, or expired
+                _check_uploads_still_there(uploads)
+        job.farm_views = views  # read at the start of this submit: presenting it needs them again
         transaction.on_commit(lambda: _announce(job))
     return job
 
@@ -224,7 +226,7 @@ def _check_uploads_still_there(uploads: dict[str, str]) -> None:
 
 
 def _announce(job: Job) -> None:
-    job.announced = present_job(job, results=[])  # a new job has no results yet
+    job.announced = present_job(job, results=[], farm=getattr(job, "farm_views", None))  # no results yet
     # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
     if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):
         ensure_runners(force=True)
@@ -233,7 +235,7 @@ def _announce(job: Job) -> None:
 def presented_new_job(job: Job) -> dict:
     """A job just submitted as the API returns it: what was announced, or (inside an outer
     transaction, before the announcement) computed now."""
-    return getattr(job, "announced", None) or present_job(job, results=[])
+    return getattr(job, "announced", None) or present_job(job, results=[], farm=getattr(job, "farm_views", None))
 
 
 def publish(job_id) -> None:

@@ -8,35 +8,55 @@ stores the results through `jobs.steps`).
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
+from weakref import WeakKeyDictionary
 
 from jobs import files, imaging
 from jobs.models import Job, JobFile
-from nodes.comfy.client import ComfyClient
+from nodes.comfy.client import ComfyClient, Uploaded
 from nodes.comfy.follow import output_images
 
+INPUTS_REMEMBERED = 10_000  # content-named inputs a client remembers having put on its node
 
-async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[JobFile, bytes]]) -> dict[str, str]:
+
+async def upload_inputs(
+    client: ComfyClient,
+    job: Job,
+    records: dict[str, tuple[JobFile, bytes | None]],
+    *,
+    reused: list[str] | None = None,
+) -> dict[str, str]:
     """Send the job's images and masks to the node; return {field id: name to put in the graph}.
+    `records`: {field id: (its file, its bytes, or None to read them if they must be sent)}.
 
-    Images go first: a mask in alpha mode is merged into its image's upload.
+    Images, video and sound are named by their content (`cp_<sha256>`) and sent once per node:
+    a file this client has put there already is not sent again, and its name goes to `reused`
+    (if the node refuses the prompt for it, it lost the file: see `lost_inputs`). An image a
+    mask in alpha mode is merged into is sent every time under its own name, as before.
     """
     fields = {f["id"]: f for f in job.workflow.spec.get("inputs", [])}
+    alpha_originals = {
+        f.get("for_image") for f in fields.values() if f.get("type") == "mask" and f.get("mode") == "alpha"
+    }
     uploaded: dict[str, str] = {}
     image_uploads = {}
     for field_id, field in fields.items():
-        if field.get("type") == "image" and field_id in records:
+        if field.get("type") in ("image", "video", "audio") and field_id in records:
             record, data = records[field_id]
-            image_uploads[field_id] = await client.upload_image(data, f"cp_{record.pk}.png", overwrite=True)
-            uploaded[field_id] = image_uploads[field_id].ref
-        elif field.get("type") in ("video", "audio") and field_id in records:
-            record, data = records[field_id]
-            name = f"cp_{record.pk}{files.extension(record.content_type)}"
-            sent = await client.upload_image(data, name, overwrite=True, content_type=record.content_type)
+            kind = record.content_type if field["type"] != "image" else "image/png"
+            if field_id in alpha_originals:  # its own name: the merge reads it, and it is written each time
+                sent = await client.upload_image(await _bytes(record, data), f"cp_{record.pk}.png", overwrite=True)
+            else:
+                name = _content_name(record, files.extension(kind))
+                sent = await _send_once(client, record, data, name, kind, reused=reused)
+            if field["type"] == "image":
+                image_uploads[field_id] = sent
             uploaded[field_id] = sent.ref
     for field_id, field in fields.items():
         if field.get("type") != "mask" or field_id not in records:
             continue
         mask_record, mask_data = records[field_id]
+        mask_data = await _bytes(mask_record, mask_data)
         image_id = field.get("for_image")
         image_record = records.get(image_id, (None, None))[0]
         size = (image_record.width, image_record.height) if image_record else (mask_record.width, mask_record.height)
@@ -54,6 +74,72 @@ async def upload_inputs(client: ComfyClient, job: Job, records: dict[str, tuple[
             sent = await client.upload_image(encoded, f"{stem}_mask.png", overwrite=True)
             uploaded[field_id] = sent.ref
     return uploaded
+
+
+def _content_name(record: JobFile, extension: str) -> str:
+    return f"cp_{record.sha256[:40]}{extension}" if record.sha256 else f"cp_{record.pk}{extension}"
+
+
+class InputsOnNode:
+    """The content-named input files one client has put on its node (the most recent
+    INPUTS_REMEMBERED): the node holds them unless it lost its input folder. One upload of a
+    name at a time, so that a file is never rewritten while a prompt may be reading it."""
+
+    def __init__(self) -> None:
+        self.names: OrderedDict[str, None] = OrderedDict()
+        self.sending: dict[str, asyncio.Lock] = {}
+
+    def add(self, name: str) -> None:
+        self.names[name] = None
+        self.names.move_to_end(name)
+        while len(self.names) > INPUTS_REMEMBERED:
+            self.names.popitem(last=False)
+
+
+_inputs_on: WeakKeyDictionary[ComfyClient, InputsOnNode] = WeakKeyDictionary()
+
+
+def inputs_on(client: ComfyClient) -> InputsOnNode:
+    if client not in _inputs_on:
+        _inputs_on[client] = InputsOnNode()
+    return _inputs_on[client]
+
+
+async def _bytes(record: JobFile, data: bytes | None) -> bytes:
+    return data if data is not None else await asyncio.to_thread(files.read_bytes, record)
+
+
+async def _send_once(
+    client: ComfyClient, record: JobFile, data: bytes | None, name: str, content_type: str, *, reused: list[str] | None
+) -> Uploaded:
+    known = inputs_on(client)
+    lock = known.sending.setdefault(name, asyncio.Lock())
+    try:
+        async with lock:
+            if name in known.names:
+                known.names.move_to_end(name)
+                if reused is not None:
+                    reused.append(name)
+                return Uploaded(name=name, subfolder="", type="input")
+            sent = await client.upload_image(
+                await _bytes(record, data), name, overwrite=True, content_type=content_type
+            )
+            if sent.name == name and not sent.subfolder:
+                known.add(name)
+            return sent
+    finally:
+        if not lock.locked():
+            known.sending.pop(name, None)
+
+
+def lost_inputs(client: ComfyClient, reused: list[str], node_errors: dict) -> list[str]:
+    """The reused inputs a node refused a prompt for (it restarted without its input folder?):
+    forgotten, so that the next upload_inputs sends them again."""
+    text = str(node_errors)
+    lost = [name for name in reused if name in text]
+    for name in lost:
+        inputs_on(client).names.pop(name, None)
+    return lost
 
 
 def prepare_mask(data: bytes, field: dict, *, size: tuple[int, int], alpha_mode: bool) -> bytes:

@@ -3,7 +3,10 @@
 Follows `/ws` for progress and the end signal (`executing` with `node: null` and our
 prompt_id), and falls back to polling `/history` and `/queue` when the socket drops or stays
 silent, because ComfyUI buffers nothing for a socket that is not there (protocol §8).
-Returns the history entry on success; raises the typed errors of `errors.py` otherwise.
+Returns the history entry on success; raises the typed errors of `errors.py` otherwise. A
+prompt whose every event the socket carried (`execution_start` to `execution_success`) gets
+its entry from the `executed` messages, which carry what history lists under `outputs`: no
+`/history` request on the common path.
 """
 
 from __future__ import annotations
@@ -139,6 +142,12 @@ class PromptRun:
         # socket or its history said: the job's GPU time (see execution_seconds).
         self.execution_started_ms: float | None = None
         self.execution_ended_ms: float | None = None
+        # What the socket said of the prompt: its output nodes' `executed` outputs, and whether it
+        # carried the whole run (start and success seen, never dropped in between).
+        self.socket_outputs: dict[str, dict] = {}
+        self.socket_saw_start = False
+        self.socket_saw_success = False
+        self.socket_dropped = False
 
     async def run(self) -> dict:
         """Connect the socket, POST the prompt, follow it; return the history entry.
@@ -199,11 +208,13 @@ class PromptRun:
                 except websockets.ConnectionClosed:
                     logger.info("socket to %s closed during %s; polling", self.client.base_url, self.prompt_id)
                     ws = None
+                    self.socket_dropped = True
                 else:
                     done = await self._on_frame(frame)
                     if done:
                         await self._node_finished()
-                        return await self._history_after_end()
+                        entry = self._entry_from_socket()
+                        return entry if entry is not None else await self._history_after_end()
                     if done is not None:
                         heard_at = clock()
                 # Queue updates and other prompts' events are no news of ours: a prompt that ended
@@ -246,6 +257,12 @@ class PromptRun:
         if (prompt_id is not None and prompt_id != self.prompt_id) or kind not in PROMPT_EVENTS:
             return None
         self._note_time(kind, data)
+        if kind == "execution_start":
+            self.socket_saw_start = True
+        elif kind == "execution_success":
+            self.socket_saw_success = True
+        elif kind == "executed" and isinstance(data.get("output"), dict) and data.get("node") is not None:
+            self.socket_outputs[str(data["node"])] = data["output"]
         if kind == "execution_cached":
             self.tracker.on_cached(data.get("nodes") or [])
         elif kind == "executing":
@@ -263,6 +280,14 @@ class PromptRun:
     async def _emit(self, progress: Progress) -> None:
         if self.on_progress is not None:
             await self.on_progress(progress)
+
+    def _entry_from_socket(self) -> dict | None:
+        """The history entry of a prompt the socket followed from start to success, made of its
+        `executed` messages (history's `outputs` are those same dicts); None if the socket may
+        have missed some of it (opened late, dropped, or no success seen): then ask history."""
+        if not (self.socket_saw_start and self.socket_saw_success) or self.socket_dropped:
+            return None
+        return {"outputs": dict(self.socket_outputs), "status": {"status_str": "success", "completed": True}}
 
     async def _history_after_end(self) -> dict:
         # History is written before `executing {node: null}`; retry briefly all the same.

@@ -78,7 +78,8 @@ def _stored_once_and_files_kept_tidy(job, settings) -> None:
     assert first is not None and again is None
     assert JobFile.objects.filter(job=job, kind="RESULT").count() == 1
     assert sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) == files_after_first
-    assert (first.width, first.height, first.content_type) == (64, 48, "image/png") and first.thumbnail
+    assert (first.width, first.height, first.content_type) == (64, 48, "image/png")
+    assert not first.thumbnail  # made when first asked for (jobs.files.ensure_thumbnail)
 
 
 def test_a_result_collected_twice_is_stored_once_inside_a_transaction(alice, settings, tmp_path):

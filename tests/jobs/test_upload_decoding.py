@@ -27,6 +27,12 @@ from tests.factories import upload_example
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def decode_every_upload_off_the_request_thread(settings):
+    """These small pictures would otherwise be decoded inline (UPLOAD_INLINE_PIXELS)."""
+    settings.UPLOAD_INLINE_PIXELS = 0
+
+
 def png_bytes(size=(64, 48)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")

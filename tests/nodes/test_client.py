@@ -58,6 +58,48 @@ async def test_prompt_runs_with_progress_history_and_view(make_server):
     assert seen and seen == sorted(seen) and seen[-1] < 1.0
 
 
+async def counting_history(client, monkeypatch) -> list[str]:
+    asked: list[str] = []
+    original = client.history
+
+    async def history(prompt_id):
+        asked.append(prompt_id)
+        return await original(prompt_id)
+
+    monkeypatch.setattr(client, "history", history)
+    return asked
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["ran", "all cached"])
+async def test_outputs_from_executed_messages_match_history_and_need_no_request(make_server, monkeypatch, cached):
+    """Issue 22: a prompt followed from start to end takes its outputs from `executed`."""
+    server = await make_server(job_time=0.05, cache_none=not cached)
+    async with ComfyClient(server.url) as client:
+        if cached:  # the same prompt again: every node cached, `executed` repeats the earlier output
+            await PromptRun(client, TINY_GRAPH, prompt_id=str(uuid.uuid4()), client_id="comfyportal-c0").run()
+        asked = await counting_history(client, monkeypatch)
+        prompt_id = str(uuid.uuid4())
+        run = PromptRun(client, TINY_GRAPH, prompt_id=prompt_id, client_id="comfyportal-x1")
+        entry = await run.run()
+        assert asked == []
+        history = await client.history(prompt_id)
+    assert entry["outputs"] == history["outputs"] and output_images(entry)
+    assert run.execution_seconds is not None
+
+
+async def test_a_resumed_prompt_reads_history(make_server, monkeypatch):
+    """Followed from the middle (adopted), the socket may have missed `executed`: history decides."""
+    server = await make_server(job_time=0.6, cache_none=True)
+    prompt_id = str(uuid.uuid4())
+    async with ComfyClient(server.url) as client:
+        await client.submit_prompt(TINY_GRAPH, client_id="comfyportal-r1", prompt_id=prompt_id)
+        await asyncio.sleep(0.2)  # running by now: its execution_start is gone
+        asked = await counting_history(client, monkeypatch)
+        entry = await PromptRun(client, TINY_GRAPH, prompt_id=prompt_id, client_id="comfyportal-r1").resume()
+        assert asked == [prompt_id, prompt_id]  # running when adopted; asked again at its end
+        assert entry["outputs"] == (await client.history(prompt_id))["outputs"]
+
+
 async def test_upload_image_and_mask(make_server):
     server = await make_server()
     async with ComfyClient(server.url) as client:
