@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Subquery
 
+from jobs.files import has_preview
 from jobs.models import Job, JobFile
 from jobs.presenters import file_url
 from workflows.models import Workflow
@@ -36,7 +37,7 @@ def newest_shared_results(slugs) -> dict[str, JobFile]:
         JobFile.objects.filter(pk__in=picks)
         .order_by()
         .select_related("job__workflow")
-        .only("id", "width", "height", "thumbnail", "job__workflow__slug")
+        .only("id", "kind", "media", "content_type", "width", "height", "thumbnail", "job__workflow__slug")
     )
     return {record.job.workflow.slug: record for record in files}
 
@@ -44,7 +45,7 @@ def newest_shared_results(slugs) -> dict[str, JobFile]:
 def shared_card_pictures(sender, slugs, **kwargs) -> dict[str, dict]:
     """workflows' `card_pictures_wanted`: the shared results as catalogue pictures."""
     return {
-        slug: {"url": file_url(record, thumb=bool(record.thumbnail)), "width": record.width, "height": record.height}
+        slug: {"url": file_url(record, thumb=has_preview(record)), "width": record.width, "height": record.height}
         for slug, record in newest_shared_results(slugs).items()
     }
 
