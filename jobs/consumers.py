@@ -16,17 +16,18 @@ from django.conf import settings
 
 from accounts.keys import still_live
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
-from jobs import ws_threads
-from jobs.catchup import BadCursor, CatchUp, catch_up, parse_since
+from jobs import catchup_batch
+from jobs.catchup import BadCursor, parse_since
+from jobs.catchup_batch import Delivery
 from jobs.notify import user_group
 
 
-async def _catch_up(user_id: int, raw_since) -> CatchUp:
+async def _catch_up(user_id: int, raw_since) -> Delivery:
     try:
         since, malformed = parse_since(raw_since), ""
     except BadCursor as exc:
         since, malformed = None, str(exc)
-    return await ws_threads.catch_up(lambda: catch_up(user_id, since, malformed=malformed))
+    return await catchup_batch.batches.catch_up(user_id, since, malformed)
 
 
 @database_sync_to_async
@@ -55,10 +56,9 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
         await self._send_catch_up(query.get("since", [None])[0])
 
     async def _send_catch_up(self, raw_since) -> None:
-        result = await _catch_up(self.scope["user"].pk, raw_since)
-        for job in result.jobs:
-            await self.send_json({"type": "job", "job": job})
-        await self.send_json(result.synced_message())
+        delivery = await _catch_up(self.scope["user"].pk, raw_since)
+        for text in delivery.messages:  # encoded once for every socket of the user served with it
+            await self.send(text_data=text)
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
