@@ -9,7 +9,8 @@ subscriptions behind the layer's one connection lock.
 
 Here the process joins each group once, on the first socket, and leaves it with the last;
 each message of the group is received once and handed, the same dict, to every local
-listener in the order received. Listeners are any object with
+listener in the order received (when the process fell behind, what it received meanwhile
+is handed on together, optionally coalesced). Listeners are any object with
 `async def group_message(self, message: dict)`; they must not block.
 Works with any channel layer (the tests' in-memory one included): it uses only the layer's
 public API.
@@ -23,12 +24,14 @@ import weakref
 
 from channels.layers import get_channel_layer
 
+from core import channel_batch
+
 logger = logging.getLogger("comfyportal.core")
 
 
 class _Membership:
-    def __init__(self, layer, group: str):
-        self.layer, self.group = layer, group
+    def __init__(self, layer, group: str, coalesce):
+        self.layer, self.group, self.coalesce = layer, group, coalesce
         self.listeners: dict = {}  # listener → None (insertion-ordered set)
         self.channel: str | None = None
         self.relay: asyncio.Task | None = None
@@ -41,12 +44,16 @@ class _Membership:
 
     async def _relay(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel)
-            for listener in list(self.listeners):
-                try:
-                    await listener.group_message(message)
-                except Exception:  # one socket's failure must not keep the message from the others
-                    logger.exception("a listener of %s failed", self.group)
+            batch = [await self.layer.receive(self.channel)]
+            batch += channel_batch.take_received(self.layer, self.channel)  # when behind: all at once
+            if len(batch) > 1 and self.coalesce is not None:
+                batch = self.coalesce(batch)
+            for message in batch:
+                for listener in list(self.listeners):
+                    try:
+                        await listener.group_message(message)
+                    except Exception:  # one socket's failure must not keep the message from the others
+                        logger.exception("a listener of %s failed", self.group)
 
     async def leave(self) -> None:
         try:
@@ -65,11 +72,14 @@ class GroupFanout:
         self._memberships: dict[str, _Membership] = {}
         self._leaving: set[asyncio.Task] = set()
 
-    async def join(self, group: str, listener) -> None:
-        """Returns once every message sent to `group` after this call reaches `listener`."""
+    async def join(self, group: str, listener, coalesce=None) -> None:
+        """Returns once every message sent to `group` after this call reaches `listener`.
+        `coalesce(messages) -> messages`: what to hand on of messages received together (the
+        process fell behind), e.g. without those a later one supersedes; the first listener's
+        applies to the group."""
         membership = self._memberships.get(group)
         if membership is None:
-            membership = self._memberships[group] = _Membership(get_channel_layer(), group)
+            membership = self._memberships[group] = _Membership(get_channel_layer(), group, coalesce)
             membership.joined.add_done_callback(lambda joined: self._forget_failed(group, membership))
         membership.listeners[listener] = None
         try:

@@ -68,7 +68,7 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
         self.group = user_group(user.pk)
         self.held = []
         # Joined before reading the database: a change committed after the read is a live event.
-        await fanout().join(self.group, self)
+        await fanout().join(self.group, self, coalesce=without_superseded_ticks)
         query = parse_qs(self.scope.get("query_string", b"").decode())
         await self._send_catch_up(query.get("since", [None])[0])
 
@@ -120,6 +120,24 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
         elif kind == "user.blocked":
             await self.send_json({"type": "blocked"})
             await self.close(code=4403)
+
+
+def without_superseded_ticks(messages: list[dict]) -> list[dict]:
+    """Group messages received together (the process fell behind), without the progress ticks
+    (no `seq`, informative) that a later event of the same job supersedes: under load a
+    job's end is not held back by stale progress. Numbered changes are never dropped."""
+    later: set[str] = set()
+    kept = []
+    for message in reversed(messages):
+        job = message.get("job") if message.get("type") == "job.update" else None
+        if job is not None:
+            superseded = job.get("event") == "progress" and job.get("seq") is None and job.get("id") in later
+            later.add(job.get("id"))
+            if superseded:
+                continue
+        kept.append(message)
+    kept.reverse()
+    return kept
 
 
 _ENCODED = "_encoded"  # a group message's `job` message as text, kept in the message dict

@@ -97,3 +97,44 @@ async def test_a_failed_join_is_retried_by_the_next_listener(monkeypatch):
     await _until(lambda: second.messages)
     assert first.messages == [] and hub.listeners("user_3") == 1
     hub.leave("user_3", second)
+
+
+async def test_messages_received_while_behind_are_coalesced_and_handed_on_in_order(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "cp:ws-fanout-test:asgi"},
+        }
+    }
+    layer = get_channel_layer()
+    release, entered = asyncio.Event(), asyncio.Event()
+
+    class Slow(Listener):
+        async def group_message(self, message):
+            entered.set()
+            await release.wait()  # the process is behind: the rest queue up meanwhile
+            await super().group_message(message)
+
+    batches = []
+
+    def keep_last(messages):
+        batches.append([m["job"]["n"] for m in messages])
+        return messages[-1:]
+
+    hub = fanout()
+    slow = Slow()
+    try:
+        await hub.join("user_9", slow, coalesce=keep_last)
+        for n in range(4):
+            await layer.group_send("user_9", {"type": "job.update", "job": {"n": n}})
+            if n == 0:
+                await asyncio.wait_for(entered.wait(), 2)
+        await asyncio.sleep(0.3)
+        release.set()
+        await asyncio.sleep(0.5)
+        assert [m["job"]["n"] for m in slow.messages] == [0, 3], batches
+        assert batches == [[1, 2, 3]]
+    finally:
+        hub.leave("user_9", slow)
+        await asyncio.sleep(0.05)
+        await layer.flush()

@@ -79,3 +79,24 @@ async def test_an_event_during_the_catch_up_comes_after_synced_and_every_socket_
         assert await comm.receive_json_from(timeout=2) == {"type": "blocked"}
         assert (await comm.receive_output(timeout=2))["code"] == 4403
         await comm.disconnect()
+
+
+def test_progress_ticks_superseded_by_a_later_event_of_the_same_job_are_dropped():
+    from jobs.consumers import without_superseded_ticks
+
+    def tick(job, progress):
+        return {"type": "job.update", "job": {"id": job, "event": "progress", "progress": progress}}
+
+    def change(job, seq, status="RUNNING"):
+        return {"type": "job.update", "job": {"id": job, "seq": seq, "status": status}}
+
+    blocked = {"type": "user.blocked"}
+    messages = [tick("a", 0.1), change("b", 4), tick("a", 0.2), tick("b", 0.5), change("a", 5, "DONE"), blocked]
+    messages += [change("b", 6), tick("b", 0.9)]
+    assert without_superseded_ticks(messages) == [
+        change("b", 4),  # numbered changes are never dropped
+        change("a", 5, "DONE"),
+        blocked,
+        change("b", 6),
+        tick("b", 0.9),  # the last word on b's progress
+    ]
