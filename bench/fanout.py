@@ -201,6 +201,7 @@ class WebSampler(threading.Thread):
         self.stack = stack
         self.peak_mb = 0.0
         self.cpu: dict[int, tuple[float, float]] = {}  # pid → (first seen, last seen) CPU seconds
+        self.series: list[tuple[float, float]] = []  # (time, CPU seconds of the processes so far)
         self.stop = threading.Event()
 
     def run(self):
@@ -219,10 +220,19 @@ class WebSampler(threading.Thread):
                 except psutil.Error:
                     pass
             self.peak_mb = max(self.peak_mb, total / 2**20)
+            self.series.append((time.time(), self.cpu_seconds()))
             self.stop.wait(0.25)
 
     def cpu_seconds(self) -> float:
         return sum(last - first for first, last in self.cpu.values())
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds the web process(es) used from `start` to `end` (as sampled)."""
+        before = [cpu for at, cpu in self.series if at <= start]
+        after = [cpu for at, cpu in self.series if at >= end]
+        if not before or not after:
+            return float("nan")
+        return after[0] - before[-1]
 
 
 class PublishTap(threading.Thread):
@@ -350,6 +360,12 @@ def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: f
         for attempt_start in [max((a[0] for a in w["attempts"] if a[2] == "ok" and a[0] <= synced), default=synced)]
     ]
     since_ready = [synced - restart["ready"] for (_, synced, _, _) in resumes] if restart else []
+    # The reconnect burst's cost: the new web process's CPU from answering HTTP until the last
+    # socket resumed (live events of the span included).
+    burst_cpu = float("nan")
+    if restart and resumes:
+        last = max(synced for (_, synced, _, _) in resumes)
+        burst_cpu = sampler.cpu_between(restart["ready"], last + 0.3)
     return {
         "N": sockets,
         "scenario": scenario,
@@ -373,6 +389,7 @@ def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: f
         "served": (percentile(served, 50), percentile(served, 99), max(served, default=float("nan"))),
         "since_ready": (percentile(since_ready, 50), max(since_ready, default=float("nan"))),
         "down": restart["ready"] - restart["stopped"] if restart else None,
+        "burst": (burst_cpu, (max(s for (_, s, _, _) in resumes) - restart["ready"]) if restart and resumes else None),
         "web_mb": sampler.peak_mb,
         "web_cpu": sampler.cpu_seconds(),
     }
@@ -500,6 +517,13 @@ def target_lines(results: list[dict]) -> list[str]:
     lines = ["Targets:"]
     misses = sum(r["misses"] for r in results)
     lines.append(f"- 0 misses in every scenario: {misses} missed in {len(results)} runs: {verdict(misses == 0)}")
+    for r in results:
+        if r["scenario"] == "restart" and r["burst"][1] is not None:
+            cpu, span = r["burst"]
+            lines.append(
+                f"  (N={r['N']} restart: the web's CPU from back until the last socket resumed, "
+                f"{span:.1f} s later: {cpu:.2f} s, live events included)"
+            )
     for r in results:
         if r["scenario"] == "restart":
             p99, worst = r["served"][1], r["served"][2]
