@@ -287,6 +287,17 @@ def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: f
 
     tokens = access_tokens(stack, users)  # fresh for each run: they live 15 minutes
 
+    def finished_and_active() -> tuple[int, int]:
+        from django.db import connection
+
+        try:
+            return (
+                Job.objects.filter(status__in=FINISHED).count(),
+                Job.objects.filter(status__in=["QUEUED", "RUNNING"]).count(),
+            )
+        finally:  # back to the pool: each run's threads end, and their connections would stay
+            connection.close()  # taken until the pool ran dry (a full run stopped there)
+
     Job.objects.all().delete()
     ws_url = stack.web_url.replace("http", "ws") + "/ws/jobs/?token="
     urls = [(i % users, ws_url + tokens[i % users]) for i in range(sockets)]
@@ -307,12 +318,7 @@ def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: f
         ids = await submit_all([stack.web_url], tokens, jobs)
         triggered = False
         while True:
-            done, active = await asyncio.to_thread(
-                lambda: (
-                    Job.objects.filter(status__in=FINISHED).count(),
-                    Job.objects.filter(status__in=["QUEUED", "RUNNING"]).count(),
-                )
-            )
+            done, active = await asyncio.to_thread(finished_and_active)
             if not triggered and done >= trigger_at * jobs:
                 triggered = True
                 if scenario == "drop":
