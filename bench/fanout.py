@@ -303,7 +303,7 @@ def run(stack, users: int, sockets: int, scenario: str, jobs: int, trigger_at: f
     urls = [(i % users, ws_url + tokens[i % users]) for i in range(sockets)]
     context = multiprocessing.get_context("spawn")
     commands, results, ready = context.Queue(), context.Queue(), context.Event()
-    listener = context.Process(target=listener_process, args=(urls, commands, results, ready))
+    listener = context.Process(target=listener_process, args=(urls, commands, results, ready), daemon=True)
     listener.start()
     if not ready.wait(120):
         raise RuntimeError("the watchers did not all connect")
