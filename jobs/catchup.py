@@ -60,20 +60,50 @@ def parse_since(raw) -> int | None:
 
 def catch_up(user_id: int, since: int | None, *, malformed: str = "") -> CatchUp:
     """Blocking (database): what a client connecting with cursor `since` is sent."""
+    return catch_up_many(user_id, [(since, malformed)])[0]
+
+
+def catch_up_many(user_id: int, requests: list[tuple[int | None, str]]) -> list[CatchUp]:
+    """Blocking (database): what each of several sockets of one user is sent, given each one's
+    (since, malformed): one read for all of them, as for one (see jobs.catchup_batch).
+
+    Every socket gets exactly what `catch_up` would give it alone: the changed jobs are read
+    once from the oldest cursor, and each socket takes those changed after its own."""
     # Read before the jobs: every change numbered up to `cursor` has committed (a user's changes
     # commit in number order), so the jobs read next hold all of them; later ones are in those
-    # jobs or arrive as live events (the consumer joined its group before calling this).
+    # jobs or arrive as live events (every socket joined its group before this was called).
     cursor = cursors.current(user_id)
-    if since == cursor:  # nothing changed (a tab back from a short drop): one query
-        return CatchUp([], cursor, resumed=True, reset=False)
-    if since is not None and since < cursor:
-        changed = list(
-            for_presenting(Job.objects.filter(user_id=user_id, seq__gt=since)).order_by("seq")[
-                : settings.WS_RESUME_MAX_JOBS + 1
-            ]
-        )
-        if len(changed) <= settings.WS_RESUME_MAX_JOBS:
-            return CatchUp(present_jobs(changed), cursor, resumed=True, reset=False)
-    active = for_presenting(Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE)).order_by("-seq")
-    jobs = present_jobs(list(active[:SNAPSHOT_JOBS])[::-1])
-    return CatchUp(jobs, cursor, resumed=False, reset=since is not None or bool(malformed), detail=malformed)
+    limit = settings.WS_RESUME_MAX_JOBS
+    behind = [since for since, _ in requests if since is not None and since < cursor]
+    changed: list[Job] = []
+    complete_above = 0  # every job changed after this number is in `changed`
+    if behind:
+        # The most recently changed first: a cursor older than the last of them missed too much.
+        newest = for_presenting(Job.objects.filter(user_id=user_id, seq__gt=min(behind))).order_by("-seq")
+        changed = list(newest[: limit + 1])[::-1]
+        complete_above = changed[0].seq if len(changed) > limit else min(behind)
+
+    def resumable(since) -> bool:
+        return since is not None and since <= cursor and since >= complete_above
+
+    needs_snapshot = any(not resumable(since) for since, _ in requests)
+    active: list[Job] = []
+    if needs_snapshot:
+        query = for_presenting(Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE)).order_by("-seq")
+        active = list(query[:SNAPSHOT_JOBS])[::-1]
+    # Each job presented once (one queue-position read for all), shared by every socket.
+    jobs = {job.pk: job for job in (*changed, *active)}
+    presented = dict(zip(jobs, present_jobs(jobs.values())))
+    snapshot = [presented[job.pk] for job in active]
+
+    results = []
+    for since, malformed in requests:
+        if since == cursor:  # nothing changed (a tab back from a short drop)
+            results.append(CatchUp([], cursor, resumed=True, reset=False))
+        elif resumable(since):
+            missed = [presented[job.pk] for job in changed if job.seq > since]
+            results.append(CatchUp(missed, cursor, resumed=True, reset=False))
+        else:
+            reset = since is not None or bool(malformed)
+            results.append(CatchUp(snapshot, cursor, resumed=False, reset=reset, detail=malformed))
+    return results

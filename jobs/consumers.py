@@ -8,6 +8,7 @@ group, then send the snapshot — or, with `?since=<cursor>`, every change since
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import parse_qs
 
@@ -16,17 +17,19 @@ from django.conf import settings
 
 from accounts.keys import still_live
 from core.ws_consumer import LoopOnlyJsonWebsocketConsumer
-from jobs import ws_threads
-from jobs.catchup import BadCursor, CatchUp, catch_up, parse_since
+from core.ws_fanout import fanout
+from jobs import catchup_batch
+from jobs.catchup import BadCursor, parse_since
+from jobs.catchup_batch import Delivery
 from jobs.notify import user_group
 
 
-async def _catch_up(user_id: int, raw_since) -> CatchUp:
+async def _catch_up(user_id: int, raw_since) -> Delivery:
     try:
         since, malformed = parse_since(raw_since), ""
     except BadCursor as exc:
         since, malformed = None, str(exc)
-    return await ws_threads.catch_up(lambda: catch_up(user_id, since, malformed=malformed))
+    return await catchup_batch.batches.catch_up(user_id, since, malformed)
 
 
 @database_sync_to_async
@@ -40,7 +43,21 @@ def _still_allowed(user) -> bool:
 
 
 class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
-    """Relays job events without waiting for Django's sync thread (see core.ws_consumer)."""
+    """Relays job events without waiting for Django's sync thread (see core.ws_consumer).
+
+    The process listens to each user's group once for all of that user's sockets
+    (core.ws_fanout): a socket has no channel of its own, and an event is encoded once for
+    all of them."""
+
+    channel_layer_alias = "none: the sockets listen through core.ws_fanout"
+    held: list[dict] | None = None  # group messages that came during a catch-up: sent after it
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # however the socket ended
+            if hasattr(self, "group"):
+                fanout().leave(self.group, self)
 
     async def connect(self):
         user = self.scope.get("user")
@@ -49,20 +66,27 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
             return
         await self.accept()
         self.group = user_group(user.pk)
+        self.held = []
         # Joined before reading the database: a change committed after the read is a live event.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await fanout().join(self.group, self, coalesce=without_superseded_ticks)
         query = parse_qs(self.scope.get("query_string", b"").decode())
         await self._send_catch_up(query.get("since", [None])[0])
 
     async def _send_catch_up(self, raw_since) -> None:
-        result = await _catch_up(self.scope["user"].pk, raw_since)
-        for job in result.jobs:
-            await self.send_json({"type": "job", "job": job})
-        await self.send_json(result.synced_message())
+        if self.held is None:
+            self.held = []
+        delivery = await _catch_up(self.scope["user"].pk, raw_since)
+        for text in delivery.messages:  # encoded once for every socket of the user served with it
+            await self.send(text_data=text)
+        while self.held:  # then what happened meanwhile, in order
+            held, self.held = self.held, []
+            for message in held:
+                await self._relay(message)
+        self.held = None
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            fanout().leave(self.group, self)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
@@ -75,12 +99,45 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
         elif content.get("type") == "resume":
             await self._send_catch_up(content.get("since"))
 
-    async def job_update(self, event):
-        job = event["job"]
-        if settings.EVENT_TIMESTAMPS and "sent_at" in job:  # see notify.EventBatcher
-            job = {**job, "relayed_at": time.time()}
-        await self.send_json({"type": "job", "job": job})
+    async def group_message(self, message: dict) -> None:
+        """A message of the user's group (core.ws_fanout), the same dict for every socket."""
+        if self.held is not None:
+            self.held.append(message)
+        else:
+            await self._relay(message)
 
-    async def user_blocked(self, event):
-        await self.send_json({"type": "blocked"})
-        await self.close(code=4403)
+    async def _relay(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "job.update":
+            job = message["job"]
+            if settings.EVENT_TIMESTAMPS and "sent_at" in job:  # see notify.EventBatcher
+                await self.send_json({"type": "job", "job": {**job, "relayed_at": time.time()}})
+                return
+            text = message.get(_ENCODED)
+            if text is None:  # the first socket encodes it for the others
+                text = message[_ENCODED] = json.dumps({"type": "job", "job": job})
+            await self.send(text_data=text)
+        elif kind == "user.blocked":
+            await self.send_json({"type": "blocked"})
+            await self.close(code=4403)
+
+
+def without_superseded_ticks(messages: list[dict]) -> list[dict]:
+    """Group messages received together (the process fell behind), without the progress ticks
+    (no `seq`, informative) that a later event of the same job supersedes: under load a
+    job's end is not held back by stale progress. Numbered changes are never dropped."""
+    later: set[str] = set()
+    kept = []
+    for message in reversed(messages):
+        job = message.get("job") if message.get("type") == "job.update" else None
+        if job is not None:
+            superseded = job.get("event") == "progress" and job.get("seq") is None and job.get("id") in later
+            later.add(job.get("id"))
+            if superseded:
+                continue
+        kept.append(message)
+    kept.reverse()
+    return kept
+
+
+_ENCODED = "_encoded"  # a group message's `job` message as text, kept in the message dict

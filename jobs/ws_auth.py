@@ -30,7 +30,8 @@ class TokenAuthMiddleware:
     async def __call__(self, scope, receive, send):
         token = parse_qs(scope.get("query_string", b"").decode()).get("token", [None])[0]
         if token:
-            user = await ws_threads.log_in(_user_for, token)  # not through Django's one sync thread
+            # Not through Django's one sync thread; one read for the sockets presenting this token.
+            user = await ws_threads.log_in_once(("token", token), _user_for, token)
             if user is not None:
                 scope = {**scope, "user": user}
         return await self.inner(scope, receive, send)
@@ -56,4 +57,5 @@ class SessionAuthMiddleware(AuthMiddleware):
         if session.session_key is None:
             scope["user"]._wrapped = AnonymousUser()
         else:
-            scope["user"]._wrapped = await ws_threads.log_in(_session_user, session)
+            key = ("session", session.session_key)  # one read for the tabs of one session
+            scope["user"]._wrapped = await ws_threads.log_in_once(key, _session_user, session)

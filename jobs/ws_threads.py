@@ -32,6 +32,20 @@ async def log_in(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(_login_threads, _fresh, fn, args)
 
 
+_logins_in_flight: dict = {}  # key → the login being read for it
+
+
+async def log_in_once(key, fn, *args):
+    """`log_in(fn, *args)`, shared by the handshakes that ask with the same `key` (the same
+    token or session) while it is read: the tabs of one person reconnecting together cost one
+    read. Only logins in flight are shared, never kept: a block or revocation counts at once."""
+    task = _logins_in_flight.get(key)
+    if task is None:
+        task = _logins_in_flight[key] = asyncio.ensure_future(log_in(fn, *args))
+        task.add_done_callback(lambda _: _logins_in_flight.pop(key, None))
+    return await asyncio.shield(task)
+
+
 async def catch_up(fn, *args):
     """Run blocking database code `fn(*args)` for an accepted socket."""
     return await asyncio.get_running_loop().run_in_executor(_catch_up_threads, _fresh, fn, args)

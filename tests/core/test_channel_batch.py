@@ -85,3 +85,26 @@ def test_only_the_pubsub_layer_on_our_own_redis_can_be_batched(settings):
     sharded = {"hosts": [settings.REDIS_URL, "redis://10.0.0.9:6379/0"]}  # the layer hashes groups over hosts
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": redis_layer, "CONFIG": sharded}}
     assert not channel_batch.available()
+
+
+async def test_what_the_layer_received_for_a_channel_is_taken_at_once_in_order(pubsub_layer):
+    socket = await group_member(pubsub_layer, "user_7")
+    try:
+        for message in MESSAGES:
+            await pubsub_layer.group_send("user_7", message)
+        first = await asyncio.wait_for(pubsub_layer.receive(socket), 2)
+        await asyncio.sleep(0.3)  # the layer reads the rest from Redis meanwhile
+        assert [first, *channel_batch.take_received(pubsub_layer, socket)] == MESSAGES
+        assert channel_batch.take_received(pubsub_layer, socket) == []  # taken: not handed out twice
+        assert channel_batch.take_received(pubsub_layer, "no-such-channel") == []
+    finally:
+        await pubsub_layer.flush()
+
+
+async def test_other_layers_hand_messages_out_one_by_one(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, MESSAGES[0])
+    assert channel_batch.take_received(layer, channel) == []
+    assert await layer.receive(channel) == MESSAGES[0]

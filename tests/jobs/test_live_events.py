@@ -46,3 +46,57 @@ async def test_events_carry_no_benchmark_timestamps_unless_turned_on(ws_user, se
     await get_channel_layer().group_send(user_group(ws_user.pk), {"type": "job.update", "job": event})
     assert (await comm.receive_json_from(timeout=2))["job"] == event  # relayed as it came, no relayed_at
     await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_event_during_the_catch_up_comes_after_synced_and_every_socket_of_the_user_gets_it(
+    ws_user, monkeypatch
+):
+    import threading
+
+    from jobs import catchup
+
+    release = threading.Event()
+    real = catchup.catch_up_many
+
+    def slow(*args):
+        release.wait(5)
+        return real(*args)
+
+    monkeypatch.setattr("jobs.catchup_batch.catch_up_many", slow)
+    sockets = [communicator(f"/ws/jobs/?token={ws_user.token}") for _ in range(3)]
+    for comm in sockets:
+        assert (await comm.connect())[0]
+    # Joined and waiting for the catch-up: the event is held until after `synced`.
+    await get_channel_layer().group_send(user_group(ws_user.pk), {"type": "job.update", "job": {"id": "x", "seq": 9}})
+    await asyncio.sleep(0.1)
+    release.set()
+    for comm in sockets:
+        assert (await comm.receive_json_from(timeout=5))["type"] == "synced"
+        assert await comm.receive_json_from(timeout=2) == {"type": "job", "job": {"id": "x", "seq": 9}}
+    await get_channel_layer().group_send(user_group(ws_user.pk), {"type": "user.blocked"})
+    for comm in sockets:
+        assert await comm.receive_json_from(timeout=2) == {"type": "blocked"}
+        assert (await comm.receive_output(timeout=2))["code"] == 4403
+        await comm.disconnect()
+
+
+def test_progress_ticks_superseded_by_a_later_event_of_the_same_job_are_dropped():
+    from jobs.consumers import without_superseded_ticks
+
+    def tick(job, progress):
+        return {"type": "job.update", "job": {"id": job, "event": "progress", "progress": progress}}
+
+    def change(job, seq, status="RUNNING"):
+        return {"type": "job.update", "job": {"id": job, "seq": seq, "status": status}}
+
+    blocked = {"type": "user.blocked"}
+    messages = [tick("a", 0.1), change("b", 4), tick("a", 0.2), tick("b", 0.5), change("a", 5, "DONE"), blocked]
+    messages += [change("b", 6), tick("b", 0.9)]
+    assert without_superseded_ticks(messages) == [
+        change("b", 4),  # numbered changes are never dropped
+        change("a", 5, "DONE"),
+        blocked,
+        change("b", 6),
+        tick("b", 0.9),  # the last word on b's progress
+    ]

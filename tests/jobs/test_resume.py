@@ -217,13 +217,13 @@ def test_the_socket_is_accepted_before_the_database_is_read(people, monkeypatch)
     other's snapshots: the accept goes out first."""
     alice, _ = people
     release = threading.Event()
-    real = catchup.catch_up
+    real = catchup.catch_up_many
 
     def slow_catch_up(*args, **kwargs):
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("jobs.consumers.catch_up", slow_catch_up)
+    monkeypatch.setattr("jobs.catchup_batch.catch_up_many", slow_catch_up)
 
     async def talk():
         comm = communicator(f"/ws/jobs/?token={alice.token}")
