@@ -28,13 +28,14 @@ def test_a_wide_result_is_shown_whole_opens_full_size_and_is_shared(stack_factor
     stack = stack_factory(nodes=0, workers=0)
     alice = user_factory("alice")
     user_factory("bob")
-    spec = tiny_spec("tiny")
+    spec = {**tiny_spec("tiny"), "name": "Wide picture", "category": "txt2img", "description": "A wide picture."}
+    noisy_spec = {**tiny_spec("noisy"), "name": "Noisy clip", "category": "video", "description": "A short clip."}
     tiny = Workflow.objects.create(
-        slug="tiny", name="Tiny", version="1.0.0", category="txt2img", graph=TINY_GRAPH, spec=spec,
+        slug="tiny", name="Wide picture", version="1.0.0", category="txt2img", graph=TINY_GRAPH, spec=spec,
         class_types=["EmptyImage", "ImageInvert", "SaveImage"],
     )  # fmt: skip
     Workflow.objects.create(
-        slug="noisy", name="Noisy", version="1.0.0", category="video", graph=TINY_GRAPH, spec=tiny_spec("noisy"),
+        slug="noisy", name="Noisy clip", version="1.0.0", category="video", graph=TINY_GRAPH, spec=noisy_spec,
         class_types=["EmptyImage", "ImageInvert", "SaveImage"],
     )  # fmt: skip
     job = make_job(alice, tiny, status="DONE", finished_at=timezone.now())
