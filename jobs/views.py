@@ -388,16 +388,18 @@ def _shown_inputs(job: Job) -> list[dict]:
     """The job's inputs in spec order, with labels; image and mask ids become thumbnails, video
     and sound ids players."""
     fields = {f.get("id"): f for f in (job.workflow.spec or {}).get("inputs", [])}
+    language = get_language()
     shown = []
     for field_id, value in job.inputs.items():
         field = fields.get(field_id, {})
         kind = field.get("type", "")
+        choice_label = (field.get("choice_labels") or {}).get(str(value)) if kind == "choice" else None
         shown.append(
             {
                 "id": field_id,
-                "label": text_in(field.get("label"), get_language()) or field_id,
+                "label": text_in(field.get("label"), language) or field_id,
                 "type": kind,
-                "value": value,
+                "value": text_in(choice_label, language) or value if choice_label else value,
                 "file_url": f"/api/files/{value}?variant=thumb" if kind in FILE_FIELD_TYPES and value else "",
                 # video and sound inputs play on the page (the preview is the poster)
                 "media_url": f"/api/files/{value}" if kind in ("video", "audio") and value else "",

@@ -232,7 +232,7 @@ def test_jobs_show_the_workflow_name_and_labels_in_the_readers_language(alice, a
     from tests.factories import make_job
 
     workflow = upload_example("scale-crop")
-    job = make_job(alice, workflow, inputs={"width": 640})
+    job = make_job(alice, workflow, inputs={"width": 640, "method": "lanczos"})
     ru = {"HTTP_ACCEPT_LANGUAGE": "ru"}
     assert alice_api.client.get(f"/api/jobs/{job.id}", **alice_api._headers(ru)).json()["workflow_name"] == (
         "Обрезка и масштаб"
@@ -242,6 +242,7 @@ def test_jobs_show_the_workflow_name_and_labels_in_the_readers_language(alice, a
     assert alice_api.get(f"/api/jobs/{job.id}").json()["workflow_name"] == "Crop and resize"
     page = alice_client_ru.get(f"/jobs/{job.id}/").content.decode()
     assert "Обрезка и масштаб" in page and "Новая ширина" in page  # the input's label
+    assert "Ланцош" in page and "lanczos" not in page  # a choice shows its label, not its value
 
 
 @pytest.fixture
