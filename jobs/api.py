@@ -14,7 +14,7 @@ from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
 from jobs import files, idempotency, services, stats
 from jobs.models import Job, JobFile
-from jobs.pictures import download_name
+from jobs.pictures import download_name, name_extension
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
 from jobs.schemas import JobIn, JobOut, JobPageOut, ShareIn, TypedJobIn, UploadOut
 from jobs.serving import content_disposition, file_response
@@ -200,7 +200,7 @@ def get_file(request, file_id: str, variant: str = "", download: bool = False):
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
     # a result is named after its workflow and job: `<slug>-<job id's first 8>-<n>.png`
-    name = download_name(record) if field is record.file else f"{record.pk}-preview{_ext(field.name)}"
+    name = download_name(record) if field is record.file else f"{record.pk}-preview{name_extension(field.name)}"
     return file_response(
         request,
         field,
@@ -254,7 +254,3 @@ def _upload_field(slug: str, field_id: str) -> dict:
 
 def _thumb_type(name: str) -> str:
     return "image/webp" if name.endswith(".webp") else "image/jpeg" if name.endswith(".jpg") else "image/png"
-
-
-def _ext(name: str) -> str:
-    return name[name.rfind(".") :] if "." in name else ""

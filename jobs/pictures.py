@@ -68,7 +68,7 @@ def workflows_with_results(user, language: str | None = None) -> list[tuple[str,
 def download_name(record: JobFile) -> str:
     """`<workflow slug>-<first 8 of the job id>-<n>.<ext>` for a result (n counts from 1 in the
     order the job page shows them); the uploaded name for an upload."""
-    ext = _ext(record.file.name)
+    ext = name_extension(record.file.name)
     if record.kind != JobFile.Kind.RESULT or record.job_id is None:
         return record.original_name or f"{record.pk}{ext}"
     siblings = JobFile.objects.filter(job_id=record.job_id, kind=JobFile.Kind.RESULT).values_list(
@@ -80,6 +80,7 @@ def download_name(record: JobFile) -> str:
     return f"{slug}-{str(record.job_id)[:8]}-{number}{ext}"
 
 
-def _ext(name: str) -> str:
+def name_extension(name: str) -> str:
+    """The extension of a stored file's name, lower case, with its dot ("" when none)."""
     tail = name.rsplit("/", 1)[-1]
     return tail[tail.rfind(".") :].lower() if "." in tail else ""
