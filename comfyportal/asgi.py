@@ -12,6 +12,7 @@ from django.urls import get_resolver
 
 from comfyportal.asgi_handler import SyncSiteASGIHandler
 from comfyportal.daphne_access import install as log_access_through_logging
+from comfyportal.daphne_backlog import install as listen_with_a_backlog
 from comfyportal.daphne_request import install as leave_request_bodies_to_django
 from comfyportal.static_files import StaticFilesHandler
 from core.gc_tuning import freeze_startup_objects
@@ -19,6 +20,7 @@ from core.gc_tuning import freeze_startup_objects
 django.setup(set_prefix=False)
 leave_request_bodies_to_django()
 log_access_through_logging()
+listen_with_a_backlog()
 django_application = SyncSiteASGIHandler()
 if settings.SERVE_STATIC:  # behind nginx in production, /static/ is served from STATIC_ROOT
     django_application = StaticFilesHandler(django_application)

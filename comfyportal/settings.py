@@ -275,6 +275,9 @@ DISPATCH_TICK = env_float("DISPATCH_TICK", 1.0)
 # Two keep the queue ahead of a busy pool during a burst of submits and leave the cores to the
 # runners and the live events; more only compete with them for the interpreter (docs/performance.md).
 WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
+# Connections a web instance's TCP socket queues before accepting them (comfyportal/daphne_backlog.py):
+# room for every open page reconnecting at once after a restart.
+WEB_LISTEN_BACKLOG = env_int("WEB_LISTEN_BACKLOG", 2048)
 # While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
