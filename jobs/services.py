@@ -57,21 +57,19 @@ def get_file_for_user(user, file_id) -> JobFile:
 def get_file_to_view(user, file_id) -> JobFile:
     """A file `user` may see: their own (or any, for an admin), or a result of a finished job its
     owner marked shareable (the catalogue shows those to everyone). Changing a file stays the
-    owner's: see get_file_for_user."""
-    try:
-        # the job for the sharing check, its workflow's slug for the download name: not their JSON
-        files = JobFile.objects.select_related("job__workflow").defer(
-            "job__inputs", "job__model_files", "job__workflow__graph", "job__workflow__spec"
-        )
-        record = files.filter(pk=file_id).first()
-    except Exception:
-        record = None
+    owner's: see get_file_for_user. The record carries its job's status and sharing, its
+    workflow's slug and its job's result count (jobs.queries.file_to_view)."""
+    record = queries.file_to_view(file_id)
     if record is None:
         raise NotFound("File not found.")
     if record.owner_id == user.pk or user.is_admin:
         return record
-    job = record.job
-    shared = record.kind == JobFile.Kind.RESULT and job is not None and job.shareable and job.status == S.DONE
+    shared = (
+        record.kind == JobFile.Kind.RESULT
+        and record.job_id is not None
+        and bool(record.job_shareable)
+        and record.job_status == S.DONE
+    )
     if not shared:
         raise NotFound("File not found.")
     return record
