@@ -222,3 +222,67 @@ def file_to_view(file_id):
         [JobFile.Kind.RESULT, pk],
     )
     return next(iter(rows), None)
+
+
+def _file_pks(ids) -> dict:
+    """{id as given: its database value} for the ids that are UUIDs (others name no file)."""
+    from jobs.models import JobFile
+
+    out = {}
+    for raw in ids:
+        try:
+            out[raw] = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(raw)), connection)
+        except ValueError:
+            continue
+    return out
+
+
+def owned_files(owner_id: int, ids) -> dict:
+    """{id as given: JobFile} for those of `ids` that are files of `owner_id` (what checking a
+    job's uploads reads: kind, media, size and duration, frames, pixels).
+
+    SQL: every submit with an upload runs it, and the ORM's compile cost more than the query."""
+    from jobs.models import JobFile
+
+    pks = _file_pks(ids)
+    if not pks:
+        return {}
+    rows = JobFile.objects.raw(
+        f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {JobFile._meta.db_table}
+            WHERE owner_id = %s AND id IN ({", ".join(["%s"] * len(pks))})""",
+        [owner_id, *pks.values()],
+    )
+    found = {record.pk: record for record in rows}
+    return {raw: found[key] for raw in pks if (key := uuid.UUID(str(raw))) in found}
+
+
+def attach_files(job_id, ids) -> int:
+    """Give the unattached files among `ids` to the job; how many it took.
+
+    SQL: every submit with an upload runs it (the ORM's compile of an UPDATE cost more than it)."""
+    from jobs.models import JobFile
+
+    pks = _file_pks(ids)
+    if not pks:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {JobFile._meta.db_table} SET job_id = %s
+                WHERE job_id IS NULL AND id IN ({", ".join(["%s"] * len(pks))})""",
+            [JobFile._meta.pk.get_db_prep_value(job_id, connection), *pks.values()],
+        )
+        return cursor.rowcount
+
+
+def add_storage_used(user_id: int, size: int) -> None:
+    """Add `size` bytes (negative: take them off) to the user's stored bytes, never below zero;
+    one UPDATE, so that concurrent saves never lose each other's bytes.
+
+    SQL: every upload and every result stored runs it, and the ORM's compile cost more than it."""
+    users = get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {users} SET storage_used = CASE WHEN storage_used + %s < 0 THEN 0 ELSE storage_used + %s END
+                WHERE id = %s""",
+            [size, size, user_id],
+        )

@@ -91,15 +91,13 @@ def set_shareable(*, user, job_id, shareable: bool) -> Job:
 
 def _check_uploads(user, spec: dict, values: dict) -> None:
     errors = {}
+    wanted = {field_id: values.get(field_id) for field_id in file_fields(spec)}
+    owned = queries.owned_files(user.pk, {upload_id for upload_id in wanted.values() if upload_id})
     for field_id, field_type in file_fields(spec).items():
-        upload_id = values.get(field_id)
+        upload_id = wanted[field_id]
         if not upload_id:
             continue
-        record = None
-        try:
-            record = JobFile.objects.filter(pk=upload_id, owner=user).first()
-        except Exception:
-            pass
+        record = owned.get(upload_id)
         if record is None:
             errors[field_id] = "upload not found: upload the file first with POST /api/uploads"
         elif record.kind not in ALLOWED_KINDS[field_type]:
@@ -206,7 +204,7 @@ def _create_job(
             idempotency_keys.remember(user.pk, idempotency, job)
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
-            attached = JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            attached = queries.attach_files(job.pk, set(uploads.values()))
             if attached < len(set(uploads.values())):  # used by another job already, or expired
                 _check_uploads_still_there(uploads)
         job.farm_views = views  # read at the start of this submit: presenting it needs them again

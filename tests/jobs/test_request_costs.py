@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jobs import serving
 from jobs.files import store_result
 from jobs.models import Job
 from tests.factories import make_job, make_workflow
 from tests.jobs.test_jobs_api import png_bytes
+from workflows.models import Workflow
+from workflows.validation import combo_literals
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +63,30 @@ def test_an_upload_runs_three_queries(alice_api, django_assert_num_queries):
     _upload(alice_api)  # the first request of a process reads the site's settings, kept after
     with django_assert_num_queries(3):  # the token's user; the file's row; the user's storage count
         assert _upload(alice_api).status_code == 201
+
+
+def test_a_submit_with_an_upload_runs_its_queries_once(alice_api, django_assert_num_queries):
+    _overhead_workflow()
+    first, second = _upload(alice_api).json()["id"], _upload(alice_api).json()["id"]
+    assert alice_api.post("/api/jobs", {"workflow": "overhead", "inputs": {"image": first}}).status_code == 201
+    with CaptureQueriesContext(connection) as submit:
+        response = alice_api.post("/api/jobs", {"workflow": "overhead", "inputs": {"image": second}})
+    assert response.status_code == 201
+    # the token's user; the farm; the uploads checked; the quotas; the event number; the job's
+    # row; the uploads attached; the new job's queue position (and, here, a savepoint's two)
+    assert len(submit) == 10, "\n".join(q["sql"] for q in submit.captured_queries)
+
+
+def _overhead_workflow() -> Workflow:
+    """bench.overhead's workflow: load the uploaded picture, scale, invert, save."""
+    from bench.overhead import GRAPH, SLUG, SPEC
+
+    return Workflow.objects.create(
+        slug=SLUG,
+        name="Overhead",
+        version="1.0.0",
+        graph=GRAPH,
+        spec=SPEC,
+        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
+        combo_inputs=combo_literals(GRAPH, {}),
+    )
