@@ -59,10 +59,13 @@ def _upload(api):
     return api.multipart("/api/uploads", {"file": picture, "kind": "image"})
 
 
-def test_an_upload_runs_three_queries(alice_api, django_assert_num_queries):
+def test_an_upload_runs_three_queries_in_one_transaction(alice_api):
     _upload(alice_api)  # the first request of a process reads the site's settings, kept after
-    with django_assert_num_queries(3):  # the token's user; the file's row; the user's storage count
+    with CaptureQueriesContext(connection) as upload:
         assert _upload(alice_api).status_code == 201
+    # the token's user; the file's row and the user's byte count, in one transaction (here a savepoint)
+    sql = [q["sql"].split()[0] for q in upload.captured_queries]
+    assert sql == ["SELECT", "SAVEPOINT", "INSERT", "UPDATE", "RELEASE"], upload.captured_queries
 
 
 def test_a_submit_with_an_upload_runs_its_queries_once(alice_api, django_assert_num_queries):
