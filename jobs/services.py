@@ -12,6 +12,7 @@ from jobs import idempotency as idempotency_keys
 from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
+from jobs.positions import new_job_position
 from jobs.presenters import for_presenting, present_job
 from jobs.signals import job_created
 from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
@@ -128,9 +129,10 @@ def upload_limit_problem(field: dict, record: JobFile) -> str:
     return ""
 
 
-def check_quotas(user) -> None:
-    """429 naming the limit: too many queued jobs, or today's job count reached."""
-    queued, today = queries.count_queued_and_today(user.pk, quota_day_start())
+def check_quotas(user) -> int:
+    """429 naming the limit: too many queued jobs, or today's job count reached. Otherwise the
+    queue position a job the user submits now takes (jobs.positions), read in the same query."""
+    queued, today, queued_per_user = queries.queue_and_quotas(user.pk, quota_day_start())
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
@@ -142,6 +144,7 @@ def check_quotas(user) -> None:
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"},
         )
+    return new_job_position(user.pk, queued, queued_per_user)
 
 
 def checked_webhook_url(url: str | None) -> str:
@@ -187,7 +190,7 @@ def _create_job(
         if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
             earlier.replayed = True
             return earlier
-        check_quotas(user)
+        position = check_quotas(user)
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
         job = Job.objects.create(
@@ -208,6 +211,7 @@ def _create_job(
             if attached < len(set(uploads.values())):  # used by another job already, or expired
                 _check_uploads_still_there(uploads)
         job.farm_views = views  # read at the start of this submit: presenting it needs them again
+        job.known_position = position  # from the counts taken under the user's lock, just above
         transaction.on_commit(lambda: _announce(job))
     return job
 
@@ -222,7 +226,9 @@ def _check_uploads_still_there(uploads: dict[str, str]) -> None:
 
 
 def _announce(job: Job) -> None:
-    job.announced = present_job(job, results=[], farm=getattr(job, "farm_views", None))  # no results yet
+    job.announced = present_job(  # no results yet
+        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+    )
     # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
     if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):
         ensure_runners(force=True)
@@ -231,7 +237,9 @@ def _announce(job: Job) -> None:
 def presented_new_job(job: Job) -> dict:
     """A job just submitted as the API returns it: what was announced, or (inside an outer
     transaction, before the announcement) computed now."""
-    return getattr(job, "announced", None) or present_job(job, results=[], farm=getattr(job, "farm_views", None))
+    return getattr(job, "announced", None) or present_job(
+        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+    )
 
 
 def publish(job_id) -> None:
