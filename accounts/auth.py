@@ -11,6 +11,8 @@ scopes: which scope a request needs is `required_scope()`.
 
 from __future__ import annotations
 
+import time
+
 from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 from rest_framework_simplejwt.exceptions import TokenError
@@ -34,22 +36,46 @@ def is_current(token, user) -> bool:
     return token.get(VERSION_CLAIM, 0) == user.token_version
 
 
+# Access tokens whose signature and claims this process has checked: {token: its claims}. A
+# client sends the same token with every request until it expires; what can change meanwhile
+# (the time, the user's row: blocked, revoked) is checked on every request all the same.
+_verified: dict[str, dict] = {}
+VERIFIED_KEPT = 10_000
+
+
+def access_claims(raw: str) -> dict | None:
+    """The claims of a valid, unexpired access token, or None."""
+    claims = _verified.get(raw)
+    if claims is not None:
+        if claims["exp"] > time.time():
+            return claims
+        del _verified[raw]
+    try:
+        claims = AccessToken(raw).payload
+    except TokenError:
+        return None
+    if len(_verified) >= VERIFIED_KEPT:
+        _verified.clear()
+    _verified[raw] = claims
+    return claims
+
+
 def user_from_access_token(raw: str):
     """Return the active user an access token names, or None for a bad/expired/wrong-type/revoked token.
 
     Raises Forbidden for a blocked user, so that a token issued before the block stops
     working at once (and says why).
     """
+    claims = access_claims(raw)
     try:
-        token = AccessToken(raw)
-        user_id = int(token.get("user_id"))
-    except (TokenError, TypeError, ValueError):
+        user_id = int(claims.get("user_id"))
+    except (AttributeError, TypeError, ValueError):
         return None
     user = queries.active_user(user_id)
     if user is None:
         return None
     ensure_not_blocked(user)
-    if not is_current(token, user):
+    if not is_current(claims, user):
         return None
     return user
 

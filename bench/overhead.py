@@ -297,6 +297,7 @@ def run(rounds: int, backlog: int, job_time: float) -> dict:
     from nodes.models import ComfyNode
     from tests.harness import Stack, reset_redis, wait_for
     from workflows.models import Workflow
+    from workflows.validation import combo_literals
 
     Job.objects.all().delete()
     Workflow.objects.all().delete()
@@ -309,6 +310,7 @@ def run(rounds: int, backlog: int, job_time: float) -> dict:
         graph=GRAPH,
         spec=SPEC,
         class_types=sorted({node["class_type"] for node in GRAPH.values()}),
+        combo_inputs=combo_literals(GRAPH, {}),  # as an uploaded workflow has: a submit needs no graph
     )
     user = User(username="overhead", max_concurrent_jobs=10_000, max_queued_jobs=100_000, daily_job_limit=10**6)
     user.set_password(PASSWORD)

@@ -200,7 +200,11 @@ def get_file(request, file_id: str, variant: str = "", download: bool = False):
     field = record.thumbnail if variant == "thumb" and record.thumbnail else record.file
     content_type = record.content_type if field is record.file else _thumb_type(field.name)
     # a result is named after its workflow and job: `<slug>-<job id's first 8>-<n>.png`
-    name = download_name(record) if field is record.file else f"{record.pk}-preview{name_extension(field.name)}"
+    name = (
+        download_name(record, slug=record.workflow_slug, results=record.result_count)
+        if field is record.file
+        else f"{record.pk}-preview{name_extension(field.name)}"
+    )
     return file_response(
         request,
         field,

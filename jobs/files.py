@@ -71,7 +71,8 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
     record.file.save(f"upload{_ext(prepared.content_type)}", ContentFile(prepared.data), save=False)
     if prepared.thumb:
         record.thumbnail.save(f"thumb{_ext(prepared.thumb_type)}", ContentFile(prepared.thumb), save=False)
-    record.save()
+    with transaction.atomic():  # the row and its owner's byte count (jobs.storage): one commit
+        record.save()
     return record
 
 

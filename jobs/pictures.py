@@ -65,18 +65,21 @@ def workflows_with_results(user, language: str | None = None) -> list[tuple[str,
     return sorted(names.items(), key=lambda w: w[1] or "")
 
 
-def download_name(record: JobFile) -> str:
+def download_name(record: JobFile, *, slug: str | None = None, results: int | None = None) -> str:
     """`<workflow slug>-<first 8 of the job id>-<n>.<ext>` for a result (n counts from 1 in the
-    order the job page shows them); the uploaded name for an upload."""
+    order the job page shows them); the uploaded name for an upload. ``slug`` and ``results``
+    (the job's result count), when the caller read them already, save reading them here."""
     ext = name_extension(record.file.name)
     if record.kind != JobFile.Kind.RESULT or record.job_id is None:
         return record.original_name or f"{record.pk}{ext}"
-    siblings = JobFile.objects.filter(job_id=record.job_id, kind=JobFile.Kind.RESULT).values_list(
-        "id", "source_ref", "created_at"
-    )
-    order = [pk for pk, *_ in sorted(siblings, key=lambda row: (row[1], row[2]))]
-    number = order.index(record.pk) + 1 if record.pk in order else 1
-    slug = record.job.workflow.slug
+    number = 1
+    if results != 1:  # the only result is the first: no need to read its siblings
+        siblings = JobFile.objects.filter(job_id=record.job_id, kind=JobFile.Kind.RESULT).values_list(
+            "id", "source_ref", "created_at"
+        )
+        order = [pk for pk, *_ in sorted(siblings, key=lambda row: (row[1], row[2]))]
+        number = order.index(record.pk) + 1 if record.pk in order else 1
+    slug = slug if slug is not None else record.job.workflow.slug
     return f"{slug}-{str(record.job_id)[:8]}-{number}{ext}"
 
 

@@ -22,6 +22,12 @@ def _estimate(owner_id: int, own_ahead: int, queued: Iterable[tuple[int, int]]) 
     return 1 + own_ahead + sum(min(count, own_ahead + 1) for user_id, count in queued if user_id != owner_id)
 
 
+def new_job_position(owner_id: int, own_queued: int, queued: Iterable[tuple[int, int]]) -> int:
+    """The position of a job submitted now, from the counts before it: (user id, their queued
+    jobs) for every user, and how many its owner has queued (all of them are ahead of it)."""
+    return _estimate(owner_id, own_queued, queued)
+
+
 def queue_position(job: Job) -> int | None:
     """One job's position (one query), None when it is not queued."""
     if job.status != S.QUEUED:

@@ -41,18 +41,22 @@ def lock_user(user_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {get_user_model()._meta.db_table} WHERE id = %s FOR UPDATE", [user_id])
 
 
-def count_queued_and_today(user_id: int, day_start) -> tuple[int, int]:
-    """The user's queued jobs, and their jobs created since `day_start` (for the quotas).
+def queue_and_quotas(user_id: int, day_start) -> tuple[int, int, list[tuple[int, int]]]:
+    """The user's queued jobs and their jobs created since `day_start` (for the quotas), and
+    (user id, their queued jobs) for every user with queued jobs (a new job's queue position).
 
-    SQL: every submit runs it, and the ORM spent longer compiling it than the database answering."""
+    SQL: every submit runs it; one statement for what were two, and the ORM spent longer
+    compiling either than the database answering."""
     start = _db_datetime(day_start)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
-                FROM {JOBS} WHERE user_id = %s AND (status = %s OR created_at >= %s)""",
-            [S.QUEUED, start, user_id, S.QUEUED, start],
+            f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
+                FROM {JOBS} WHERE status = %s OR (user_id = %s AND created_at >= %s) GROUP BY user_id""",
+            [S.QUEUED, start, S.QUEUED, user_id, start],
         )
-        return cursor.fetchone()
+        rows = cursor.fetchall()
+    own = next(((queued, today) for uid, queued, today in rows if uid == user_id), (0, 0))
+    return own[0], own[1], [(uid, queued) for uid, queued, _ in rows if queued]
 
 
 # Dispatch (every step runs these, many times a second under load)
@@ -192,3 +196,97 @@ def queued_per_user(user_id: int, created_at) -> list[tuple[int, int, int]]:
             [user_id, _db_datetime(created_at), S.QUEUED],
         )
         return cursor.fetchall()
+
+
+# Files
+
+
+def file_to_view(file_id):
+    """The JobFile with this id, or None (a malformed id included), carrying what deciding who
+    may read it and naming its download needs: ``job_status``, ``job_shareable``,
+    ``workflow_slug`` and ``result_count`` (its job's results; None without a job).
+
+    SQL: every file download runs it, and the ORM's compile of the joins cost more than the
+    database spent answering."""
+    from jobs.models import JobFile
+    from workflows.models import Workflow
+
+    try:
+        pk = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(file_id)), connection)
+    except ValueError:
+        return None
+    files = JobFile._meta.db_table
+    rows = JobFile.objects.raw(
+        f"""SELECT f.*, j.status AS job_status, j.shareable AS job_shareable, w.slug AS workflow_slug,
+                   (SELECT COUNT(*) FROM {files} r WHERE r.job_id = f.job_id AND r.kind = %s) AS result_count
+            FROM {files} f
+            LEFT JOIN {JOBS} j ON j.id = f.job_id
+            LEFT JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
+            WHERE f.id = %s""",
+        [JobFile.Kind.RESULT, pk],
+    )
+    return next(iter(rows), None)
+
+
+def _file_pks(ids) -> dict:
+    """{id as given: its database value} for the ids that are UUIDs (others name no file)."""
+    from jobs.models import JobFile
+
+    out = {}
+    for raw in ids:
+        try:
+            out[raw] = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(raw)), connection)
+        except ValueError:
+            continue
+    return out
+
+
+def owned_files(owner_id: int, ids) -> dict:
+    """{id as given: JobFile} for those of `ids` that are files of `owner_id` (what checking a
+    job's uploads reads: kind, media, size and duration, frames, pixels).
+
+    SQL: every submit with an upload runs it, and the ORM's compile cost more than the query."""
+    from jobs.models import JobFile
+
+    pks = _file_pks(ids)
+    if not pks:
+        return {}
+    rows = JobFile.objects.raw(
+        f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {JobFile._meta.db_table}
+            WHERE owner_id = %s AND id IN ({", ".join(["%s"] * len(pks))})""",
+        [owner_id, *pks.values()],
+    )
+    found = {record.pk: record for record in rows}
+    return {raw: found[key] for raw in pks if (key := uuid.UUID(str(raw))) in found}
+
+
+def attach_files(job_id, ids) -> int:
+    """Give the unattached files among `ids` to the job; how many it took.
+
+    SQL: every submit with an upload runs it (the ORM's compile of an UPDATE cost more than it)."""
+    from jobs.models import JobFile
+
+    pks = _file_pks(ids)
+    if not pks:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {JobFile._meta.db_table} SET job_id = %s
+                WHERE job_id IS NULL AND id IN ({", ".join(["%s"] * len(pks))})""",
+            [JobFile._meta.pk.get_db_prep_value(job_id, connection), *pks.values()],
+        )
+        return cursor.rowcount
+
+
+def add_storage_used(user_id: int, size: int) -> None:
+    """Add `size` bytes (negative: take them off) to the user's stored bytes, never below zero;
+    one UPDATE, so that concurrent saves never lose each other's bytes.
+
+    SQL: every upload and every result stored runs it, and the ORM's compile cost more than it."""
+    users = get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {users} SET storage_used = CASE WHEN storage_used + %s < 0 THEN 0 ELSE storage_used + %s END
+                WHERE id = %s""",
+            [size, size, user_id],
+        )

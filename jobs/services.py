@@ -12,6 +12,7 @@ from jobs import idempotency as idempotency_keys
 from jobs.idempotency import Idempotency
 from jobs.models import Job, JobFile, quota_day_start
 from jobs.notify import announce_new_job, send_job_event, wake_dispatch
+from jobs.positions import new_job_position
 from jobs.presenters import for_presenting, present_job
 from jobs.signals import job_created
 from jobs.supervision import RUNNER_CHECK_KEY, RUNNER_CHECK_SECONDS, ensure_runners
@@ -57,21 +58,19 @@ def get_file_for_user(user, file_id) -> JobFile:
 def get_file_to_view(user, file_id) -> JobFile:
     """A file `user` may see: their own (or any, for an admin), or a result of a finished job its
     owner marked shareable (the catalogue shows those to everyone). Changing a file stays the
-    owner's: see get_file_for_user."""
-    try:
-        # the job for the sharing check, its workflow's slug for the download name: not their JSON
-        files = JobFile.objects.select_related("job__workflow").defer(
-            "job__inputs", "job__model_files", "job__workflow__graph", "job__workflow__spec"
-        )
-        record = files.filter(pk=file_id).first()
-    except Exception:
-        record = None
+    owner's: see get_file_for_user. The record carries its job's status and sharing, its
+    workflow's slug and its job's result count (jobs.queries.file_to_view)."""
+    record = queries.file_to_view(file_id)
     if record is None:
         raise NotFound("File not found.")
     if record.owner_id == user.pk or user.is_admin:
         return record
-    job = record.job
-    shared = record.kind == JobFile.Kind.RESULT and job is not None and job.shareable and job.status == S.DONE
+    shared = (
+        record.kind == JobFile.Kind.RESULT
+        and record.job_id is not None
+        and bool(record.job_shareable)
+        and record.job_status == S.DONE
+    )
     if not shared:
         raise NotFound("File not found.")
     return record
@@ -93,15 +92,13 @@ def set_shareable(*, user, job_id, shareable: bool) -> Job:
 
 def _check_uploads(user, spec: dict, values: dict) -> None:
     errors = {}
+    wanted = {field_id: values.get(field_id) for field_id in file_fields(spec)}
+    owned = queries.owned_files(user.pk, {upload_id for upload_id in wanted.values() if upload_id})
     for field_id, field_type in file_fields(spec).items():
-        upload_id = values.get(field_id)
+        upload_id = wanted[field_id]
         if not upload_id:
             continue
-        record = None
-        try:
-            record = JobFile.objects.filter(pk=upload_id, owner=user).first()
-        except Exception:
-            pass
+        record = owned.get(upload_id)
         if record is None:
             errors[field_id] = "upload not found: upload the file first with POST /api/uploads"
         elif record.kind not in ALLOWED_KINDS[field_type]:
@@ -132,9 +129,10 @@ def upload_limit_problem(field: dict, record: JobFile) -> str:
     return ""
 
 
-def check_quotas(user) -> None:
-    """429 naming the limit: too many queued jobs, or today's job count reached."""
-    queued, today = queries.count_queued_and_today(user.pk, quota_day_start())
+def check_quotas(user) -> int:
+    """429 naming the limit: too many queued jobs, or today's job count reached. Otherwise the
+    queue position a job the user submits now takes (jobs.positions), read in the same query."""
+    queued, today, queued_per_user = queries.queue_and_quotas(user.pk, quota_day_start())
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
@@ -146,6 +144,7 @@ def check_quotas(user) -> None:
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"},
         )
+    return new_job_position(user.pk, queued, queued_per_user)
 
 
 def checked_webhook_url(url: str | None) -> str:
@@ -191,7 +190,7 @@ def _create_job(
         if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
             earlier.replayed = True
             return earlier
-        check_quotas(user)
+        position = check_quotas(user)
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
         job = Job.objects.create(
@@ -208,10 +207,11 @@ def _create_job(
             idempotency_keys.remember(user.pk, idempotency, job)
         uploads = {f: str(values[f]) for f in file_fields(workflow.spec) if values.get(f)}
         if uploads:  # (an empty filter still costs the ORM a compile)
-            attached = JobFile.objects.filter(pk__in=uploads.values(), job__isnull=True).update(job=job)
+            attached = queries.attach_files(job.pk, set(uploads.values()))
             if attached < len(set(uploads.values())):  # used by another job already, or expired
                 _check_uploads_still_there(uploads)
         job.farm_views = views  # read at the start of this submit: presenting it needs them again
+        job.known_position = position  # from the counts taken under the user's lock, just above
         transaction.on_commit(lambda: _announce(job))
     return job
 
@@ -226,7 +226,9 @@ def _check_uploads_still_there(uploads: dict[str, str]) -> None:
 
 
 def _announce(job: Job) -> None:
-    job.announced = present_job(job, results=[], farm=getattr(job, "farm_views", None))  # no results yet
+    job.announced = present_job(  # no results yet
+        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+    )
     # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
     if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):
         ensure_runners(force=True)
@@ -235,7 +237,9 @@ def _announce(job: Job) -> None:
 def presented_new_job(job: Job) -> dict:
     """A job just submitted as the API returns it: what was announced, or (inside an outer
     transaction, before the announcement) computed now."""
-    return getattr(job, "announced", None) or present_job(job, results=[], farm=getattr(job, "farm_views", None))
+    return getattr(job, "announced", None) or present_job(
+        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+    )
 
 
 def publish(job_id) -> None:

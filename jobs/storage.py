@@ -16,13 +16,14 @@ was accepted never loses its work.
 
 from __future__ import annotations
 
-from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.errors import Conflict, TooLarge
+from jobs import queries
 from jobs.models import JobFile
 
 
@@ -79,8 +80,7 @@ def count_deleted_file(sender, instance: JobFile, **kwargs) -> None:
 
 
 def _add(owner_id, size: int) -> None:
-    # One atomic UPDATE: concurrent saves never lose each other's bytes; never below zero.
-    User.objects.filter(pk=owner_id).update(storage_used=Greatest(F("storage_used") + size, Value(0)))
+    queries.add_storage_used(owner_id, size)
 
 
 def recount() -> int:

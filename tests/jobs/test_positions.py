@@ -43,6 +43,18 @@ def test_the_positions_of_a_list_are_those_of_each_job_alone(alice, bob, outside
 
 
 @pytest.mark.django_db
+def test_a_submitted_job_answers_with_the_position_it_then_has(alice, bob, outsider, alice_api):
+    workflow = make_workflow()
+    for owner in [alice, bob, bob, bob, alice, outsider]:
+        make_job(owner, workflow)
+    make_job(bob, workflow, status=S.RUNNING)
+    response = alice_api.post("/api/jobs", {"workflow": workflow.slug, "inputs": {}})
+    assert response.status_code == 201
+    job = Job.objects.get(pk=response.json()["id"])
+    assert response.json()["position"] == queue_position(job) == 1 + 2 + 3 + 1  # 2 of hers, 3 of Bob's, 1
+
+
+@pytest.mark.django_db
 def test_a_list_without_queued_jobs_costs_no_query(alice, django_assert_num_queries):
     jobs = [make_job(alice, make_workflow(), status=S.DONE)]
     with django_assert_num_queries(0):

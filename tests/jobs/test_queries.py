@@ -27,7 +27,7 @@ def _created(job: Job, when) -> Job:
     return Job.objects.get(pk=job.pk)
 
 
-def test_count_queued_and_today(alice, bob):
+def test_queue_and_quotas(alice, bob):
     workflow = make_workflow()
     yesterday = quota_day_start() - timedelta(hours=1)
     make_job(alice, workflow)
@@ -35,8 +35,12 @@ def test_count_queued_and_today(alice, bob):
     make_job(alice, workflow, status=S.DONE)  # today, finished: counts for today only
     _created(make_job(alice, workflow, status=S.DONE), yesterday)  # neither
     make_job(bob, workflow)
-    assert tuple(queries.count_queued_and_today(alice.pk, quota_day_start())) == (2, 2)
-    assert tuple(queries.count_queued_and_today(make_user("nobody").pk, quota_day_start())) == (0, 0)
+    make_job(bob, workflow)
+    make_job(bob, workflow, status=S.DONE)  # someone else's finished job: counts nowhere
+    queued, today, per_user = queries.queue_and_quotas(alice.pk, quota_day_start())
+    assert (queued, today, sorted(per_user)) == (2, 2, sorted([(alice.pk, 2), (bob.pk, 2)]))
+    nobody = queries.queue_and_quotas(make_user("nobody").pk, quota_day_start())
+    assert nobody[:2] == (0, 0) and sorted(nobody[2]) == sorted(per_user)
 
 
 def test_lock_user_costs_nothing_where_the_database_has_no_row_locks(alice, django_assert_num_queries):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 
 import jwt
@@ -137,3 +138,30 @@ def test_deactivated_users_token_gets_401(bob, bob_api):
     bob.is_active = False
     bob.save()
     assert bob_api.get("/api/me").status_code == 401
+
+
+def test_a_token_already_checked_is_not_decoded_again(alice, monkeypatch):
+    from accounts import auth
+
+    api = Api(str(AccessToken.for_user(alice)))
+    assert api.get("/api/me").status_code == 200
+    decoded = []
+    monkeypatch.setattr(auth, "AccessToken", lambda raw: decoded.append(raw))
+    assert api.get("/api/me").status_code == 200
+    assert decoded == []
+
+
+def test_a_token_already_checked_still_expires(alice):
+    token = AccessToken.for_user(alice)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    api = Api(str(token))
+    assert api.get("/api/me").status_code == 200
+    time.sleep(max(0.0, token["exp"] - time.time()) + 0.05)
+    assert api.get("/api/me").status_code == 401
+
+
+def test_a_token_already_checked_is_still_revoked_with_its_users_tokens(alice, alice_api):
+    assert alice_api.get("/api/me").status_code == 200
+    alice.token_version += 1
+    alice.save()
+    assert alice_api.get("/api/me").status_code == 401

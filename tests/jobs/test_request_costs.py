@@ -1,0 +1,98 @@
+"""What the three requests of a job through the API cost (upload, submit, download of the
+result, as bench.overhead makes them): the queries each runs, and how a file's bytes are sent.
+A count that grows back fails here before it shows in the benchmark."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from jobs import serving
+from jobs.files import store_result
+from jobs.models import Job
+from tests.factories import make_job, make_workflow
+from tests.jobs.test_jobs_api import png_bytes
+from workflows.models import Workflow
+from workflows.validation import combo_literals
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def result(alice):
+    job = make_job(alice, make_workflow(), status=Job.Status.DONE)
+    return store_result(job=job, data=png_bytes(size=(64, 48)), source_ref="out_00001_.png")
+
+
+def test_a_result_download_reads_the_user_and_the_file_only(alice_api, result, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token's user; the file with its job, workflow and result count
+        response = alice_api.get(f"/api/files/{result.pk}")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'inline; filename="tiny-{str(result.job_id)[:8]}-1.png"'
+
+
+def test_a_shared_result_download_costs_no_more(bob_api, result, django_assert_num_queries):
+    Job.objects.filter(pk=result.job_id).update(shareable=True)
+    with django_assert_num_queries(2):
+        assert bob_api.get(f"/api/files/{result.pk}").status_code == 200
+
+
+def test_a_small_file_is_sent_in_one_body(alice_api, result):
+    response = alice_api.get(f"/api/files/{result.pk}")
+    assert not response.streaming
+    assert response.content == result.file.open("rb").read()
+    assert response["Content-Length"] == str(result.size)
+    assert response["ETag"] == f'"{result.sha256[:32]}"' and response["Accept-Ranges"] == "bytes"
+
+
+def test_a_large_file_is_streamed(alice_api, result, monkeypatch):
+    monkeypatch.setattr(serving, "WHOLE_BODY_BYTES", result.size - 1)
+    response = alice_api.get(f"/api/files/{result.pk}")
+    assert response.streaming
+    assert b"".join(response.streaming_content) == result.file.open("rb").read()
+
+
+def _upload(api):
+    picture = SimpleUploadedFile("in.png", png_bytes(size=(32, 32)), "image/png")
+    return api.multipart("/api/uploads", {"file": picture, "kind": "image"})
+
+
+def test_an_upload_runs_three_queries_in_one_transaction(alice_api):
+    _upload(alice_api)  # the first request of a process reads the site's settings, kept after
+    with CaptureQueriesContext(connection) as upload:
+        assert _upload(alice_api).status_code == 201
+    # the token's user; the file's row and the user's byte count, in one transaction (here a savepoint)
+    sql = [q["sql"].split()[0] for q in upload.captured_queries]
+    assert sql == ["SELECT", "SAVEPOINT", "INSERT", "UPDATE", "RELEASE"], upload.captured_queries
+
+
+def test_a_submit_with_an_upload_runs_its_queries_once(alice_api, django_assert_num_queries):
+    _overhead_workflow()
+    first, second = _upload(alice_api).json()["id"], _upload(alice_api).json()["id"]
+    assert alice_api.post("/api/jobs", {"workflow": "overhead", "inputs": {"image": first}}).status_code == 201
+    with CaptureQueriesContext(connection) as submit:
+        response = alice_api.post("/api/jobs", {"workflow": "overhead", "inputs": {"image": second}})
+    assert response.status_code == 201
+    # the token's user; the farm; the uploads checked; the quotas with the queue position; the
+    # event number; the job's row; the uploads attached (and, here, a savepoint's two); where
+    # the database has row locks, the user's row locked (jobs.queries.lock_user)
+    assert len(submit) == 9 + connection.features.has_select_for_update, "\n".join(
+        q["sql"] for q in submit.captured_queries
+    )
+
+
+def _overhead_workflow() -> Workflow:
+    """bench.overhead's workflow: load the uploaded picture, scale, invert, save."""
+    from bench.overhead import GRAPH, SLUG, SPEC
+
+    return Workflow.objects.create(
+        slug=SLUG,
+        name="Overhead",
+        version="1.0.0",
+        graph=GRAPH,
+        spec=SPEC,
+        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
+        combo_inputs=combo_literals(GRAPH, {}),
+    )
