@@ -59,8 +59,9 @@ class RunnerLink(Protocol):
     def record_progress(self, job_id: str, fraction: float, text: str) -> None:
         """Keep a job's latest progress for the runner's next batched write."""
 
-    def record_submitted(self, job_id: str, at: datetime) -> None:
-        """Keep when a job's node accepted its prompt for the runner's next batched write."""
+    def record_submitted(self, job_id: str, at: datetime, client_id: str) -> None:
+        """Keep when a job's node accepted its prompt, and the client id it was sent under
+        (its socket's), for the runner's next batched write."""
 
     def slot_freed(self, job_id: str) -> None:
         """The job's node finished its prompt: its slot may take another job now."""
@@ -168,7 +169,10 @@ class JobFollower:
         # for a job that ends while the batch holding it is being written (that UPDATE skips
         # ended jobs).
         self.job.submitted_at = timezone.now()
-        self.runner.record_submitted(self.job_id, self.job.submitted_at)
+        # A kept socket has its own client id: an adopter follows the prompt under that one.
+        if self.prompt_run is not None:
+            self.job.client_id = self.prompt_run.client_id
+        self.runner.record_submitted(self.job_id, self.job.submitted_at, self.job.client_id)
 
     async def _node_slot_free(self) -> None:
         """The node finished the prompt: dispatch may fill its slot while we collect the outputs."""

@@ -41,7 +41,7 @@ from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_a
 from jobs.scheduler import dispatch, mark_node_finished
 from jobs.supervision import HANDOVER_KEY, PRESENCE_TTL, RUNNER_KEY, cluster_stopping, ensure_runners
 from nodes.comfy.client import ComfyClient
-from nodes.health import check_nodes_async, remove_drained_nodes
+from nodes.health import CLIENT_ID_PREFIX, check_nodes_async, remove_drained_nodes
 from nodes.models import ComfyNode
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -63,9 +63,10 @@ class Runner:
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
         self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
-        # job id → when its node accepted the prompt, not yet written (with the progress, or
-        # with the job's end). Losing it in a crash only makes recovery re-send the prompt.
-        self.submitted: dict[str, datetime] = {}
+        # job id → when its node accepted the prompt and under which client id, not yet written
+        # (with the progress, or with the job's end). Losing it in a crash only makes recovery
+        # re-send the prompt (or follow it by polling, without its socket).
+        self.submitted: dict[str, tuple[datetime, str]] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
         self.slots_freed: set[str] = set()  # jobs still followed whose node slot was freed already
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
@@ -99,6 +100,8 @@ class Runner:
                 auth_header=node.auth_header or None,
                 connect_timeout=settings.NODE_CONNECT_TIMEOUT,
                 read_timeout=settings.NODE_READ_TIMEOUT,
+                keep_sockets=True,  # a prompt never waits for its socket to connect
+                client_id_prefix=CLIENT_ID_PREFIX,
             )
         return self.clients[key]
 
@@ -399,8 +402,8 @@ class Runner:
     def record_progress(self, job_id: str, fraction: float, text: str) -> None:
         self.progress[job_id] = (fraction, text)  # written by _write_running_state
 
-    def record_submitted(self, job_id: str, at: datetime) -> None:
-        self.submitted[job_id] = at  # written by _write_running_state
+    def record_submitted(self, job_id: str, at: datetime, client_id: str) -> None:
+        self.submitted[job_id] = (at, client_id)  # written by _write_running_state
 
     def slot_freed(self, job_id: str) -> None:
         """Let dispatch fill the slot now (and record that the node finished, in the same step)."""

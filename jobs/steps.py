@@ -42,7 +42,7 @@ def cancel_was_requested(job_id) -> bool:
 def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE (each
     with the next number of its owner's event sequence, see jobs.cursors), and when their nodes
-    accepted them, {job id: datetime}, in another."""
+    accepted them and under which client id, {job id: (datetime, client id)}, in another."""
     if progress:
         owners = dict(Job.objects.filter(pk__in=list(progress), status=S.RUNNING).values_list("pk", "user_id"))
         with transaction.atomic():
@@ -61,8 +61,8 @@ def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict 
     if submitted:
         update_each(
             Job,
-            {job_id: (at,) for job_id, at in submitted.items()},
-            ("submitted_at",),
+            {job_id: (at, client_id) for job_id, (at, client_id) in submitted.items()},
+            ("submitted_at", "client_id"),
             where="status = %s AND submitted_at IS NULL",
             where_params=[S.RUNNING],
         )
