@@ -69,6 +69,10 @@ class Runner:
         self.submitted: dict[str, tuple[datetime, str]] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
         self.slots_freed: set[str] = set()  # jobs still followed whose node slot was freed already
+        # The last dispatch step left no runnable job queued, and no submit woke us since: a
+        # slot that frees then needs no step (see slot_freed).
+        self.queue_empty = False
+        self._checks: set[asyncio.Task] = set()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
@@ -167,7 +171,10 @@ class Runner:
         finished = self._take_node_finished()
         claimed = 0
         if len(self.tasks) < self.max_jobs:
+            self.queue_empty = False  # a submit during the step clears what it finds
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
+            # A submit woke us during the step: what it found may be out of date already.
+            self.queue_empty = result.queue_empty and bool(result.nodes_seen) and not self.wake.is_set()
             if result.nodes_seen:  # none seen: a peer is dispatching (or none is online); no verdict
                 await self._tell_whether_full(result.free_slots == 0)
             if result.contended:  # the peer may have missed the slots we just freed: look again soon
@@ -317,6 +324,7 @@ class Runner:
         while True:
             try:
                 if await self._redis.blpop([WAKE_KEY], timeout=2):
+                    self.queue_empty = False
                     self.wake.set()
             except asyncio.CancelledError:
                 raise
@@ -406,10 +414,27 @@ class Runner:
         self.submitted[job_id] = (at, client_id)  # written by _write_running_state
 
     def slot_freed(self, job_id: str) -> None:
-        """Let dispatch fill the slot now (and record that the node finished, in the same step)."""
+        """Let dispatch fill the slot now (and record that the node finished, in the same step).
+
+        Not when our last step left nothing queued and no submit came since (jobs one at a
+        time): that step would find nothing, and the job's end frees the slot anyway. Unless
+        the nodes were full: submits made then wake nobody (notify.WAKE_SCRIPT)."""
         self.node_finished.append(job_id)
         self.slots_freed.add(job_id)
-        self.wake.set()
+        if self.queue_empty and self._redis is not None:
+            check = asyncio.create_task(self._wake_if_submits_were_silent())
+            self._checks.add(check)  # held until done: the loop keeps only weak references
+            check.add_done_callback(self._checks.discard)
+        else:
+            self.wake.set()
+
+    async def _wake_if_submits_were_silent(self) -> None:
+        try:
+            full = await self._redis.exists(NODES_FULL_KEY)
+        except Exception:  # cannot tell: step
+            full = True
+        if full or not self.queue_empty:
+            self.wake.set()
 
     def forget(self, job_id: str) -> None:
         self.progress.pop(job_id, None)

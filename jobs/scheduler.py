@@ -127,6 +127,9 @@ class Dispatched:
     # Another dispatcher held every node: it may have counted slots before ours were freed,
     # so try again shortly rather than wait for the next wake-up.
     contended: bool = False
+    # No runnable job is left queued (all were claimed, or none was waiting): a slot that frees
+    # before the next submit has nothing to take.
+    queue_empty: bool = False
 
 
 def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
@@ -145,7 +148,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], 0, seen)
         users = queries.waiting_users()
         if not users:
-            return Dispatched([], total_free, seen)
+            return Dispatched([], total_free, seen, queue_empty=True)
         now = timezone.now()
         # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
         day_start = quota_day_start()
@@ -169,6 +172,9 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
         max_wait_start = now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
         heads = queries.queue_heads(wanted, total_free + LOOKAHEAD, max_wait_start)
+        # Every runnable job was read if no user had more than we asked for.
+        read_all = all(len(jobs) < total_free + LOOKAHEAD for jobs in heads.values())
+        read = sum(len(jobs) for jobs in heads.values())
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
@@ -242,7 +248,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
     attach_input_records(jobs)
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
-    return Dispatched(jobs, total_free + unclaimed, seen)
+    return Dispatched(jobs, total_free + unclaimed, seen, queue_empty=read_all and len(assignments) == read)
 
 
 def _starving_only(heads: dict[int, list[QueuedJob]], users: list, since) -> dict[int, list[QueuedJob]]:
