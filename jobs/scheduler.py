@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from jobs import affinity, lifecycle, queries
@@ -153,20 +152,11 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
         day_start = quota_day_start()
         served_since = now - timedelta(days=1)
-        stats = (
-            Job.objects.filter(Q(status=S.RUNNING) | Q(started_at__gte=min(day_start, served_since)), user__in=users)
-            .values("user")
-            .annotate(
-                running=Count("id", filter=Q(status=S.RUNNING)),
-                today=Count("id", filter=Q(started_at__gte=day_start)),
-                last=Max("started_at", filter=Q(started_at__gte=served_since)),
-            )
-        )
         running, started_today, last_served = {}, {}, {}
-        for row in stats:
-            running[row["user"]], started_today[row["user"]] = row["running"], row["today"]
-            if row["last"] is not None:
-                last_served[row["user"]] = row["last"]
+        for user_id, load in queries.users_load(list(users), day_start, served_since).items():
+            running[user_id], started_today[user_id] = load.running, load.started_today
+            if load.last_served is not None:
+                last_served[user_id] = load.last_served
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
         # Look past each user's first jobs: a later one may fit a free node that an earlier one
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
