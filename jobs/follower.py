@@ -71,7 +71,8 @@ class RunnerLink(Protocol):
         """The job's node finished its prompt: its slot may take another job now."""
 
     def forget(self, job_id: str) -> None:
-        """The job has ended: drop whatever of it is still to be written."""
+        """The job is ending: drop whatever of it is still to be written (its ending writes
+        when the node accepted and finished it)."""
 
 
 class JobFollower:
@@ -80,6 +81,7 @@ class JobFollower:
         self.job = job
         self.job_id = str(job.pk)
         self.prompt_run: PromptRun | None = None  # the node's execution times, for usage
+        self.node_finished_at: datetime | None = None  # written with the job's end
         self._progress_sent_at = float("-inf")  # the event loop's clock
         self._progress_held: Progress | None = None  # the latest, waiting for the gap to end
         self._progress_timer: asyncio.TimerHandle | None = None
@@ -190,6 +192,7 @@ class JobFollower:
 
     async def _node_slot_free(self) -> None:
         """The node finished the prompt: dispatch may fill its slot while we collect the outputs."""
+        self.node_finished_at = timezone.now()
         self.runner.slot_freed(self.job_id)
 
     async def _on_progress(self, progress: Progress) -> None:
@@ -267,6 +270,7 @@ class JobFollower:
             message=message,
             results=results,
             submitted_at=job.submitted_at,
+            node_finished_at=self.node_finished_at,
             gpu_seconds=self.prompt_run.execution_seconds if self.prompt_run is not None else None,
         )
         if payload is not None:

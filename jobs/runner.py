@@ -439,6 +439,10 @@ class Runner:
     def forget(self, job_id: str) -> None:
         self.progress.pop(job_id, None)
         self.submitted.pop(job_id, None)
+        # Its ending writes when its node finished: the next step (often the next job's claim)
+        # has one UPDATE less to make.
+        if job_id in self.node_finished:
+            self.node_finished.remove(job_id)
 
     async def send_event(self, user_id: int, payload: dict) -> None:
         if self.events is not None:

@@ -121,6 +121,7 @@ def finish_and_present(
     message: str,
     results: list[tuple] = (),
     submitted_at=None,
+    node_finished_at=None,
     gpu_seconds: float | None = None,
 ) -> dict | None:
     """Store a job's results (bytes, source ref[, facts]), end it, and return the event to publish.
@@ -128,7 +129,8 @@ def finish_and_present(
     One database step for the runner: the end of a job is a single hop off its event loop.
     `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
     node accepted the prompt, is written with the ending (the progress batch that also
-    carries it skips jobs that have ended). The usage figures are written with it too: the
+    carries it skips jobs that have ended); so is `node_finished_at`, when its node finished
+    the prompt (then the runner's next step need not record it). The usage figures are written with it too: the
     node's execution time of this attempt (`gpu_seconds`; only this attempt's, so a job that
     failed over is counted once), its wait in the queue, and its outputs.
     """
@@ -140,6 +142,8 @@ def finish_and_present(
     ending = {"finished_at": timezone.now(), **usage_of(job, stored, gpu_seconds)}
     if submitted_at is not None:
         ending["submitted_at"] = submitted_at
+    if node_finished_at is not None:
+        ending["node_finished_at"] = node_finished_at
     if not finish(job.pk, status=status, message=message, held=job, **ending) or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.

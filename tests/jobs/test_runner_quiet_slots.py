@@ -37,7 +37,9 @@ async def woken_by_slot_freed(runner: Runner, *, queue_empty: bool) -> bool:
 
 async def test_a_slot_freed_with_nothing_queued_wakes_no_step(runner):
     assert await woken_by_slot_freed(runner, queue_empty=True) is False
-    assert runner.node_finished == ["job-1"]  # recorded by the next step, whenever it runs
+    assert runner.node_finished == ["job-1"]  # recorded by the next step, whenever it runs…
+    runner.forget("job-1")
+    assert runner.node_finished == []  # …or by the job's ending (steps.finish_and_present)
 
 
 async def test_a_slot_freed_while_jobs_may_wait_wakes_a_step(runner):

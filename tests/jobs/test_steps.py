@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -64,8 +65,10 @@ def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_
     assert followed.client_id == "comfyportal-kept"  # the socket's id: an adopter follows it there
     assert Job.objects.get(pk=requeued.pk).submitted_at is None  # no longer running: not ours to stamp
     # A job that ends before the next progress write gets it with its ending.
-    steps.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted)
-    assert Job.objects.get(pk=short.pk).submitted_at == accepted
+    node_done = accepted + timedelta(seconds=1)
+    steps.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted, node_finished_at=node_done)
+    ended = Job.objects.get(pk=short.pk)
+    assert ended.submitted_at == accepted and ended.node_finished_at == node_done
 
 
 def _stored_once_and_files_kept_tidy(job, settings) -> None:
