@@ -41,7 +41,7 @@ from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_a
 from jobs.scheduler import dispatch, mark_node_finished
 from jobs.supervision import HANDOVER_KEY, PRESENCE_TTL, RUNNER_KEY, cluster_stopping, ensure_runners
 from nodes.comfy.client import ComfyClient
-from nodes.health import check_nodes_async, remove_drained_nodes
+from nodes.health import CLIENT_ID_PREFIX, check_nodes_async, remove_drained_nodes
 from nodes.models import ComfyNode
 
 logger = logging.getLogger("comfyportal.jobs")
@@ -63,11 +63,16 @@ class Runner:
         self.clients: dict[tuple[str, str], ComfyClient] = {}
         self.wake = asyncio.Event()
         self.progress: dict[str, tuple[float, str]] = {}  # job id → latest progress not yet written
-        # job id → when its node accepted the prompt, not yet written (with the progress, or
-        # with the job's end). Losing it in a crash only makes recovery re-send the prompt.
-        self.submitted: dict[str, datetime] = {}
+        # job id → when its node accepted the prompt and under which client id, not yet written
+        # (with the progress, or with the job's end). Losing it in a crash only makes recovery
+        # re-send the prompt (or follow it by polling, without its socket).
+        self.submitted: dict[str, tuple[datetime, str]] = {}
         self.node_finished: list[str] = []  # jobs whose node finished the prompt, not yet recorded
         self.slots_freed: set[str] = set()  # jobs still followed whose node slot was freed already
+        # The last dispatch step left no runnable job queued, and no submit woke us since: a
+        # slot that frees then needs no step (see slot_freed).
+        self.queue_empty = False
+        self._checks: set[asyncio.Task] = set()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
         self._redis: aioredis.Redis | None = None
@@ -99,6 +104,8 @@ class Runner:
                 auth_header=node.auth_header or None,
                 connect_timeout=settings.NODE_CONNECT_TIMEOUT,
                 read_timeout=settings.NODE_READ_TIMEOUT,
+                keep_sockets=True,  # a prompt never waits for its socket to connect
+                client_id_prefix=CLIENT_ID_PREFIX,
             )
         return self.clients[key]
 
@@ -164,7 +171,10 @@ class Runner:
         finished = self._take_node_finished()
         claimed = 0
         if len(self.tasks) < self.max_jobs:
+            self.queue_empty = False  # a submit during the step clears what it finds
             result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
+            # A submit woke us during the step: what it found may be out of date already.
+            self.queue_empty = result.queue_empty and bool(result.nodes_seen) and not self.wake.is_set()
             if result.nodes_seen:  # none seen: a peer is dispatching (or none is online); no verdict
                 await self._tell_whether_full(result.free_slots == 0)
             if result.contended:  # the peer may have missed the slots we just freed: look again soon
@@ -314,6 +324,7 @@ class Runner:
         while True:
             try:
                 if await self._redis.blpop([WAKE_KEY], timeout=2):
+                    self.queue_empty = False
                     self.wake.set()
             except asyncio.CancelledError:
                 raise
@@ -399,18 +410,39 @@ class Runner:
     def record_progress(self, job_id: str, fraction: float, text: str) -> None:
         self.progress[job_id] = (fraction, text)  # written by _write_running_state
 
-    def record_submitted(self, job_id: str, at: datetime) -> None:
-        self.submitted[job_id] = at  # written by _write_running_state
+    def record_submitted(self, job_id: str, at: datetime, client_id: str) -> None:
+        self.submitted[job_id] = (at, client_id)  # written by _write_running_state
 
     def slot_freed(self, job_id: str) -> None:
-        """Let dispatch fill the slot now (and record that the node finished, in the same step)."""
+        """Let dispatch fill the slot now (and record that the node finished, in the same step).
+
+        Not when our last step left nothing queued and no submit came since (jobs one at a
+        time): that step would find nothing, and the job's end frees the slot anyway. Unless
+        the nodes were full: submits made then wake nobody (notify.WAKE_SCRIPT)."""
         self.node_finished.append(job_id)
         self.slots_freed.add(job_id)
-        self.wake.set()
+        if self.queue_empty and self._redis is not None:
+            check = asyncio.create_task(self._wake_if_submits_were_silent())
+            self._checks.add(check)  # held until done: the loop keeps only weak references
+            check.add_done_callback(self._checks.discard)
+        else:
+            self.wake.set()
+
+    async def _wake_if_submits_were_silent(self) -> None:
+        try:
+            full = await self._redis.exists(NODES_FULL_KEY)
+        except Exception:  # cannot tell: step
+            full = True
+        if full or not self.queue_empty:
+            self.wake.set()
 
     def forget(self, job_id: str) -> None:
         self.progress.pop(job_id, None)
         self.submitted.pop(job_id, None)
+        # Its ending writes when its node finished: the next step (often the next job's claim)
+        # has one UPDATE less to make.
+        if job_id in self.node_finished:
+            self.node_finished.remove(job_id)
 
     async def send_event(self, user_id: int, payload: dict) -> None:
         if self.events is not None:

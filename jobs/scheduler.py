@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from jobs import affinity, lifecycle, queries
@@ -127,6 +126,9 @@ class Dispatched:
     # Another dispatcher held every node: it may have counted slots before ours were freed,
     # so try again shortly rather than wait for the next wake-up.
     contended: bool = False
+    # No runnable job is left queued (all were claimed, or none was waiting): a slot that frees
+    # before the next submit has nothing to take.
+    queue_empty: bool = False
 
 
 def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
@@ -145,30 +147,24 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], 0, seen)
         users = queries.waiting_users()
         if not users:
-            return Dispatched([], total_free, seen)
+            return Dispatched([], total_free, seen, queue_empty=True)
         now = timezone.now()
         # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
         day_start = quota_day_start()
         served_since = now - timedelta(days=1)
-        stats = (
-            Job.objects.filter(Q(status=S.RUNNING) | Q(started_at__gte=min(day_start, served_since)), user__in=users)
-            .values("user")
-            .annotate(
-                running=Count("id", filter=Q(status=S.RUNNING)),
-                today=Count("id", filter=Q(started_at__gte=day_start)),
-                last=Max("started_at", filter=Q(started_at__gte=served_since)),
-            )
-        )
         running, started_today, last_served = {}, {}, {}
-        for row in stats:
-            running[row["user"]], started_today[row["user"]] = row["running"], row["today"]
-            if row["last"] is not None:
-                last_served[row["user"]] = row["last"]
+        for user_id, load in queries.users_load(list(users), day_start, served_since).items():
+            running[user_id], started_today[user_id] = load.running, load.started_today
+            if load.last_served is not None:
+                last_served[user_id] = load.last_served
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
         # Look past each user's first jobs: a later one may fit a free node that an earlier one
         # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
         max_wait_start = now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
         heads = queries.queue_heads(wanted, total_free + LOOKAHEAD, max_wait_start)
+        # Every runnable job was read if no user had more than we asked for.
+        read_all = all(len(jobs) < total_free + LOOKAHEAD for jobs in heads.values())
+        read = sum(len(jobs) for jobs in heads.values())
         versions = workflow_versions({job.workflow_id for jobs in heads.values() for job in jobs})
         needs = {pk: frozenset(workflow.class_types or []) for pk, workflow in versions.items()}
         # Round-robin: among users with the same share, whoever was served longest ago goes first.
@@ -242,7 +238,7 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]
     attach_input_records(jobs)
     unclaimed = len(assignments) - len(jobs)  # cancelled (or taken) since we read the queue
-    return Dispatched(jobs, total_free + unclaimed, seen)
+    return Dispatched(jobs, total_free + unclaimed, seen, queue_empty=read_all and len(assignments) == read)
 
 
 def _starving_only(heads: dict[int, list[QueuedJob]], users: list, since) -> dict[int, list[QueuedJob]]:

@@ -42,7 +42,7 @@ def cancel_was_requested(job_id) -> bool:
 def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict | None = None) -> None:
     """The latest progress of many running jobs, {job id: (fraction, text)}, in one UPDATE (each
     with the next number of its owner's event sequence, see jobs.cursors), and when their nodes
-    accepted them, {job id: datetime}, in another."""
+    accepted them and under which client id, {job id: (datetime, client id)}, in another."""
     if progress:
         owners = dict(Job.objects.filter(pk__in=list(progress), status=S.RUNNING).values_list("pk", "user_id"))
         with transaction.atomic():
@@ -61,8 +61,8 @@ def write_running_state(progress: dict[str, tuple[float, str]], submitted: dict 
     if submitted:
         update_each(
             Job,
-            {job_id: (at,) for job_id, at in submitted.items()},
-            ("submitted_at",),
+            {job_id: (at, client_id) for job_id, (at, client_id) in submitted.items()},
+            ("submitted_at", "client_id"),
             where="status = %s AND submitted_at IS NULL",
             where_params=[S.RUNNING],
         )
@@ -121,6 +121,7 @@ def finish_and_present(
     message: str,
     results: list[tuple] = (),
     submitted_at=None,
+    node_finished_at=None,
     gpu_seconds: float | None = None,
 ) -> dict | None:
     """Store a job's results (bytes, source ref[, facts]), end it, and return the event to publish.
@@ -128,7 +129,8 @@ def finish_and_present(
     One database step for the runner: the end of a job is a single hop off its event loop.
     `job` is the runner's copy (claimed with its workflow and node); `submitted_at`, when the
     node accepted the prompt, is written with the ending (the progress batch that also
-    carries it skips jobs that have ended). The usage figures are written with it too: the
+    carries it skips jobs that have ended); so is `node_finished_at`, when its node finished
+    the prompt (then the runner's next step need not record it). The usage figures are written with it too: the
     node's execution time of this attempt (`gpu_seconds`; only this attempt's, so a job that
     failed over is counted once), its wait in the queue, and its outputs.
     """
@@ -140,6 +142,8 @@ def finish_and_present(
     ending = {"finished_at": timezone.now(), **usage_of(job, stored, gpu_seconds)}
     if submitted_at is not None:
         ending["submitted_at"] = submitted_at
+    if node_finished_at is not None:
+        ending["node_finished_at"] = node_finished_at
     if not finish(job.pk, status=status, message=message, held=job, **ending) or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.

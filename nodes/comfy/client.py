@@ -7,11 +7,14 @@ Imports no Django: it is the protocol, nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import ssl
+import time
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -66,6 +69,50 @@ class QueueState:
 
 
 _UNRESOLVED = object()
+SOCKET_IDLE_MAX = 60.0  # a kept socket idle longer is closed (a proxy may have dropped it quietly)
+SOCKETS_KEPT = 4  # idle sockets kept per node: enough for max_queue prompts in flight and one more
+
+
+class PromptSocket:
+    """A /ws connection under its own client id, for one prompt at a time (protocol §8: one
+    id per connection). `reusable`: the prompt it followed ended on it cleanly, so it may
+    serve the next prompt; else it is closed after use."""
+
+    def __init__(self, client_id: str, ws: websockets.ClientConnection, exits: AsyncExitStack):
+        self.client_id = client_id
+        self.ws = ws
+        self.reusable = False
+        self._exits = exits
+        self._drain: asyncio.Task | None = None
+        self.idle_since = time.monotonic()
+
+    @property
+    def open(self) -> bool:
+        return self.ws.state is websockets.State.OPEN
+
+    def idle(self) -> None:
+        """Read and drop what the node broadcasts while no prompt uses the socket (queue
+        updates): unread frames would make the node buffer them."""
+        self.reusable = False
+        self.idle_since = time.monotonic()
+        self._drain = asyncio.create_task(self._discard())
+
+    async def take(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()  # recv() is cancel-safe: no frame is lost half-read
+            await asyncio.gather(self._drain, return_exceptions=True)
+            self._drain = None
+
+    async def _discard(self) -> None:
+        try:
+            async for _ in self.ws:
+                pass
+        except websockets.ConnectionClosed:
+            pass
+
+    async def close(self) -> None:
+        await self.take()
+        await self._exits.aclose()
 
 
 @lru_cache(maxsize=1)
@@ -110,6 +157,8 @@ class ComfyClient:
         auth_header: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
+        keep_sockets: bool = False,
+        client_id_prefix: str = "",
     ):
         self.base_url = base_url.rstrip("/")
         # A header saved before it was checked at save: every request fails saying why, so
@@ -119,6 +168,12 @@ class ComfyClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._ws_proxy: str | None | object = _UNRESOLVED
+        # keep_sockets: prompt sockets outlive their prompt and one is connected ahead, so that
+        # a prompt never waits for a connection (see prompt_socket); their ids take the prefix.
+        self.keep_sockets = keep_sockets
+        self.client_id_prefix = client_id_prefix
+        self._idle_sockets: list[PromptSocket] = []
+        self._connecting: asyncio.Task | None = None
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=self.headers,
@@ -129,6 +184,13 @@ class ComfyClient:
         )
 
     async def aclose(self) -> None:
+        self.keep_sockets = False
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+        idle, self._idle_sockets = self._idle_sockets, []
+        for sock in idle:
+            await sock.close()
         await self._http.aclose()
 
     async def __aenter__(self) -> ComfyClient:
@@ -324,6 +386,60 @@ class ComfyClient:
             yield connection
         finally:
             await connection.close()
+
+    @asynccontextmanager
+    async def prompt_socket(self, client_id: str) -> AsyncIterator[PromptSocket]:
+        """A socket to follow one prompt on; post the prompt under its `client_id`.
+
+        Without keep_sockets: a new connection under `client_id`, closed after use. With it:
+        a socket kept from an earlier prompt or connected ahead (under its own id), else a new
+        one; a socket whose prompt ended cleanly on it is kept for the next prompt, and one is
+        connected ahead whenever none is idle."""
+        sock = await self._idle_socket() if self.keep_sockets else None
+        if sock is None:
+            sock = await self._open_socket(client_id)
+        self._connect_ahead()
+        try:
+            yield sock
+        finally:
+            if self.keep_sockets and sock.reusable and sock.open and len(self._idle_sockets) < SOCKETS_KEPT:
+                sock.idle()
+                self._idle_sockets.append(sock)
+            else:
+                await sock.close()
+
+    async def _idle_socket(self) -> PromptSocket | None:
+        while self._idle_sockets:
+            sock = self._idle_sockets.pop()  # the most recent: the least likely to be stale
+            await sock.take()
+            if sock.open and time.monotonic() - sock.idle_since < SOCKET_IDLE_MAX:
+                return sock
+            await sock.close()
+        return None
+
+    async def _open_socket(self, client_id: str) -> PromptSocket:
+        exits = AsyncExitStack()
+        try:
+            ws = await exits.enter_async_context(self.websocket(client_id))
+        except BaseException:
+            await exits.aclose()
+            raise
+        return PromptSocket(client_id, ws, exits)
+
+    def _connect_ahead(self) -> None:
+        if self.keep_sockets and not self._idle_sockets and (self._connecting is None or self._connecting.done()):
+            self._connecting = asyncio.create_task(self._add_spare_socket())
+
+    async def _add_spare_socket(self) -> None:
+        try:
+            sock = await self._open_socket(f"{self.client_id_prefix}{uuid.uuid4().hex}")
+        except NodeUnreachable:  # the next prompt connects itself, and says why it cannot
+            return
+        if self.keep_sockets and len(self._idle_sockets) < SOCKETS_KEPT:
+            sock.idle()
+            self._idle_sockets.append(sock)
+        else:
+            await sock.close()
 
 
 def decode_ws_message(frame: str | bytes) -> tuple[str, dict] | None:

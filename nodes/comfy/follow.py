@@ -148,14 +148,17 @@ class PromptRun:
         self.socket_saw_start = False
         self.socket_saw_success = False
         self.socket_dropped = False
+        self.socket_saw_end = False  # `executing {node: null}` for our prompt came on the socket
 
     async def run(self) -> dict:
-        """Connect the socket, POST the prompt, follow it; return the history entry.
+        """Take a socket (`ComfyClient.prompt_socket`), POST the prompt under its client id,
+        follow it; return the history entry.
 
         A prompt the node accepts only in part (200 with `node_errors`) is withdrawn from the
         node and raised as PromptPartlyRejected: its surviving branch is not the job's result."""
         try:
-            async with self.client.websocket(self.client_id) as ws:
+            async with self.client.prompt_socket(self.client_id) as sock:
+                self.client_id = sock.client_id  # a socket kept or connected ahead has its own
                 accepted = await self.client.submit_prompt(
                     self.graph, client_id=self.client_id, prompt_id=self.prompt_id
                 )
@@ -165,7 +168,10 @@ class PromptRun:
                     raise PromptPartlyRejected(accepted.node_errors)
                 if self.on_submitted is not None:
                     await self.on_submitted()
-                return await self._follow(ws)
+                entry = await self._follow(sock.ws)
+                # Our prompt's last event came on it: the next prompt may use it.
+                sock.reusable = self.socket_saw_end and not self.socket_dropped
+                return entry
         except NodeUnreachable:
             if not self.submitted:
                 raise
@@ -212,6 +218,7 @@ class PromptRun:
                 else:
                     done = await self._on_frame(frame)
                     if done:
+                        self.socket_saw_end = True
                         await self._node_finished()
                         entry = self._entry_from_socket()
                         return entry if entry is not None else await self._history_after_end()

@@ -321,3 +321,22 @@ def test_daily_limit_is_enforced_at_dispatch(alice):
     alice.save()
     assert len(dispatch(runner_id="r1").jobs) == 2
     assert dispatch(runner_id="r1").jobs == []
+
+
+def test_dispatch_says_whether_it_left_a_runnable_job_queued(alice, bob):
+    """A runner skips the step a freed slot would wake when the last step left nothing to take."""
+    workflow = make_workflow()
+    make_node(max_queue=3)
+    assert dispatch(runner_id="r1").queue_empty  # nothing was waiting
+    make_job(alice, workflow)
+    took_the_only_one = dispatch(runner_id="r1")
+    assert len(took_the_only_one.jobs) == 1 and took_the_only_one.queue_empty
+    alice.max_concurrent_jobs = 1
+    alice.save()
+    make_job(alice, workflow)  # waits for alice's running job to end: that frees a slot for it
+    make_job(bob, workflow)
+    bobs_taken = dispatch(runner_id="r1")
+    assert [job.user_id for job in bobs_taken.jobs] == [bob.pk] and not bobs_taken.queue_empty
+    for _ in range(3):
+        make_job(bob, workflow)  # more than the free slot: some stay queued
+    assert not dispatch(runner_id="r1").queue_empty

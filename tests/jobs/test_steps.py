@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -56,14 +57,18 @@ def test_when_the_node_accepted_the_prompt_is_written_with_progress_or_with_the_
     )
     requeued = make_job(alice, workflow, status=S.QUEUED)
     steps.write_running_state(
-        {str(followed.pk): (0.5, "KSampler 10/20")}, {str(followed.pk): accepted, str(requeued.pk): accepted}
+        {str(followed.pk): (0.5, "KSampler 10/20")},
+        {str(followed.pk): (accepted, "comfyportal-kept"), str(requeued.pk): (accepted, "comfyportal-other")},
     )
     followed.refresh_from_db()
     assert followed.submitted_at == accepted and followed.progress == 0.5
+    assert followed.client_id == "comfyportal-kept"  # the socket's id: an adopter follows it there
     assert Job.objects.get(pk=requeued.pk).submitted_at is None  # no longer running: not ours to stamp
     # A job that ends before the next progress write gets it with its ending.
-    steps.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted)
-    assert Job.objects.get(pk=short.pk).submitted_at == accepted
+    node_done = accepted + timedelta(seconds=1)
+    steps.finish_and_present(short, status=S.DONE, message="", submitted_at=accepted, node_finished_at=node_done)
+    ended = Job.objects.get(pk=short.pk)
+    assert ended.submitted_at == accepted and ended.node_finished_at == node_done
 
 
 def _stored_once_and_files_kept_tidy(job, settings) -> None:
@@ -112,6 +117,6 @@ async def test_when_the_node_accepted_a_job_is_kept_when_the_job_ends_while_that
         await follower._finish(S.DONE, "")  # …and the job ended before the batch's UPDATE ran,
         await runner.db(steps.write_running_state, {}, batch)  # which skips jobs no longer running
         fresh = await sync_to_async(Job.objects.get)(pk=job.pk)
-        assert fresh.status == S.DONE and fresh.submitted_at == batch[str(job.pk)]
+        assert fresh.status == S.DONE and fresh.submitted_at == batch[str(job.pk)][0]
     finally:
         runner.executor.shutdown()
