@@ -41,10 +41,6 @@ from workflows.prompt import build_prompt
 
 logger = logging.getLogger("comfyportal.jobs")
 S = Job.Status
-# Live progress of one job goes out at most this often: a node runs a fast workflow's nodes
-# milliseconds apart, and each event costs a publish and a relay by the web tier. The latest
-# is sent when the gap ends (unless the job ended first: its end says it all).
-PROGRESS_EVENT_GAP = 0.1
 
 
 class RunnerLink(Protocol):
@@ -82,9 +78,6 @@ class JobFollower:
         self.job_id = str(job.pk)
         self.prompt_run: PromptRun | None = None  # the node's execution times, for usage
         self.node_finished_at: datetime | None = None  # written with the job's end
-        self._progress_sent_at = float("-inf")  # the event loop's clock
-        self._progress_held: Progress | None = None  # the latest, waiting for the gap to end
-        self._progress_timer: asyncio.TimerHandle | None = None
 
     async def run(self, *, resume: bool) -> None:
         """Run the job to its end (or back to the queue). `resume`: adopted from a dead runner."""
@@ -93,13 +86,6 @@ class JobFollower:
         if node is None:  # its node was deleted while nobody followed the job
             await runner.db(steps.requeue_or_fail, job.pk, runner_id=runner.id, reason="its node was removed")
             return
-        try:
-            await self._run_on(node, resume=resume)
-        finally:
-            self._drop_held_progress()
-
-    async def _run_on(self, node: ComfyNode, *, resume: bool) -> None:
-        job, runner = self.job, self.runner
         client = runner.client_for(node)
         remaining = settings.JOB_TIMEOUT - (timezone.now() - (job.started_at or timezone.now())).total_seconds()
         try:
@@ -196,31 +182,6 @@ class JobFollower:
         self.runner.slot_freed(self.job_id)
 
     async def _on_progress(self, progress: Progress) -> None:
-        self.runner.record_progress(self.job_id, progress.fraction, progress.text)
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._progress_sent_at >= PROGRESS_EVENT_GAP:
-            await self._send_progress(progress)
-            return
-        self._progress_held = progress
-        if self._progress_timer is None:
-            self._progress_timer = loop.call_at(self._progress_sent_at + PROGRESS_EVENT_GAP, self._send_held_progress)
-
-    def _send_held_progress(self) -> None:
-        self._progress_timer = None
-        held, self._progress_held = self._progress_held, None
-        if held is not None:
-            task = asyncio.ensure_future(self._send_progress(held))
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # logged by send_event
-
-    def _drop_held_progress(self) -> None:
-        """The job ended or left us: its end event supersedes any progress still held."""
-        if self._progress_timer is not None:
-            self._progress_timer.cancel()
-            self._progress_timer = None
-        self._progress_held = None
-
-    async def _send_progress(self, progress: Progress) -> None:
-        self._progress_sent_at = asyncio.get_running_loop().time()
         job = self.job
         payload = {
             "id": self.job_id,
@@ -231,6 +192,7 @@ class JobFollower:
             "event": "progress",
         }
         await self.runner.send_event(job.user_id, payload)
+        self.runner.record_progress(self.job_id, progress.fraction, progress.text)
 
     async def _collect(self, client: ComfyClient, entry: dict) -> None:
         results = []
@@ -261,7 +223,6 @@ class JobFollower:
 
     async def _finish(self, status: str, message: str, *, results: list[tuple] = ()) -> None:
         job = self.job
-        self._drop_held_progress()
         self.runner.forget(self.job_id)
         payload = await self.runner.db(
             steps.finish_and_present,
