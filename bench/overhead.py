@@ -289,6 +289,23 @@ async def measure(stack, token: str, rounds: int, backlog: int) -> dict:
     }
 
 
+def create_workflow():
+    """The benchmark's workflow, stored as an uploaded one is (with its combo inputs: a submit
+    needs no graph)."""
+    from workflows.models import Workflow
+    from workflows.validation import combo_literals
+
+    return Workflow.objects.create(
+        slug=SLUG,
+        name="Overhead",
+        version="1.0.0",
+        graph=GRAPH,
+        spec=SPEC,
+        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
+        combo_inputs=combo_literals(GRAPH, {}),
+    )
+
+
 def run(rounds: int, backlog: int, job_time: float) -> dict:
     import httpx
 
@@ -297,21 +314,12 @@ def run(rounds: int, backlog: int, job_time: float) -> dict:
     from nodes.models import ComfyNode
     from tests.harness import Stack, reset_redis, wait_for
     from workflows.models import Workflow
-    from workflows.validation import combo_literals
 
     Job.objects.all().delete()
     Workflow.objects.all().delete()
     ComfyNode.objects.all().delete()
     User.objects.all().delete()
-    Workflow.objects.create(
-        slug=SLUG,
-        name="Overhead",
-        version="1.0.0",
-        graph=GRAPH,
-        spec=SPEC,
-        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
-        combo_inputs=combo_literals(GRAPH, {}),  # as an uploaded workflow has: a submit needs no graph
-    )
+    create_workflow()
     user = User(username="overhead", max_concurrent_jobs=10_000, max_queued_jobs=100_000, daily_job_limit=10**6)
     user.set_password(PASSWORD)
     user.save()

@@ -15,7 +15,6 @@ from jobs.models import Job
 from tests.factories import make_job, make_workflow
 from tests.jobs.test_jobs_api import png_bytes
 from workflows.models import Workflow
-from workflows.validation import combo_literals
 
 pytestmark = pytest.mark.django_db
 
@@ -85,14 +84,6 @@ def test_a_submit_with_an_upload_runs_its_queries_once(alice_api, django_assert_
 
 def _overhead_workflow() -> Workflow:
     """bench.overhead's workflow: load the uploaded picture, scale, invert, save."""
-    from bench.overhead import GRAPH, SLUG, SPEC
+    from bench.overhead import create_workflow
 
-    return Workflow.objects.create(
-        slug=SLUG,
-        name="Overhead",
-        version="1.0.0",
-        graph=GRAPH,
-        spec=SPEC,
-        class_types=sorted({node["class_type"] for node in GRAPH.values()}),
-        combo_inputs=combo_literals(GRAPH, {}),
-    )
+    return create_workflow()
