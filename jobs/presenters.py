@@ -60,7 +60,12 @@ def present_job(
     `results`: the job's result files when the caller already has them (a new job has none);
     `farm`: the node views the caller has just read (nodes.farm.node_views); `known_position`:
     its position when the caller has it (a job just submitted: jobs.services.check_quotas)."""
-    place = known_position if known_position is not None and position else queue_position(job) if position else None
+    if not position:
+        place = None
+    elif known_position is not None:
+        place = known_position
+    else:
+        place = queue_position(job)
     waiting = waiting_states([job], views=farm).get(job.pk) if position else None
     return _job_dict(job, place, with_outputs=with_outputs, results=results, waiting=waiting)
 

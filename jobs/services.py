@@ -92,10 +92,10 @@ def set_shareable(*, user, job_id, shareable: bool) -> Job:
 
 def _check_uploads(user, spec: dict, values: dict) -> None:
     errors = {}
-    wanted = {field_id: values.get(field_id) for field_id in file_fields(spec)}
-    owned = queries.owned_files(user.pk, {upload_id for upload_id in wanted.values() if upload_id})
-    for field_id, field_type in file_fields(spec).items():
-        upload_id = wanted[field_id]
+    fields = file_fields(spec)
+    owned = queries.owned_files(user.pk, {values[field_id] for field_id in fields if values.get(field_id)})
+    for field_id, field_type in fields.items():
+        upload_id = values.get(field_id)
         if not upload_id:
             continue
         record = owned.get(upload_id)
@@ -226,9 +226,7 @@ def _check_uploads_still_there(uploads: dict[str, str]) -> None:
 
 
 def _announce(job: Job) -> None:
-    job.announced = present_job(  # no results yet
-        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
-    )
+    job.announced = _present_new(job)
     # Every few seconds, a submit also checks that runners are alive (restarts them if all died).
     if announce_new_job(job.user_id, job.announced, turn_key=RUNNER_CHECK_KEY, turn_seconds=RUNNER_CHECK_SECONDS):
         ensure_runners(force=True)
@@ -237,7 +235,12 @@ def _announce(job: Job) -> None:
 def presented_new_job(job: Job) -> dict:
     """A job just submitted as the API returns it: what was announced, or (inside an outer
     transaction, before the announcement) computed now."""
-    return getattr(job, "announced", None) or present_job(
+    return getattr(job, "announced", None) or _present_new(job)
+
+
+def _present_new(job: Job) -> dict:
+    """A new job (no results yet), with what its submit read: the farm and its queue position."""
+    return present_job(
         job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
     )
 
