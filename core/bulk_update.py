@@ -28,6 +28,54 @@ def update_each(
     through each field's own conversion, as the ORM's would. Returns how many rows changed."""
     if not rows:
         return 0
+    with connection.cursor() as cursor:
+        cursor.execute(*_statement(model, rows, columns, where, where_params, set_also))
+        return cursor.rowcount
+
+
+def can_return_updated() -> bool:
+    """Does this database answer an UPDATE with its rows (`RETURNING`: PostgreSQL, SQLite ≥ 3.35)?"""
+    return connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert
+
+
+def update_each_returning(
+    model,
+    rows: dict[Any, Sequence[Any]],
+    columns: Sequence[str],
+    *,
+    where: str = "",
+    where_params: Sequence[Any] = (),
+    set_also: dict[str, Any] | None = None,
+) -> list:
+    """update_each, answered with the changed rows as model instances (every concrete field
+    loaded, as the database holds them after the UPDATE), in no particular order. Only where
+    `can_return_updated()`."""
+    if not rows:
+        return []
+    fields = model._meta.concrete_fields
+    sql, params = _statement(model, rows, columns, where, where_params, set_also)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {', '.join(connection.ops.quote_name(f.column) for f in fields)}", params)
+        found = cursor.fetchall()
+    # The conversions the ORM applies to what it reads (SQLite's text dates and JSON, …).
+    converters = []
+    for position, field in enumerate(fields):
+        col = field.get_col(model._meta.db_table)
+        funcs = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
+        if funcs:
+            converters.append((position, funcs, col))
+    names = [field.attname for field in fields]
+    instances = []
+    for row in found:
+        values = list(row)
+        for position, funcs, col in converters:
+            for convert in funcs:
+                values[position] = convert(values[position], col, connection)
+        instances.append(model.from_db(connection.alias, names, values))
+    return instances
+
+
+def _statement(model, rows, columns, where, where_params, set_also) -> tuple[str, list]:
     meta = model._meta
     ids = [meta.pk.get_db_prep_value(pk, connection) for pk in rows]
     assignments: list[str] = []
@@ -44,8 +92,4 @@ def update_each(
         assignments.append(f"{field.column} = %s")
         params.append(field.get_db_prep_value(value, connection))
     condition = f"{meta.pk.column} IN ({', '.join(['%s'] * len(ids))})" + (f" AND ({where})" if where else "")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE {condition}", [*params, *ids, *where_params]
-        )
-        return cursor.rowcount
+    return f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE {condition}", [*params, *ids, *where_params]

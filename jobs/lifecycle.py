@@ -15,7 +15,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from core.bulk_update import update_each
+from core.bulk_update import can_return_updated, update_each, update_each_returning
 from jobs import cursors, metrics
 from jobs.models import Job
 from jobs.signals import job_status_changed
@@ -95,43 +95,52 @@ def record_change(job_id, *, user_id: int, where: dict | None = None, **fields) 
         return Job.objects.filter(pk=job_id, **(where or {})).update(seq=seq, **fields) == 1
 
 
-def claim(assignments: dict, *, runner_id: str, now, owners: dict | None = None) -> None:
+def claim(assignments: dict, *, runner_id: str, now, owners: dict | None = None) -> list[Job]:
     """QUEUED → RUNNING for many jobs in one UPDATE: {job id: (node id, prompt id, client id)};
     `owners`: {job id: user id} when the caller knows them (else read). Call inside a
     transaction (dispatch's): the owners' event counters stay locked until it commits.
 
-    A job no longer QUEUED (cancelled, or claimed by another dispatcher) is left alone: read
-    back which were claimed by their prompt ids."""
+    Returns the jobs claimed, in the order of `assignments`, every field loaded as the UPDATE
+    left it (the database answers it with them: no read back). A job no longer QUEUED
+    (cancelled, or claimed by another dispatcher) is left alone and not returned."""
     _ensure_allowed(S.QUEUED, S.RUNNING)
     if not assignments:
-        return
+        return []
     if owners is None:
         owners = dict(Job.objects.filter(pk__in=list(assignments)).values_list("pk", "user_id"))
     # Ids as dispatch may hold them: UUIDs, their text, or SQLite's hex form.
     owners = {_uuid(job_id): user_id for job_id, user_id in owners.items()}
     seqs = cursors.take_for_jobs({job_id: owners[_uuid(job_id)] for job_id in assignments if _uuid(job_id) in owners})
     assignments = {job_id: values for job_id, values in assignments.items() if job_id in seqs}
-    claimed = update_each(
-        Job,
-        {job_id: (*values, seqs[job_id]) for job_id, values in assignments.items()},
-        ("node", "prompt_id", "client_id", "seq"),
-        where="status = %s",
-        where_params=[S.QUEUED],
-        set_also={
-            "status": S.RUNNING,
-            "started_at": now,
-            "heartbeat_at": now,
-            "runner_id": runner_id,
-            "progress": 0.0,
-            "progress_text": "",
-            "error": "",
-        },
-    )
-    metrics.jobs_started(claimed)
+    rows = {job_id: (*values, seqs[job_id]) for job_id, values in assignments.items()}
+    columns = ("node", "prompt_id", "client_id", "seq")
+    claim_only_queued = {"where": "status = %s", "where_params": [S.QUEUED]}
+    running = {
+        "status": S.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "runner_id": runner_id,
+        "progress": 0.0,
+        "progress_text": "",
+        "error": "",
+    }
+    if can_return_updated():
+        claimed = update_each_returning(Job, rows, columns, set_also=running, **claim_only_queued)
+    else:  # which of them this UPDATE claimed, told by the prompt id each was given
+        update_each(Job, rows, columns, set_also=running, **claim_only_queued)
+        claimed = list(
+            Job.objects.filter(
+                pk__in=list(assignments), status=S.RUNNING, prompt_id__in=[v[1] for v in assignments.values()]
+            )
+        )
+    order = {_uuid(job_id): position for position, job_id in enumerate(assignments)}
+    claimed.sort(key=lambda job: order[job.pk])
+    metrics.jobs_started(len(claimed))
     if claimed:
-        # Which of them this UPDATE claimed, receivers tell by the prompt id each was given.
-        prompts = {job_id: values[1] for job_id, values in assignments.items()}
-        job_status_changed.send(sender=Job, job_ids=list(assignments), status=S.RUNNING, held=None, prompts=prompts)
+        job_status_changed.send(
+            sender=Job, job_ids=[job.pk for job in claimed], status=S.RUNNING, held=None, claimed=claimed
+        )
+    return claimed
 
 
 def _uuid(job_id) -> uuid.UUID:

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from core.bulk_update import update_each
 from jobs.models import Job
 from nodes.models import ComfyNode
 
@@ -113,46 +114,12 @@ def busy_slots(node_ids: list[int]) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def waiting_users() -> dict:
-    """{user id: user} for the users not blocked with queued jobs, with only the fields
-    dispatch reads (id, priority and the limits; the effective_* properties work on them).
-
-    SQL (through raw(), as users): every step asks, and the ORM's compile cost more than the answer."""
-    User = get_user_model()
-    users = User.objects.raw(
-        f"""SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
-            WHERE is_blocked = %s AND id IN (SELECT user_id FROM {JOBS} WHERE status = %s)""",
-        [False, S.QUEUED],
-    )
-    return {user.pk: user for user in users}
-
-
 class UserLoad(NamedTuple):
     """What dispatch weighs of a user with jobs waiting."""
 
     running: int
     started_today: int  # since the quota day began
     last_served: object  # their latest start in the last day (a datetime), or None
-
-
-def users_load(user_ids: list, day_start, served_since) -> dict[int, UserLoad]:
-    """{user id: UserLoad} for these users (those with none running or started are left out).
-
-    SQL: every step that claims asks, and the ORM's aggregate compile cost more than the answer."""
-    if not user_ids:
-        return {}
-    start, since = _db_datetime(day_start), _db_datetime(served_since)
-    users = ", ".join(["%s"] * len(user_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE started_at >= %s),
-                       MAX(started_at) FILTER (WHERE started_at >= %s)
-                FROM {JOBS} WHERE (status = %s OR started_at >= %s) AND user_id IN ({users})
-                GROUP BY user_id""",
-            [S.RUNNING, start, since, S.RUNNING, _db_datetime(min(day_start, served_since)), *user_ids],
-        )
-        rows = cursor.fetchall()
-    return {user_id: UserLoad(running, today, _read_datetime(last)) for user_id, running, today, last in rows}
 
 
 def _read_datetime(value):
@@ -182,38 +149,74 @@ def _json_list(value) -> frozenset:
 
 
 def set_held_models(held: dict[int, list[str]]) -> None:
-    """Remember what each node now holds (the model files of the last prompt sent there);
-    inside dispatch's transaction, on nodes it has locked. Leaves updated_at alone, so the
-    nodes' kept rows stay valid."""
-    for node_id, keys in held.items():
-        ComfyNode.objects.filter(pk=node_id).update(held_models="\n".join(sorted(keys)))
+    """Remember what each node now holds (the model files of the last prompt sent there), in
+    one UPDATE; inside dispatch's transaction, on nodes it has locked. Leaves updated_at
+    alone, so the nodes' kept rows stay valid."""
+    update_each(ComfyNode, {node_id: ("\n".join(sorted(keys)),) for node_id, keys in held.items()}, ("held_models",))
 
 
-def queue_heads(user_ids: list[int], per_user: int, overdue_before=None) -> dict[int, list[QueuedJob]]:
-    """Each user's first `per_user` queued jobs by priority then age, in one query.
+class WaitingQueue(NamedTuple):
+    users: dict  # {user id: user}, with only the fields dispatch reads (id, priority, the limits)
+    loads: dict[int, UserLoad]
+    heads: dict[int, list[QueuedJob]]  # each user's first queued jobs, by priority then age
 
-    SQL: the ORM spent longer compiling this window query and building its models than the
-    database spent running it. `overdue_before`: jobs created before it are marked overdue
-    (compared by the database: a raw read of a date is text on some backends)."""
-    if not user_ids or per_user < 1:
-        return {}
+
+def waiting_queue(per_user: int, day_start, served_since, overdue_before=None) -> WaitingQueue:
+    """The users not blocked with queued jobs, each with their load (running jobs, jobs
+    started since `day_start`, their latest start since `served_since`) and their first
+    `per_user` queued jobs, in one query (a user with queued jobs has at least one row).
+    `overdue_before`: jobs created before it are marked overdue (compared by the database: a
+    raw read of a date is text on some backends).
+
+    SQL: every step that finds free slots runs it, one statement for what were three; the
+    ORM spent longer compiling its window query and building models than the database spent
+    running it. Users come as models (the effective_* limits work on them)."""
+    User = get_user_model()
     cutoff = _db_datetime(overdue_before or timezone.now() - timedelta(days=3650))
-    users = ", ".join(["%s"] * len(user_ids))
+    start, since = _db_datetime(day_start), _db_datetime(served_since)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, user_id, workflow_id, priority, created_at, model_files, created_at < %s FROM (
+            f"""WITH waiting AS (
+                  SELECT id, priority, max_concurrent_jobs, daily_job_limit FROM {User._meta.db_table}
+                  WHERE is_blocked = %s AND id IN (SELECT user_id FROM {JOBS} WHERE status = %s)
+                ), user_load AS (
+                  SELECT user_id, COUNT(*) FILTER (WHERE status = %s) AS running,
+                         COUNT(*) FILTER (WHERE started_at >= %s) AS started_today,
+                         MAX(started_at) FILTER (WHERE started_at >= %s) AS last_served
+                  FROM {JOBS} WHERE (status = %s OR started_at >= %s) AND user_id IN (SELECT id FROM waiting)
+                  GROUP BY user_id
+                ), ranked AS (
                   SELECT id, user_id, workflow_id, priority, created_at, model_files,
                          ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY priority DESC, created_at ASC) AS queue_rank
-                  FROM {JOBS} WHERE status = %s AND user_id IN ({users})
-                ) AS ranked WHERE queue_rank <= %s ORDER BY user_id, queue_rank""",
-            [cutoff, S.QUEUED, *user_ids, per_user],
+                  FROM {JOBS} WHERE status = %s AND user_id IN (SELECT id FROM waiting)
+                )
+                SELECT r.id, r.user_id, r.workflow_id, r.priority, r.created_at, r.model_files, r.created_at < %s,
+                       w.priority, w.max_concurrent_jobs, w.daily_job_limit,
+                       l.running, l.started_today, l.last_served
+                FROM ranked r JOIN waiting w ON w.id = r.user_id LEFT JOIN user_load l ON l.user_id = r.user_id
+                WHERE r.queue_rank <= %s ORDER BY r.user_id, r.queue_rank""",
+            [
+                *(False, S.QUEUED),
+                *(S.RUNNING, start, since, S.RUNNING, _db_datetime(min(day_start, served_since))),
+                S.QUEUED,
+                cutoff,
+                per_user,
+            ],
         )
         rows = cursor.fetchall()
-    heads: dict[int, list[QueuedJob]] = {}
+    queue = WaitingQueue({}, {}, {})
+    # from_db takes the values in the model's field order.
+    read = ("id", "priority", "max_concurrent_jobs", "daily_job_limit")
+    user_fields = [f.attname for f in User._meta.concrete_fields if f.attname in read]
     for row in rows:
         job = QueuedJob(*row[:5], model_files=_json_list(row[5]), overdue=bool(row[6]))
-        heads.setdefault(job.user_id, []).append(job)
-    return heads
+        if job.user_id not in queue.users:
+            values = dict(zip(read, (job.user_id, *row[7:10])))
+            queue.users[job.user_id] = User.from_db(connection.alias, user_fields, [values[f] for f in user_fields])
+            if row[10] is not None:  # some running or started: else no load
+                queue.loads[job.user_id] = UserLoad(row[10], row[11], _read_datetime(row[12]))
+        queue.heads.setdefault(job.user_id, []).append(job)
+    return queue
 
 
 # Queue position of one job (jobs.positions)

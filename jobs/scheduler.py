@@ -5,7 +5,9 @@ count their free slots (our running jobs plus prompts others put on the node), t
 the slots: the user with the smallest share of running jobs (weighted by user priority)
 goes next, ties going to whoever was served longest ago; within a user, job priority, then
 age. Each job is claimed with a conditional update, so a job is never assigned twice. A
-step costs a fixed handful of queries, however many users wait.
+step costs a fixed handful of queries, however many users wait or jobs it claims: lock the
+nodes, count their slots, read the waiting queue, number the events, claim (the UPDATE
+answers with the claimed jobs); more only for model affinity and for jobs with input files.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from nodes.models import ComfyNode
 from workflows.services import workflow_versions
 from workflows.spec import file_fields
 
-S = Job.Status
 # Queued jobs read per user beyond the free slots (see dispatch).
 LOOKAHEAD = 16
 
@@ -145,23 +146,24 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             return Dispatched([], 0, 0, contended=queries.any_eligible_node())
         if total_free == 0:
             return Dispatched([], 0, seen)
-        users = queries.waiting_users()
+        now = timezone.now()
+        max_wait_start = now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
+        # Look past each user's first jobs: a later one may fit a free node that an earlier one
+        # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
+        queue = queries.waiting_queue(
+            total_free + LOOKAHEAD, quota_day_start(), now - timedelta(days=1), max_wait_start
+        )
+        users = queue.users
         if not users:
             return Dispatched([], total_free, seen, queue_empty=True)
-        now = timezone.now()
-        # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
-        day_start = quota_day_start()
-        served_since = now - timedelta(days=1)
         running, started_today, last_served = {}, {}, {}
-        for user_id, load in queries.users_load(list(users), day_start, served_since).items():
+        for user_id, load in queue.loads.items():
             running[user_id], started_today[user_id] = load.running, load.started_today
             if load.last_served is not None:
                 last_served[user_id] = load.last_served
+        # Daily quotas hold at dispatch too (an admin may have lowered one after submit).
         wanted = [u for u in users if started_today.get(u, 0) < users[u].effective_daily_job_limit]
-        # Look past each user's first jobs: a later one may fit a free node that an earlier one
-        # cannot use (its files are elsewhere), so no job that can run waits behind one that cannot.
-        max_wait_start = now - timedelta(seconds=settings.MODEL_AFFINITY_MAX_WAIT)
-        heads = queries.queue_heads(wanted, total_free + LOOKAHEAD, max_wait_start)
+        heads = {u: queue.heads[u] for u in wanted}
         # Every runnable job was read if no user had more than we asked for.
         read_all = all(len(jobs) < total_free + LOOKAHEAD for jobs in heads.values())
         read = sum(len(jobs) for jobs in heads.values())
@@ -222,17 +224,10 @@ def dispatch(*, runner_id: str, node_finished: list[str] = ()) -> Dispatched:
             started_today[user_id] = started_today.get(user_id, 0) + 1
             if started_today[user_id] >= user.effective_daily_job_limit:
                 heads.pop(user_id, None)
-        lifecycle.claim(assignments, owners=owners, runner_id=runner_id, now=now)
+        jobs = lifecycle.claim(assignments, owners=owners, runner_id=runner_id, now=now)
         changed = {pk: files for pk, files in held.items() if files != held_before.get(pk)}
         if changed:  # (jobs without model files on nodes holding none write nothing)
             queries.set_held_models(changed)
-    jobs = list(
-        Job.objects.filter(
-            pk__in=list(assignments),
-            status=S.RUNNING,
-            prompt_id__in=[prompt_id for _, prompt_id, _ in assignments.values()],
-        )
-    )
     nodes = {slot.node.pk: slot.node for slot in slots}
     for job in jobs:  # what the runner reads of them, without reading them again
         job.node, job.workflow = nodes[job.node_id], versions[job.workflow_id]

@@ -6,8 +6,8 @@ from django.dispatch import Signal
 # receivers that start work elsewhere do it in transaction.on_commit), with `job_ids` (a
 # list), `status` (the new one) and `held` (the caller's copy of the job when there is one
 # job and the caller has it, else None). On the runner's hot path: receivers must be cheap.
-# Dispatch's claim also sends `prompts` ({job id: prompt id}): of the jobs named, those
-# running that prompt were claimed (another dispatcher may have taken the others).
+# Dispatch's claim also sends `claimed`: its copies of the jobs named (every field loaded), so
+# that receivers need not read them.
 job_status_changed = Signal()
 
 # Sent by jobs.services inside the submit's transaction, after the user's row lock and the new

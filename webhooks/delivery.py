@@ -174,23 +174,18 @@ def forget_endpoint_users() -> None:
     _endpoint_users = None
 
 
-def jobs_wanting_events(job_ids: list, *, held: Job | None = None, prompts: dict | None = None) -> list[str]:
-    """Of these jobs, those with a webhook_url or an owner with endpoints (cheap: one PK read,
-    none when the caller holds the one job)."""
-    if held is not None and len(job_ids) == 1 and "webhook_url" not in held.get_deferred_fields():
-        rows = [(held.pk, held.user_id, held.webhook_url, None)]
+def jobs_wanting_events(job_ids: list, *, held: Job | None = None, claimed: list[Job] | None = None) -> list[str]:
+    """Of these jobs, those with a webhook_url or an owner with endpoints. Cheap: read from
+    the caller's copies when it has them (`held`, the one job; `claimed`, dispatch's), else
+    one PK read."""
+    if claimed is not None:
+        rows = [(job.pk, job.user_id, job.webhook_url) for job in claimed]
+    elif held is not None and len(job_ids) == 1 and "webhook_url" not in held.get_deferred_fields():
+        rows = [(held.pk, held.user_id, held.webhook_url)]
     else:
-        rows = Job.objects.filter(pk__in=job_ids).values_list("pk", "user_id", "webhook_url", "prompt_id")
+        rows = Job.objects.filter(pk__in=job_ids).values_list("pk", "user_id", "webhook_url")
     users = endpoint_users()
-    # Job ids may come as UUIDs or as strings (hyphenated, or hex from SQLite's raw rows).
-    claimed = {uuid.UUID(str(pk)): prompt for pk, prompt in prompts.items()} if prompts is not None else None
-    wanted = []
-    for pk, user_id, url, prompt_id in rows:
-        if claimed is not None and claimed.get(uuid.UUID(str(pk))) != prompt_id:
-            continue  # another dispatcher claimed it
-        if url or user_id in users:
-            wanted.append(str(pk))
-    return wanted
+    return [str(pk) for pk, user_id, url in rows if url or user_id in users]
 
 
 # Events → deliveries

@@ -110,7 +110,12 @@ def test_busy_slots_counts_running_jobs_until_their_node_finished_them(alice):
     assert queries.busy_slots([busy.pk, idle.pk]) == {busy.pk: 2}
 
 
-def test_waiting_users_are_those_not_blocked_with_queued_jobs(alice, bob, outsider, settings):
+def _waiting(per_user: int = 16) -> queries.WaitingQueue:
+    now = timezone.now()
+    return queries.waiting_queue(per_user, quota_day_start(), now - timedelta(days=1))
+
+
+def test_waiting_queue_names_the_users_not_blocked_with_queued_jobs(alice, bob, outsider, settings):
     workflow = make_workflow()
     alice.priority, alice.daily_job_limit = 3, 7
     alice.save()
@@ -120,14 +125,35 @@ def test_waiting_users_are_those_not_blocked_with_queued_jobs(alice, bob, outsid
     bob.save()
     make_job(bob, workflow)
     make_job(outsider, workflow, status=S.RUNNING)
-    users = queries.waiting_users()
-    assert list(users) == [alice.pk]
-    waiting = users[alice.pk]
+    queue = _waiting()
+    assert list(queue.users) == list(queue.heads) == [alice.pk]
+    waiting = queue.users[alice.pk]
     assert (waiting.priority, waiting.effective_daily_job_limit) == (3, 7)
     assert waiting.effective_max_concurrent_jobs == settings.DEFAULT_MAX_CONCURRENT_JOBS
+    assert queue.loads == {}  # nothing of hers runs or started
 
 
-def test_queue_heads_gives_each_users_first_jobs_by_priority_then_age(alice, bob, outsider):
+def test_waiting_queue_gives_each_users_load(alice, bob, outsider):
+    workflow = make_workflow()
+    now = timezone.now()
+    for user in (alice, bob, outsider):
+        make_job(user, workflow)
+    make_job(alice, workflow, status=S.RUNNING, started_at=now - timedelta(minutes=5))
+    make_job(alice, workflow, status=S.DONE, started_at=now - timedelta(minutes=1))
+    make_job(alice, workflow, status=S.DONE, started_at=now - timedelta(days=3))  # long ago: not counted
+    make_job(bob, workflow, status=S.RUNNING)  # running, never started (a test row): running only
+    outsider.is_blocked = True
+    outsider.save()
+    queue = _waiting()
+    assert set(queue.users) == {alice.pk, bob.pk}
+    today = sum(1 for minutes in (5, 1) if now - timedelta(minutes=minutes) >= quota_day_start())
+    alices = queue.loads[alice.pk]
+    assert (alices.running, alices.started_today) == (1, today)
+    assert abs((alices.last_served - (now - timedelta(minutes=1))).total_seconds()) < 1
+    assert queue.loads[bob.pk] == queries.UserLoad(1, 0, None)
+
+
+def test_waiting_queue_gives_each_users_first_jobs_by_priority_then_age(alice, bob, outsider):
     workflow = make_workflow()
     start = timezone.now() - timedelta(minutes=10)
     old = _created(make_job(alice, workflow), start)
@@ -135,15 +161,16 @@ def test_queue_heads_gives_each_users_first_jobs_by_priority_then_age(alice, bob
     _created(make_job(alice, workflow), start + timedelta(minutes=1))  # third: beyond per_user
     theirs = make_job(bob, workflow)
     make_job(bob, workflow, status=S.RUNNING)
-    make_job(outsider, workflow)  # not asked for
-    heads = queries.queue_heads([alice.pk, bob.pk], 2)
+    outsider.is_blocked = True
+    outsider.save()
+    make_job(outsider, workflow)  # blocked: not read
+    heads = _waiting(per_user=2).heads
     assert {user: [uuid.UUID(str(job.pk)) for job in jobs] for user, jobs in heads.items()} == {
         alice.pk: [urgent.pk, old.pk],
         bob.pk: [theirs.pk],
     }
     first = heads[alice.pk][0]
     assert (first.user_id, first.workflow_id, first.priority) == (alice.pk, workflow.pk, 5)
-    assert queries.queue_heads([], 2) == {} and queries.queue_heads([alice.pk], 0) == {}
 
 
 def test_queued_per_user_counts_everyones_queue_and_the_owners_earlier_jobs(alice, bob):

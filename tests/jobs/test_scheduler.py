@@ -218,14 +218,14 @@ def test_a_job_cancelled_while_dispatch_decides_is_not_sent_and_its_slot_stays_f
     kept, cancelled = make_job(alice, workflow), make_job(alice, workflow)
     alice.max_concurrent_jobs = 10
     alice.save()
-    read_queue = queries.queue_heads
+    read_queue = queries.waiting_queue
 
     def cancel_after_reading(*args):
-        heads = read_queue(*args)
+        queue = read_queue(*args)
         lifecycle.transition(cancelled.pk, from_status=S.QUEUED, to_status=S.CANCELLED)
-        return heads
+        return queue
 
-    monkeypatch.setattr(queries, "queue_heads", cancel_after_reading)
+    monkeypatch.setattr(queries, "waiting_queue", cancel_after_reading)
     result = dispatch(runner_id="r1")
     assert [j.pk for j in result.jobs] == [kept.pk] and result.free_slots == 1
     assert Job.objects.get(pk=cancelled.pk).status == S.CANCELLED
