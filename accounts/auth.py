@@ -91,12 +91,13 @@ def ensure_within_rate_limit(wait: int) -> None:
         raise TooManyRequests(throttle.rate_limit_message(), headers={"Retry-After": str(wait)})
 
 
-def required_scope(request) -> str | None:
-    """The scope an API key needs for this request; None: no key may make it (managing keys).
+def required_scope(request) -> str | tuple[str, ...] | None:
+    """The scope (or scopes, all needed) an API key needs for this request; None: no key may
+    make it (managing keys).
 
     By path, so that every router's operations are covered without each naming its scope:
     uploads and file downloads need `files`, the admin API `admin`, reading anything else
-    `jobs:read`, and changing anything else `jobs:write`.
+    `jobs:read`, and changing anything else `jobs:write` (a submit with its files: both).
     """
     path = request.path.removeprefix("/api/")
     if path == "keys" or path.startswith("keys/"):
@@ -105,10 +106,12 @@ def required_scope(request) -> str | None:
         return "admin"
     if path.startswith(("uploads", "files/")):
         return "files"
+    if path == "jobs/with-files" and request.method == "POST":
+        return ("jobs:write", "files")
     return "jobs:read" if request.method in ("GET", "HEAD", "OPTIONS") else "jobs:write"
 
 
-def user_from_api_key(raw: str, scope: str | None):
+def user_from_api_key(raw: str, scope: str | tuple[str, ...] | None):
     """The user a live key belongs to, or None for a wrong, revoked or expired key (never a
     hint which). Raises Forbidden for a blocked user or a scope the key lacks."""
     key = keys.key_in_use(raw)
@@ -117,8 +120,9 @@ def user_from_api_key(raw: str, scope: str | None):
     ensure_not_blocked(key.user)
     if scope is None:
         raise Forbidden("API keys cannot manage API keys: sign in with a password (JWT or the site).")
-    if scope not in key.scopes:
-        raise Forbidden(f"scope: this API key lacks the '{scope}' scope.")
+    for needed in (scope,) if isinstance(scope, str) else scope:
+        if needed not in key.scopes:
+            raise Forbidden(f"scope: this API key lacks the '{needed}' scope.")
     key.user.api_key = key
     return key.user
 

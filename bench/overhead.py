@@ -3,7 +3,9 @@
 One test ComfyUI node with a short job time (~15 ms, like a fast model-free workflow) runs the
 same work two ways, alternated in one sitting: a program talking to the node as ComfyUI's own
 clients do (upload, queue the prompt, wait on the node's WebSocket, read /history, download)
-and a program using the portal's API (upload, submit, wait on /ws/jobs/, download). It prints:
+and a program using the portal's API (the picture sent with the job in one request,
+POST /api/jobs/with-files; with `--separate-upload`, POST /api/uploads then POST /api/jobs, to
+compare the two; wait on /ws/jobs/, download). It prints:
 
 - (a) one job at a time, submit → result bytes in hand: p50/p95 each way and the difference;
 - (b) M jobs at once, time to the last result: the throughput ratio portal ÷ direct;
@@ -144,8 +146,9 @@ class Direct:
 class Portal:
     """A program using the portal's API with an access token."""
 
-    def __init__(self, session, web_url: str, token: str, png: bytes):
+    def __init__(self, session, web_url: str, token: str, png: bytes, *, separate_upload: bool = False):
         self.session, self.url, self.png = session, web_url, png
+        self.separate_upload = separate_upload
         self.headers = {"Authorization": f"Bearer {token}"}
         self.token = token
         self.finished = Finished()
@@ -179,8 +182,27 @@ class Portal:
                         raise RuntimeError(f"upload failed: {response.status} {(await response.read())[:200]!r}")
                     return (await response.json())["id"]
 
-    async def job(self) -> None:
-        stamps = {"start": time.time()}
+    async def submit_with_file(self) -> str:
+        """POST /api/jobs/with-files: the picture decoded under the same per-user bound as an
+        upload, so the same client rules (at most UPLOADS_AT_ONCE, a 429 retried)."""
+        import aiohttp
+
+        async with self.uploading:
+            while True:
+                form = aiohttp.FormData()
+                form.add_field("workflow", SLUG)
+                form.add_field("image", self.png, filename="in.png", content_type="image/png")
+                async with self.session.post(
+                    self.url + "/api/jobs/with-files", data=form, headers=self.headers
+                ) as response:
+                    if response.status == 429:
+                        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                        continue
+                    if response.status != 201:
+                        raise RuntimeError(f"submit failed: {response.status} {(await response.read())[:200]!r}")
+                    return (await response.json())["id"]
+
+    async def submit_after_upload(self, stamps: dict[str, float]) -> str:
         upload_id = await self.upload()
         stamps["uploaded"] = time.time()
         async with self.session.post(
@@ -188,8 +210,16 @@ class Portal:
         ) as response:
             if response.status != 201:
                 raise RuntimeError(f"submit failed: {response.status} {(await response.read())[:200]!r}")
-            job_id = (await response.json())["id"]
-        stamps["submitted"] = time.time()
+            return (await response.json())["id"]
+
+    async def job(self) -> None:
+        stamps = {"start": time.time()}
+        if self.separate_upload:
+            job_id = await self.submit_after_upload(stamps)
+            stamps["submitted"] = time.time()
+        else:
+            job_id = await self.submit_with_file()
+            stamps["submitted_with_file"] = time.time()
         job = await self.finished.wait(job_id)
         stamps["event"] = time.time()
         if job["status"] != "DONE":
@@ -234,14 +264,14 @@ class PortalCpu:
         return {part: after.get(part, 0.0) - self.before.get(part, 0.0) for part in self.roots}
 
 
-async def measure(stack, token: str, rounds: int, backlog: int) -> dict:
+async def measure(stack, token: str, rounds: int, backlog: int, separate_upload: bool = False) -> dict:
     import aiohttp
 
     png = sample_png()
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         direct = Direct(session, stack.nodes[0].url, png)
-        portal = Portal(session, stack.web_url, token, png)
+        portal = Portal(session, stack.web_url, token, png, separate_upload=separate_upload)
         listeners = []
         for side in (direct, portal):
             ready = asyncio.Event()
@@ -306,7 +336,7 @@ def create_workflow():
     )
 
 
-def run(rounds: int, backlog: int, job_time: float) -> dict:
+def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = False) -> dict:
     import httpx
 
     from accounts.models import User
@@ -340,16 +370,18 @@ def run(rounds: int, backlog: int, job_time: float) -> dict:
         token = httpx.post(
             stack.web_url + "/api/auth/token", json={"username": "overhead", "password": PASSWORD}
         ).json()["access"]
-        result = asyncio.run(measure(stack, token, rounds, backlog))
+        result = asyncio.run(measure(stack, token, rounds, backlog, separate_upload))
         result["steps"] = steps_of(result.pop("single_stamps"))
     result["speed"] = (speed_before, reference_loop_ms())
     result["job_time"] = job_time
+    result["separate_upload"] = separate_upload
     return result
 
 
 # Where a job's time goes, one at a time: the client's clock and the job row's (one machine).
 STEPS = (
-    ("upload request", "start", "uploaded"),
+    ("upload and submit, one request", "start", "submitted_with_file"),
+    ("upload request", "start", "uploaded"),  # this and the next: with --separate-upload
     ("submit request", "uploaded", "submitted"),
     ("submitted → claimed by a runner", "created", "started"),
     ("claimed → node accepted the prompt (inputs sent)", "started", "accepted"),
@@ -378,7 +410,8 @@ def steps_of(stamps: dict[str, dict[str, float]]) -> dict[str, float]:
             "finished": finished.timestamp(),
         }
         for name, begin, end in STEPS:
-            spans[name].append(at[end] - at[begin])
+            if begin in at and end in at:  # the submit's steps are one way's or the other's
+                spans[name].append(at[end] - at[begin])
     return {name: percentile(values, 50) * 1000 for name, values in spans.items() if values}
 
 
@@ -390,6 +423,10 @@ def table(r: dict) -> str:
     direct_burst, portal_burst = min(r["burst"]["direct"]), min(r["burst"]["portal"])
     rows = [
         ("test node job time", f"{r['job_time'] * 1000:.0f} ms"),
+        (
+            "portal client's submit",
+            "POST /api/uploads + POST /api/jobs" if r.get("separate_upload") else "POST /api/jobs/with-files",
+        ),
         (f"(a) one at a time, {r['rounds']} each: direct p50 / p95", f"{ms(d, 50):.1f} / {ms(d, 95):.1f} ms"),
         ("(a) through the portal p50 / p95", f"{ms(p, 50):.1f} / {ms(p, 95):.1f} ms"),
         ("(a) added by the portal p50 / p95", f"{ms(p, 50) - ms(d, 50):.1f} / {ms(p, 95) - ms(d, 95):.1f} ms"),
@@ -424,11 +461,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=40, help="jobs one at a time, each way")
     parser.add_argument("--backlog", type=int, default=100, help="jobs submitted at once, each way (M)")
     parser.add_argument("--job-time", type=float, default=0.015, help="the test node's seconds per prompt")
+    parser.add_argument(
+        "--separate-upload",
+        action="store_true",
+        help="the portal client uploads first (POST /api/uploads), then submits (POST /api/jobs): the "
+        "two-request path, to compare with the default one request (POST /api/jobs/with-files)",
+    )
     add_database_argument(parser)
     args = parser.parse_args(argv)
     setup(args.database_url)
     print(f"running overhead: {args.rounds} single jobs and {args.backlog} at once, each way …", flush=True)
-    print(table(run(args.rounds, args.backlog, args.job_time)))
+    print(table(run(args.rounds, args.backlog, args.job_time, args.separate_upload)))
     return 0
 
 

@@ -74,6 +74,15 @@ class ErrorsDocumentedSchema(OpenAPISchema):
                 response.setdefault("headers", RETRY_AFTER)
         return dict(sorted(result.items()))
 
+    def request_body(self, operation: Operation) -> dict:
+        # A multipart body given whole in `openapi_extra` (file parts named at run time) replaces
+        # the one ninja reads from the declared form fields, which it would call url-encoded.
+        body = super().request_body(operation)
+        given = ((operation.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
+        if body and "multipart/form-data" in given:
+            body["content"] = {}
+        return body
+
 
 class ErrorsDocumentedAPI(NinjaAPI):
     """A NinjaAPI whose OpenAPI document declares each operation's error answers (see the module)."""

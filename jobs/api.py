@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from django.conf import settings
 from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
 from accounts.auth import AdminAuth, JWTAuth, SessionAuth
-from core.errors import InvalidInput, TooLarge
+from core.errors import InvalidInput
 from core.openapi import ErrorOut, list_of_pattern, one_of_pattern
 from core.pagination import PageParams
-from jobs import files, idempotency, services, stats
+from jobs import files, idempotency, services, stats, submit_files
 from jobs.models import Job, JobFile
 from jobs.pictures import download_name, name_extension
 from jobs.presenters import file_url, for_presenting, present_job, present_jobs
@@ -54,9 +53,7 @@ def upload(
             )
         kind, limits = spec_field["type"], spec_field
     kind = kind or "image"
-    limit = settings.MEDIA_UPLOAD_MAX_BYTES if kind.lower() in ("video", "audio") else settings.UPLOAD_MAX_BYTES
-    if file.size and file.size > limit:
-        raise TooLarge(f"file: {file.size} bytes is more than the {limit} allowed.", errors={"file": "too large"})
+    files.check_sent_size(file.size, kind)
     record = files.store_upload(
         owner=request.user, data=file.read(), kind=kind, filename=file.name or "", limits=limits
     )
@@ -92,6 +89,35 @@ def create_job(request, payload: JobIn):
         inputs=payload.inputs,
         idempotency=idem,
         webhook_url=services.checked_webhook_url(payload.webhook_url),
+    )
+    return _submitted(job)
+
+
+@router.post(
+    "/jobs/with-files",
+    response={201: JobOut, 200: JobOut, 402: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+    summary="Start a workflow, its files sent with it (multipart)",
+    description="One request instead of `POST /api/uploads` for each file, then `POST /api/jobs`. "
+    "`workflow` is the slug, `inputs` a JSON object of the other fields; each file field of the "
+    "workflow's spec (image, mask, video, audio) is a file part named by the field's id. Each file is "
+    "checked and stored as `POST /api/uploads` does for that field (400/413/429 naming the field), then "
+    "the job is submitted as `POST /api/jobs` does; when the submit is refused, the files are deleted. "
+    "With an `Idempotency-Key`, a retry with the same fields and the same file bytes answers 200 with "
+    "the first job; other bytes answer 422.",
+    openapi_extra={
+        "parameters": [idempotency.OPENAPI_PARAMETER],
+        "requestBody": {"content": {"multipart/form-data": {"schema": submit_files.OPENAPI_BODY}}},
+    },
+)
+def create_job_with_files(request, workflow: Form[str], inputs: Form[str] = "", webhook_url: Form[str] = ""):
+    job = submit_files.submit_with_files(
+        user=request.user,
+        workflow_slug=workflow,
+        inputs_text=inputs,
+        parts=request.FILES,
+        text_parts=request.POST.keys(),
+        webhook_url=webhook_url,
+        idempotency_key=request.headers.get(idempotency.HEADER),
     )
     return _submitted(job)
 

@@ -27,6 +27,14 @@ UNLOADABLE_VIDEO = {
 }
 
 
+def check_sent_size(size: int | None, kind: str, *, name: str = "file") -> None:
+    """TooLarge (413 naming `name`) for a file part over the site's byte limit for its kind, from
+    its declared size: refused before its bytes are read or decoded."""
+    limit = settings.MEDIA_UPLOAD_MAX_BYTES if kind.lower() in ("video", "audio") else settings.UPLOAD_MAX_BYTES
+    if size and size > limit:
+        raise TooLarge(f"{name}: {size} bytes is more than the {limit} allowed.", errors={name: "too large"})
+
+
 def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: dict | None = None) -> JobFile:
     """Check and store an uploaded image, mask, video or sound. Raises TooLarge (413: too many
     bytes, or more than the owner's storage quota), InvalidInput (400), naming the field

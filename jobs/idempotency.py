@@ -39,7 +39,12 @@ class Idempotency:
 
 def from_request(request, *, operation: str, body: dict) -> Idempotency | None:
     """The request's idempotency key with a fingerprint of what it asks, or None without one."""
-    key = request.headers.get(HEADER)
+    return for_key(request.headers.get(HEADER), operation=operation, body=body)
+
+
+def for_key(key: str | None, *, operation: str, body: dict) -> Idempotency | None:
+    """An `Idempotency-Key` header's value (None when absent) with a fingerprint of what it asks;
+    400 for a malformed key."""
     if key is None:
         return None
     if not key or len(key) > MAX_LENGTH or not key.isascii() or not key.isprintable():
