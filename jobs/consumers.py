@@ -21,7 +21,7 @@ from core.ws_fanout import fanout
 from jobs import catchup_batch
 from jobs.catchup import BadCursor, parse_since
 from jobs.catchup_batch import Delivery
-from jobs.notify import user_group
+from jobs.notify import superseded_ticks, user_group
 
 
 async def _catch_up(user_id: int, raw_since) -> Delivery:
@@ -124,20 +124,10 @@ class JobsConsumer(LoopOnlyJsonWebsocketConsumer):
 
 def without_superseded_ticks(messages: list[dict]) -> list[dict]:
     """Group messages received together (the process fell behind), without the progress ticks
-    (no `seq`, informative) that a later event of the same job supersedes: under load a
+    that a later event of the same job supersedes (jobs.notify.superseded_ticks): under load a
     job's end is not held back by stale progress. Numbered changes are never dropped."""
-    later: set[str] = set()
-    kept = []
-    for message in reversed(messages):
-        job = message.get("job") if message.get("type") == "job.update" else None
-        if job is not None:
-            superseded = job.get("event") == "progress" and job.get("seq") is None and job.get("id") in later
-            later.add(job.get("id"))
-            if superseded:
-                continue
-        kept.append(message)
-    kept.reverse()
-    return kept
+    dropped = superseded_ticks([m.get("job") if m.get("type") == "job.update" else None for m in messages])
+    return [message for index, message in enumerate(messages) if index not in dropped]
 
 
 _ENCODED = "_encoded"  # a group message's `job` message as text, kept in the message dict

@@ -129,7 +129,7 @@ class EventBatcher:
 
     async def flush(self) -> None:
         self.ready.clear()
-        batch, self.pending = in_cursor_order(self.pending), []
+        batch, self.pending = without_superseded(in_cursor_order(self.pending)), []
         if batch:
             now = time.time()
             pipe = self.redis.pipeline(transaction=False)
@@ -141,6 +141,29 @@ class EventBatcher:
                 await pipe.execute()
             except Exception as exc:  # a notification must never break a job
                 logger.warning("could not send %d job events: %s", len(batch), exc)
+
+
+def superseded_ticks(jobs: list[dict | None]) -> set[int]:
+    """The places of the progress ticks (no `seq`: informative, never resumed from) that a
+    later event of the same job in `jobs` supersedes; None stands for a message about no job.
+    A tick that arrives together with a newer word on its job is worth no one's time."""
+    later: set = set()
+    dropped = set()
+    for index in range(len(jobs) - 1, -1, -1):
+        job = jobs[index]
+        if job is None:
+            continue
+        if job.get("event") == "progress" and job.get("seq") is None and job.get("id") in later:
+            dropped.add(index)
+        later.add(job.get("id"))
+    return dropped
+
+
+def without_superseded(batch: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """A batch of (user id, event) without its superseded progress ticks: the web tier would
+    receive, decode and then drop them (core.ws_fanout), and nothing is gained by waiting."""
+    dropped = superseded_ticks([payload for _, payload in batch])
+    return [item for index, item in enumerate(batch) if index not in dropped] if dropped else batch
 
 
 def in_cursor_order(batch: list[tuple[int, dict]]) -> list[tuple[int, dict]]:

@@ -73,7 +73,7 @@ async def test_progress_events_are_stamped_only_when_event_timestamps_is_on(sett
         }
         settings.EVENT_TIMESTAMPS = True
         batcher.send(7, {"id": "job-a", "event": "progress", "progress": 0.75})
-        batcher.send(7, {"id": "job-a", "event": "finished", "status": "DONE"})  # only progress is timed
+        batcher.send(7, {"id": "job-b", "event": "finished", "status": "DONE"})  # only progress is timed
         await batcher.flush()
         stamped, finished = [(await asyncio.wait_for(layer.receive(socket), 2))["job"] for _ in range(2)]
         assert stamped["sent_at"] <= stamped["published_at"] and stamped["progress"] == 0.75
@@ -100,3 +100,26 @@ def test_a_batch_publishes_each_users_numbered_events_in_number_order():
         (7, "b"),
         (8, "x"),
     ]
+
+
+async def test_a_batch_leaves_out_progress_ticks_a_later_event_of_their_job_supersedes(settings):
+    layer, socket, _ = await sockets_of_users_7_and_8(settings)
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        batcher = EventBatcher(client)
+        batcher.send(7, {"id": "a", "event": "progress", "progress": 0.25})
+        batcher.send(7, {"id": "b", "event": "progress", "progress": 0.5})
+        batcher.send(7, {"id": "a", "event": "progress", "progress": 0.75})
+        batcher.send(7, {"id": "b", "seq": 4, "status": "DONE"})
+        await batcher.flush()  # ready together: only the last word on each job goes out
+        batcher.send(7, {"id": "a", "event": "progress", "progress": 0.9})  # a tick alone is sent
+        await batcher.flush()
+        received = [(await asyncio.wait_for(layer.receive(socket), 2))["job"] for _ in range(3)]
+        assert received == [
+            {"id": "a", "event": "progress", "progress": 0.75},
+            {"id": "b", "seq": 4, "status": "DONE"},
+            {"id": "a", "event": "progress", "progress": 0.9},
+        ]
+    finally:
+        await layer.flush()
+        await client.aclose()
