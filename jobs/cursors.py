@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import UpdateQuery
 
 from jobs.models import EventCounter
 
@@ -24,6 +26,30 @@ def take(user_id: int, count: int = 1) -> int:
     """Reserve `count` numbers of a user's sequence; returns the last (they are last-count+1 …
     last). Call inside the transaction that writes them: the counter stays locked until it ends."""
     return take_many({user_id: count})[user_id]
+
+
+def update_with_next(queryset, user_id: int, **fields) -> int | None:
+    """UPDATE the rows of `queryset` (one job at most) with `fields` and the next number of
+    the user's sequence: that number, or None if no row matched (the number is taken all the
+    same, as take() then an UPDATE would). Call inside a transaction.
+
+    On PostgreSQL the number is taken in the UPDATE's own statement (a data-modifying WITH),
+    one round trip instead of two; the counter's row stays locked until the commit all the same."""
+    if connection.vendor != "postgresql":
+        seq = take(user_id)
+        return seq if queryset.update(seq=seq, **fields) else None
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values({**fields, "seq": RawSQL("(SELECT seq FROM taken)", [])})
+    update_sql, params = query.get_compiler(queryset.db).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH taken AS (INSERT INTO {_TABLE} (user_id, seq) VALUES (%s, 1) "
+            f"ON CONFLICT (user_id) DO UPDATE SET seq = {_TABLE}.seq + 1 RETURNING seq) "
+            f"{update_sql} RETURNING (SELECT seq FROM taken)",
+            [user_id, *params],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def take_many(counts: dict[int, int]) -> dict[int, int]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from contextlib import nullcontext
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from core.errors import InvalidInput, TooLarge
 from jobs import decoding, imaging, media, storage
@@ -228,11 +227,35 @@ def ensure_thumbnail(record: JobFile) -> None:
 
 
 def store_result(*, job, data: bytes, source_ref: str, facts: ResultFacts | None = None) -> JobFile | None:
-    """Store one output file of a job once (a second collection of the same file is a no-op).
+    """Store one output file of a job once (None if it was stored already); see store_results."""
+    stored = store_results(job=job, results=[(data, source_ref, facts)])
+    return stored[0] if stored else None
 
-    ``facts`` is ``describe_result(data)`` when the caller has it already. "Once" is the
-    database's unique constraint, not a query first: a second collection is rare (recovery after
-    a crash), a query per result is not."""
+
+def store_results(*, job, results) -> list[JobFile]:
+    """Store a job's output files, (bytes, source ref[, describe_result(bytes)]) each, once: a
+    second collection of the same file is skipped. Returns those stored now, in order.
+
+    "Once" is the database's unique constraint, not a query first: a second collection is rare
+    (recovery after a crash), a query per result is not. One INSERT that skips conflicts itself
+    (so no savepoint is needed inside the caller's transaction) and one UPDATE of the owner's
+    byte count (jobs.storage), in the caller's transaction or in one of their own."""
+    records = [_result_record(job, data, ref, facts[0] if facts else None) for data, ref, *facts in results]
+    if not records:
+        return []
+    with transaction.atomic(savepoint=False):
+        inserted = _insert_skipping_stored(records)
+        stored = [record for record in records if record.pk in inserted]
+        if stored:
+            storage.count_stored_results(job.user_id, sum(record.size for record in stored))
+    for record in records:
+        if record.pk not in inserted:  # stored already (an earlier or a racing collection)
+            delete_stored(record)
+    return stored
+
+
+def _result_record(job, data: bytes, source_ref: str, facts: ResultFacts | None) -> JobFile:
+    """A result's row, not yet inserted, with its file (and preview) written to storage."""
     source_ref = source_ref.replace("\x00", "")[:500]  # a node's names are not trusted either
     facts = facts if facts is not None else describe_result(data)
     record = JobFile(
@@ -248,15 +271,30 @@ def store_result(*, job, data: bytes, source_ref: str, facts: ResultFacts | None
     record.file.save(f"result{_ext(record.content_type)}", ContentFile(data), save=False)
     if facts.preview:
         record.thumbnail.save(f"thumb{_ext(facts.preview_type)}", ContentFile(facts.preview), save=False)
-    try:
-        # A savepoint only inside a transaction (a failed INSERT would spoil it); alone, the
-        # INSERT is its own transaction and a BEGIN/COMMIT round trip would buy nothing.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            record.save(force_insert=True)
-    except IntegrityError:  # stored already (an earlier or a racing collection)
-        delete_stored(record)
-        return None
     return record
+
+
+def _insert_skipping_stored(records: list[JobFile]) -> set:
+    """INSERT the rows, skipping any that a unique constraint says exist already; the ids of
+    those inserted. (Not save(): its post_save would count each file's bytes in an UPDATE of
+    its own.)"""
+    fields = JobFile._meta.local_concrete_fields
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(field.pre_save(record, True), connection) for record in records for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(JobFile._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES {', '.join([row] * len(records))} ON CONFLICT DO NOTHING RETURNING {quote(JobFile._meta.pk.column)}",
+            params,
+        )
+        inserted = {JobFile._meta.pk.to_python(pk) for (pk,) in cursor.fetchall()}
+    for record in records:
+        if record.pk in inserted:
+            record._state.adding, record._state.db = False, connection.alias
+    return inserted
 
 
 def delete_stored(record: JobFile) -> None:

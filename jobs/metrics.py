@@ -1,13 +1,22 @@
 """What /metrics counts about jobs: updated in Redis when jobs start and end (jobs.lifecycle
 calls these), so the figures are cumulative and shared by every process.
 
-Each status change costs one pipelined Redis call, in the thread of its database step, after
-the change is committed. A failure is logged, never raised: metrics must not break a job.
+Each status change costs one pipelined Redis call after the change is committed: in the thread
+of its database step, or, for a job's ending by its runner (`in_background()`), in a writer
+thread of the process that sends whatever is pending in one pipeline, so that the runner's
+database thread never waits for Redis. A failure is logged, never raised: metrics must not
+break a job.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import contextvars
 import logging
+import os
+import queue
+import threading
 
 from django.db import transaction
 
@@ -74,7 +83,8 @@ def job_finished(job_id, status: str, fields: dict, *, held: Job | None = None) 
         )
         transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, row)))
     else:
-        transaction.on_commit(lambda: _record(lambda pipe: _observe_finished(pipe, _read_row(job_id))))
+        # Sent by the committing thread, whose database connection reads the row.
+        transaction.on_commit(lambda: _send([lambda pipe: _observe_finished(pipe, _read_row(job_id))]))
 
 
 def _read_row(job_id) -> tuple | None:
@@ -100,10 +110,88 @@ def _observe_finished(pipe, row: tuple | None) -> None:
         DISPATCH_LATENCY.observe(pipe, (submitted - created).total_seconds())
 
 
+_background = contextvars.ContextVar("job_metrics_in_background", default=False)
+
+
+@contextlib.contextmanager
+def in_background():
+    """Updates committed inside this block are sent by the writer thread, not the caller's."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
 def _record(update) -> None:
+    if _background.get():
+        _writer.put(update)
+    else:
+        _send([update])
+
+
+def _send(updates: list) -> None:
     try:
         pipe = shared_redis().pipeline(transaction=False)
-        update(pipe)
+        for update in updates:
+            update(pipe)
         pipe.execute()
     except Exception as exc:  # a metric must never break a job
         logger.warning("could not update job metrics: %s", exc)
+
+
+class _Writer:
+    """One daemon thread per process that sends queued updates, all pending in one pipeline."""
+
+    MAX_PENDING = 10_000  # while Redis is away: beyond this, updates are dropped, not kept
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._queue: queue.Queue = queue.Queue()
+
+    def put(self, update) -> None:
+        self._ensure_running()
+        try:
+            self._queue.put_nowait(update)
+        except queue.Full:
+            logger.warning("job metrics dropped: %d updates wait for Redis already", self.MAX_PENDING)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until what was queued before is sent (or failed); False on a timeout."""
+        if self._pid != os.getpid():
+            return True
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def _ensure_running(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process (a forked child starts afresh)
+                self._queue = queue.Queue(maxsize=self.MAX_PENDING)
+                threading.Thread(target=self._run, args=(self._queue,), name="job-metrics", daemon=True).start()
+                self._pid = os.getpid()
+
+    @staticmethod
+    def _run(pending: queue.Queue) -> None:
+        while True:
+            batch = [pending.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 1000:
+                    batch.append(pending.get_nowait())
+            updates = [item for item in batch if not isinstance(item, threading.Event)]
+            if updates:
+                _send(updates)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+
+_writer = _Writer()
+flush = _writer.flush
+atexit.register(flush)

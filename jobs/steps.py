@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs import cursors, files, lifecycle
+from jobs import cursors, files, lifecycle, metrics
 from jobs.models import FailedAttempt, Job, JobFile
 from jobs.notify import wake_dispatch
 from jobs.presenters import for_presenting, present_job
@@ -134,17 +134,23 @@ def finish_and_present(
     node's execution time of this attempt (`gpu_seconds`; only this attempt's, so a job that
     failed over is counted once), its wait in the queue, and its outputs.
     """
-    stored = [
-        record
-        for data, ref, *facts in results  # (bytes, ref) or (bytes, ref, files.describe_result(bytes))
-        if (record := files.store_result(job=job, data=data, source_ref=ref, facts=facts[0] if facts else None))
-    ]
-    ending = {"finished_at": timezone.now(), **usage_of(job, stored, gpu_seconds)}
-    if submitted_at is not None:
-        ending["submitted_at"] = submitted_at
-    if node_finished_at is not None:
-        ending["node_finished_at"] = node_finished_at
-    if not finish(job.pk, status=status, message=message, held=job, **ending) or len(stored) != len(results):
+    # One transaction: the result rows, their bytes counted, the status with its event number.
+    # Its metrics are sent by a writer thread once it commits, not by this (the runner's) thread.
+    stored = []
+    try:
+        with metrics.in_background(), transaction.atomic():
+            stored = files.store_results(job=job, results=results)
+            ending = {"finished_at": timezone.now(), **usage_of(job, stored, gpu_seconds)}
+            if submitted_at is not None:
+                ending["submitted_at"] = submitted_at
+            if node_finished_at is not None:
+                ending["node_finished_at"] = node_finished_at
+            ended = finish(job.pk, status=status, message=message, held=job, **ending)
+    except Exception:
+        for record in stored:  # rolled back: no row points at their files
+            files.delete_stored(record)
+        raise
+    if not ended or len(stored) != len(results):
         return payload_for(job.pk)  # someone else ended it, or collected some results: read what the row says
     # We have just written the ending: present it without reading the job back.
     job.status, job.finished_at, job.cancel_requested = status, ending["finished_at"], False

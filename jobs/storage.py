@@ -5,7 +5,8 @@ What counts: every stored file of the user â€” uploads of any kind and results â
 size (`JobFile.size`: for an image upload the normalized PNG, not the bytes sent). Thumbnails
 (a few KB each) are not counted. The count is a column on the user (`User.storage_used`), moved
 by each file saved or deleted (the receivers below, connected in JobsConfig.ready(), so that a
-cascade from a job or the Django Admin counts too), and recounted from the files by the hourly
+cascade from a job or the Django Admin counts too; a job's results, inserted together, count
+theirs in one step), and recounted from the files by the hourly
 clean-up in case something went around them. Checking the quota therefore reads only the user
 row, which every request has loaded already.
 
@@ -77,6 +78,12 @@ def count_saved_file(sender, instance: JobFile, created: bool, **kwargs) -> None
 def count_deleted_file(sender, instance: JobFile, **kwargs) -> None:
     if instance.size:
         _add(instance.owner_id, -instance.size)
+
+
+def count_stored_results(owner_id, size: int) -> None:
+    """A job's results, inserted together without post_save (jobs.files.store_results): their
+    bytes in one UPDATE."""
+    _add(owner_id, size)
 
 
 def _add(owner_id, size: int) -> None:
