@@ -9,7 +9,8 @@ compare the two; wait on /ws/jobs/, download). It prints:
 
 - (a) one job at a time, submit → result bytes in hand: p50/p95 each way and the difference;
 - (b) M jobs at once, time to the last result: the throughput ratio portal ÷ direct;
-- (c) CPU per job in each portal process (web, worker) during (a) and (b).
+- (c) CPU per job in each portal process (web, worker) during (a) and (b), and what each uses
+  per second with nothing to do (a share of every job's figure).
 
 Run with `python -m bench.overhead` (also part of `make bench`); see docs/performance.md.
 """
@@ -264,6 +265,16 @@ class PortalCpu:
         return {part: after.get(part, 0.0) - self.before.get(part, 0.0) for part in self.roots}
 
 
+def idle_cpu(stack, seconds: float = 5.0) -> dict[str, float]:
+    """CPU seconds per second of each portal part with nothing to do (runners waiting, health
+    checks, the worker's supervision): part of every job's figure in (c) above."""
+    time.sleep(2)  # past the start-up
+    cpu = PortalCpu(stack)
+    cpu.start()
+    time.sleep(seconds)
+    return {part: used / seconds for part, used in cpu.stop().items()}
+
+
 async def measure(stack, token: str, rounds: int, backlog: int, separate_upload: bool = False) -> dict:
     import aiohttp
 
@@ -370,7 +381,9 @@ def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = Fals
         token = httpx.post(
             stack.web_url + "/api/auth/token", json={"username": "overhead", "password": PASSWORD}
         ).json()["access"]
+        idle = idle_cpu(stack)
         result = asyncio.run(measure(stack, token, rounds, backlog, separate_upload))
+        result["idle_cpu"] = idle
         result["steps"] = steps_of(result.pop("single_stamps"))
     result["speed"] = (speed_before, reference_loop_ms())
     result["job_time"] = job_time
@@ -448,6 +461,10 @@ def table(r: dict) -> str:
             ),
         ),
         *((f"(a) portal p50 of one step: {name}", f"{ms:.1f} ms") for name, ms in r.get("steps", {}).items()),
+        (
+            "(c) portal CPU with nothing to do, per second: web / worker",
+            "{web:.1f} / {worker:.1f} ms".format(**{k: v * 1000 for k, v in r["idle_cpu"].items()}),
+        ),
         ("machine alone: reference loop before / after", f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms"),
     ]
     width = max(len(name) for name, _ in rows)
