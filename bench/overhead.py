@@ -305,20 +305,23 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
         single_stamps, portal.stamps = portal.stamps, {}
 
         burst: dict[str, list[float]] = {"direct": [], "portal": []}
+        burst_windows: dict[str, list[tuple[float, float]]] = {"direct": [], "portal": []}
         burst_cpu = {"web": 0.0, "worker": 0.0}
         for i in range(2):
             order = (("direct", direct), ("portal", portal)) if i % 2 else (("portal", portal), ("direct", direct))
             for name, side in order:
                 if name == "portal":
                     cpu.start()
-                started = time.perf_counter()
+                started, wall_started = time.perf_counter(), time.time()
                 await asyncio.gather(*(side.job() for _ in range(backlog)))
                 burst[name].append(time.perf_counter() - started)
+                burst_windows[name].append((wall_started, time.time()))
                 if name == "portal":
                     for part, seconds in cpu.stop().items():
                         burst_cpu[part] += seconds
         for task in listeners:
             task.cancel()
+        spans = await node_spans(session, stack.nodes[0].url)
     return {
         "rounds": rounds,
         "backlog": backlog,
@@ -327,7 +330,31 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
         "single_stamps": single_stamps,
         "burst": burst,
         "burst_cpu": {part: seconds / (2 * backlog) for part, seconds in burst_cpu.items()},
+        "burst_idle": {
+            name: [idle_between(spans, window) for window in windows] for name, windows in burst_windows.items()
+        },
     }
+
+
+async def node_spans(session, node_url: str) -> list[tuple[float, float]]:
+    """When the node ran each prompt (epoch s, from its history), in order."""
+    async with session.get(node_url + "/history") as response:
+        history = await response.json()
+    spans = []
+    for entry in history.values():
+        messages = dict(entry["status"]["messages"])
+        start = messages.get("execution_start", {}).get("timestamp")
+        end = (messages.get("execution_success") or messages.get("execution_error") or {}).get("timestamp")
+        if start and end:
+            spans.append((start / 1000, end / 1000))
+    return sorted(spans)
+
+
+def idle_between(spans: list[tuple[float, float]], window: tuple[float, float]) -> float:
+    """The node's idle seconds between its first and last prompt inside `window`: with a
+    backlog waiting, time the node waited for the next prompt."""
+    inside = [span for span in spans if window[0] <= span[0] <= window[1]]
+    return sum(max(0.0, b[0] - a[1]) for a, b in zip(inside, inside[1:]))
 
 
 def create_workflow():
@@ -448,6 +475,12 @@ def table(r: dict) -> str:
             f"{direct_burst:.2f} s / {portal_burst:.2f} s",
         ),
         ("(b) portal throughput ÷ direct", f"{direct_burst / portal_burst:.2f}×"),
+        (
+            "(b) node idle between prompts, best run: direct / portal",
+            "{:.2f} s / {:.2f} s".format(
+                *(r["burst_idle"][n][r["burst"][n].index(min(r["burst"][n]))] for n in ("direct", "portal"))
+            ),
+        ),
         (
             "(c) portal CPU per job, one at a time: web / worker / all",
             "{web:.1f} / {worker:.1f} / {all:.1f} ms".format(

@@ -63,8 +63,9 @@ class RunnerLink(Protocol):
         """Keep when a job's node accepted its prompt, and the client id it was sent under
         (its socket's), for the runner's next batched write."""
 
-    def slot_freed(self, job_id: str) -> None:
-        """The job's node finished its prompt: its slot may take another job now."""
+    def slot_freed(self, job_id: str, prompt_seconds: float | None = None) -> None:
+        """The job's node finished its prompt (which it ran for `prompt_seconds`, if it said):
+        its slot may take another job now."""
 
     def forget(self, job_id: str) -> None:
         """The job is ending: drop whatever of it is still to be written (its ending writes
@@ -179,7 +180,8 @@ class JobFollower:
     async def _node_slot_free(self) -> None:
         """The node finished the prompt: dispatch may fill its slot while we collect the outputs."""
         self.node_finished_at = timezone.now()
-        self.runner.slot_freed(self.job_id)
+        ran_for = self.prompt_run.execution_seconds if self.prompt_run is not None else None
+        self.runner.slot_freed(self.job_id, ran_for)
 
     async def _on_progress(self, progress: Progress) -> None:
         job = self.job

@@ -48,6 +48,8 @@ logger = logging.getLogger("comfyportal.jobs")
 
 PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for all jobs (live
 # progress goes over /ws/jobs/ at once; the row serves page loads and the polling fallback)
+# A freed slot's refill waits for the dispatch pace at most this share of the prompt that freed it.
+REFILL_WITHIN_SHARE = 0.5
 
 
 class Runner:
@@ -72,6 +74,9 @@ class Runner:
         # The last dispatch step left no runnable job queued, and no submit woke us since: a
         # slot that frees then needs no step (see slot_freed).
         self.queue_empty = False
+        # When a freed slot must be refilled by at the latest (monotonic), whatever the pace
+        # (see slot_freed); None while no freed slot waits for a step.
+        self.refill_by: float | None = None
         self._checks: set[asyncio.Task] = set()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
@@ -130,10 +135,11 @@ class Runner:
             ):
                 # While jobs flow, pace the steps: one claiming several jobs costs the same few
                 # queries as one claiming a single job. An idle pool is never made to wait.
-                pause = last_claim + settings.DISPATCH_MIN_GAP - time.monotonic()
+                pause = self._pause_before_step(last_claim)
                 if pause > 0:
                     await asyncio.sleep(pause)
                 self.wake.clear()  # before the step: a wake-up during it means "step again"
+                self.refill_by = None
                 started = time.monotonic()
                 try:
                     if await self.step():
@@ -164,6 +170,15 @@ class Runner:
                 self._chores_task.cancel()
             await self.close()
             logger.info("runner %s stopped", self.id)
+
+    def _pause_before_step(self, last_claim: float) -> float:
+        """Seconds to wait before the next step: the pace (DISPATCH_MIN_GAP since the last step
+        that claimed), cut short so that a freed slot is refilled by its `refill_by`."""
+        now = time.monotonic()
+        pause = last_claim + settings.DISPATCH_MIN_GAP - now
+        if self.refill_by is not None:
+            pause = min(pause, self.refill_by - now)
+        return pause
 
     async def step(self) -> int:
         """Dispatch; the periodic chores run beside it (a slot that frees never waits for them).
@@ -413,14 +428,22 @@ class Runner:
     def record_submitted(self, job_id: str, at: datetime, client_id: str) -> None:
         self.submitted[job_id] = (at, client_id)  # written by _write_running_state
 
-    def slot_freed(self, job_id: str) -> None:
+    def slot_freed(self, job_id: str, prompt_seconds: float | None = None) -> None:
         """Let dispatch fill the slot now (and record that the node finished, in the same step).
+
+        `prompt_seconds`: how long the node ran the prompt that freed the slot. The step that
+        refills it may wait for the pace (several slots refilled in one step) at most half of
+        that: the node's next prompt of ours, if it was queued, takes about as long, so a node
+        that runs fast prompts is refilled before it runs dry.
 
         Not when our last step left nothing queued and no submit came since (jobs one at a
         time): that step would find nothing, and the job's end frees the slot anyway. Unless
         the nodes were full: submits made then wake nobody (notify.WAKE_SCRIPT)."""
         self.node_finished.append(job_id)
         self.slots_freed.add(job_id)
+        if prompt_seconds is not None:
+            due = time.monotonic() + prompt_seconds * REFILL_WITHIN_SHARE
+            self.refill_by = due if self.refill_by is None else min(self.refill_by, due)
         if self.queue_empty and self._redis is not None:
             check = asyncio.create_task(self._wake_if_submits_were_silent())
             self._checks.add(check)  # held until done: the loop keeps only weak references

@@ -95,3 +95,15 @@ async def test_a_job_its_node_never_accepted_is_sent(make_server, monkeypatch):
     fresh, results = await stored(job)
     assert (fresh.status, results, sent) == (S.DONE, 1, [job.prompt_id])
     assert fresh.submitted_at is not None and fresh.submitted_at != job.started_at
+
+
+async def test_the_runner_learns_how_long_the_prompt_that_freed_a_slot_ran(make_server, monkeypatch):
+    """What paces the refill of its slot (jobs.runner.Runner.slot_freed): the node's own
+    execution time of the prompt, from its execution_start and execution_success."""
+    server = await make_server(job_time=0.2)
+    job = await orphaned_job(server.url, submitted=False)
+    freed = []
+    async with adopting_runner(monkeypatch) as (runner, _sent):
+        monkeypatch.setattr(runner, "slot_freed", lambda job_id, prompt_seconds=None: freed.append(prompt_seconds))
+        await JobFollower(runner, job).run(resume=True)
+    assert len(freed) == 1 and 0.2 <= freed[0] < 5
