@@ -100,6 +100,19 @@ def any_eligible_node() -> bool:
         return cursor.fetchone() is not None
 
 
+def mark_node_finished(job_ids, at) -> None:
+    """The nodes finished these jobs' prompts at `at`: their slots are free.
+
+    SQL: most steps under load start with it (the ORM's compile cost more than the UPDATE)."""
+    pks = [Job._meta.pk.get_db_prep_value(uuid.UUID(str(pk)), connection) for pk in job_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {JOBS} SET node_finished_at = %s
+                WHERE node_finished_at IS NULL AND id IN ({", ".join(["%s"] * len(pks))})""",
+            [_db_datetime(at), *pks],
+        )
+
+
 def busy_slots(node_ids: list[int]) -> dict[int, int]:
     """{node id: our jobs holding one of its slots}: RUNNING and not yet finished on the node.
 
@@ -296,6 +309,22 @@ def owned_files(owner_id: int, ids) -> dict:
     )
     found = {record.pk: record for record in rows}
     return {raw: found[key] for raw in pks if (key := uuid.UUID(str(raw))) in found}
+
+
+def files_by_id(ids) -> dict:
+    """{id as text: JobFile, every column} for those of `ids` that exist (a claimed job's input
+    files, for its follower to send).
+
+    SQL: every dispatch step that claims jobs with files runs it; the ORM's compile cost more."""
+    from jobs.models import JobFile
+
+    pks = _file_pks(ids)
+    if not pks:
+        return {}
+    rows = JobFile.objects.raw(
+        f"SELECT * FROM {JobFile._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(pks))})", list(pks.values())
+    )
+    return {str(record.pk): record for record in rows}
 
 
 def attach_files(job_id, ids) -> int:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import affinity, lifecycle, queries
-from jobs.models import Job, JobFile, quota_day_start
+from jobs.models import Job, quota_day_start
 from jobs.queries import QueuedJob
 from nodes.health import CLIENT_ID_PREFIX
 from nodes.inventory import inventory_keys
@@ -263,7 +263,7 @@ def attach_input_records(jobs: list[Job]) -> None:
         job.pk: {f: str(job.inputs[f]) for f in file_fields(job.workflow.spec) if job.inputs.get(f)} for job in jobs
     }
     ids = [file_id for fields in wanted.values() for file_id in fields.values()]
-    by_id = {str(record.pk): record for record in JobFile.objects.filter(pk__in=ids)} if ids else {}
+    by_id = queries.files_by_id(ids)
     for job in jobs:
         job.input_records = {f: by_id[i] for f, i in wanted[job.pk].items() if i in by_id}
 
@@ -286,4 +286,4 @@ def mark_node_finished(job_ids: list[str]) -> None:
     """The nodes finished these jobs' prompts: their slots are free (their outputs may still be
     on their way)."""
     if job_ids:
-        Job.objects.filter(pk__in=job_ids, node_finished_at__isnull=True).update(node_finished_at=timezone.now())
+        queries.mark_node_finished(job_ids, timezone.now())
