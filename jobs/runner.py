@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
 
-from jobs import steps
+from jobs import metrics, steps
 from jobs.follower import JobFollower, cancel_on_node
 from jobs.models import Job
 from jobs.notify import NODES_FULL_KEY, WAKE_KEY, EventBatcher, send_job_event_async, uses_pubsub_layer
@@ -50,6 +50,13 @@ PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for
 # progress goes over /ws/jobs/ at once; the row serves page loads and the polling fallback)
 # A freed slot's refill waits for the dispatch pace at most this share of the prompt that freed it.
 REFILL_WITHIN_SHARE = 0.5
+
+
+def _dispatch_step(**kwargs):
+    """A dispatch step whose started-jobs count is sent by the metrics writer thread, not by
+    the database thread the runner's next step may be waiting for."""
+    with metrics.in_background():
+        return dispatch(**kwargs)
 
 
 class Runner:
@@ -187,7 +194,7 @@ class Runner:
         claimed = 0
         if len(self.tasks) < self.max_jobs:
             self.queue_empty = False  # a submit during the step clears what it finds
-            result = await self.db(dispatch, runner_id=self.id, node_finished=finished)
+            result = await self.db(_dispatch_step, runner_id=self.id, node_finished=finished)
             # A submit woke us during the step: what it found may be out of date already.
             self.queue_empty = result.queue_empty and bool(result.nodes_seen) and not self.wake.is_set()
             if result.nodes_seen:  # none seen: a peer is dispatching (or none is online); no verdict
