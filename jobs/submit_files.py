@@ -84,8 +84,9 @@ def submit_with_files(
         for field_id, part in sent.items():
             stored.append(_store_part(user, part, fields[field_id]))
             inputs[field_id] = str(stored[-1].pk)
-        job = services.submit_job(
-            user=user, workflow_slug=workflow_slug, inputs=inputs, idempotency=idem, webhook_url=webhook_url
+        # The workflow read above, not read again (each read asks Redis whether workflows changed).
+        job = services._create_job(
+            user=user, workflow=workflow, inputs=inputs, idempotency=idem, webhook_url=webhook_url
         )
     except Exception:
         files.delete_files(stored)
