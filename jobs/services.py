@@ -21,7 +21,7 @@ from workflows.model_choices import offered_models
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
-from workflows.spec import file_fields
+from workflows.spec import file_fields, workflow_spec
 
 S = Job.Status
 # A result of an earlier job may feed an image field (img2img on your own output).
@@ -180,7 +180,7 @@ def _create_job(
     if offered:
         inputs = routing.fill_model_defaults(workflow, inputs, offered)
     try:
-        values = validate_inputs(workflow.spec, inputs)
+        values = validate_inputs(workflow_spec(workflow), inputs)
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
