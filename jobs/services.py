@@ -193,7 +193,7 @@ def _create_job(
         position = check_quotas(user)
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
-        job = Job.objects.create(
+        job = Job(
             user=user,
             workflow=workflow,
             inputs=values,
@@ -202,6 +202,7 @@ def _create_job(
             seq=cursors.take(user.pk),
             **job_fields,
         )
+        queries.insert_job(job)
         job_created.send(sender=Job, job=job, workflow=workflow)
         if idempotency is not None:
             idempotency_keys.remember(user.pk, idempotency, job)
