@@ -114,7 +114,7 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
         raise InvalidInput(field_errors_detail(errors), errors=errors)
 
 
-def upload_limit_problem(field: dict, record: JobFile) -> str:
+def upload_limit_problem(field: dict, record: JobFile | queries.OwnedFile) -> str:
     """Why an upload is over one of its spec field's limits ("" when it is within them)."""
     max_pixels = field.get("max_pixels")
     if max_pixels and record.width * record.height > max_pixels:
