@@ -5,7 +5,6 @@ Content-Security-Policy header."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from csp.middleware import CSPMiddleware
@@ -14,11 +13,11 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFie
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
+from core.nul import json_holds_nul
+
 logger = logging.getLogger("comfyportal.request")
 
 UNREADABLE_BODY_ERRORS = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, MultiPartParserError)
-# A `\u0000` escape in JSON text; `\\u0000` (an escaped backslash, then "u0000") is plain text.
-_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class RequestLogMiddleware:
@@ -125,8 +124,7 @@ def _field_with_nul(request) -> str | None:
         if "\x00" in name or any("\x00" in value for value in values):
             return name.replace("\x00", "") or "a field name"
     if request.method in ("POST", "PUT", "PATCH") and request.content_type.endswith("json"):
-        body = request.body
-        if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
+        if json_holds_nul(request.body):
             return "body"
     return None
 

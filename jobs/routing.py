@@ -21,13 +21,13 @@ from nodes import inventory
 from nodes.farm import count_busy, farm_model_inputs, node_views
 from nodes.inventory import NodeView
 from workflows.prompt import build_prompt
-from workflows.spec import file_fields, model_binds, parse_spec
+from workflows.spec import file_fields, model_binds, workflow_spec
 
 
 def fill_model_defaults(workflow, inputs: dict, offered: dict[str, list[tuple[str, int]]]) -> dict:
     """A choices_from field left empty takes the spec's default when the farm has it, else the
     first file offered (the form shows the same); with nothing offered it stays empty."""
-    spec = parse_spec(workflow.spec)
+    spec = workflow_spec(workflow)
     filled = dict(inputs)
     for fld in spec.inputs:
         if fld.type != "choice" or fld.choices_from is None or filled.get(fld.id) not in (None, ""):
@@ -44,7 +44,7 @@ def job_model_files(workflow, values: dict, views: list[NodeView] | None = None)
     """The model files ("folder/name") the job's prompt names; raises Unprocessable when no
     active node has one of them, or when none has them all together."""
     views = node_views() if views is None else views
-    spec = parse_spec(workflow.spec)
+    spec = workflow_spec(workflow)
     binds = model_binds(spec)
     needs = inventory.prompt_needs(_prompt_values(workflow, spec, values), farm_model_inputs(views), binds)
     if not needs:

@@ -21,7 +21,7 @@ from workflows.model_choices import offered_models
 from workflows.models import Workflow
 from workflows.prompt import InputsInvalid, validate_inputs
 from workflows.services import get_active_workflow
-from workflows.spec import file_fields
+from workflows.spec import file_fields, workflow_spec
 
 S = Job.Status
 # A result of an earlier job may feed an image field (img2img on your own output).
@@ -114,7 +114,7 @@ def _check_uploads(user, spec: dict, values: dict) -> None:
         raise InvalidInput(field_errors_detail(errors), errors=errors)
 
 
-def upload_limit_problem(field: dict, record: JobFile) -> str:
+def upload_limit_problem(field: dict, record: JobFile | queries.OwnedFile) -> str:
     """Why an upload is over one of its spec field's limits ("" when it is within them)."""
     max_pixels = field.get("max_pixels")
     if max_pixels and record.width * record.height > max_pixels:
@@ -180,7 +180,7 @@ def _create_job(
     if offered:
         inputs = routing.fill_model_defaults(workflow, inputs, offered)
     try:
-        values = validate_inputs(workflow.spec, inputs)
+        values = validate_inputs(workflow_spec(workflow), inputs)
     except InputsInvalid as exc:
         raise InvalidInput(field_errors_detail(exc.errors), errors=exc.errors) from exc
     _check_uploads(user, workflow.spec, values)
@@ -193,7 +193,7 @@ def _create_job(
         position = check_quotas(user)
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
-        job = Job.objects.create(
+        job = Job(
             user=user,
             workflow=workflow,
             inputs=values,
@@ -202,6 +202,7 @@ def _create_job(
             seq=cursors.take(user.pk),
             **job_fields,
         )
+        queries.insert_job(job)
         job_created.send(sender=Job, job=job, workflow=workflow)
         if idempotency is not None:
             idempotency_keys.remember(user.pk, idempotency, job)

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.datastructures import MultiValueDict
 
 from core.errors import DomainError, InvalidInput, field_errors_detail
+from core.nul import json_holds_nul
 from jobs import files, idempotency, services
 from jobs.models import Job, JobFile
 from workflows.services import get_active_workflow
@@ -83,8 +84,9 @@ def submit_with_files(
         for field_id, part in sent.items():
             stored.append(_store_part(user, part, fields[field_id]))
             inputs[field_id] = str(stored[-1].pk)
-        job = services.submit_job(
-            user=user, workflow_slug=workflow_slug, inputs=inputs, idempotency=idem, webhook_url=webhook_url
+        # The workflow read above, not read again (each read asks Redis whether workflows changed).
+        job = services._create_job(
+            user=user, workflow=workflow, inputs=inputs, idempotency=idem, webhook_url=webhook_url
         )
     except Exception:
         files.delete_files(stored)
@@ -105,23 +107,9 @@ def _parsed_inputs(text: str) -> dict:
         raise InvalidInput(
             "inputs: must be a JSON object of field id → value.", errors={"inputs": "must be a JSON object"}
         )
-    if _holds_nul(inputs):  # a JSON escape gets past the middleware's check of form values
+    if json_holds_nul(text):  # an escape gets past the middleware's check of form values
         raise InvalidInput("inputs: NUL characters (\\u0000) are not allowed.", errors={"inputs": "NUL character"})
     return inputs
-
-
-def _holds_nul(value) -> bool:
-    pending = [value]  # a loop, not recursion: json.loads accepts deeper nesting than a walk could
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return True
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 def _file_parts(

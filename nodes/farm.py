@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nodes import inventory
+from nodes import inventory, queries
 from nodes.inventory import ModelInputs, NodeView
 from nodes.models import ComfyNode
 
@@ -26,17 +26,15 @@ def forget_kept() -> None:
 def node_views(busy: Mapping[int, int] | None = None) -> list[NodeView]:
     """Every active node (being removed ones excluded). ``busy``: {node id: slots taken}; a node
     not in it counts as free. Two small queries when no row changed since the last call."""
-    rows = list(
-        ComfyNode.objects.filter(is_active=True, remove_when_drained=False).values_list(
-            "pk", "name", "status", "updated_at", "max_queue", "foreign_queue", "held_models"
-        )
-    )
-    stale = [pk for pk, _, _, updated_at, *_ in rows if _kept.get(pk, (None,))[0] != updated_at]
+    rows = queries.active_nodes()
+    stale = [row.pk for row in rows if _kept.get(row.pk, (None,))[0] != row.updated_at]
     if stale:
-        for pk, updated_at, class_types, inv, inputs in ComfyNode.objects.filter(pk__in=stale).values_list(
-            "pk", "updated_at", "class_types", "inventory", "model_inputs"
+        # Kept with the first query's updated_at: a save in between only makes the next call read again.
+        updated = {row.pk: row.updated_at for row in rows}
+        for pk, class_types, inv, inputs in ComfyNode.objects.filter(pk__in=stale).values_list(
+            "pk", "class_types", "inventory", "model_inputs"
         ):
-            _kept[pk] = (updated_at, frozenset(class_types or []), inventory.inventory_keys(inv), inputs or {})
+            _kept[pk] = (updated[pk], frozenset(class_types or []), inventory.inventory_keys(inv), inputs or {})
     busy = busy or {}
     views = []
     for pk, name, status, _updated, max_queue, foreign, held in rows:

@@ -15,14 +15,14 @@ from django.utils.translation import get_language
 from nodes import inventory
 from nodes.farm import node_views
 from nodes.inventory import NodeView
-from workflows.spec import parse_spec
+from workflows.spec import workflow_spec
 from workflows.ui_schema import ui_schema
 
 
 def offered_models(workflow: Any, views: list[NodeView] | None = None) -> dict[str, list[tuple[str, int]]]:
     """{field id: [(file name, able nodes online that have it)]} for the choices_from fields,
     names sorted. ``workflow``: anything with ``.spec`` and ``.class_types``."""
-    spec = parse_spec(workflow.spec)
+    spec = workflow_spec(workflow)
     fields = [f for f in spec.inputs if f.type == "choice" and f.choices_from is not None]
     if not fields:
         return {}
@@ -44,4 +44,4 @@ def offered_models(workflow: Any, views: list[NodeView] | None = None) -> dict[s
 def form_schema(workflow: Any, views: list[NodeView] | None = None, language: str | None = None) -> dict[str, Any]:
     """The workflow's ui_schema with its model choices read from the farm, its texts in
     ``language`` (by default the active one: the request's)."""
-    return ui_schema(workflow.spec, offered_models(workflow, views), language or get_language())
+    return ui_schema(workflow_spec(workflow), offered_models(workflow, views), language or get_language())

@@ -5,6 +5,7 @@ from django.db import models
 from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 
+from workflows.spec import WorkflowSpec, parse_spec
 from workflows.texts import text_in
 
 # Sent after changes that send no post_save: QuerySet.update() (admin bulk actions), bulk_create().
@@ -82,6 +83,17 @@ class Workflow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug} {self.version})"
+
+    @property
+    def parsed_spec(self) -> WorkflowSpec:
+        """The spec as a model (workflows.spec.parse_spec), parsed once per spec document: a kept
+        workflow's copies share it (services.get_active_workflow). Change the spec by assigning a
+        new document, not in place. Raises pydantic.ValidationError for a spec that does not parse."""
+        kept = self.__dict__.get("_parsed_spec")
+        if kept is None or kept[0] is not self.spec:
+            kept = (self.spec, parse_spec(self.spec))
+            self.__dict__["_parsed_spec"] = kept
+        return kept[1]
 
     def name_in(self, language: str | None) -> str:
         """The workflow's name in ``language`` (English when the spec has no such text)."""

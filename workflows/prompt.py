@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.errors import field_errors_detail
-from workflows.spec import WorkflowSpec, parse_spec
+from workflows.spec import WorkflowSpec, parse_spec, workflow_spec
 
 # Random seeds stay below 2**53 so that a browser (JSON numbers are doubles) can show and reuse
 # the exact seed; any seed the user types is still accepted up to the field's max.
@@ -43,8 +43,7 @@ class _Bad(Exception):
 
 
 def _spec_of(obj: Any) -> WorkflowSpec:
-    spec = obj if isinstance(obj, (WorkflowSpec, dict)) else obj.spec
-    return parse_spec(spec)
+    return workflow_spec(obj) if not isinstance(obj, (WorkflowSpec, dict)) else parse_spec(obj)
 
 
 def random_seed(lo: int, hi: int, rng: random.Random | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -10,6 +11,7 @@ import re
 import uuid
 from collections.abc import Collection
 
+import pydantic
 import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -252,6 +254,8 @@ def get_active_workflow(slug: str) -> Workflow:
     if workflow is None:
         raise NotFound(f"workflow: no active workflow '{slug}'.")
     if changes is not None:  # read before the query: a change after it replaces the mark
+        with contextlib.suppress(pydantic.ValidationError):  # (then each caller parses it, and fails, itself)
+            workflow.parsed_spec  # noqa: B018 (parsed before the copy, so every later copy has it)
         _active[slug] = (changes, copy.copy(workflow))
     return workflow
 

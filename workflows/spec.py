@@ -527,6 +527,13 @@ def parse_spec(spec: WorkflowSpec | dict[str, Any]) -> WorkflowSpec:
     return WorkflowSpec.model_validate(spec)
 
 
+def workflow_spec(workflow: Any) -> WorkflowSpec:
+    """The spec of ``workflow`` (anything with ``.spec``) as a model: a Workflow's own, parsed
+    once (Workflow.parsed_spec); anything else's, parsed now."""
+    parsed = getattr(workflow, "parsed_spec", None)
+    return parsed if isinstance(parsed, WorkflowSpec) else parse_spec(workflow.spec)
+
+
 def spec_json_schema() -> dict[str, Any]:
     """Return the JSON Schema (draft 2020-12) of Workflow Spec v1.2, generated from the models."""
     schema = WorkflowSpec.model_json_schema()

@@ -265,6 +265,17 @@ def test_the_request_runs_its_queries_once(alice_api, django_assert_num_queries)
         assert submit(alice_api, "overhead", image=picture()).status_code == 201
 
 
+def test_the_active_workflow_is_read_once(alice_api, filters, monkeypatch):
+    from workflows import services as workflow_services
+
+    reads = []
+    read = workflow_services.get_active_workflow
+    monkeypatch.setattr("jobs.submit_files.get_active_workflow", lambda slug: reads.append(slug) or read(slug))
+    monkeypatch.setattr("jobs.services.get_active_workflow", lambda slug: reads.append(slug) or read(slug))
+    assert submit(alice_api, image=picture()).status_code == 201
+    assert reads == ["image-filters"]  # each read asks Redis whether workflows changed
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_decode_bound_answers_429_naming_the_field(settings, monkeypatch):
     settings.UPLOAD_INLINE_PIXELS = 0  # every picture decoded in a decoding thread

@@ -26,6 +26,15 @@ def test_a_kept_version_costs_no_query_and_callers_get_their_own_copy(django_ass
     assert again.pk == workflow.pk and again.name == workflow.name
 
 
+def test_a_kept_versions_copies_share_one_parsed_spec():
+    make_workflow("parsed")
+    first, again = get_active_workflow("parsed"), get_active_workflow("parsed")
+    assert first is not again and first.parsed_spec is again.parsed_spec
+    again.spec = {**again.spec, "inputs": again.spec["inputs"][:1]}  # a new document is parsed anew
+    assert [f.id for f in again.parsed_spec.inputs] == [again.spec["inputs"][0]["id"]]
+    assert len(first.parsed_spec.inputs) == len(first.spec["inputs"]) > 1
+
+
 def test_a_change_by_another_process_is_seen_at_once():
     workflow = make_workflow("elsewhere")
     get_active_workflow("elsewhere")
