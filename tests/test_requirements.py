@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PRODUCT = ["comfyportal", "core", "accounts", "nodes", "workflows", "jobs", "webhooks", "usage", "billing"]
 DEV_TOOLS = {"pytest", "pytest-django", "pytest-asyncio", "pytest-timeout", "hypothesis", "playwright", "ruff"}
-DEV_TOOLS |= {"import-linter", "schemathesis", "pyyaml", "aiohttp"}
+DEV_TOOLS |= {"import-linter", "schemathesis", "pyyaml"}
 
 
 def normalized(name: str) -> str:

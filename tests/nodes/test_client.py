@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from pathlib import Path
 
+import aiohttp.web
 import pytest
 from PIL import Image
 
@@ -14,6 +16,7 @@ from nodes.comfy.errors import (
     BadResponse,
     ExecutionFailed,
     Interrupted,
+    NodeMisconfigured,
     NodeTimeout,
     NodeUnreachable,
     PromptLost,
@@ -220,25 +223,155 @@ def test_auth_header_forms():
     assert parse_auth_header("") == {}
 
 
-async def test_auth_header_is_sent(make_server):
-    import aiohttp.web
+@pytest.fixture
+async def tiny_node():
+    """Factory: ``await tiny_node({"GET /queue": handler})`` → the URL of an aiohttp server with
+    those routes (for answers the test ComfyUI does not give: redirects, slow bytes)."""
+    runners = []
 
-    seen = {}
+    async def start(routes: dict) -> str:
+        app = aiohttp.web.Application()
+        for route, handler in routes.items():
+            method, path = route.split(" ", 1)
+            app.router.add_route(method, path, handler)
+        runner = aiohttp.web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
-    async def handler(request):
-        seen["auth"] = request.headers.get("Authorization")
-        return aiohttp.web.json_response({"queue_running": [], "queue_pending": []})
-
-    app = aiohttp.web.Application()
-    app.router.add_get("/queue", handler)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        async with ComfyClient(f"http://127.0.0.1:{port}", auth_header="Authorization: Bearer s3cret") as client:
-            await client.queue()
-    finally:
+    yield start
+    for runner in runners:
         await runner.cleanup()
-    assert seen["auth"] == "Bearer s3cret"
+
+
+def empty_queue(request):
+    return aiohttp.web.json_response({"queue_running": [], "queue_pending": []})
+
+
+async def test_auth_header_is_sent_on_every_request(tiny_node):
+    seen = []
+
+    async def record(request):
+        seen.append((request.method, request.path, request.headers.get("Authorization")))
+        if request.path == "/view":
+            return aiohttp.web.Response(body=b"x")
+        await request.read()
+        return aiohttp.web.json_response({"queue_running": [], "prompt_id": "p", "name": "a.png"})
+
+    url = await tiny_node(
+        {"GET /queue": record, "POST /prompt": record, "GET /view": record, "POST /upload/image": record}
+    )
+    async with ComfyClient(url, auth_header="Authorization: Bearer s3cret") as client:
+        await client.queue()
+        await client.submit_prompt(TINY_GRAPH, client_id="c", prompt_id="p")
+        await client.view("a.png")
+        await client.upload_image(png(), "a.png")
+    assert [auth for *_, auth in seen] == ["Bearer s3cret"] * 4
+
+
+async def test_a_header_that_cannot_be_sent_fails_before_any_request(tiny_node):
+    asked = []
+
+    async def record(request):
+        asked.append(request.path)
+        return empty_queue(request)
+
+    url = await tiny_node({"GET /queue": record})
+    async with ComfyClient(url, auth_header="Authorization: Bearer caf\u00e9") as client:
+        with pytest.raises(NodeMisconfigured, match="printable ASCII"):
+            await client.queue()
+    assert asked == []
+
+
+async def test_a_redirect_is_not_followed(tiny_node):
+    followed = []
+
+    async def moved(request):
+        raise aiohttp.web.HTTPFound("/elsewhere")
+
+    async def elsewhere(request):
+        followed.append(request.path)
+        return empty_queue(request)
+
+    url = await tiny_node({"GET /queue": moved, "GET /elsewhere": elsewhere})
+    async with ComfyClient(url) as client:
+        with pytest.raises(BadResponse) as caught:
+            await client.queue()
+    assert caught.value.status == 302 and followed == []
+
+
+def slow_queue(seconds: float):
+    async def handler(request):
+        await asyncio.sleep(seconds)
+        return empty_queue(request)
+
+    return handler
+
+
+async def test_a_per_call_timeout_overrides_the_read_timeout(tiny_node):
+    url = await tiny_node({"GET /queue": slow_queue(1.0)})
+    async with ComfyClient(url, read_timeout=30) as client:
+        with pytest.raises(NodeTimeout):
+            await client.queue(timeout=0.2)
+    async with ComfyClient(url, read_timeout=0.2) as client:
+        assert (await client.queue(timeout=10)).running == []
+
+
+async def test_the_read_timeout_bounds_each_wait_not_the_whole_answer(tiny_node):
+    """A large /view answer takes as long as its bytes keep coming (httpx's read timeout)."""
+
+    async def trickle(request):
+        response = aiohttp.web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(8):
+            await response.write(b"v" * 1000)
+            await asyncio.sleep(0.15)
+        await response.write_eof()
+        return response
+
+    url = await tiny_node({"GET /view": trickle})
+    async with ComfyClient(url, read_timeout=0.6) as client:
+        assert await client.view("clip.mp4") == b"v" * 8000
+
+
+async def test_the_view_query_is_encoded_as_before(tiny_node):
+    queries = []
+
+    async def record(request):
+        queries.append(request.raw_path)
+        return aiohttp.web.Response(body=b"x")
+
+    url = await tiny_node({"GET /view": record})
+    async with ComfyClient(url) as client:
+        await client.view("a b+c&é.png", subfolder="sub/dir", type="temp")
+    assert queries == ["/view?filename=a+b%2Bc%26%C3%A9.png&subfolder=sub%2Fdir&type=temp"]
+
+
+async def test_an_upload_arrives_with_its_name_type_and_bytes(make_server, tiny_node):
+    server = await make_server()
+    clip = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+    async with ComfyClient(server.url) as client:
+        sent = await client.upload_image(clip, "cp clip é.mp4", subfolder="cp", content_type="video/mp4")
+        assert sent == Uploaded(name="cp clip é.mp4", subfolder="cp", type="input")
+        assert await client.view(sent.name, subfolder="cp", type="input") == clip
+    assert (Path(server.data_dir) / "input" / "cp" / "cp clip é.mp4").read_bytes() == clip
+
+    parts = []
+
+    async def record(request):
+        async for part in await request.multipart():
+            parts.append((part.name, part.filename, part.headers.get("Content-Type"), await part.read()))
+        return aiohttp.web.json_response({"name": "x", "subfolder": "", "type": "input"})
+
+    url = await tiny_node({"POST /upload/image": record})
+    async with ComfyClient(url) as client:
+        await client.upload_image(clip, 'odd "name"\n.mp4', overwrite=True, content_type="video/mp4")
+    assert [(name, filename) for name, filename, *_ in parts] == [
+        ("type", None),
+        ("overwrite", None),
+        ("image", "odd %22name%22%0A.mp4"),  # escaped as browsers and httpx do: one header line
+    ]
+    assert [value for *_, value in parts[:2]] == [b"input", b"true"]
+    assert parts[2][2:] == ("video/mp4", clip)

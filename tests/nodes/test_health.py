@@ -137,7 +137,7 @@ def test_a_probe_can_reuse_a_kept_alive_client(procs):
         async with ComfyClient(proc.url) as client:
             first = await health.probe(proc.url, want_object_info=False, timeout=5, client=client)
             second = await health.probe(proc.url, want_object_info=False, timeout=5, client=client)
-            return first, second, client._http.is_closed
+            return first, second, client.closed
 
     first, second, closed = asyncio.run(probe_twice())
     assert first.ok and second.ok and second.queue_remaining == 0
