@@ -285,7 +285,7 @@ class ComfyClient:
         except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors
             raise NodeTimeout(f"{self.base_url} did not answer {method} {path} in time") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise NodeUnreachable(f"{self.base_url} is unreachable ({type(exc).__name__}: {exc})") from exc
+            raise NodeUnreachable(f"{self.base_url} is unreachable ({_failure(exc)})") from exc
 
     async def _json(self, method: str, path: str, **kwargs) -> Any:
         response = await self._request(method, path, **kwargs)
@@ -518,6 +518,14 @@ class ComfyClient:
             self._idle_sockets.append(sock)
         else:
             await sock.close()
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a request failed, for the node's status: a failed connect in the system's words
+    (aiohttp's own text wraps them as "host:port ssl:default [[Errno 111] …]")."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        exc = exc.os_error
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def decode_ws_message(frame: str | bytes) -> tuple[str, dict] | None:

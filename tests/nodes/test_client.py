@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import uuid
 from pathlib import Path
 
@@ -182,6 +183,20 @@ async def test_refused_connection_is_node_unreachable(make_server):
         with pytest.raises(NodeUnreachable):
             async with client.websocket("x"):
                 pass
+
+
+async def test_a_closed_port_is_said_in_the_systems_words():
+    """What the node's status shows an admin; also no "[...]" that a reader of the API could
+    take for an IPv6 host in the URL it starts with."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with ComfyClient(f"http://127.0.0.1:{port}", connect_timeout=1) as client:
+        with pytest.raises(NodeUnreachable) as caught:
+            await client.system_stats()
+    assert str(caught.value) == (
+        f"http://127.0.0.1:{port} is unreachable (ConnectionRefusedError: Connect call failed ('127.0.0.1', {port}))"
+    )
 
 
 async def test_hanging_node_is_node_timeout(make_server):
