@@ -374,7 +374,7 @@ def create_workflow():
     )
 
 
-def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = False) -> dict:
+def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = False, max_queue: int = 2) -> dict:
     import httpx
 
     from accounts.models import User
@@ -403,7 +403,7 @@ def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = Fals
         env=env,
         media_root=media,
     ) as stack:
-        ComfyNode.objects.create(name="gpu00", base_url=stack.nodes[0].url, max_queue=2)
+        ComfyNode.objects.create(name="gpu00", base_url=stack.nodes[0].url, max_queue=max_queue)
         wait_for(lambda: ComfyNode.objects.filter(status="ONLINE").exists(), timeout=30, what="the node online")
         token = httpx.post(
             stack.web_url + "/api/auth/token", json={"username": "overhead", "password": PASSWORD}
@@ -415,6 +415,7 @@ def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = Fals
     result["speed"] = (speed_before, reference_loop_ms())
     result["job_time"] = job_time
     result["separate_upload"] = separate_upload
+    result["max_queue"] = max_queue
     return result
 
 
@@ -462,7 +463,7 @@ def table(r: dict) -> str:
     d, p = r["single"]["direct"], r["single"]["portal"]
     direct_burst, portal_burst = min(r["burst"]["direct"]), min(r["burst"]["portal"])
     rows = [
-        ("test node job time", f"{r['job_time'] * 1000:.0f} ms"),
+        ("test node job time; its max_queue", f"{r['job_time'] * 1000:.0f} ms; {r['max_queue']}"),
         (
             "portal client's submit",
             "POST /api/uploads + POST /api/jobs" if r.get("separate_upload") else "POST /api/jobs/with-files",
@@ -517,11 +518,17 @@ def main(argv: list[str]) -> int:
         help="the portal client uploads first (POST /api/uploads), then submits (POST /api/jobs): the "
         "two-request path, to compare with the default one request (POST /api/jobs/with-files)",
     )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=2,
+        help="the node's max_queue: the portal's prompts on it at once (the default's 2: one running, one waiting)",
+    )
     add_database_argument(parser)
     args = parser.parse_args(argv)
     setup(args.database_url)
     print(f"running overhead: {args.rounds} single jobs and {args.backlog} at once, each way …", flush=True)
-    print(table(run(args.rounds, args.backlog, args.job_time, args.separate_upload)))
+    print(table(run(args.rounds, args.backlog, args.job_time, args.separate_upload, args.max_queue)))
     return 0
 
 
