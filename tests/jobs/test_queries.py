@@ -8,12 +8,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts import queries as account_queries
 from jobs import queries
-from jobs.models import Job, quota_day_start
+from jobs.models import Job, JobFile, quota_day_start
 from nodes.models import ComfyNode
 from tests.conftest import PASSWORD, make_user
 from tests.factories import make_job, make_node, make_workflow
@@ -182,6 +182,17 @@ def test_queued_per_user_counts_everyones_queue_and_the_owners_earlier_jobs(alic
     make_job(bob, workflow)
     rows = {user: (count, ahead) for user, count, ahead in queries.queued_per_user(alice.pk, mine[2].created_at)}
     assert rows == {alice.pk: (3, 2), bob.pk: (2, 0)}
+
+
+def test_insert_file_stores_the_row_with_its_bytes_counted_or_neither(alice):
+    record = JobFile(owner=alice, kind=JobFile.Kind.IMAGE, file="uploads/x.png", content_type="image/png", size=300)
+    queries.insert_file(record)
+    assert JobFile.objects.get(pk=record.pk).size == 300 and not record._state.adding
+    twice = JobFile(pk=record.pk, owner=alice, kind=JobFile.Kind.IMAGE, file="uploads/y.png", size=200)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        queries.insert_file(twice)
+    alice.refresh_from_db()
+    assert alice.storage_used == 300
 
 
 def test_active_user_reads_an_active_user_blocked_or_not(alice, bob, outsider):
