@@ -42,22 +42,34 @@ def lock_user(user_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {get_user_model()._meta.db_table} WHERE id = %s FOR UPDATE", [user_id])
 
 
-def queue_and_quotas(user_id: int, day_start) -> tuple[int, int, list[tuple[int, int]]]:
-    """The user's queued jobs and their jobs created since `day_start` (for the quotas), and
-    (user id, their queued jobs) for every user with queued jobs (a new job's queue position).
+class QueueAndQuotas(NamedTuple):
+    queued: int  # the user's queued jobs
+    today: int  # the user's jobs created since the quota day began
+    queued_per_user: list[tuple[int, int]]  # (user id, their queued jobs) for every user with some
+    busy: dict[int, int]  # busy_slots of the nodes asked about
 
-    SQL: every submit runs it; one statement for what were two, and the ORM spent longer
-    compiling either than the database answering."""
+
+def queue_and_quotas(user_id: int, day_start, node_ids: list[int] | tuple = ()) -> QueueAndQuotas:
+    """The user's queued jobs and their jobs created since `day_start` (for the quotas),
+    (user id, their queued jobs) for every user with queued jobs (a new job's queue position),
+    and the busy slots of `node_ids` (why the new job waits, if it does).
+
+    SQL: every submit runs it; one statement for what were three, and the ORM spent longer
+    compiling any of them than the database answering."""
     start = _db_datetime(day_start)
+    sql = f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s), NULL
+              FROM {JOBS} WHERE status = %s OR (user_id = %s AND created_at >= %s) GROUP BY user_id"""
+    params = [S.QUEUED, start, S.QUEUED, user_id, start]
+    if node_ids:
+        sql += f" UNION ALL SELECT NULL, COUNT(*), 0, node_id {_BUSY.format(nodes=', '.join(['%s'] * len(node_ids)))}"
+        params += [S.RUNNING, *node_ids]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
-                FROM {JOBS} WHERE status = %s OR (user_id = %s AND created_at >= %s) GROUP BY user_id""",
-            [S.QUEUED, start, S.QUEUED, user_id, start],
-        )
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    own = next(((queued, today) for uid, queued, today in rows if uid == user_id), (0, 0))
-    return own[0], own[1], [(uid, queued) for uid, queued, _ in rows if queued]
+    counts = [row[:3] for row in rows if row[3] is None]
+    own = next(((queued, today) for uid, queued, today in counts if uid == user_id), (0, 0))
+    busy = {node_id: slots for _, slots, _, node_id in rows if node_id is not None}
+    return QueueAndQuotas(own[0], own[1], [(uid, queued) for uid, queued, _ in counts if queued], busy)
 
 
 def insert_job(job: Job) -> None:
@@ -140,15 +152,17 @@ def mark_node_finished(job_ids, at) -> None:
         )
 
 
+# Our jobs holding a slot of one of the nodes: RUNNING and not yet finished there.
+_BUSY = f"FROM {JOBS} WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({{nodes}}) GROUP BY node_id"
+
+
 def busy_slots(node_ids: list[int]) -> dict[int, int]:
     """{node id: our jobs holding one of its slots}: RUNNING and not yet finished on the node.
 
     SQL: the ORM's GROUP BY compile cost more than the database's answer, on every step."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT node_id, COUNT(*) FROM {JOBS}
-                WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(node_ids))})
-                GROUP BY node_id""",
+            f"SELECT node_id, COUNT(*) {_BUSY.format(nodes=', '.join(['%s'] * len(node_ids)))}",
             [S.RUNNING, *node_ids],
         )
         return dict(cursor.fetchall())

@@ -129,10 +129,11 @@ def upload_limit_problem(field: dict, record: JobFile | queries.OwnedFile) -> st
     return ""
 
 
-def check_quotas(user) -> int:
+def check_quotas(user, *, node_ids: list[int] = ()) -> tuple[int, dict[int, int]]:
     """429 naming the limit: too many queued jobs, or today's job count reached. Otherwise the
-    queue position a job the user submits now takes (jobs.positions), read in the same query."""
-    queued, today, queued_per_user = queries.queue_and_quotas(user.pk, quota_day_start())
+    queue position a job the user submits now takes (jobs.positions) and {node id: our jobs
+    holding its slots} for `node_ids` (why the new job waits), read in the same query."""
+    queued, today, queued_per_user, busy = queries.queue_and_quotas(user.pk, quota_day_start(), node_ids)
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
@@ -144,7 +145,7 @@ def check_quotas(user) -> int:
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"},
         )
-    return new_job_position(user.pk, queued, queued_per_user)
+    return new_job_position(user.pk, queued, queued_per_user), busy
 
 
 def checked_webhook_url(url: str | None) -> str:
@@ -190,7 +191,7 @@ def _create_job(
         if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
             earlier.replayed = True
             return earlier
-        position = check_quotas(user)
+        position, busy = check_quotas(user, node_ids=[view.pk for view in views])
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
         job = Job(
@@ -211,7 +212,7 @@ def _create_job(
             attached = queries.attach_files(job.pk, set(uploads.values()))
             if attached < len(set(uploads.values())):  # used by another job already, or expired
                 _check_uploads_still_there(uploads)
-        job.farm_views = views  # read at the start of this submit: presenting it needs them again
+        job.farm_views, job.farm_busy = views, busy  # read by this submit: presenting it needs them again
         job.known_position = position  # from the counts taken under the user's lock, just above
         transaction.on_commit(lambda: _announce(job))
     return job
@@ -242,7 +243,11 @@ def presented_new_job(job: Job) -> dict:
 def _present_new(job: Job) -> dict:
     """A new job (no results yet), with what its submit read: the farm and its queue position."""
     return present_job(
-        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+        job,
+        results=[],
+        farm=getattr(job, "farm_views", None),
+        busy=getattr(job, "farm_busy", None),
+        known_position=getattr(job, "known_position", None),
     )
 
 

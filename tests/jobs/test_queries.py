@@ -37,8 +37,8 @@ def test_queue_and_quotas(alice, bob):
     make_job(bob, workflow)
     make_job(bob, workflow)
     make_job(bob, workflow, status=S.DONE)  # someone else's finished job: counts nowhere
-    queued, today, per_user = queries.queue_and_quotas(alice.pk, quota_day_start())
-    assert (queued, today, sorted(per_user)) == (2, 2, sorted([(alice.pk, 2), (bob.pk, 2)]))
+    queued, today, per_user, busy = queries.queue_and_quotas(alice.pk, quota_day_start())
+    assert (queued, today, sorted(per_user), busy) == (2, 2, sorted([(alice.pk, 2), (bob.pk, 2)]), {})
     nobody = queries.queue_and_quotas(make_user("nobody").pk, quota_day_start())
     assert nobody[:2] == (0, 0) and sorted(nobody[2]) == sorted(per_user)
 
@@ -108,6 +108,9 @@ def test_busy_slots_counts_running_jobs_until_their_node_finished_them(alice):
     make_job(alice, workflow, status=S.DONE, node=idle)
     make_job(alice, workflow)
     assert queries.busy_slots([busy.pk, idle.pk]) == {busy.pk: 2}
+    # a submit reads them with its quotas, in one statement
+    together = queries.queue_and_quotas(alice.pk, quota_day_start(), [busy.pk, idle.pk])
+    assert together == (1, 5, [(alice.pk, 1)], {busy.pk: 2})
 
 
 def _waiting(per_user: int = 16) -> queries.WaitingQueue:
