@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs.models import Job
+from jobs.models import Job, JobFile
 from nodes.models import ComfyNode
+from workflows.models import Workflow
 
 S = Job.Status
 JOBS = Job._meta.db_table
+FILES = JobFile._meta.db_table
 
 
 def _db_datetime(value):
@@ -298,32 +301,61 @@ def file_to_view(file_id):
     may read it and naming its download needs: ``job_status``, ``job_shareable``,
     ``workflow_slug`` and ``result_count`` (its job's results; None without a job).
 
-    SQL: every file download runs it, and the ORM's compile of the joins cost more than the
-    database spent answering."""
-    from jobs.models import JobFile
-    from workflows.models import Workflow
-
+    SQL: every file download runs it, and the ORM's compile of the joins, or a RawQuerySet's
+    mapping of the columns, cost more than the database spent answering."""
     try:
         pk = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(file_id)), connection)
     except ValueError:
         return None
-    files = JobFile._meta.db_table
-    rows = JobFile.objects.raw(
-        f"""SELECT f.*, j.status AS job_status, j.shareable AS job_shareable, w.slug AS workflow_slug,
-                   (SELECT COUNT(*) FROM {files} r WHERE r.job_id = f.job_id AND r.kind = %s) AS result_count
-            FROM {files} f
-            LEFT JOIN {JOBS} j ON j.id = f.job_id
-            LEFT JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
-            WHERE f.id = %s""",
-        [JobFile.Kind.RESULT, pk],
-    )
-    return next(iter(rows), None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {_file_columns("f")}, j.status, j.shareable, w.slug,
+                       (SELECT COUNT(*) FROM {FILES} r WHERE r.job_id = f.job_id AND r.kind = %s)
+                FROM {FILES} f
+                LEFT JOIN {JOBS} j ON j.id = f.job_id
+                LEFT JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
+                WHERE f.id = %s""",
+            [JobFile.Kind.RESULT, pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = _read_file(row)
+    record.job_status, record.job_shareable, record.workflow_slug, record.result_count = row[len(_FILE_FIELDS) :]
+    return record
+
+
+_FILE_FIELDS = JobFile._meta.concrete_fields
+_FILE_ATTNAMES = [field.attname for field in _FILE_FIELDS]
+# {connection: its converters of a JobFile's columns}, made once per connection (a few dozen µs)
+_file_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _file_columns(alias: str) -> str:
+    """A JobFile's columns, in its fields' order (_read_file takes them so)."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _FILE_FIELDS)
+
+
+def _read_file(row) -> JobFile:
+    """A JobFile from a row starting with its _file_columns, converted as the ORM converts
+    them (SQLite gives ids and dates as text)."""
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection (`connection` stands in for it)
+    converters = _file_converters.get(db)
+    if converters is None:
+        cols = [field.get_col(FILES) for field in _FILE_FIELDS]
+        converters = _file_converters[db] = [
+            (index, col, convert)
+            for index, col in enumerate(cols)
+            for convert in db.ops.get_db_converters(col) + col.get_db_converters(db)
+        ]
+    values = list(row[: len(_FILE_FIELDS)])
+    for index, col, convert in converters:
+        values[index] = convert(values[index], col, db)
+    return JobFile.from_db(db.alias, _FILE_ATTNAMES, values)
 
 
 def _file_pks(ids) -> dict:
     """{id as given: its database value} for the ids that are UUIDs (others name no file)."""
-    from jobs.models import JobFile
-
     out = {}
     for raw in ids:
         try:
@@ -351,14 +383,12 @@ def owned_files(owner_id: int, ids) -> dict[str, OwnedFile]:
 
     SQL: every submit with an upload runs it, and the ORM's compile and model building cost
     more than the query."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {JobFile._meta.db_table}
+            f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {FILES}
                 WHERE owner_id = %s AND id IN ({", ".join(["%s"] * len(pks))})""",
             [owner_id, *pks.values()],
         )
@@ -372,29 +402,28 @@ def files_by_id(ids) -> dict:
     files, for its follower to send).
 
     SQL: every dispatch step that claims jobs with files runs it; the ORM's compile cost more."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return {}
-    rows = JobFile.objects.raw(
-        f"SELECT * FROM {JobFile._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(pks))})", list(pks.values())
-    )
-    return {str(record.pk): record for record in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_file_columns('f')} FROM {FILES} f WHERE f.id IN ({', '.join(['%s'] * len(pks))})",
+            list(pks.values()),
+        )
+        records = [_read_file(row) for row in cursor.fetchall()]
+    return {str(record.pk): record for record in records}
 
 
 def attach_files(job_id, ids) -> int:
     """Give the unattached files among `ids` to the job; how many it took.
 
     SQL: every submit with an upload runs it (the ORM's compile of an UPDATE cost more than it)."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {JobFile._meta.db_table} SET job_id = %s
+            f"""UPDATE {FILES} SET job_id = %s
                 WHERE job_id IS NULL AND id IN ({", ".join(["%s"] * len(pks))})""",
             [JobFile._meta.pk.get_db_prep_value(job_id, connection), *pks.values()],
         )

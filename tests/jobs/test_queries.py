@@ -198,6 +198,31 @@ def test_insert_file_stores_the_row_with_its_bytes_counted_or_neither(alice):
     assert alice.storage_used == 300
 
 
+def _fields(record: JobFile) -> dict:
+    return {field.attname: getattr(record, field.attname) for field in JobFile._meta.concrete_fields}
+
+
+def test_files_are_read_as_the_orm_reads_them(alice):
+    job = make_job(alice, make_workflow(), status=S.DONE, shareable=True)
+    result = JobFile.objects.create(owner=alice, job=job, kind=JobFile.Kind.RESULT, file="r.png", duration=1.5)
+    upload = JobFile.objects.create(owner=alice, kind=JobFile.Kind.IMAGE, file="u.png", size=3)
+    viewed = queries.file_to_view(str(result.pk))
+    assert _fields(viewed) == _fields(JobFile.objects.get(pk=result.pk)) and not viewed._state.adding
+    assert (viewed.job_status, bool(viewed.job_shareable), viewed.workflow_slug, viewed.result_count) == (
+        S.DONE,
+        True,
+        "tiny",
+        1,
+    )
+    alone = queries.file_to_view(upload.pk)
+    assert _fields(alone) == _fields(JobFile.objects.get(pk=upload.pk)) and alone.job_status is None
+    assert queries.file_to_view("not-an-id") is None and queries.file_to_view(uuid.uuid4()) is None
+    found = queries.files_by_id([str(result.pk), str(upload.pk), "nope"])
+    assert {pk: _fields(record) for pk, record in found.items()} == {
+        str(f.pk): _fields(f) for f in JobFile.objects.all()
+    }
+
+
 def test_active_user_reads_an_active_user_blocked_or_not(alice, bob, outsider):
     bob.is_blocked = True
     bob.save()
