@@ -159,21 +159,23 @@ def checked_webhook_url(url: str | None) -> str:
 
 
 def submit_job(
-    *, user, workflow_slug: str, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+    *,
+    user,
+    inputs: dict,
+    workflow_slug: str = "",
+    workflow: Workflow | None = None,
+    priority: int = 0,
+    idempotency: Idempotency | None = None,
+    **job_fields,
 ) -> Job:
     """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch.
 
-    With `idempotency` (jobs.idempotency), a key already used gives its job back with
+    The workflow is the active one named `workflow_slug` (NotFound if none), or `workflow` when
+    the caller has just read it (each read asks Redis whether workflows changed). With
+    `idempotency` (jobs.idempotency), a key already used gives its job back with
     `job.replayed` set instead of making another. `job_fields`: more columns of the new job."""
-    workflow = get_active_workflow(workflow_slug)
-    return _create_job(
-        user=user, workflow=workflow, inputs=inputs, priority=priority, idempotency=idempotency, **job_fields
-    )
-
-
-def _create_job(
-    *, user, workflow: Workflow, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
-) -> Job:
+    if workflow is None:
+        workflow = get_active_workflow(workflow_slug)
     if not isinstance(inputs, dict):
         raise InvalidInput("inputs: must be an object of field id → value.", errors={"inputs": "must be an object"})
     views = node_views()
@@ -284,7 +286,7 @@ def retry_job(*, user, job: Job) -> Job:
             copy = files.store_copy(record, owner=user)
             inputs[field_id] = str(copy.pk)
     workflow = job.workflow if job.workflow.is_active else get_active_workflow(job.workflow.slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
+    return submit_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
 
 
 def delete_job(*, job: Job) -> None:
