@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import connection, transaction
 
 from core.errors import InvalidInput, TooLarge
-from jobs import decoding, imaging, media, storage
+from jobs import decoding, imaging, media, queries, storage
 from jobs.models import JobFile
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
@@ -78,8 +78,7 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
     record.file.save(f"upload{_ext(prepared.content_type)}", ContentFile(prepared.data), save=False)
     if prepared.thumb:
         record.thumbnail.save(f"thumb{_ext(prepared.thumb_type)}", ContentFile(prepared.thumb), save=False)
-    with transaction.atomic():  # the row and its owner's byte count (jobs.storage): one commit
-        record.save()
+    queries.insert_file(record)  # with its owner's byte count (jobs.storage)
     return record
 
 
@@ -140,7 +139,7 @@ def _store_media_upload(*, owner, data: bytes, kind: str, filename: str, limits:
     _describe(record, info, size=len(data))
     record.file.save(f"upload{_ext(info.content_type)}", ContentFile(data), save=False)
     record.thumbnail.save("preview.webp", ContentFile(info.preview), save=False)
-    record.save()
+    queries.insert_file(record)
     return record
 
 
@@ -368,5 +367,5 @@ def store_copy(record: JobFile, *, owner, kind: str | None = None) -> JobFile:
     if record.thumbnail:
         with record.thumbnail.open("rb") as f:
             copy.thumbnail.save(record.thumbnail.name.rsplit("/", 1)[-1], ContentFile(f.read()), save=False)
-    copy.save()
+    queries.insert_file(copy)
     return copy

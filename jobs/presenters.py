@@ -54,19 +54,21 @@ def present_job(
     position: bool = True,
     results: list[JobFile] | None = None,
     farm: list | None = None,
+    busy: dict[int, int] | None = None,
     known_position: int | None = None,
 ) -> dict:
     """One job; its queue position, if queued, costs a query (a list goes through present_jobs).
     `results`: the job's result files when the caller already has them (a new job has none);
-    `farm`: the node views the caller has just read (nodes.farm.node_views); `known_position`:
-    its position when the caller has it (a job just submitted: jobs.services.check_quotas)."""
+    `farm`: the node views the caller has just read (nodes.farm.node_views), and `busy` our
+    jobs on them (jobs.queries.busy_slots) if it has read those too; `known_position`: its
+    position when the caller has it (a job just submitted: jobs.services.check_quotas)."""
     if not position:
         place = None
     elif known_position is not None:
         place = known_position
     else:
         place = queue_position(job)
-    waiting = waiting_states([job], views=farm).get(job.pk) if position else None
+    waiting = waiting_states([job], busy=busy, views=farm).get(job.pk) if position else None
     return _job_dict(job, place, with_outputs=with_outputs, results=results, waiting=waiting)
 
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from jobs.models import Job
+from jobs.models import Job, JobFile
 from nodes.models import ComfyNode
+from workflows.models import Workflow
 
 S = Job.Status
 JOBS = Job._meta.db_table
+FILES = JobFile._meta.db_table
 
 
 def _db_datetime(value):
@@ -42,22 +45,34 @@ def lock_user(user_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {get_user_model()._meta.db_table} WHERE id = %s FOR UPDATE", [user_id])
 
 
-def queue_and_quotas(user_id: int, day_start) -> tuple[int, int, list[tuple[int, int]]]:
-    """The user's queued jobs and their jobs created since `day_start` (for the quotas), and
-    (user id, their queued jobs) for every user with queued jobs (a new job's queue position).
+class QueueAndQuotas(NamedTuple):
+    queued: int  # the user's queued jobs
+    today: int  # the user's jobs created since the quota day began
+    queued_per_user: list[tuple[int, int]]  # (user id, their queued jobs) for every user with some
+    busy: dict[int, int]  # busy_slots of the nodes asked about
 
-    SQL: every submit runs it; one statement for what were two, and the ORM spent longer
-    compiling either than the database answering."""
+
+def queue_and_quotas(user_id: int, day_start, node_ids: list[int] | tuple = ()) -> QueueAndQuotas:
+    """The user's queued jobs and their jobs created since `day_start` (for the quotas),
+    (user id, their queued jobs) for every user with queued jobs (a new job's queue position),
+    and the busy slots of `node_ids` (why the new job waits, if it does).
+
+    SQL: every submit runs it; one statement for what were three, and the ORM spent longer
+    compiling any of them than the database answering."""
     start = _db_datetime(day_start)
+    sql = f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s), NULL
+              FROM {JOBS} WHERE status = %s OR (user_id = %s AND created_at >= %s) GROUP BY user_id"""
+    params = [S.QUEUED, start, S.QUEUED, user_id, start]
+    if node_ids:
+        sql += f" UNION ALL SELECT NULL, COUNT(*), 0, node_id {_BUSY.format(nodes=', '.join(['%s'] * len(node_ids)))}"
+        params += [S.RUNNING, *node_ids]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT user_id, COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE created_at >= %s)
-                FROM {JOBS} WHERE status = %s OR (user_id = %s AND created_at >= %s) GROUP BY user_id""",
-            [S.QUEUED, start, S.QUEUED, user_id, start],
-        )
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    own = next(((queued, today) for uid, queued, today in rows if uid == user_id), (0, 0))
-    return own[0], own[1], [(uid, queued) for uid, queued, _ in rows if queued]
+    counts = [row[:3] for row in rows if row[3] is None]
+    own = next(((queued, today) for uid, queued, today in counts if uid == user_id), (0, 0))
+    busy = {node_id: slots for _, slots, _, node_id in rows if node_id is not None}
+    return QueueAndQuotas(own[0], own[1], [(uid, queued) for uid, queued, _ in counts if queued], busy)
 
 
 def insert_job(job: Job) -> None:
@@ -65,16 +80,26 @@ def insert_job(job: Job) -> None:
     are no save signals on jobs to miss (job_created is sent by the submit).
 
     SQL: every submit runs it, and the ORM's INSERT compile cost more than the database's answer."""
-    fields = Job._meta.local_concrete_fields
-    quote = connection.ops.quote_name
-    params = [field.get_db_prep_save(field.pre_save(job, True), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(JOBS)} ({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            params,
-        )
-    job._state.adding, job._state.db = False, connection.alias
+        cursor.execute(*_insert_statement(job))
+    _mark_saved(job)
+
+
+def _insert_statement(instance) -> tuple[str, list]:
+    """The INSERT of a model instance built in Python (its defaults filled by the model, its
+    fields' pre_save run as save() runs them: created_at, a file not yet committed)."""
+    fields = instance._meta.local_concrete_fields
+    quote = connection.ops.quote_name
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    sql = (
+        f"INSERT INTO {quote(instance._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, params
+
+
+def _mark_saved(instance) -> None:
+    instance._state.adding, instance._state.db = False, connection.alias
 
 
 # Dispatch (every step runs these, many times a second under load)
@@ -130,15 +155,17 @@ def mark_node_finished(job_ids, at) -> None:
         )
 
 
+# Our jobs holding a slot of one of the nodes: RUNNING and not yet finished there.
+_BUSY = f"FROM {JOBS} WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({{nodes}}) GROUP BY node_id"
+
+
 def busy_slots(node_ids: list[int]) -> dict[int, int]:
     """{node id: our jobs holding one of its slots}: RUNNING and not yet finished on the node.
 
     SQL: the ORM's GROUP BY compile cost more than the database's answer, on every step."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT node_id, COUNT(*) FROM {JOBS}
-                WHERE status = %s AND node_finished_at IS NULL AND node_id IN ({", ".join(["%s"] * len(node_ids))})
-                GROUP BY node_id""",
+            f"SELECT node_id, COUNT(*) {_BUSY.format(nodes=', '.join(['%s'] * len(node_ids)))}",
             [S.RUNNING, *node_ids],
         )
         return dict(cursor.fetchall())
@@ -274,32 +301,61 @@ def file_to_view(file_id):
     may read it and naming its download needs: ``job_status``, ``job_shareable``,
     ``workflow_slug`` and ``result_count`` (its job's results; None without a job).
 
-    SQL: every file download runs it, and the ORM's compile of the joins cost more than the
-    database spent answering."""
-    from jobs.models import JobFile
-    from workflows.models import Workflow
-
+    SQL: every file download runs it, and the ORM's compile of the joins, or a RawQuerySet's
+    mapping of the columns, cost more than the database spent answering."""
     try:
         pk = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(file_id)), connection)
     except ValueError:
         return None
-    files = JobFile._meta.db_table
-    rows = JobFile.objects.raw(
-        f"""SELECT f.*, j.status AS job_status, j.shareable AS job_shareable, w.slug AS workflow_slug,
-                   (SELECT COUNT(*) FROM {files} r WHERE r.job_id = f.job_id AND r.kind = %s) AS result_count
-            FROM {files} f
-            LEFT JOIN {JOBS} j ON j.id = f.job_id
-            LEFT JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
-            WHERE f.id = %s""",
-        [JobFile.Kind.RESULT, pk],
-    )
-    return next(iter(rows), None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {_file_columns("f")}, j.status, j.shareable, w.slug,
+                       (SELECT COUNT(*) FROM {FILES} r WHERE r.job_id = f.job_id AND r.kind = %s)
+                FROM {FILES} f
+                LEFT JOIN {JOBS} j ON j.id = f.job_id
+                LEFT JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
+                WHERE f.id = %s""",
+            [JobFile.Kind.RESULT, pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = _read_file(row)
+    record.job_status, record.job_shareable, record.workflow_slug, record.result_count = row[len(_FILE_FIELDS) :]
+    return record
+
+
+_FILE_FIELDS = JobFile._meta.concrete_fields
+_FILE_ATTNAMES = [field.attname for field in _FILE_FIELDS]
+# {connection: its converters of a JobFile's columns}, made once per connection (a few dozen µs)
+_file_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _file_columns(alias: str) -> str:
+    """A JobFile's columns, in its fields' order (_read_file takes them so)."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _FILE_FIELDS)
+
+
+def _read_file(row) -> JobFile:
+    """A JobFile from a row starting with its _file_columns, converted as the ORM converts
+    them (SQLite gives ids and dates as text)."""
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection (`connection` stands in for it)
+    converters = _file_converters.get(db)
+    if converters is None:
+        cols = [field.get_col(FILES) for field in _FILE_FIELDS]
+        converters = _file_converters[db] = [
+            (index, col, convert)
+            for index, col in enumerate(cols)
+            for convert in db.ops.get_db_converters(col) + col.get_db_converters(db)
+        ]
+    values = list(row[: len(_FILE_FIELDS)])
+    for index, col, convert in converters:
+        values[index] = convert(values[index], col, db)
+    return JobFile.from_db(db.alias, _FILE_ATTNAMES, values)
 
 
 def _file_pks(ids) -> dict:
     """{id as given: its database value} for the ids that are UUIDs (others name no file)."""
-    from jobs.models import JobFile
-
     out = {}
     for raw in ids:
         try:
@@ -327,14 +383,12 @@ def owned_files(owner_id: int, ids) -> dict[str, OwnedFile]:
 
     SQL: every submit with an upload runs it, and the ORM's compile and model building cost
     more than the query."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {JobFile._meta.db_table}
+            f"""SELECT id, kind, media, width, height, size, duration, frame_count FROM {FILES}
                 WHERE owner_id = %s AND id IN ({", ".join(["%s"] * len(pks))})""",
             [owner_id, *pks.values()],
         )
@@ -348,29 +402,28 @@ def files_by_id(ids) -> dict:
     files, for its follower to send).
 
     SQL: every dispatch step that claims jobs with files runs it; the ORM's compile cost more."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return {}
-    rows = JobFile.objects.raw(
-        f"SELECT * FROM {JobFile._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(pks))})", list(pks.values())
-    )
-    return {str(record.pk): record for record in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_file_columns('f')} FROM {FILES} f WHERE f.id IN ({', '.join(['%s'] * len(pks))})",
+            list(pks.values()),
+        )
+        records = [_read_file(row) for row in cursor.fetchall()]
+    return {str(record.pk): record for record in records}
 
 
 def attach_files(job_id, ids) -> int:
     """Give the unattached files among `ids` to the job; how many it took.
 
     SQL: every submit with an upload runs it (the ORM's compile of an UPDATE cost more than it)."""
-    from jobs.models import JobFile
-
     pks = _file_pks(ids)
     if not pks:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {JobFile._meta.db_table} SET job_id = %s
+            f"""UPDATE {FILES} SET job_id = %s
                 WHERE job_id IS NULL AND id IN ({", ".join(["%s"] * len(pks))})""",
             [JobFile._meta.pk.get_db_prep_value(job_id, connection), *pks.values()],
         )
@@ -389,3 +442,27 @@ def add_storage_used(user_id: int, size: int) -> None:
                 WHERE id = %s""",
             [size, size, user_id],
         )
+
+
+def insert_file(record) -> None:
+    """INSERT a file's row built in Python and add its bytes to its owner's count
+    (jobs.storage), both or neither, as save() with its post_save receiver would.
+
+    SQL: every upload runs it, and the ORM's INSERT compile and the signal cost more than the
+    statements. On PostgreSQL the two are one statement (a data-modifying WITH): one round trip,
+    and no transaction to open and commit around it."""
+    insert, params = _insert_statement(record)
+    if connection.vendor == "postgresql":
+        users = get_user_model()._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""WITH stored AS ({insert} RETURNING size)
+                    UPDATE {users} SET storage_used = storage_used + (SELECT size FROM stored) WHERE id = %s""",
+                [*params, record.owner_id],
+            )
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(insert, params)
+            if record.size:
+                add_storage_used(record.owner_id, record.size)
+    _mark_saved(record)

@@ -129,10 +129,11 @@ def upload_limit_problem(field: dict, record: JobFile | queries.OwnedFile) -> st
     return ""
 
 
-def check_quotas(user) -> int:
+def check_quotas(user, *, node_ids: list[int] = ()) -> tuple[int, dict[int, int]]:
     """429 naming the limit: too many queued jobs, or today's job count reached. Otherwise the
-    queue position a job the user submits now takes (jobs.positions), read in the same query."""
-    queued, today, queued_per_user = queries.queue_and_quotas(user.pk, quota_day_start())
+    queue position a job the user submits now takes (jobs.positions) and {node id: our jobs
+    holding its slots} for `node_ids` (why the new job waits), read in the same query."""
+    queued, today, queued_per_user, busy = queries.queue_and_quotas(user.pk, quota_day_start(), node_ids)
     if queued >= user.effective_max_queued_jobs:
         raise TooManyRequests(
             f"max_queued_jobs: you have {queued} queued jobs (limit {user.effective_max_queued_jobs}); "
@@ -144,7 +145,7 @@ def check_quotas(user) -> int:
             f"daily_job_limit: you started {today} jobs today (limit {user.effective_daily_job_limit}).",
             headers={"Retry-After": "3600"},
         )
-    return new_job_position(user.pk, queued, queued_per_user)
+    return new_job_position(user.pk, queued, queued_per_user), busy
 
 
 def checked_webhook_url(url: str | None) -> str:
@@ -158,21 +159,23 @@ def checked_webhook_url(url: str | None) -> str:
 
 
 def submit_job(
-    *, user, workflow_slug: str, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
+    *,
+    user,
+    inputs: dict,
+    workflow_slug: str = "",
+    workflow: Workflow | None = None,
+    priority: int = 0,
+    idempotency: Idempotency | None = None,
+    **job_fields,
 ) -> Job:
     """Validate inputs against the spec, check quotas, create the job QUEUED, wake dispatch.
 
-    With `idempotency` (jobs.idempotency), a key already used gives its job back with
+    The workflow is the active one named `workflow_slug` (NotFound if none), or `workflow` when
+    the caller has just read it (each read asks Redis whether workflows changed). With
+    `idempotency` (jobs.idempotency), a key already used gives its job back with
     `job.replayed` set instead of making another. `job_fields`: more columns of the new job."""
-    workflow = get_active_workflow(workflow_slug)
-    return _create_job(
-        user=user, workflow=workflow, inputs=inputs, priority=priority, idempotency=idempotency, **job_fields
-    )
-
-
-def _create_job(
-    *, user, workflow: Workflow, inputs: dict, priority: int = 0, idempotency: Idempotency | None = None, **job_fields
-) -> Job:
+    if workflow is None:
+        workflow = get_active_workflow(workflow_slug)
     if not isinstance(inputs, dict):
         raise InvalidInput("inputs: must be an object of field id → value.", errors={"inputs": "must be an object"})
     views = node_views()
@@ -190,7 +193,7 @@ def _create_job(
         if idempotency is not None and (earlier := idempotency_keys.earlier_job(user.pk, idempotency)) is not None:
             earlier.replayed = True
             return earlier
-        position = check_quotas(user)
+        position, busy = check_quotas(user, node_ids=[view.pk for view in views])
         storage.check_room_for_job(user)
         # The user's row is locked above: taking the event number here costs no extra wait.
         job = Job(
@@ -211,7 +214,7 @@ def _create_job(
             attached = queries.attach_files(job.pk, set(uploads.values()))
             if attached < len(set(uploads.values())):  # used by another job already, or expired
                 _check_uploads_still_there(uploads)
-        job.farm_views = views  # read at the start of this submit: presenting it needs them again
+        job.farm_views, job.farm_busy = views, busy  # read by this submit: presenting it needs them again
         job.known_position = position  # from the counts taken under the user's lock, just above
         transaction.on_commit(lambda: _announce(job))
     return job
@@ -242,7 +245,11 @@ def presented_new_job(job: Job) -> dict:
 def _present_new(job: Job) -> dict:
     """A new job (no results yet), with what its submit read: the farm and its queue position."""
     return present_job(
-        job, results=[], farm=getattr(job, "farm_views", None), known_position=getattr(job, "known_position", None)
+        job,
+        results=[],
+        farm=getattr(job, "farm_views", None),
+        busy=getattr(job, "farm_busy", None),
+        known_position=getattr(job, "known_position", None),
     )
 
 
@@ -279,7 +286,7 @@ def retry_job(*, user, job: Job) -> Job:
             copy = files.store_copy(record, owner=user)
             inputs[field_id] = str(copy.pk)
     workflow = job.workflow if job.workflow.is_active else get_active_workflow(job.workflow.slug)
-    return _create_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
+    return submit_job(user=user, workflow=workflow, inputs=inputs, priority=job.priority, webhook_url=job.webhook_url)
 
 
 def delete_job(*, job: Job) -> None:

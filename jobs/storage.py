@@ -5,10 +5,10 @@ What counts: every stored file of the user â€” uploads of any kind and results â
 size (`JobFile.size`: for an image upload the normalized PNG, not the bytes sent). Thumbnails
 (a few KB each) are not counted. The count is a column on the user (`User.storage_used`), moved
 by each file saved or deleted (the receivers below, connected in JobsConfig.ready(), so that a
-cascade from a job or the Django Admin counts too; a job's results, inserted together, count
-theirs in one step), and recounted from the files by the hourly
-clean-up in case something went around them. Checking the quota therefore reads only the user
-row, which every request has loaded already.
+cascade from a job or the Django Admin counts too; an upload is inserted with its count,
+jobs.queries.insert_file, and a job's results, inserted together, count theirs in one step),
+and recounted from the files by the hourly clean-up in case something went around them.
+Checking the quota therefore reads only the user row, which every request has loaded already.
 
 Uploads are refused when they would not fit (413); a job is refused while the user's storage is
 full (409), since its results would add more. Results themselves are always kept: a job that

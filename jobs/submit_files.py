@@ -84,8 +84,7 @@ def submit_with_files(
         for field_id, part in sent.items():
             stored.append(_store_part(user, part, fields[field_id]))
             inputs[field_id] = str(stored[-1].pk)
-        # The workflow read above, not read again (each read asks Redis whether workflows changed).
-        job = services._create_job(
+        job = services.submit_job(
             user=user, workflow=workflow, inputs=inputs, idempotency=idem, webhook_url=webhook_url
         )
     except Exception:

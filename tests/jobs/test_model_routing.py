@@ -112,6 +112,19 @@ def test_waiting_reasons_for_no_node_classes_and_busy(alice, alice_api):
     assert (get()["waiting_code"], get()["waiting_reason"]) == ("", "")
 
 
+def test_a_submits_answer_counts_our_running_jobs_on_the_nodes(alice, bob, alice_api):
+    workflow = make_workflow()
+    node = make_node(class_types=workflow.class_types, max_queue=2)
+    running = [make_job(bob, workflow, status=S.RUNNING, node=node) for _ in range(2)]
+    submitted = alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}}).json()
+    assert (submitted["waiting_code"], submitted["waiting_reason"]) == (
+        "all_busy",
+        "All GPU servers able to run it are busy.",
+    )
+    Job.objects.filter(pk=running[0].pk).update(node_finished_at=timezone.now())  # its slot is free again
+    assert alice_api.post("/api/jobs", {"workflow": "tiny", "inputs": {}}).json()["waiting_code"] == ""
+
+
 def test_the_jobs_list_words_each_jobs_reason(alice, alice_api):
     workflow = make_workflow()
     make_job(alice, workflow, model_files=["checkpoints/x.safetensors"])

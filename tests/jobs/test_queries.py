@@ -8,12 +8,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts import queries as account_queries
 from jobs import queries
-from jobs.models import Job, quota_day_start
+from jobs.models import Job, JobFile, quota_day_start
 from nodes.models import ComfyNode
 from tests.conftest import PASSWORD, make_user
 from tests.factories import make_job, make_node, make_workflow
@@ -37,8 +37,8 @@ def test_queue_and_quotas(alice, bob):
     make_job(bob, workflow)
     make_job(bob, workflow)
     make_job(bob, workflow, status=S.DONE)  # someone else's finished job: counts nowhere
-    queued, today, per_user = queries.queue_and_quotas(alice.pk, quota_day_start())
-    assert (queued, today, sorted(per_user)) == (2, 2, sorted([(alice.pk, 2), (bob.pk, 2)]))
+    queued, today, per_user, busy = queries.queue_and_quotas(alice.pk, quota_day_start())
+    assert (queued, today, sorted(per_user), busy) == (2, 2, sorted([(alice.pk, 2), (bob.pk, 2)]), {})
     nobody = queries.queue_and_quotas(make_user("nobody").pk, quota_day_start())
     assert nobody[:2] == (0, 0) and sorted(nobody[2]) == sorted(per_user)
 
@@ -108,6 +108,9 @@ def test_busy_slots_counts_running_jobs_until_their_node_finished_them(alice):
     make_job(alice, workflow, status=S.DONE, node=idle)
     make_job(alice, workflow)
     assert queries.busy_slots([busy.pk, idle.pk]) == {busy.pk: 2}
+    # a submit reads them with its quotas, in one statement
+    together = queries.queue_and_quotas(alice.pk, quota_day_start(), [busy.pk, idle.pk])
+    assert together == (1, 5, [(alice.pk, 1)], {busy.pk: 2})
 
 
 def _waiting(per_user: int = 16) -> queries.WaitingQueue:
@@ -182,6 +185,42 @@ def test_queued_per_user_counts_everyones_queue_and_the_owners_earlier_jobs(alic
     make_job(bob, workflow)
     rows = {user: (count, ahead) for user, count, ahead in queries.queued_per_user(alice.pk, mine[2].created_at)}
     assert rows == {alice.pk: (3, 2), bob.pk: (2, 0)}
+
+
+def test_insert_file_stores_the_row_with_its_bytes_counted_or_neither(alice):
+    record = JobFile(owner=alice, kind=JobFile.Kind.IMAGE, file="uploads/x.png", content_type="image/png", size=300)
+    queries.insert_file(record)
+    assert JobFile.objects.get(pk=record.pk).size == 300 and not record._state.adding
+    twice = JobFile(pk=record.pk, owner=alice, kind=JobFile.Kind.IMAGE, file="uploads/y.png", size=200)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        queries.insert_file(twice)
+    alice.refresh_from_db()
+    assert alice.storage_used == 300
+
+
+def _fields(record: JobFile) -> dict:
+    return {field.attname: getattr(record, field.attname) for field in JobFile._meta.concrete_fields}
+
+
+def test_files_are_read_as_the_orm_reads_them(alice):
+    job = make_job(alice, make_workflow(), status=S.DONE, shareable=True)
+    result = JobFile.objects.create(owner=alice, job=job, kind=JobFile.Kind.RESULT, file="r.png", duration=1.5)
+    upload = JobFile.objects.create(owner=alice, kind=JobFile.Kind.IMAGE, file="u.png", size=3)
+    viewed = queries.file_to_view(str(result.pk))
+    assert _fields(viewed) == _fields(JobFile.objects.get(pk=result.pk)) and not viewed._state.adding
+    assert (viewed.job_status, bool(viewed.job_shareable), viewed.workflow_slug, viewed.result_count) == (
+        S.DONE,
+        True,
+        "tiny",
+        1,
+    )
+    alone = queries.file_to_view(upload.pk)
+    assert _fields(alone) == _fields(JobFile.objects.get(pk=upload.pk)) and alone.job_status is None
+    assert queries.file_to_view("not-an-id") is None and queries.file_to_view(uuid.uuid4()) is None
+    found = queries.files_by_id([str(result.pk), str(upload.pk), "nope"])
+    assert {pk: _fields(record) for pk, record in found.items()} == {
+        str(f.pk): _fields(f) for f in JobFile.objects.all()
+    }
 
 
 def test_active_user_reads_an_active_user_blocked_or_not(alice, bob, outsider):
