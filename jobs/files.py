@@ -10,7 +10,7 @@ from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 
 from core.errors import InvalidInput, TooLarge
 from jobs import decoding, imaging, media, queries, storage
@@ -243,7 +243,7 @@ def store_results(*, job, results) -> list[JobFile]:
     if not records:
         return []
     with transaction.atomic(savepoint=False):
-        inserted = _insert_skipping_stored(records)
+        inserted = queries.insert_files_skipping_stored(records)
         stored = [record for record in records if record.pk in inserted]
         if stored:
             storage.count_stored_results(job.user_id, sum(record.size for record in stored))
@@ -271,29 +271,6 @@ def _result_record(job, data: bytes, source_ref: str, facts: ResultFacts | None)
     if facts.preview:
         record.thumbnail.save(f"thumb{_ext(facts.preview_type)}", ContentFile(facts.preview), save=False)
     return record
-
-
-def _insert_skipping_stored(records: list[JobFile]) -> set:
-    """INSERT the rows, skipping any that a unique constraint says exist already; the ids of
-    those inserted. (Not save(): its post_save would count each file's bytes in an UPDATE of
-    its own.)"""
-    fields = JobFile._meta.local_concrete_fields
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [
-        field.get_db_prep_save(field.pre_save(record, True), connection) for record in records for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(JobFile._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES {', '.join([row] * len(records))} ON CONFLICT DO NOTHING RETURNING {quote(JobFile._meta.pk.column)}",
-            params,
-        )
-        inserted = {JobFile._meta.pk.to_python(pk) for (pk,) in cursor.fetchall()}
-    for record in records:
-        if record.pk in inserted:
-            record._state.adding, record._state.db = False, connection.alias
-    return inserted
 
 
 def delete_stored(record: JobFile) -> None:

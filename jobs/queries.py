@@ -81,19 +81,23 @@ def insert_job(job: Job) -> None:
 
     SQL: every submit runs it, and the ORM's INSERT compile cost more than the database's answer."""
     with connection.cursor() as cursor:
-        cursor.execute(*_insert_statement(job))
+        cursor.execute(*_insert_statement([job]))
     _mark_saved(job)
 
 
-def _insert_statement(instance) -> tuple[str, list]:
-    """The INSERT of a model instance built in Python (its defaults filled by the model, its
-    fields' pre_save run as save() runs them: created_at, a file not yet committed)."""
-    fields = instance._meta.local_concrete_fields
+def _insert_statement(instances: list) -> tuple[str, list]:
+    """The INSERT of model instances built in Python (their defaults filled by the model, their
+    fields' pre_save run as save() runs them: created_at, a file not yet committed), one row each."""
+    meta = instances[0]._meta
+    fields = meta.local_concrete_fields
     quote = connection.ops.quote_name
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
+    ]
+    row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
-        f"INSERT INTO {quote(instance._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([row] * len(instances))}"
     )
     return sql, params
 
@@ -444,6 +448,22 @@ def add_storage_used(user_id: int, size: int) -> None:
         )
 
 
+def insert_files_skipping_stored(records: list[JobFile]) -> set:
+    """INSERT the rows, skipping any that a unique constraint says exist already; the ids of
+    those inserted. (Not save(): its post_save would count each file's bytes in an UPDATE of
+    its own.)"""
+    insert, params = _insert_statement(records)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{insert} ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name(JobFile._meta.pk.column)}", params
+        )
+        inserted = {JobFile._meta.pk.to_python(pk) for (pk,) in cursor.fetchall()}
+    for record in records:
+        if record.pk in inserted:
+            _mark_saved(record)
+    return inserted
+
+
 def insert_file(record) -> None:
     """INSERT a file's row built in Python and add its bytes to its owner's count
     (jobs.storage), both or neither, as save() with its post_save receiver would.
@@ -451,7 +471,7 @@ def insert_file(record) -> None:
     SQL: every upload runs it, and the ORM's INSERT compile and the signal cost more than the
     statements. On PostgreSQL the two are one statement (a data-modifying WITH): one round trip,
     and no transaction to open and commit around it."""
-    insert, params = _insert_statement(record)
+    insert, params = _insert_statement([record])
     if connection.vendor == "postgresql":
         users = get_user_model()._meta.db_table
         with connection.cursor() as cursor:
