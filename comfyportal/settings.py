@@ -278,7 +278,8 @@ WEB_REQUEST_THREADS = env_int("WEB_REQUEST_THREADS", 2)
 # Connections a web instance's TCP socket queues before accepting them (comfyportal/daphne_backlog.py):
 # room for every open page reconnecting at once after a restart.
 WEB_LISTEN_BACKLOG = env_int("WEB_LISTEN_BACKLOG", 2048)
-# While jobs keep being claimed, a runner's dispatch steps are at least this far apart.
+# While jobs keep being claimed, a runner's dispatch steps are at least this far apart (a slot
+# freed by a fast prompt waits less: jobs.runner.Runner.slot_freed).
 DISPATCH_MIN_GAP = env_float("DISPATCH_MIN_GAP", 0.05)
 RESULT_RETENTION_DAYS = env_int("RESULT_RETENTION_DAYS", None)
 # A worker (manage.py qcluster) told to stop kills whatever of it still runs after this long.
