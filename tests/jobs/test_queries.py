@@ -233,3 +233,15 @@ def test_active_user_reads_an_active_user_blocked_or_not(alice, bob, outsider):
     assert account_queries.active_user(bob.pk).is_blocked
     assert account_queries.active_user(outsider.pk) is None
     assert account_queries.active_user(10**9) is None
+
+
+def test_active_user_is_the_orm_s_user_field_for_field(alice):
+    found = account_queries.active_user(alice.pk)
+    expected = type(alice).objects.get(pk=alice.pk)
+    fields = [field.attname for field in type(alice)._meta.concrete_fields]
+    assert {name: getattr(found, name) for name in fields} == {name: getattr(expected, name) for name in fields}
+    # Loaded from the database, as the ORM's would be: a save updates the row, never inserts.
+    assert not found._state.adding and found._state.db == "default"
+    found.first_name = "Alice"
+    found.save(update_fields=["first_name"])
+    assert type(alice).objects.get(pk=alice.pk).first_name == "Alice"
