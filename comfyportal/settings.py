@@ -378,6 +378,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# A running job's progress ticks over /ws/jobs/: at most one per this many seconds (the
+# latest waits for the interval's end; the job's end drops it). 0 sends every tick.
+PROGRESS_EVENT_INTERVAL = env_float("PROGRESS_EVENT_INTERVAL", 0.25)
 # Benchmarks only: progress events carry when they left the runner, Redis and the web tier.
 EVENT_TIMESTAMPS = env_bool("EVENT_TIMESTAMPS", False)
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from jobs import files, steps, transfer
 from jobs.models import Job
+from jobs.notify import TickGate
 from nodes.comfy.client import ComfyClient
 from nodes.comfy.errors import (
     ComfyError,
@@ -79,9 +80,16 @@ class JobFollower:
         self.job_id = str(job.pk)
         self.prompt_run: PromptRun | None = None  # the node's execution times, for usage
         self.node_finished_at: datetime | None = None  # written with the job's end
+        self.ticks = TickGate(self._send_tick, settings.PROGRESS_EVENT_INTERVAL)
 
     async def run(self, *, resume: bool) -> None:
         """Run the job to its end (or back to the queue). `resume`: adopted from a dead runner."""
+        try:
+            await self._run(resume=resume)
+        finally:
+            self.ticks.close()
+
+    async def _run(self, *, resume: bool) -> None:
         job, runner = self.job, self.runner
         node = job.node
         if node is None:  # its node was deleted while nobody followed the job
@@ -193,8 +201,11 @@ class JobFollower:
             "node": job.node.name if job.node else None,
             "event": "progress",
         }
-        await self.runner.send_event(job.user_id, payload)
+        await self.ticks.offer(payload)
         self.runner.record_progress(self.job_id, progress.fraction, progress.text)
+
+    async def _send_tick(self, payload: dict) -> None:
+        await self.runner.send_event(self.job.user_id, payload)
 
     async def _collect(self, client: ComfyClient, entry: dict) -> None:
         results = []
@@ -225,6 +236,7 @@ class JobFollower:
 
     async def _finish(self, status: str, message: str, *, results: list[tuple] = ()) -> None:
         job = self.job
+        self.ticks.close()  # the end supersedes a waiting tick
         self.runner.forget(self.job_id)
         payload = await self.runner.db(
             steps.finish_and_present,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import redis
 from asgiref.sync import async_to_sync
@@ -141,6 +142,52 @@ class EventBatcher:
                 await pipe.execute()
             except Exception as exc:  # a notification must never break a job
                 logger.warning("could not send %d job events: %s", len(batch), exc)
+
+
+class TickGate:
+    """One job's progress ticks, at most one per `interval` seconds (PROGRESS_EVENT_INTERVAL).
+
+    A tick inside the interval waits for its end, replaced by any newer one; the job's end
+    drops a waiting tick (`close`). The interval counts from the gate's making too: the job's
+    RUNNING event has just gone out. A fast node sends several ticks per job (one as each node
+    of the graph starts), and every tick costs a Redis message, a relay in each web instance and
+    a frame to each socket of the user, more often than a person can read them: a 15 ms job
+    sends none, a long one a steady few a second.
+    """
+
+    def __init__(self, send: Callable[[dict], Awaitable[None]], interval: float):
+        self.send = send
+        self.interval = interval
+        self.last_sent = time.monotonic()
+        self.waiting: dict | None = None
+        self.timer: asyncio.Task | None = None
+        self.closed = False
+
+    async def offer(self, payload: dict) -> None:
+        if self.closed:
+            return
+        if self.timer is None and time.monotonic() - self.last_sent >= self.interval:
+            self.last_sent = time.monotonic()
+            await self.send(payload)
+            return
+        self.waiting = payload
+        if self.timer is None:
+            self.timer = asyncio.create_task(self._send_at_interval_end())
+
+    async def _send_at_interval_end(self) -> None:
+        await asyncio.sleep(max(0.0, self.last_sent + self.interval - time.monotonic()))
+        payload, self.waiting, self.timer = self.waiting, None, None
+        if payload is not None and not self.closed:
+            self.last_sent = time.monotonic()
+            await self.send(payload)
+
+    def close(self) -> None:
+        """The job ends (or leaves this runner): its waiting tick is stale, drop it."""
+        self.closed = True
+        self.waiting = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 def superseded_ticks(jobs: list[dict | None]) -> set[int]:

@@ -107,3 +107,41 @@ async def test_the_runner_learns_how_long_the_prompt_that_freed_a_slot_ran(make_
         monkeypatch.setattr(runner, "slot_freed", lambda job_id, prompt_seconds=None: freed.append(prompt_seconds))
         await JobFollower(runner, job).run(resume=True)
     assert len(freed) == 1 and 0.2 <= freed[0] < 5
+
+
+async def followed_events(make_server, monkeypatch, settings, *, job_time: float, interval: float) -> list[dict]:
+    """The events a follower sends for one job on a node whose prompts last `job_time`."""
+    settings.PROGRESS_EVENT_INTERVAL = interval
+    server = await make_server(job_time=job_time, step_time=0.0)
+    job = await orphaned_job(server.url, submitted=False)
+    events = []
+
+    async def send_event(user_id, payload):
+        events.append(payload)
+
+    async with adopting_runner(monkeypatch) as (runner, _sent):
+        monkeypatch.setattr(runner, "send_event", send_event)
+        await JobFollower(runner, job).run(resume=True)
+    assert events[-1]["status"] == S.DONE
+    return events
+
+
+def ticks(events: list[dict]) -> list[dict]:
+    return [event for event in events if event.get("event") == "progress"]
+
+
+@pytest.mark.parametrize("interval", [0, 0.25])
+async def test_a_fast_job_sends_its_end_and_no_progress_tick(make_server, monkeypatch, settings, interval):
+    """A 15 ms prompt's ticks (one as each node starts) would reach the user with its end."""
+    events = await followed_events(make_server, monkeypatch, settings, job_time=0.015, interval=interval)
+    if interval == 0:  # what the node says: the gate, not the node, drops them
+        assert len(ticks(events)) >= 2
+    else:
+        assert ticks(events) == []
+
+
+async def test_a_long_job_sends_paced_ticks_and_none_after_its_end(make_server, monkeypatch, settings):
+    events = await followed_events(make_server, monkeypatch, settings, job_time=1.0, interval=0.25)
+    progress = [event["progress"] for event in ticks(events)]
+    assert 2 <= len(progress) <= 5 and progress == sorted(progress)
+    assert events[-1]["status"] == S.DONE and all("status" in e for e in events)
