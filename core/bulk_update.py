@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import from_row
+
 
 def update_each(
     model,
@@ -57,22 +59,7 @@ def update_each_returning(
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {', '.join(connection.ops.quote_name(f.column) for f in fields)}", params)
         found = cursor.fetchall()
-    # The conversions the ORM applies to what it reads (SQLite's text dates and JSON, …).
-    converters = []
-    for position, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        funcs = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
-        if funcs:
-            converters.append((position, funcs, col))
-    names = [field.attname for field in fields]
-    instances = []
-    for row in found:
-        values = list(row)
-        for position, funcs, col in converters:
-            for convert in funcs:
-                values[position] = convert(values[position], col, connection)
-        instances.append(model.from_db(connection.alias, names, values))
-    return instances
+    return [from_row(model, row) for row in found]
 
 
 def _statement(model, rows, columns, where, where_params, set_also) -> tuple[str, list]:

@@ -148,8 +148,8 @@ class TickGate:
     """One job's progress ticks, at most one per `interval` seconds (PROGRESS_EVENT_INTERVAL).
 
     A tick inside the interval waits for its end, replaced by any newer one; the job's end
-    drops a waiting tick (`close`). The interval counts from the gate's making too: the job's
-    RUNNING event has just gone out. A fast node sends several ticks per job (one as each node
+    drops a waiting tick (`close`). The interval counts from the gate's making too (the
+    follower's start, just after the claim). A fast node sends several ticks per job (one as each node
     of the graph starts), and every tick costs a Redis message, a relay in each web instance and
     a frame to each socket of the user, more often than a person can read them: a 15 ms job
     sends none, a long one a steady few a second.

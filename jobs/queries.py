@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-import weakref
 from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bulk_update import update_each
+from core.rows import from_row
 from jobs.models import Job, JobFile
 from nodes.models import ComfyNode
 from workflows.models import Workflow
@@ -330,9 +330,6 @@ def file_to_view(file_id):
 
 
 _FILE_FIELDS = JobFile._meta.concrete_fields
-_FILE_ATTNAMES = [field.attname for field in _FILE_FIELDS]
-# {connection: its converters of a JobFile's columns}, made once per connection (a few dozen µs)
-_file_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _file_columns(alias: str) -> str:
@@ -341,21 +338,8 @@ def _file_columns(alias: str) -> str:
 
 
 def _read_file(row) -> JobFile:
-    """A JobFile from a row starting with its _file_columns, converted as the ORM converts
-    them (SQLite gives ids and dates as text)."""
-    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection (`connection` stands in for it)
-    converters = _file_converters.get(db)
-    if converters is None:
-        cols = [field.get_col(FILES) for field in _FILE_FIELDS]
-        converters = _file_converters[db] = [
-            (index, col, convert)
-            for index, col in enumerate(cols)
-            for convert in db.ops.get_db_converters(col) + col.get_db_converters(db)
-        ]
-    values = list(row[: len(_FILE_FIELDS)])
-    for index, col, convert in converters:
-        values[index] = convert(values[index], col, db)
-    return JobFile.from_db(db.alias, _FILE_ATTNAMES, values)
+    """A JobFile from a row starting with its _file_columns."""
+    return from_row(JobFile, row[: len(_FILE_FIELDS)])
 
 
 def _file_pks(ids) -> dict:
