@@ -130,9 +130,10 @@ def ticks(events: list[dict]) -> list[dict]:
     return [event for event in events if event.get("event") == "progress"]
 
 
-@pytest.mark.parametrize("interval", [0, 0.25])
+@pytest.mark.parametrize("interval", [0, 5.0])
 async def test_a_fast_job_sends_its_end_and_no_progress_tick(make_server, monkeypatch, settings, interval):
-    """A 15 ms prompt's ticks (one as each node starts) would reach the user with its end."""
+    """A 15 ms prompt's ticks (one as each node starts) would reach the user with its end.
+    The gate's interval is long here so that a loaded machine cannot stretch the job past it."""
     events = await followed_events(make_server, monkeypatch, settings, job_time=0.015, interval=interval)
     if interval == 0:  # what the node says: the gate, not the node, drops them
         assert len(ticks(events)) >= 2

@@ -28,7 +28,8 @@ def test_ticks_of_a_fast_job_are_never_sent():
         gate, sent = gate_and_sent()
         for progress in (0.0, 0.5, 1.0):
             await gate.offer(tick(progress))
-        await asyncio.sleep(0.02)  # the node is done long before the interval ends
+        # The node is done long before the interval ends: close with no await between, so a
+        # stall of the machine (a loaded CI runner) cannot let the interval pass first.
         gate.close()
         await asyncio.sleep(INTERVAL * 1.5)
         return sent
@@ -55,23 +56,24 @@ def test_a_tick_after_a_quiet_interval_goes_out_at_once_and_a_steady_stream_is_p
     async def scenario():
         gate, sent = gate_and_sent()
         await asyncio.sleep(INTERVAL * 1.2)
-        offered_at = time.monotonic()
         await gate.offer(tick(0.1))  # nothing sent for a whole interval: no wait
-        first_delay = sent[0][0] - offered_at
+        sent_by_the_offer = len(sent)
         for step in range(2, 40):  # a tick every 20 ms for ~0.8 s
             await asyncio.sleep(0.02)
             await gate.offer(tick(step / 40))
         await asyncio.sleep(INTERVAL * 1.5)
         gate.close()
-        return first_delay, sent
+        return sent_by_the_offer, sent
 
-    first_delay, sent = asyncio.run(scenario())
-    assert first_delay < 0.005
+    sent_by_the_offer, sent = asyncio.run(scenario())
+    assert sent_by_the_offer == 1
     progress = [payload["progress"] for _, payload in sent]
     assert progress == sorted(progress) and progress[-1] == 39 / 40  # the last word is kept
     gaps = [b - a for (a, _), (b, _) in zip(sent, sent[1:])]
     assert gaps and min(gaps) >= INTERVAL * 0.95  # never two within an interval
-    assert 4 <= len(sent) <= 6  # ~0.8 s of ticks, one per 0.2 s: neither all 39 nor one
+    # ~0.8 s of ticks, one per 0.2 s: neither all 39 nor one (the gaps above bound it from
+    # above by the time the loop really took, which a loaded machine stretches)
+    assert 3 <= len(sent) < 20
 
 
 def test_a_zero_interval_sends_every_tick():
