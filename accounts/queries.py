@@ -7,7 +7,7 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from core.rows import from_row
+from core.rows import columns, from_row
 
 
 def active_user(user_id: int):
@@ -25,6 +25,4 @@ def active_user(user_id: int):
 def _user_select(vendor: str) -> str:
     """The user row's SELECT by id, every column in field order (core.rows.from_row reads it)."""
     User = get_user_model()
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in User._meta.concrete_fields)
-    return f"SELECT {columns} FROM {quote(User._meta.db_table)} WHERE id = %s AND is_active"
+    return f"SELECT {columns(User)} FROM {connection.ops.quote_name(User._meta.db_table)} WHERE id = %s AND is_active"

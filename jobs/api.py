@@ -139,10 +139,15 @@ def create_typed_job(request, slug: str, payload: TypedJobIn):
     return _submitted(job)
 
 
+def _present(user, job_id) -> dict:
+    job, results = services.job_to_present_for_user(user, job_id)
+    return present_job(job, results=results)
+
+
 def _submitted(job):
     """201 with a new job; 200 with the job an earlier request with the same Idempotency-Key made."""
     if getattr(job, "replayed", False):
-        return 200, present_job(services.get_job_for_user(job.user, job.pk))
+        return 200, _present(job.user, job.pk)
     return 201, services.presented_new_job(job)
 
 
@@ -171,13 +176,13 @@ def list_jobs(request, page: Query[PageParams], status: StatusFilter = "", workf
 
 @router.get("/jobs/{job_id}", response=JobOut)
 def get_job(request, job_id: str):
-    return present_job(services.get_job_for_user(request.user, job_id))
+    return _present(request.user, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response={200: JobOut, 409: ErrorOut})
 def cancel_job(request, job_id: str):
     job = services.cancel_job(job=services.get_job_for_user(request.user, job_id))
-    return present_job(services.get_job_for_user(request.user, job.pk))
+    return _present(request.user, job.pk)
 
 
 @router.post(
@@ -187,7 +192,7 @@ def cancel_job(request, job_id: str):
 )
 def retry_job(request, job_id: str):
     job = services.retry_job(user=request.user, job=services.get_job_for_user(request.user, job_id))
-    return 201, present_job(services.get_job_for_user(request.user, job.pk))
+    return 201, _present(request.user, job.pk)
 
 
 @router.patch(
@@ -200,7 +205,7 @@ def retry_job(request, job_id: str):
 )
 def share_job(request, job_id: str, payload: ShareIn):
     services.set_shareable(user=request.user, job_id=job_id, shareable=payload.shareable)
-    return present_job(services.get_job_for_user(request.user, job_id))
+    return _present(request.user, job_id)
 
 
 @router.delete("/jobs/{job_id}", response={204: None, 409: ErrorOut})

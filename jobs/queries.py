@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bulk_update import update_each
-from core.rows import from_row
+from core.rows import columns, from_row
 from jobs.models import Job, JobFile
 from nodes.models import ComfyNode
 from workflows.models import Workflow
@@ -297,6 +297,49 @@ def queued_per_user(user_id: int, created_at) -> list[tuple[int, int, int]]:
         return cursor.fetchall()
 
 
+# One job to show (GET /api/jobs/{id}: what polling clients repeat)
+
+# What presenting a job reads of its workflow and node (jobs.presenters._job_dict, waiting_states):
+# not the workflow's graph and spec, nor the node's lists of classes and model files.
+_SHOWN_WORKFLOW = ("id", "slug", "name", "names", "version", "class_types")
+_SHOWN_NODE = ("id", "name")
+
+
+def job_to_present(job_id) -> tuple[Job, list[JobFile]] | None:
+    """The job with this id, its workflow and node (the fields above; the others deferred)
+    loaded, and its result files; None if there is none (a malformed id included).
+
+    SQL: the ORM's compile of the joins and of the files' prefetch cost several times what the
+    database spent answering them."""
+    try:
+        pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
+    except ValueError:
+        return None
+    job_end = len(Job._meta.concrete_fields)
+    workflow_end = job_end + len(_SHOWN_WORKFLOW)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {columns(Job, "j")}, {columns(Workflow, "w", _SHOWN_WORKFLOW)},
+                       {columns(ComfyNode, "n", _SHOWN_NODE)}
+                FROM {JOBS} j
+                JOIN {Workflow._meta.db_table} w ON w.id = j.workflow_id
+                LEFT JOIN {ComfyNode._meta.db_table} n ON n.id = j.node_id
+                WHERE j.id = %s""",
+            [pk],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        cursor.execute(
+            f"SELECT {_file_columns('f')} FROM {FILES} f WHERE f.job_id = %s AND f.kind = %s", [pk, JobFile.Kind.RESULT]
+        )
+        results = [_read_file(file_row) for file_row in cursor.fetchall()]
+    job = from_row(Job, row[:job_end])
+    job.workflow = from_row(Workflow, row[job_end:workflow_end], _SHOWN_WORKFLOW)
+    job.node = None if row[workflow_end] is None else from_row(ComfyNode, row[workflow_end:], _SHOWN_NODE)
+    return job, results
+
+
 # Files
 
 
@@ -334,7 +377,7 @@ _FILE_FIELDS = JobFile._meta.concrete_fields
 
 def _file_columns(alias: str) -> str:
     """A JobFile's columns, in its fields' order (_read_file takes them so)."""
-    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _FILE_FIELDS)
+    return columns(JobFile, alias)
 
 
 def _read_file(row) -> JobFile:

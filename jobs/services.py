@@ -45,6 +45,15 @@ def get_job_for_user(user, job_id) -> Job:
     return job
 
 
+def job_to_present_for_user(user, job_id) -> tuple[Job, list[JobFile]]:
+    """What presenting the job reads (jobs.queries.job_to_present): the job and its results,
+    if `user` owns it (or is an admin); NotFound otherwise, as get_job_for_user."""
+    found = queries.job_to_present(job_id)
+    if found is None or (found[0].user_id != user.pk and not user.is_admin):
+        raise NotFound("Job not found.")
+    return found
+
+
 def get_file_for_user(user, file_id) -> JobFile:
     try:
         record = JobFile.objects.filter(pk=file_id).first()

@@ -245,3 +245,38 @@ def test_active_user_is_the_orm_s_user_field_for_field(alice):
     found.first_name = "Alice"
     found.save(update_fields=["first_name"])
     assert type(alice).objects.get(pk=alice.pk).first_name == "Alice"
+
+
+@pytest.mark.parametrize("status", ["QUEUED", "RUNNING", "DONE"])
+def test_a_job_to_present_is_presented_as_the_orm_s_job(alice, status):
+    """GET /api/jobs/{id} reads the job with plain SQL (jobs.queries.job_to_present); what the
+    client gets must be what the ORM's read of it gives: a queued job's waiting reason, the node
+    of a running one, a finished one's results (its uploaded input is no output)."""
+    from jobs.files import store_result, store_upload
+    from jobs.presenters import present_job
+    from jobs.services import get_job_for_user
+    from tests.jobs.test_jobs_api import png_bytes
+
+    workflow = make_workflow(class_types=["LoadImage", "SaveImage", "NoNodeHasThis"])
+    node = make_node("gpu-1", status=ComfyNode.Status.ONLINE)
+    upload = store_upload(owner=alice, data=png_bytes(), kind="image")
+    job = make_job(alice, workflow, status=status, inputs={"image": str(upload.pk)}, model_files=["a.safetensors"])
+    if status != "QUEUED":
+        Job.objects.filter(pk=job.pk).update(node=node, started_at=timezone.now(), progress=0.5, seq=3)
+    JobFile.objects.filter(pk=upload.pk).update(job=job)
+    if status == "DONE":
+        for name in ("out_00002_.png", "out_00001_.png"):
+            store_result(job=job, data=png_bytes(color=(1, 2, len(name))), source_ref=name)
+
+    read, results = queries.job_to_present(job.pk)
+    presented = present_job(read, results=results)
+    assert presented == present_job(get_job_for_user(alice, job.pk))
+    assert presented["status"] == status and presented["workflow"] == workflow.slug
+    assert presented["node"] == (None if status == "QUEUED" else "gpu-1")
+    assert len(presented["outputs"]) == (2 if status == "DONE" else 0)
+    if status == "QUEUED":
+        assert presented["waiting_code"] and "NoNodeHasThis" in presented["waiting_reason"]
+    # The graph, the spec and the node's long lists stay unread (deferred) until asked for.
+    assert {"graph", "spec"} <= read.workflow.get_deferred_fields()
+    assert read.node is None or "class_types" in read.node.get_deferred_fields()
+    assert queries.job_to_present(uuid.uuid4()) is None and queries.job_to_present("not-an-id") is None

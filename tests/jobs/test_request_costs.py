@@ -93,3 +93,11 @@ def _overhead_workflow() -> Workflow:
     from bench.overhead import create_workflow
 
     return create_workflow()
+
+
+def test_a_finished_job_s_read_runs_three_queries(alice_api, result, django_assert_num_queries):
+    # the token's user; the job with its workflow and node; its results (a polling client's request)
+    with django_assert_num_queries(3):
+        response = alice_api.get(f"/api/jobs/{result.job_id}")
+    assert response.status_code == 200
+    assert [output["id"] for output in response.json()["outputs"]] == [str(result.pk)]
