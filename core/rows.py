@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -22,6 +23,11 @@ def _fields(model, names: Sequence[str] | None) -> list:
 def columns(model, alias: str = "", fields: Sequence[str] | None = None) -> str:
     """The SELECT list of `model`'s columns that from_row reads (every concrete field, or the
     attnames in `fields`), in field order, each prefixed with the table `alias` if given."""
+    return _columns(connection.vendor, model, alias, None if fields is None else tuple(fields))
+
+
+@cache  # made on every read otherwise: joining the quoted names cost as much as reading a row
+def _columns(vendor: str, model, alias: str, fields: tuple[str, ...] | None) -> str:
     prefix = f"{alias}." if alias else ""
     return ", ".join(prefix + connection.ops.quote_name(field.column) for field in _fields(model, fields))
 
