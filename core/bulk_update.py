@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import columns as model_columns
 from core.rows import from_row
 
 
@@ -54,10 +55,9 @@ def update_each_returning(
     `can_return_updated()`."""
     if not rows:
         return []
-    fields = model._meta.concrete_fields
     sql, params = _statement(model, rows, columns, where, where_params, set_also)
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {', '.join(connection.ops.quote_name(f.column) for f in fields)}", params)
+        cursor.execute(f"{sql} RETURNING {model_columns(model)}", params)
         found = cursor.fetchall()
     return [from_row(model, row) for row in found]
 
