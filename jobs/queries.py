@@ -314,9 +314,8 @@ def job_to_present(job_id) -> tuple[Job, list[JobFile]] | None:
 
     SQL: the ORM's compile of the joins and of the files' prefetch cost several times what the
     database spent answering them."""
-    try:
-        pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
-    except ValueError:
+    pk = _db_pk(Job, job_id)
+    if pk is None:
         return None
     job_end = len(Job._meta.concrete_fields)
     workflow_end = job_end + len(_SHOWN_WORKFLOW)
@@ -353,9 +352,8 @@ def file_to_view(file_id):
 
     SQL: every file download runs it, and the ORM's compile of the joins, or a RawQuerySet's
     mapping of the columns, cost more than the database spent answering."""
-    try:
-        pk = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(file_id)), connection)
-    except ValueError:
+    pk = _db_pk(JobFile, file_id)
+    if pk is None:
         return None
     with connection.cursor() as cursor:
         cursor.execute(
@@ -390,13 +388,16 @@ def _read_file(row) -> JobFile:
 
 def _file_pks(ids) -> dict:
     """{id as given: its database value} for the ids that are UUIDs (others name no file)."""
-    out = {}
-    for raw in ids:
-        try:
-            out[raw] = JobFile._meta.pk.get_db_prep_value(uuid.UUID(str(raw)), connection)
-        except ValueError:
-            continue
-    return out
+    return {raw: pk for raw in ids if (pk := _db_pk(JobFile, raw)) is not None}
+
+
+def _db_pk(model, raw):
+    """The database's value of `model`'s UUID primary key given as `raw` (a UUID or its text),
+    None when `raw` is no UUID (an id from a request names no row then)."""
+    try:
+        return model._meta.pk.get_db_prep_value(uuid.UUID(str(raw)), connection)
+    except ValueError:
+        return None
 
 
 class OwnedFile(NamedTuple):

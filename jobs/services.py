@@ -40,18 +40,22 @@ def get_job_for_user(user, job_id) -> Job:
         job = jobs.filter(pk=job_id).first()
     except Exception:  # a malformed id
         job = None
-    if job is None or (job.user_id != user.pk and not user.is_admin):
-        raise NotFound("Job not found.")
-    return job
+    return _visible(user, job)
 
 
 def job_to_present_for_user(user, job_id) -> tuple[Job, list[JobFile]]:
     """What presenting the job reads (jobs.queries.job_to_present): the job and its results,
     if `user` owns it (or is an admin); NotFound otherwise, as get_job_for_user."""
     found = queries.job_to_present(job_id)
-    if found is None or (found[0].user_id != user.pk and not user.is_admin):
-        raise NotFound("Job not found.")
+    _visible(user, found[0] if found else None)
     return found
+
+
+def _visible(user, job: Job | None) -> Job:
+    """`job` if `user` owns it or is an admin; NotFound otherwise (None too), never a hint that it exists."""
+    if job is None or (job.user_id != user.pk and not user.is_admin):
+        raise NotFound("Job not found.")
+    return job
 
 
 def get_file_for_user(user, file_id) -> JobFile:
