@@ -10,7 +10,9 @@ compare the two; wait on /ws/jobs/, download). It prints:
 - (a) one job at a time, submit → result bytes in hand: p50/p95 each way and the difference;
 - (b) M jobs at once, time to the last result: the throughput ratio portal ÷ direct;
 - (c) CPU per job in each portal process (web, worker) during (a) and (b), and what each uses
-  per second with nothing to do (a share of every job's figure).
+  per second with nothing to do (a share of every job's figure);
+- (d) what the fixed parts cost before the portal's own work: the web's CPU for the job's two
+  requests refused at once (404), and a client's own CPU per job driven directly.
 
 Run with `python -m bench.overhead` (also part of `make bench`); see docs/performance.md.
 """
@@ -319,9 +321,10 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
                 if name == "portal":
                     for part, seconds in cpu.stop().items():
                         burst_cpu[part] += seconds
+        spans = await node_spans(session, stack.nodes[0].url)
+        fixed = await fixed_costs(session, stack, portal, direct)
         for task in listeners:
             task.cancel()
-        spans = await node_spans(session, stack.nodes[0].url)
     return {
         "rounds": rounds,
         "backlog": backlog,
@@ -333,7 +336,43 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
         "burst_idle": {
             name: [idle_between(spans, window) for window in windows] for name, windows in burst_windows.items()
         },
+        "fixed": fixed,
     }
+
+
+async def fixed_costs(session, stack, portal: Portal, direct: Direct, count: int = 200) -> dict[str, float]:
+    """CPU seconds per request or job of what every job pays before the portal does any of its
+    work: the web's share of a job's two requests refused at once (404: the picture sent to a
+    workflow that does not exist, and a file that does not exist, each after the token's check),
+    and this process's share of one job driven directly (a ComfyUI client's own cost)."""
+    import aiohttp
+
+    cpu = PortalCpu(stack)
+
+    async def refused_submit() -> None:
+        form = aiohttp.FormData()
+        form.add_field("workflow", "no-such-workflow")
+        form.add_field("image", portal.png, filename="in.png", content_type="image/png")
+        async with session.post(portal.url + "/api/jobs/with-files", data=form, headers=portal.headers) as response:
+            await response.read()
+            assert response.status == 404, response.status
+
+    async def refused_download() -> None:
+        async with session.get(portal.url + f"/api/files/{uuid.uuid4()}", headers=portal.headers) as response:
+            await response.read()
+            assert response.status == 404, response.status
+
+    costs = {}
+    for name, request in (("submit", refused_submit), ("download", refused_download)):
+        cpu.start()
+        for _ in range(count):
+            await request()
+        costs[name] = cpu.stop()["web"] / count
+    started = time.process_time()
+    for _ in range(count // 2):
+        await direct.job()
+    costs["direct_client"] = (time.process_time() - started) / (count // 2)
+    return costs
 
 
 async def node_spans(session, node_url: str) -> list[tuple[float, float]]:
@@ -498,6 +537,14 @@ def table(r: dict) -> str:
         (
             "(c) portal CPU with nothing to do, per second: web / worker",
             "{web:.1f} / {worker:.1f} ms".format(**{k: v * 1000 for k, v in r["idle_cpu"].items()}),
+        ),
+        (
+            "(d) web CPU of the job's two requests refused at once (404): with the picture / a file's GET",
+            "{submit:.1f} / {download:.1f} ms".format(**{k: v * 1000 for k, v in r["fixed"].items()}),
+        ),
+        (
+            "(d) a client's own CPU per job driven directly (upload, prompt, socket, history, download)",
+            f"{r['fixed']['direct_client'] * 1000:.1f} ms",
         ),
         ("machine alone: reference loop before / after", f"{r['speed'][0]:.1f} / {r['speed'][1]:.1f} ms"),
     ]
