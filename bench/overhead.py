@@ -12,7 +12,7 @@ compare the two; wait on /ws/jobs/, download). It prints:
 - (c) CPU per job in each portal process (web, worker) during (a) and (b), and what each uses
   per second with nothing to do (a share of every job's figure);
 - (d) what the fixed parts cost before the portal's own work: the web's CPU for the job's two
-  requests refused at once (404), and a client's own CPU per job driven directly.
+  requests refused at once (400, 404), and a client's own CPU per job driven directly.
 
 Run with `python -m bench.overhead` (also part of `make bench`); see docs/performance.md.
 """
@@ -342,8 +342,8 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
 
 async def fixed_costs(session, stack, portal: Portal, direct: Direct, count: int = 200) -> dict[str, float]:
     """CPU seconds per request or job of what every job pays before the portal does any of its
-    work: the web's share of a job's two requests refused at once (404: the picture sent to a
-    workflow that does not exist, and a file that does not exist, each after the token's check),
+    work: the web's share of a job's two requests refused at once, after the token's check (the
+    picture sent under a field the workflow does not have: 400; a file that does not exist: 404),
     and this process's share of one job driven directly (a ComfyUI client's own cost)."""
     import aiohttp
 
@@ -351,11 +351,11 @@ async def fixed_costs(session, stack, portal: Portal, direct: Direct, count: int
 
     async def refused_submit() -> None:
         form = aiohttp.FormData()
-        form.add_field("workflow", "no-such-workflow")
-        form.add_field("image", portal.png, filename="in.png", content_type="image/png")
+        form.add_field("workflow", SLUG)
+        form.add_field("no_such_field", portal.png, filename="in.png", content_type="image/png")
         async with session.post(portal.url + "/api/jobs/with-files", data=form, headers=portal.headers) as response:
             await response.read()
-            assert response.status == 404, response.status
+            assert response.status == 400, response.status
 
     async def refused_download() -> None:
         async with session.get(portal.url + f"/api/files/{uuid.uuid4()}", headers=portal.headers) as response:
@@ -539,7 +539,7 @@ def table(r: dict) -> str:
             "{web:.1f} / {worker:.1f} ms".format(**{k: v * 1000 for k, v in r["idle_cpu"].items()}),
         ),
         (
-            "(d) web CPU of the job's two requests refused at once (404): with the picture / a file's GET",
+            "(d) web CPU of the job's two requests refused at once: with the picture / a file's GET",
             "{submit:.1f} / {download:.1f} ms".format(**{k: v * 1000 for k, v in r["fixed"].items()}),
         ),
         (
