@@ -554,6 +554,37 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+# The targets of the issue that asked for this benchmark (docs/performance.md).
+ADDED_P50_TARGET, ADDED_P95_TARGET = 0.025, 0.050  # s added by the portal, one job at a time
+THROUGHPUT_TARGET = 0.8  # portal ÷ direct, M jobs at once
+CPU_TARGET = 0.008  # s of portal CPU per job, all processes
+
+
+def target_lines(r: dict) -> list[str]:
+    """Each target, met or not, for this run."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT MET"
+
+    d, p = r["single"]["direct"], r["single"]["portal"]
+    added = {q: percentile(p, q) - percentile(d, q) for q in (50, 95)}
+    ratio = min(r["burst"]["direct"]) / min(r["burst"]["portal"])
+    cpu = {name: sum(r[key].values()) for name, key in (("one at a time", "single_cpu"), ("backlog", "burst_cpu"))}
+    return [
+        "Targets:",
+        f"- added p50 ≤ {ADDED_P50_TARGET * 1000:.0f} ms: {added[50] * 1000:.1f} ms: "
+        f"{verdict(added[50] <= ADDED_P50_TARGET)}",
+        f"- added p95 ≤ {ADDED_P95_TARGET * 1000:.0f} ms: {added[95] * 1000:.1f} ms: "
+        f"{verdict(added[95] <= ADDED_P95_TARGET)}",
+        f"- throughput ≥ {THROUGHPUT_TARGET}× direct: {ratio:.2f}×: {verdict(ratio >= THROUGHPUT_TARGET)}",
+        *(
+            f"- CPU per job ≤ {CPU_TARGET * 1000:.0f} ms, {name}: {seconds * 1000:.1f} ms: "
+            f"{verdict(seconds <= CPU_TARGET)}"
+            for name, seconds in cpu.items()
+        ),
+    ]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=40, help="jobs one at a time, each way")
@@ -575,7 +606,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     setup(args.database_url)
     print(f"running overhead: {args.rounds} single jobs and {args.backlog} at once, each way …", flush=True)
-    print(table(run(args.rounds, args.backlog, args.job_time, args.separate_upload, args.max_queue)))
+    result = run(args.rounds, args.backlog, args.job_time, args.separate_upload, args.max_queue)
+    print(table(result))
+    print("\n".join(target_lines(result)))
     return 0
 
 
