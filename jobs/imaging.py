@@ -18,7 +18,10 @@ docs/masks.md and comfyui-protocol.md §6/§10):
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,11 +381,54 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedImage:
     """:func:`normalize_image`, but a PNG that is already what it would produce (8-bit RGB, or
     RGBA with some pixel not opaque, no chunk but pixels and the harmless `pHYs`/`sRGB`) is
     kept byte for byte: decoded and checked in full, not encoded again (encoding costs four
-    times the decode)."""
+    times the decode). The same bytes sent again (their SHA-256) are not decoded again."""
+    data = _as_bytes(data, max_bytes=None)
+    digest = hashlib.sha256(data).digest()
+    kept = _kept_as_sent.get(digest)
+    if kept is not None and kept.width * kept.height <= max_pixels:
+        return NormalizedImage(png=data, width=kept.width, height=kept.height, mode=kept.mode)
     img, fmt = _open_checked(data, max_pixels=max_pixels)
     if fmt == "PNG" and _already_normalized(data, img):
+        _kept_as_sent.add(digest, _Facts(img.width, img.height, img.mode))
         return NormalizedImage(png=data, width=img.width, height=img.height, mode=img.mode)
     return _normalized_from(img)[0]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    width: int
+    height: int
+    mode: str
+
+
+class _RecentDigests:
+    """The facts of the last `size` PNGs decoded in full and kept as sent, by their SHA-256.
+
+    A client that sends the same picture with every job (an init image, a batch of seeds)
+    would otherwise pay its full decode each time, for the same verdict: the digest names
+    exactly those bytes, which passed every check (the pixel limit is checked again)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.facts: OrderedDict[bytes, _Facts] = OrderedDict()
+        self.lock = threading.Lock()  # request threads and decoding threads share it
+
+    def get(self, digest: bytes) -> _Facts | None:
+        with self.lock:
+            facts = self.facts.get(digest)
+            if facts is not None:
+                self.facts.move_to_end(digest)
+            return facts
+
+    def add(self, digest: bytes, facts: _Facts) -> None:
+        with self.lock:
+            self.facts[digest] = facts
+            self.facts.move_to_end(digest)
+            while len(self.facts) > self.size:
+                self.facts.popitem(last=False)
+
+
+_kept_as_sent = _RecentDigests(size=256)
 
 
 # Chunks a normalized PNG may carry: the image itself and two that change nothing of it.

@@ -149,3 +149,49 @@ def test_a_result_that_cannot_be_decoded_is_served_itself_as_its_preview(alice, 
     assert response.status_code == 200
     record.refresh_from_db()
     assert not record.thumbnail
+
+
+def test_the_same_png_sent_again_is_not_decoded_again(monkeypatch):
+    sent = picture(size=(40, 30))
+    first = imaging.normalize_upload(sent, max_pixels=10**6)
+    decoded = []
+    monkeypatch.setattr(imaging, "_open_checked", lambda *a, **k: decoded.append(a) or pytest.fail("decoded again"))
+    again = imaging.normalize_upload(bytearray(sent), max_pixels=10**6)  # the same bytes, in another buffer
+    assert again == first and again.png == sent and (again.width, again.height) == (40, 30)
+    assert decoded == []
+
+
+def test_other_bytes_are_decoded_and_the_pixel_limit_still_holds():
+    sent = picture(size=(40, 30))
+    imaging.normalize_upload(sent, max_pixels=10**6)
+    with pytest.raises(imaging.ImageRejected, match="limit"):
+        imaging.normalize_upload(sent, max_pixels=1000)  # 1,200 pixels: refused, known or not
+    corrupt = sent[:-30] + bytes(18) + sent[-12:]  # the last IDAT's tail zeroed: its CRC fails
+    for _ in range(2):  # a refused file is never remembered
+        with pytest.raises(imaging.ImageRejected):
+            imaging.normalize_upload(corrupt, max_pixels=10**6)
+
+
+def test_a_normalized_copy_is_not_remembered(monkeypatch):
+    """Only PNGs kept as sent skip the decode: a picture that is normalized is decoded (and
+    encoded) every time, its bytes being another file than the one stored."""
+    data = text_chunk()
+    imaging.normalize_upload(data, max_pixels=10**6)
+    decoded = []
+    real = imaging._open_checked
+    monkeypatch.setattr(imaging, "_open_checked", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    assert imaging.normalize_upload(data, max_pixels=10**6).png != data
+    assert decoded == [1]
+
+
+def test_a_re_sent_upload_is_stored_as_before(alice_api, monkeypatch):
+    sent = picture(size=(24, 16))
+    first = upload(alice_api, sent)
+    monkeypatch.setattr(imaging, "_open_checked", lambda *a, **k: pytest.fail("decoded again"))
+    second = upload(alice_api, sent)
+    assert first.status_code == second.status_code == 201, second.json()
+    records = JobFile.objects.filter(pk__in=[first.json()["id"], second.json()["id"]])
+    assert len(records) == 2
+    for record in records:
+        assert files.read_bytes(record) == sent
+        assert (record.width, record.height, record.content_type) == (24, 16, "image/png")
