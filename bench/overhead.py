@@ -23,11 +23,13 @@ import argparse
 import asyncio
 import copy
 import io
+import itertools
 import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,12 +65,12 @@ SPEC = {
 }
 
 
-def sample_png(side: int = 256) -> bytes:
+def sample_png(side: int = 256, seed: int = 7) -> bytes:
     """A picture with some detail (a flat one would make PNG coding unrealistically cheap)."""
     import numpy as np
     from PIL import Image
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     ramp = np.linspace(0, 255, side, dtype=np.float32)
     base = (ramp[None, :, None] + ramp[:, None, None]) / 2
     noisy = np.clip(base + rng.normal(0, 24, (side, side, 3)), 0, 255).astype("uint8")
@@ -103,8 +105,8 @@ class Finished:
 class Direct:
     """A program talking to the node itself, as ComfyUI's clients do."""
 
-    def __init__(self, session, node_url: str, png: bytes):
-        self.session, self.url, self.png = session, node_url, png
+    def __init__(self, session, node_url: str, pictures: Callable[[], bytes]):
+        self.session, self.url, self.pictures = session, node_url, pictures
         self.client_id = uuid.uuid4().hex
         self.finished = Finished()
 
@@ -126,7 +128,7 @@ class Direct:
         import aiohttp
 
         form = aiohttp.FormData()
-        form.add_field("image", self.png, filename=f"in-{uuid.uuid4().hex[:12]}.png", content_type="image/png")
+        form.add_field("image", self.pictures(), filename=f"in-{uuid.uuid4().hex[:12]}.png", content_type="image/png")
         form.add_field("overwrite", "true")
         async with self.session.post(self.url + "/upload/image", data=form) as response:
             name = (await response.json())["name"]
@@ -149,8 +151,10 @@ class Direct:
 class Portal:
     """A program using the portal's API with an access token."""
 
-    def __init__(self, session, web_url: str, token: str, png: bytes, *, separate_upload: bool = False):
-        self.session, self.url, self.png = session, web_url, png
+    def __init__(
+        self, session, web_url: str, token: str, pictures: Callable[[], bytes], *, separate_upload: bool = False
+    ):
+        self.session, self.url, self.pictures = session, web_url, pictures
         self.separate_upload = separate_upload
         self.headers = {"Authorization": f"Bearer {token}"}
         self.token = token
@@ -175,7 +179,7 @@ class Portal:
         async with self.uploading:
             while True:
                 form = aiohttp.FormData()
-                form.add_field("file", self.png, filename="in.png", content_type="image/png")
+                form.add_field("file", self.pictures(), filename="in.png", content_type="image/png")
                 form.add_field("kind", "image")
                 async with self.session.post(self.url + "/api/uploads", data=form, headers=self.headers) as response:
                     if response.status == 429:
@@ -194,7 +198,7 @@ class Portal:
             while True:
                 form = aiohttp.FormData()
                 form.add_field("workflow", SLUG)
-                form.add_field("image", self.png, filename="in.png", content_type="image/png")
+                form.add_field("image", self.pictures(), filename="in.png", content_type="image/png")
                 async with self.session.post(
                     self.url + "/api/jobs/with-files", data=form, headers=self.headers
                 ) as response:
@@ -277,14 +281,31 @@ def idle_cpu(stack, seconds: float = 5.0) -> dict[str, float]:
     return {part: used / seconds for part, used in cpu.stop().items()}
 
 
-async def measure(stack, token: str, rounds: int, backlog: int, separate_upload: bool = False) -> dict:
+def picture_source(distinct: bool, count: int) -> Callable[[], bytes]:
+    """Each call the picture of the next job: the same one every time, or (`distinct`) one of
+    `count` different pictures of the same kind, made beforehand (each way gets its own)."""
+    if not distinct:
+        png = sample_png()
+        return lambda: png
+    return itertools.cycle([sample_png(seed=seed) for seed in range(count)]).__next__
+
+
+async def measure(
+    stack, token: str, rounds: int, backlog: int, separate_upload: bool = False, distinct_pictures: bool = False
+) -> dict:
     import aiohttp
 
-    png = sample_png()
+    jobs_each_way = 5 + rounds + 2 * backlog + FIXED_COST_REQUESTS
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        direct = Direct(session, stack.nodes[0].url, png)
-        portal = Portal(session, stack.web_url, token, png, separate_upload=separate_upload)
+        direct = Direct(session, stack.nodes[0].url, picture_source(distinct_pictures, jobs_each_way))
+        portal = Portal(
+            session,
+            stack.web_url,
+            token,
+            picture_source(distinct_pictures, jobs_each_way),
+            separate_upload=separate_upload,
+        )
         listeners = []
         for side in (direct, portal):
             ready = asyncio.Event()
@@ -340,7 +361,12 @@ async def measure(stack, token: str, rounds: int, backlog: int, separate_upload:
     }
 
 
-async def fixed_costs(session, stack, portal: Portal, direct: Direct, count: int = 200) -> dict[str, float]:
+FIXED_COST_REQUESTS = 200  # of each kind in fixed_costs
+
+
+async def fixed_costs(
+    session, stack, portal: Portal, direct: Direct, count: int = FIXED_COST_REQUESTS
+) -> dict[str, float]:
     """CPU seconds per request or job of what every job pays before the portal does any of its
     work: the web's share of a job's two requests refused at once, after the token's check (the
     picture sent under a field the workflow does not have: 400; a file that does not exist: 404),
@@ -352,7 +378,7 @@ async def fixed_costs(session, stack, portal: Portal, direct: Direct, count: int
     async def refused_submit() -> None:
         form = aiohttp.FormData()
         form.add_field("workflow", SLUG)
-        form.add_field("no_such_field", portal.png, filename="in.png", content_type="image/png")
+        form.add_field("no_such_field", portal.pictures(), filename="in.png", content_type="image/png")
         async with session.post(portal.url + "/api/jobs/with-files", data=form, headers=portal.headers) as response:
             await response.read()
             assert response.status == 400, response.status
@@ -413,7 +439,14 @@ def create_workflow():
     )
 
 
-def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = False, max_queue: int = 2) -> dict:
+def run(
+    rounds: int,
+    backlog: int,
+    job_time: float,
+    separate_upload: bool = False,
+    max_queue: int = 2,
+    distinct_pictures: bool = False,
+) -> dict:
     import httpx
 
     from accounts.models import User
@@ -448,12 +481,13 @@ def run(rounds: int, backlog: int, job_time: float, separate_upload: bool = Fals
             stack.web_url + "/api/auth/token", json={"username": "overhead", "password": PASSWORD}
         ).json()["access"]
         idle = idle_cpu(stack)
-        result = asyncio.run(measure(stack, token, rounds, backlog, separate_upload))
+        result = asyncio.run(measure(stack, token, rounds, backlog, separate_upload, distinct_pictures))
         result["idle_cpu"] = idle
         result["steps"] = steps_of(result.pop("single_stamps"))
     result["speed"] = (speed_before, reference_loop_ms())
     result["job_time"] = job_time
     result["separate_upload"] = separate_upload
+    result["distinct_pictures"] = distinct_pictures
     result["max_queue"] = max_queue
     return result
 
@@ -506,6 +540,10 @@ def table(r: dict) -> str:
         (
             "portal client's submit",
             "POST /api/uploads + POST /api/jobs" if r.get("separate_upload") else "POST /api/jobs/with-files",
+        ),
+        (
+            "pictures sent",
+            "a different one with every job" if r.get("distinct_pictures") else "the same one with every job",
         ),
         (f"(a) one at a time, {r['rounds']} each: direct p50 / p95", f"{ms(d, 50):.1f} / {ms(d, 95):.1f} ms"),
         ("(a) through the portal p50 / p95", f"{ms(p, 50):.1f} / {ms(p, 95):.1f} ms"),
@@ -602,11 +640,17 @@ def main(argv: list[str]) -> int:
         default=2,
         help="the node's max_queue: the portal's prompts on it at once (the default's 2: one running, one waiting)",
     )
+    parser.add_argument(
+        "--distinct-pictures",
+        action="store_true",
+        help="a different picture with every job (both ways), instead of the same one re-sent: the portal "
+        "then decodes each and its runner sends each to the node",
+    )
     add_database_argument(parser)
     args = parser.parse_args(argv)
     setup(args.database_url)
     print(f"running overhead: {args.rounds} single jobs and {args.backlog} at once, each way …", flush=True)
-    result = run(args.rounds, args.backlog, args.job_time, args.separate_upload, args.max_queue)
+    result = run(args.rounds, args.backlog, args.job_time, args.separate_upload, args.max_queue, args.distinct_pictures)
     print(table(result))
     print("\n".join(target_lines(result)))
     return 0
