@@ -57,12 +57,13 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
     )
     storage.check_room_for_upload(owner, len(data))
     inline = width * height <= settings.UPLOAD_INLINE_PIXELS
+    sent_sha256 = hashlib.sha256(data).hexdigest()
     if inline:
         # A small picture decodes in a few ms, less than handing it to a decoding thread and
         # waiting for it (behind larger ones, at a lower priority) would cost.
-        prepared = _checked(_prepare_upload, data, kind)
+        prepared = _checked(_prepare_upload, data, kind, sent_sha256)
     else:
-        prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind)
+        prepared = decoding.run(owner.pk, _checked, _prepare_upload, data, kind, sent_sha256)
     # As stored; after a decode in a decoding thread (seconds, perhaps), with the count read again.
     storage.check_room_for_upload(owner, len(prepared.data), fresh=not inline)
     record = JobFile(
@@ -73,7 +74,7 @@ def store_upload(*, owner, data: bytes, kind: str, filename: str = "", limits: d
         width=prepared.width,
         height=prepared.height,
         size=len(prepared.data),
-        sha256=hashlib.sha256(prepared.data).hexdigest(),
+        sha256=prepared.sha256,
     )
     record.file.save(f"upload{_ext(prepared.content_type)}", ContentFile(prepared.data), save=False)
     if prepared.thumb:
@@ -90,17 +91,21 @@ class PreparedUpload:
     content_type: str
     thumb: bytes
     thumb_type: str
+    sha256: str  # of `data`, as stored
 
 
-def _prepare_upload(data: bytes, kind: str) -> PreparedUpload:
-    """The decoding work (seconds for a large image): run in a decoding thread, no database."""
+def _prepare_upload(data: bytes, kind: str, sent_sha256: str) -> PreparedUpload:
+    """The decoding work (seconds for a large image): run in a decoding thread, no database.
+    `sent_sha256`: the SHA-256 of `data`, hex."""
     # One decode each (check_header has checked the byte count already). A picture's thumbnail
     # is made when first asked for (ensure_thumbnail): an API client never asks.
     if kind == JobFile.Kind.IMAGE:
-        normalized = imaging.normalize_upload(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
-        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", b"", "")
+        normalized = imaging.normalize_upload(data, max_pixels=settings.UPLOAD_MAX_PIXELS, sha256=sent_sha256)
+        # Kept as sent, the stored bytes are the sent ones: their digest is known already.
+        stored_sha256 = sent_sha256 if normalized.png is data else hashlib.sha256(normalized.png).hexdigest()
+        return PreparedUpload(normalized.png, normalized.width, normalized.height, "image/png", b"", "", stored_sha256)
     info, thumb, thumb_type = imaging.inspect_with_thumbnail(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
-    return PreparedUpload(data, info.width, info.height, info.content_type, thumb, thumb_type)
+    return PreparedUpload(data, info.width, info.height, info.content_type, thumb, thumb_type, sent_sha256)
 
 
 def _checked(work, *args, **kwargs):

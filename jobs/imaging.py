@@ -377,13 +377,14 @@ def normalize_image_with_thumbnail(
     return (normalized, *_thumbnail_of(out, max_side))
 
 
-def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedImage:
+def normalize_upload(data: bytes, *, max_pixels: int, sha256: str | None = None) -> NormalizedImage:
     """:func:`normalize_image`, but a PNG that is already what it would produce (8-bit RGB, or
     RGBA with some pixel not opaque, no chunk but pixels and the harmless `pHYs`/`sRGB`) is
     kept byte for byte: decoded and checked in full, not encoded again (encoding costs four
-    times the decode). The same bytes sent again (their SHA-256) are not decoded again."""
+    times the decode). The same bytes sent again (their SHA-256, hex: `sha256` if the caller has
+    it) are not decoded again."""
     data = _as_bytes(data, max_bytes=None)
-    digest = hashlib.sha256(data).digest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     kept = _kept_as_sent.get(digest)
     if kept is not None and kept.width * kept.height <= max_pixels:
         return NormalizedImage(png=data, width=kept.width, height=kept.height, mode=kept.mode)
@@ -410,17 +411,17 @@ class _RecentDigests:
 
     def __init__(self, size: int):
         self.size = size
-        self.facts: OrderedDict[bytes, _Facts] = OrderedDict()
+        self.facts: OrderedDict[str, _Facts] = OrderedDict()
         self.lock = threading.Lock()  # request threads and decoding threads share it
 
-    def get(self, digest: bytes) -> _Facts | None:
+    def get(self, digest: str) -> _Facts | None:
         with self.lock:
             facts = self.facts.get(digest)
             if facts is not None:
                 self.facts.move_to_end(digest)
             return facts
 
-    def add(self, digest: bytes, facts: _Facts) -> None:
+    def add(self, digest: str, facts: _Facts) -> None:
         with self.lock:
             self.facts[digest] = facts
             self.facts.move_to_end(digest)

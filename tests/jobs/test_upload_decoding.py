@@ -47,10 +47,10 @@ class Gate:
         self.entered = threading.Event()
         original = files._prepare_upload
 
-        def gated(data, kind):
+        def gated(*args):
             self.entered.set()
             assert self.open.wait(20), "the gate was never opened"
-            return original(data, kind)
+            return original(*args)
 
         monkeypatch.setattr(files, "_prepare_upload", gated)
 

@@ -4,6 +4,7 @@ is made the first time someone asks for it, not on the upload's or the job's pat
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zlib
 
@@ -195,3 +196,14 @@ def test_a_re_sent_upload_is_stored_as_before(alice_api, monkeypatch):
     for record in records:
         assert files.read_bytes(record) == sent
         assert (record.width, record.height, record.content_type) == (24, 16, "image/png")
+
+
+@pytest.mark.parametrize("sent", [pytest.param(picture, id="kept as sent"), pytest.param(text_chunk, id="normalized")])
+def test_a_stored_upload_s_digest_is_of_its_stored_bytes(alice_api, sent):
+    """The digest of the sent bytes serves a picture kept as sent; a normalized one is hashed as stored."""
+    data = sent()
+    for _ in range(2):  # the second time from the remembered picture, if kept
+        response = upload(alice_api, data)
+        assert response.status_code == 201, response.json()
+        record = JobFile.objects.get(pk=response.json()["id"])
+        assert record.sha256 == hashlib.sha256(files.read_bytes(record)).hexdigest()
