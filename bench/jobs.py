@@ -49,8 +49,7 @@ class MemorySampler(threading.Thread):
 
     `peak_mb` is the sum of their PSS: a page that forked processes share counts once, split
     between them, so what Django and its libraries loaded before the fork counts once, not once
-    per process. `peak_rss_mb`, the sum of their RSS, counts it in every process (what the
-    earlier figures were)."""
+    per process. `peak_rss_mb`, the sum of their RSS, counts it in every process."""
 
     def __init__(self, roots):
         super().__init__(daemon=True)
