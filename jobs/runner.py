@@ -21,6 +21,7 @@ database decides who owns what.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -84,6 +85,7 @@ class Runner:
         # When a freed slot must be refilled by at the latest (monotonic), whatever the pace
         # (see slot_freed); None while no freed slot waits for a step.
         self.refill_by: float | None = None
+        self.refill_moved = asyncio.Event()  # set when refill_by comes sooner
         self._checks: set[asyncio.Task] = set()
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runner-db")
         self._last = {"beat": -1.0, "adopt": 0.0, "health": 0.0, "peers": time.monotonic()}
@@ -142,9 +144,7 @@ class Runner:
             ):
                 # While jobs flow, pace the steps: one claiming several jobs costs the same few
                 # queries as one claiming a single job. An idle pool is never made to wait.
-                pause = self._pause_before_step(last_claim)
-                if pause > 0:
-                    await asyncio.sleep(pause)
+                await self._keep_pace(last_claim)
                 self.wake.clear()  # before the step: a wake-up during it means "step again"
                 self.refill_by = None
                 started = time.monotonic()
@@ -177,6 +177,15 @@ class Runner:
                 self._chores_task.cancel()
             await self.close()
             logger.info("runner %s stopped", self.id)
+
+    async def _keep_pace(self, last_claim: float) -> None:
+        """Wait out the pause before the next step. A slot freed meanwhile may shorten it: a
+        pause begun before (after a submit's wake-up) must not outlast the slot's `refill_by`."""
+        while (pause := self._pause_before_step(last_claim)) > 0:
+            self.refill_moved.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self.refill_moved.wait()
 
     def _pause_before_step(self, last_claim: float) -> float:
         """Seconds to wait before the next step: the pace (DISPATCH_MIN_GAP since the last step
@@ -450,7 +459,9 @@ class Runner:
         self.slots_freed.add(job_id)
         if prompt_seconds is not None:
             due = time.monotonic() + prompt_seconds * REFILL_WITHIN_SHARE
-            self.refill_by = due if self.refill_by is None else min(self.refill_by, due)
+            if self.refill_by is None or due < self.refill_by:
+                self.refill_by = due
+                self.refill_moved.set()
         if self.queue_empty and self._redis is not None:
             check = asyncio.create_task(self._wake_if_submits_were_silent())
             self._checks.add(check)  # held until done: the loop keeps only weak references

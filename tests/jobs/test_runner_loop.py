@@ -66,6 +66,21 @@ async def test_steps_are_paced_while_they_claim_jobs_and_immediate_when_idle(set
     assert len(steps) > 20
 
 
+async def test_a_slot_freed_during_the_pace_is_refilled_by_its_due_time_not_the_pace(settings):
+    settings.DISPATCH_MIN_GAP = 0.5
+
+    def outcome(runner, n):
+        if n == 1:
+            runner.wake.set()  # a submit: the next step waits for the pace...
+            # ...but 50 ms into that wait a node finishes a 20 ms prompt: refill within 10 ms
+            asyncio.get_running_loop().call_later(0.05, runner.slot_freed, "job-1", 0.02)
+            return 1
+        return 0
+
+    steps = await serve_with_steps(settings, outcome, seconds=1.0)
+    assert len(steps) >= 2 and steps[1] - steps[0] < 0.25  # not the 0.5 s pace
+
+
 @pytest.mark.parametrize(
     ("dispatched", "flag_before", "flag_after"),
     [
