@@ -51,6 +51,9 @@ PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for
 # progress goes over /ws/jobs/ at once; the row serves page loads and the polling fallback)
 # A freed slot's refill waits for the dispatch pace at most this share of the prompt that freed it.
 REFILL_WITHIN_SHARE = 0.5
+# ...less what the refill itself takes (a step, then the prompt's POST) on a busy machine:
+# without it, the prompts of a node that runs 15 ms ones were refilled too late.
+REFILL_HEADROOM = 0.02
 
 
 def _dispatch_step(**kwargs):
@@ -449,8 +452,9 @@ class Runner:
 
         `prompt_seconds`: how long the node ran the prompt that freed the slot. The step that
         refills it may wait for the pace (several slots refilled in one step) at most half of
-        that: the node's next prompt of ours, if it was queued, takes about as long, so a node
-        that runs fast prompts is refilled before it runs dry.
+        that, less REFILL_HEADROOM: the node's next prompt of ours, if it was queued, takes
+        about as long, and the refill itself takes a step and a POST, so a node that runs fast
+        prompts is refilled before it runs dry (one whose prompts run under 40 ms, at once).
 
         Not when our last step left nothing queued and no submit came since (jobs one at a
         time): that step would find nothing, and the job's end frees the slot anyway. Unless
@@ -458,7 +462,7 @@ class Runner:
         self.node_finished.append(job_id)
         self.slots_freed.add(job_id)
         if prompt_seconds is not None:
-            due = time.monotonic() + prompt_seconds * REFILL_WITHIN_SHARE
+            due = time.monotonic() + max(0.0, prompt_seconds * REFILL_WITHIN_SHARE - REFILL_HEADROOM)
             if self.refill_by is None or due < self.refill_by:
                 self.refill_by = due
                 self.refill_moved.set()

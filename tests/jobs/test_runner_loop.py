@@ -72,7 +72,7 @@ async def test_a_slot_freed_during_the_pace_is_refilled_by_its_due_time_not_the_
     def outcome(runner, n):
         if n == 1:
             runner.wake.set()  # a submit: the next step waits for the pace...
-            # ...but 50 ms into that wait a node finishes a 20 ms prompt: refill within 10 ms
+            # ...but 50 ms into that wait a node finishes a 20 ms prompt: its slot is due at once
             asyncio.get_running_loop().call_later(0.05, runner.slot_freed, "job-1", 0.02)
             return 1
         return 0
