@@ -52,7 +52,7 @@ PROGRESS_DB_INTERVAL = 0.5  # progress is written twice a second, one UPDATE for
 # A freed slot's refill waits for the dispatch pace at most this share of the prompt that freed it.
 REFILL_WITHIN_SHARE = 0.5
 # ...less what the refill itself takes (a step, then the prompt's POST) on a busy machine:
-# without it, the prompts of a node that runs 15 ms ones were refilled too late.
+# half of a 15 ms prompt is less than that, and the node would run dry.
 REFILL_HEADROOM = 0.02
 
 
